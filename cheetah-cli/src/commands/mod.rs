@@ -1,0 +1,28 @@
+//! One module per subcommand.
+
+pub mod fields;
+pub mod get;
+pub mod init;
+pub mod status;
+pub mod update;
+
+use std::path::Path;
+
+use cheetah_core::Config;
+
+/// Finds and reads the config the way every command does.
+pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(Config::discover(explicit)?)
+}
+
+/// `1234567` as `1.2 MB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

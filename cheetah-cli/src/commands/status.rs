@@ -1,0 +1,60 @@
+//! `cheetah status`: what the store holds.
+
+use std::path::Path;
+
+use cheetah_core::Cache;
+
+use super::{human_bytes, load_config};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let cache = Cache::builder(config).open()?;
+    let status = cache.status()?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    println!(
+        "store {} (format {}): {} symbols, {} on disk",
+        status.store,
+        status.format_version,
+        status.symbols,
+        human_bytes(status.disk_bytes)
+    );
+    let show = |d: Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+    for t in &status.tables {
+        println!(
+            "\n{} ({:?}): {} .. {}, {} dates, {} rows, watermark {}, last update {}",
+            t.name,
+            t.kind,
+            show(t.first),
+            show(t.last),
+            t.dates,
+            t.rows,
+            show(t.watermark),
+            t.last_update.as_deref().unwrap_or("never"),
+        );
+        println!("  {:<24} {:<14} {:<10} {:<10} {:>7} {:>12} {:>10}", "field", "type", "first", "last", "dates", "rows", "bytes");
+        for f in &t.fields {
+            println!(
+                "  {:<24} {:<14} {:<10} {:<10} {:>7} {:>12} {:>10}{}",
+                f.name,
+                f.dtype,
+                show(f.first),
+                show(f.last),
+                f.dates,
+                f.rows,
+                human_bytes(f.bytes),
+                if f.complete { "" } else { "  (backfilling)" }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! The `cheetah` command: glue over `cheetah-core`.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Cheetah: an embedded cache of (date, symbol) tables from SQL databases.
+#[derive(Parser)]
+#[command(name = "cheetah", version, about, long_about = None)]
+struct Cli {
+    /// The config file [default: $CHEETAH_CONFIG, else ~/.config/cheetah/cheetah.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented starter config
+    Init(commands::init::Args),
+    /// Search the source's catalog: tables, columns and types
+    Fields(commands::fields::Args),
+    /// Bring every table up to the newest date in the source
+    Update(commands::update::Args),
+    /// Per table and field: dates, rows, bytes, watermark, last update
+    Status(commands::status::Args),
+    /// Read fields over a date range from the cache
+    Get(commands::get::Args),
+}
+
+/// The driver manager warns on every connect that drivers speak ODBC 3.0 rather than 3.8, and
+/// arrow-odbc logs buffer sizes at info; neither helps a user.
+const DEFAULT_LOG: &str = "info,odbc_api=error,arrow_odbc=warn";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CHEETAH_LOG").unwrap_or_else(|_| DEFAULT_LOG.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .compact()
+        .init();
+    let config = cli.config.as_deref();
+    let outcome = match cli.command {
+        Command::Init(args) => commands::init::run(config, args),
+        Command::Fields(args) => commands::fields::run(config, args),
+        Command::Update(args) => commands::update::run(config, args),
+        Command::Status(args) => commands::status::run(config, args),
+        Command::Get(args) => commands::get::run(config, args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cheetah: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

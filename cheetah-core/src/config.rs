@@ -1,0 +1,523 @@
+//! The TOML config: where the store lives, how to reach the source, which tables and fields to
+//! cache.
+//!
+//! Config files are found the same way by the CLI and by Python: an explicit path, else
+//! `$CHEETAH_CONFIG`, else `~/.config/cheetah/cheetah.toml`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::ConfigError;
+
+/// Default number of most recent cached dates re-fetched by every update.
+pub const DEFAULT_LOOKBACK: u32 = 5;
+const DEFAULT_HOT_CACHE: u64 = 2 << 30;
+const DEFAULT_MAX_TEXT_SIZE: usize = 4096;
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[source]`.
+    pub source: SourceConfig,
+    /// Every `[[table]]`, in file order.
+    pub tables: Vec<TableConfig>,
+}
+
+/// `[store]`: the RocksDB directory and the per-process hot cache.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The RocksDB directory; relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// Bytes of decoded chunks each process keeps in memory.
+    pub hot_cache_bytes: u64,
+    /// zstd level for chunks.
+    pub compression_level: i32,
+}
+
+/// `[source]`: the ODBC connection.
+#[derive(Clone)]
+pub struct SourceConfig {
+    /// The connection string with `${NAME}` already substituted. Never print it.
+    pub(crate) connection_string: String,
+    /// Largest text value fetched, in bytes; longer values are an error, never truncated.
+    pub max_text_size: usize,
+    /// Seconds to wait for a login.
+    pub login_timeout_secs: u32,
+}
+
+impl SourceConfig {
+    /// A description of the source safe to print: the driver, server, port and database, never
+    /// the user or password.
+    pub fn redacted(&self) -> String {
+        redact_connection_string(&self.connection_string)
+    }
+
+    /// The connection string. Pass it to ODBC only, never to a log or an error.
+    pub fn connection_string(&self) -> &str {
+        &self.connection_string
+    }
+}
+
+impl fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("odbc", &self.redacted())
+            .field("max_text_size", &self.max_text_size)
+            .finish()
+    }
+}
+
+/// The two kinds of table of DESIGN.md §1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// At most one row per (date, symbol).
+    #[default]
+    Daily,
+    /// Events, aligned point-in-time at read.
+    Asof,
+}
+
+/// How DECIMAL/NUMERIC columns are cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecimalMode {
+    /// As float64 (the default).
+    #[default]
+    Float,
+    /// As exact Decimal128 with the source's precision and scale.
+    Exact,
+}
+
+/// One `[[table]]`.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// The table or view in the source.
+    pub name: String,
+    /// Its schema, if not the connection's default.
+    pub schema: Option<String>,
+    /// Daily or asof.
+    pub kind: TableKind,
+    /// The date column.
+    pub date: String,
+    /// The symbol column.
+    pub symbol: String,
+    /// Field names or glob patterns.
+    pub fields: Vec<String>,
+    /// Names or patterns removed from what `fields` matches.
+    pub exclude: Vec<String>,
+    /// An SQL filter ANDed into every query.
+    pub filter: Option<String>,
+    /// The first date to cache.
+    pub start: NaiveDate,
+    /// Most recent cached dates re-fetched on every update.
+    pub lookback: u32,
+    /// For asof tables: orders several events of one (date, symbol).
+    pub order_by: Option<String>,
+    /// How DECIMAL/NUMERIC columns are cached.
+    pub decimal: DecimalMode,
+    /// `file:line` of the table's block, for messages.
+    pub location: String,
+}
+
+impl TableConfig {
+    /// Whether `column` is selected by `fields` and not removed by `exclude`.
+    pub fn selects(&self, column: &str) -> bool {
+        let matches = |patterns: &[String]| patterns.iter().any(|p| pattern_matches(p, column));
+        matches(&self.fields) && !matches(&self.exclude)
+    }
+
+    /// The settings whose change invalidates everything cached for the table.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "kind={:?};date={};symbol={};where={:?};start={};schema={:?};order_by={:?};decimal={:?}",
+            self.kind, self.date, self.symbol, self.filter, self.start, self.schema, self.order_by, self.decimal
+        )
+    }
+}
+
+/// Whether a `fields`/`exclude` entry matches a column: globs for entries with `*`, `?` or `[`,
+/// exact names otherwise.
+pub fn pattern_matches(pattern: &str, column: &str) -> bool {
+    if is_glob(pattern) {
+        glob::Pattern::new(pattern).is_ok_and(|p| p.matches(column))
+    } else {
+        pattern == column
+    }
+}
+
+/// Whether a `fields` entry is a glob rather than a name.
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+impl Config {
+    /// Finds the config: `explicit`, else `$CHEETAH_CONFIG`, else
+    /// `~/.config/cheetah/cheetah.toml`.
+    ///
+    /// # Errors
+    /// [`ConfigError::NotFound`] when no file exists at the chosen place.
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os("CHEETAH_CONFIG") {
+                Some(p) if !p.is_empty() => PathBuf::from(p),
+                _ => default_config_path(),
+            },
+        };
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(ConfigError::NotFound { default: path })
+        }
+    }
+
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the line and the key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Finds and reads the config the way the CLI and Python do.
+    ///
+    /// # Errors
+    /// See [`Config::locate`] and [`Config::load`].
+    pub fn discover(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(&Self::locate(explicit)?)
+    }
+
+    /// Validates config text; `path` is used for messages and relative store paths.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the line and the key.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |span: std::ops::Range<usize>, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, span.start),
+            message,
+        };
+
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        let store_path = raw.store.path.get_ref();
+        if store_path.as_os_str().is_empty() {
+            return Err(invalid(raw.store.path.span(), "[store] path is empty; give the store's directory".into()));
+        }
+        let store = StoreConfig {
+            path: base_dir.join(store_path),
+            hot_cache_bytes: raw.store.hot_cache.map_or(DEFAULT_HOT_CACHE, |b| b.0),
+            compression_level: raw.store.compression_level.unwrap_or(3),
+        };
+
+        let connection_string = substitute_env(&raw.source.odbc).map_err(|name| ConfigError::MissingEnv {
+            path: path.to_path_buf(),
+            name,
+        })?;
+        let source = SourceConfig {
+            connection_string,
+            max_text_size: raw.source.max_text_size.unwrap_or(DEFAULT_MAX_TEXT_SIZE),
+            login_timeout_secs: raw.source.login_timeout.unwrap_or(15),
+        };
+
+        let mut seen = BTreeSet::new();
+        let mut tables = Vec::with_capacity(raw.table.len());
+        for spanned in raw.table {
+            let span = spanned.span();
+            let t = spanned.into_inner();
+            let location = format!("{}:{}", path.display(), line_of(text, span.start));
+            let name = t.name.into_inner();
+            if !seen.insert(name.clone()) {
+                return Err(invalid(span, format!("[[table]] `{name}` appears twice; merge the two blocks")));
+            }
+            if t.fields.is_empty() {
+                return Err(invalid(span, format!("[[table]] `{name}`: `fields` is empty; list fields, globs like \"f0*\", or \"*\"")));
+            }
+            for pattern in t.fields.iter().chain(&t.exclude) {
+                if is_glob(pattern) {
+                    glob::Pattern::new(pattern)
+                        .map_err(|e| invalid(span.clone(), format!("[[table]] `{name}`: bad pattern {pattern:?}: {e}")))?;
+                }
+            }
+            if t.kind == TableKind::Daily && t.order_by.is_some() {
+                return Err(invalid(span, format!("[[table]] `{name}`: `order_by` applies only to kind = \"asof\" tables")));
+            }
+            tables.push(TableConfig {
+                name,
+                schema: t.schema,
+                kind: t.kind,
+                date: t.date,
+                symbol: t.symbol,
+                fields: t.fields,
+                exclude: t.exclude,
+                filter: t.filter.filter(|w| !w.trim().is_empty()),
+                start: t.start.0,
+                lookback: t.lookback.unwrap_or(DEFAULT_LOOKBACK),
+                order_by: t.order_by,
+                decimal: t.decimal,
+                location,
+            });
+        }
+        Ok(Self { path: path.to_path_buf(), store, source, tables })
+    }
+
+    /// The table named `name`.
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+/// `~/.config/cheetah/cheetah.toml`.
+pub fn default_config_path() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".config").join("cheetah").join("cheetah.toml")
+}
+
+/// Replaces `${NAME}` with the environment variable; `Err(NAME)` if it is unset.
+fn substitute_env(template: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        out.push_str(&std::env::var(name).map_err(|_| name.to_string())?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Keeps the parts of a connection string that identify the source and drops credentials and
+/// everything else.
+fn redact_connection_string(connection_string: &str) -> String {
+    const SAFE: [&str; 6] = ["driver", "server", "port", "database", "dsn", "host"];
+    connection_string
+        .split(';')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let key = key.trim();
+            SAFE.contains(&key.to_ascii_lowercase().as_str()).then(|| {
+                let value = if key.eq_ignore_ascii_case("database") {
+                    // A SQLite path: only its file name.
+                    Path::new(value.trim()).file_name().map_or(value, |f| f.to_str().unwrap_or(value))
+                } else {
+                    value
+                };
+                format!("{key}={value}")
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The 1-based line of the first non-blank character at or after `offset`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let blank = text[offset..].len() - text[offset..].trim_start().len();
+    text[..offset + blank].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: RawStore,
+    source: RawSource,
+    #[serde(default)]
+    table: Vec<toml::Spanned<RawTable>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: toml::Spanned<PathBuf>,
+    hot_cache: Option<ByteSize>,
+    compression_level: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    odbc: String,
+    max_text_size: Option<usize>,
+    login_timeout: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    name: toml::Spanned<String>,
+    schema: Option<String>,
+    #[serde(default)]
+    kind: TableKind,
+    date: String,
+    symbol: String,
+    fields: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    start: ConfigDate,
+    lookback: Option<u32>,
+    order_by: Option<String>,
+    #[serde(default)]
+    decimal: DecimalMode,
+}
+
+/// A date given as `"2015-01-01"` or as a bare TOML date `2015-01-01`.
+struct ConfigDate(NaiveDate);
+
+impl<'de> Deserialize<'de> for ConfigDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Toml(toml::value::Datetime),
+        }
+        let text = match Either::deserialize(deserializer)? {
+            Either::Text(s) => s,
+            Either::Toml(d) => d.to_string(),
+        };
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map(ConfigDate)
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a date; write it as \"YYYY-MM-DD\"")))
+    }
+}
+
+/// A size such as `"2GiB"`, `"512MB"` or a plain number of bytes.
+struct ByteSize(u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Bytes(u64),
+            Text(String),
+        }
+        match Either::deserialize(deserializer)? {
+            Either::Bytes(n) => Ok(ByteSize(n)),
+            Either::Text(s) => parse_byte_size(&s).map(ByteSize).ok_or_else(|| {
+                serde::de::Error::custom(format!("`{s}` is not a size; write it like \"2GiB\", \"512MiB\" or \"500MB\""))
+            }),
+        }
+    }
+}
+
+fn parse_byte_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return None,
+    };
+    (number >= 0.0).then(|| (number * multiplier as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[store]
+path = "store"
+hot_cache = "512MiB"
+
+[source]
+odbc = "Driver={SQLite3};Database=/tmp/x.db;Pwd=${HOME};"
+
+[[table]]
+name = "daily_bar"
+date = "trade_date"
+symbol = "symbol"
+fields = ["open", "close", "f0*"]
+exclude = ["f01"]
+start = "2015-01-01"
+"#;
+
+    #[test]
+    fn parses_and_substitutes_environment() {
+        let home = std::env::var("HOME").unwrap();
+        let c = Config::parse(Path::new("/etc/cheetah/c.toml"), GOOD).unwrap();
+        assert_eq!(c.store.path, Path::new("/etc/cheetah/store"));
+        assert_eq!(c.store.hot_cache_bytes, 512 << 20);
+        assert!(c.source.connection_string().contains(&format!("Pwd={home};")));
+        assert!(!format!("{:?}", c.source).contains("Pwd"));
+        assert_eq!(c.source.redacted(), "Driver={SQLite3};Database=x.db");
+        let t = &c.tables[0];
+        assert_eq!(t.lookback, DEFAULT_LOOKBACK);
+        assert_eq!(t.location, "/etc/cheetah/c.toml:9");
+        assert!(t.selects("close") && t.selects("f02") && !t.selects("f01") && !t.selects("high"));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = GOOD.replace("lookback", "x").replace("exclude = [\"f01\"]", "exclude = [\"f01\"]\nlookbak = 3");
+        let err = Config::parse(Path::new("c.toml"), &text).unwrap_err().to_string();
+        assert!(err.contains("c.toml"), "{err}");
+        assert!(err.contains("line 15"), "{err}");
+        assert!(err.contains("lookbak"), "{err}");
+    }
+
+    #[test]
+    fn bad_date_and_size_are_errors_with_lines() {
+        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("2015-01-01", "2015-13-01")).unwrap_err().to_string();
+        assert!(err.contains("line 15") && err.contains("2015-13-01"), "{err}");
+        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("512MiB", "lots")).unwrap_err().to_string();
+        assert!(err.contains("line 4") && err.contains("lots"), "{err}");
+    }
+
+    #[test]
+    fn missing_environment_variable_is_named() {
+        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("${HOME}", "${CHEETAH_SURELY_UNSET}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CHEETAH_SURELY_UNSET"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_table_is_rejected_at_its_line() {
+        let block = &GOOD[GOOD.find("[[table]]").unwrap()..];
+        let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n{block}")).unwrap_err().to_string();
+        assert!(err.starts_with("c.toml:17:") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_byte_size("1.5 kb"), Some(1500));
+        assert_eq!(parse_byte_size("12"), Some(12));
+        assert_eq!(parse_byte_size("2 parsecs"), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! One error enum per subsystem, rolled up into [`Error`].
+//!
+//! Every message names what it is about (file and line, table, field, date) and says what to do.
+//! No message ever contains the ODBC connection string.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+/// Reading or validating a config file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No config was given and none was found in the default places.
+    #[error(
+        "no config found: pass --config PATH, set $CHEETAH_CONFIG, or create {default} \
+         (`cheetah init` writes a commented starter)"
+    )]
+    NotFound {
+        /// The last place looked at.
+        default: PathBuf,
+    },
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, which carries the line, the column and the key.
+        message: String,
+    },
+    /// A value that parses but makes no sense.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line of the offending key.
+        line: usize,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// `${NAME}` in the connection string names an unset variable.
+    #[error("{path}: [source] odbc uses ${{{name}}}, but the environment variable {name} is not set")]
+    MissingEnv {
+        /// The config file.
+        path: PathBuf,
+        /// The variable's name.
+        name: String,
+    },
+}
+
+/// Talking to the source database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Connecting failed.
+    #[error("cannot connect to the source ({source_name}): {message}; check [source] odbc in the config and that the database is up")]
+    Connect {
+        /// The redacted description of the source.
+        source_name: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A configured table is not in the source's catalog.
+    #[error("{location}: table `{table}` is not in the source ({source_name}){hint}")]
+    NoSuchTable {
+        /// `file:line` of the `[[table]]`.
+        location: String,
+        /// The configured name.
+        table: String,
+        /// The redacted description of the source.
+        source_name: String,
+        /// Close matches, if any, as a ready-to-print suffix.
+        hint: String,
+    },
+    /// A configured column is not in the source table.
+    #[error("{location}: table `{table}` has no column `{column}` (configured as {role}){hint}")]
+    NoSuchColumn {
+        /// `file:line` of the `[[table]]`.
+        location: String,
+        /// The table.
+        table: String,
+        /// The configured column name.
+        column: String,
+        /// What the column was meant to be: `date`, `symbol` or `field`.
+        role: &'static str,
+        /// Close matches, if any, as a ready-to-print suffix.
+        hint: String,
+    },
+    /// A column's SQL type has no Arrow mapping Cheetah can cache.
+    #[error("table `{table}`, column `{column}`: SQL type {sql_type} is not supported; remove it from `fields` or add it to `exclude`")]
+    UnsupportedType {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The type the driver reported.
+        sql_type: String,
+    },
+    /// A query or fetch failed (the source went down, a timeout, a permission).
+    #[error("table `{table}`: the source failed while {doing}: {message}")]
+    Query {
+        /// The table.
+        table: String,
+        /// What Cheetah was doing.
+        doing: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// The source returned a value Cheetah cannot interpret.
+    #[error("table `{table}`: {message}")]
+    BadValue {
+        /// The table.
+        table: String,
+        /// What was wrong and what to do.
+        message: String,
+    },
+}
+
+/// The RocksDB store and its chunks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the write lock.
+    #[error("store {path} is locked by another writer (another `cheetah update` or `serve` is running); only one process may update a store at a time")]
+    Locked {
+        /// The store directory.
+        path: PathBuf,
+    },
+    /// A reader handle was asked to write.
+    #[error("store {path} is open for reading; updating needs the writer role (`cheetah update`)")]
+    ReadOnly {
+        /// The store directory.
+        path: PathBuf,
+    },
+    /// There is no store at the path yet.
+    #[error("empty cache: no store at {path} yet; run `cheetah update` to fill it")]
+    Missing {
+        /// The store directory.
+        path: PathBuf,
+    },
+    /// The store was written by a format this build does not read.
+    #[error("store {path} has format version {found}, this build reads version {expected}; use a matching cheetah build or rebuild the store with a new `path`")]
+    FormatVersion {
+        /// The store directory.
+        path: PathBuf,
+        /// The version on disk.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// A chunk or meta record failed to decode.
+    #[error("corrupt {what} in store {path}: {message}; run `cheetah verify --repair` to re-fetch it")]
+    Corrupt {
+        /// The store directory.
+        path: PathBuf,
+        /// What was being read, for example ``chunk of `close` on 2020-01-02``.
+        what: String,
+        /// The decoder's finding.
+        message: String,
+    },
+    /// RocksDB reported an error.
+    #[error("store {path}: {message}")]
+    Rocks {
+        /// The store directory.
+        path: PathBuf,
+        /// RocksDB's message.
+        message: String,
+    },
+}
+
+/// An update run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A daily table has two rows for one key.
+    #[error("table `{table}` has {count} rows for ({date}, {symbol}); a daily table holds at most one row per (date, symbol): fix the source, add a `where` filter, or declare it kind = \"asof\"")]
+    DuplicateKey {
+        /// The table.
+        table: String,
+        /// The date.
+        date: NaiveDate,
+        /// The symbol.
+        symbol: String,
+        /// How many rows share the key.
+        count: usize,
+    },
+    /// The run was asked to stop; every committed date is intact.
+    #[error("update interrupted; every date committed so far is intact and the next update resumes")]
+    Interrupted,
+}
+
+/// A read from the cache.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A requested field is not cached.
+    #[error("field `{name}` is not cached{hint}")]
+    UnknownField {
+        /// The requested name.
+        name: String,
+        /// Close matches, as a ready-to-print suffix.
+        hint: String,
+    },
+    /// A bare field name matches fields of several tables.
+    #[error("field `{name}` is ambiguous: it is cached in several tables; ask for one of {candidates}")]
+    AmbiguousField {
+        /// The requested name.
+        name: String,
+        /// The qualified names to choose from.
+        candidates: String,
+    },
+    /// The arguments make no sense.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+/// Any Cheetah error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`ConfigError`].
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// See [`SourceError`].
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// See [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// See [`UpdateError`].
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+    /// See [`QueryError`].
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+/// `Result` with Cheetah's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Formats a "did you mean" suffix from candidates ranked by closeness to `wanted`.
+pub(crate) fn close_matches<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let wanted_lower = wanted.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .map(|c| (edit_distance(&wanted_lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= wanted.len().max(2) / 2 + 1 || c.to_lowercase().contains(&wanted_lower))
+        .collect();
+    scored.sort();
+    scored.dedup();
+    if scored.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = scored.iter().take(5).map(|(_, c)| format!("`{c}`")).collect();
+    format!("; close matches: {}", names.join(", "))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_matches_ranks_by_distance() {
+        let hint = close_matches("clsoe", ["close", "open", "closed", "volume"]);
+        assert_eq!(hint, "; close matches: `close`, `closed`");
+        assert_eq!(close_matches("zzz", ["close"]), "");
+    }
+}

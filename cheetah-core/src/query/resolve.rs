@@ -1,0 +1,119 @@
+//! Resolving requested field names (`close`, `valuation.pe`) against the catalog.
+
+use crate::error::{close_matches, QueryError};
+use crate::store::catalog::{Catalog, FieldEntry, TableEntry};
+
+/// A requested field found in the catalog.
+#[derive(Debug, Clone)]
+pub struct ResolvedField<'c> {
+    /// The name as requested; it names the output column.
+    pub requested: String,
+    /// Its table.
+    pub table: &'c TableEntry,
+    /// The field.
+    pub field: &'c FieldEntry,
+}
+
+/// Finds each requested name: `table.field`, or a bare `field` unique among cached fields.
+///
+/// # Errors
+/// [`QueryError::UnknownField`] with close matches, [`QueryError::AmbiguousField`] with the
+/// candidates, or [`QueryError::InvalidArgument`] for a name asked twice.
+pub fn resolve_fields<'c>(catalog: &'c Catalog, names: &[String]) -> Result<Vec<ResolvedField<'c>>, QueryError> {
+    let mut resolved = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(QueryError::InvalidArgument(format!("field `{name}` is asked for twice")));
+        }
+        resolved.push(resolve_one(catalog, name)?);
+    }
+    Ok(resolved)
+}
+
+fn resolve_one<'c>(catalog: &'c Catalog, name: &str) -> Result<ResolvedField<'c>, QueryError> {
+    let found = |table: &'c TableEntry, field: &'c FieldEntry| ResolvedField { requested: name.to_string(), table, field };
+    if let Some((table_name, field_name)) = name.split_once('.') {
+        if let Some(table) = catalog.table(table_name) {
+            if let Some(field) = table.field(field_name) {
+                return Ok(found(table, field));
+            }
+        }
+    }
+    let mut matches = catalog
+        .tables
+        .iter()
+        .flat_map(|t| t.fields.iter().map(move |f| (t, f)))
+        .filter(|(_, f)| f.name == name);
+    match (matches.next(), matches.next()) {
+        (Some((table, field)), None) => Ok(found(table, field)),
+        (Some(first), Some(second)) => {
+            let candidates: Vec<String> = [first, second]
+                .into_iter()
+                .chain(matches)
+                .map(|(t, f)| format!("`{}.{}`", t.name, f.name))
+                .collect();
+            Err(QueryError::AmbiguousField { name: name.to_string(), candidates: candidates.join(", ") })
+        }
+        (None, _) => {
+            let qualified: Vec<String> = catalog
+                .tables
+                .iter()
+                .flat_map(|t| t.fields.iter().map(move |f| format!("{}.{}", t.name, f.name)))
+                .collect();
+            let bare = name.rsplit('.').next().unwrap_or(name);
+            let mut hint = close_matches(bare, qualified.iter().map(|q| q.split_once('.').map_or(q.as_str(), |(_, f)| f)));
+            if !hint.is_empty() {
+                // Report qualified names so the suggestion is unambiguous.
+                let names: Vec<&str> = qualified
+                    .iter()
+                    .filter(|q| hint.contains(&format!("`{}`", q.split_once('.').map_or(q.as_str(), |(_, f)| f))))
+                    .map(String::as_str)
+                    .take(5)
+                    .collect();
+                hint = format!("; cached fields like it: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "));
+            }
+            let tables: Vec<&str> = catalog.tables.iter().map(|t| t.name.as_str()).collect();
+            hint.push_str(&format!("; add it to `fields` of a [[table]] ({}) in the config and run `cheetah update`", tables.join(", ")));
+            Err(QueryError::UnknownField { name: name.to_string(), hint })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TableKind;
+    use crate::types::ValueType;
+
+    fn catalog() -> Catalog {
+        let field = |id, name: &str| FieldEntry { id, name: name.into(), dtype: ValueType::Float64, complete: true };
+        let table = |id, name: &str, fields| TableEntry { id, name: name.into(), kind: TableKind::Daily, fingerprint: String::new(), fields };
+        Catalog {
+            next_id: 10,
+            tables: vec![
+                table(0, "bar", vec![field(1, "close"), field(2, "volume")]),
+                table(3, "valuation", vec![field(4, "pe_ttm"), field(5, "volume")]),
+            ],
+        }
+    }
+
+    #[test]
+    fn bare_and_qualified_names() {
+        let c = catalog();
+        let r = resolve_fields(&c, &["close".into(), "valuation.volume".into()]).unwrap();
+        assert_eq!((r[0].field.id, r[1].field.id), (1, 5));
+    }
+
+    #[test]
+    fn ambiguous_names_list_candidates() {
+        let err = resolve_fields(&catalog(), &["volume".into()]).unwrap_err().to_string();
+        assert!(err.contains("`bar.volume`, `valuation.volume`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_names_suggest_close_matches() {
+        let err = resolve_fields(&catalog(), &["pe".into()]).unwrap_err().to_string();
+        assert!(err.contains("field `pe` is not cached; cached fields like it: `valuation.pe_ttm`"), "{err}");
+        assert!(err.contains("add it to `fields`"), "{err}");
+    }
+}

@@ -1,0 +1,213 @@
+//! Checking configured names against the source's catalog, and resolving field patterns and
+//! types, before any query runs.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow_odbc::arrow_schema_from;
+
+use super::query::{self, Dialect};
+use super::{Connection, Source};
+use crate::config::{is_glob, DecimalMode, TableConfig};
+use crate::error::{close_matches, SourceError};
+use crate::types::ValueType;
+
+/// A column as the source's catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnInfo {
+    /// Its schema, if the source has schemas.
+    pub schema: Option<String>,
+    /// Its table.
+    pub table: String,
+    /// Its name.
+    pub name: String,
+    /// The source's name for its type, for example `float8` or `DECIMAL`.
+    pub type_name: String,
+    /// The ODBC SQL type code.
+    pub sql_type: i16,
+}
+
+/// A `[[table]]` checked against the source: exact column names and the type of every field.
+#[derive(Debug, Clone)]
+pub struct ResolvedTable {
+    /// The config it came from.
+    pub config: TableConfig,
+    /// How to quote for this source.
+    pub dialect: Dialect,
+    /// The date column's exact name.
+    pub date: String,
+    /// The symbol column's exact name.
+    pub symbol: String,
+    /// The asof ordering column's exact name.
+    pub order_by: Option<String>,
+    /// Every selected field: exact name and cached type, in source order.
+    pub fields: Vec<(String, ValueType)>,
+    /// Arrow type of the date column as fetched.
+    pub date_type: DataType,
+}
+
+impl ResolvedTable {
+    /// The Arrow schema to fetch `date, symbol, fields...` with.
+    pub fn fetch_schema(&self, fields: &[(String, ValueType)]) -> SchemaRef {
+        let mut columns = vec![
+            Field::new(&self.date, self.date_type.clone(), true),
+            Field::new(&self.symbol, DataType::Utf8, true),
+        ];
+        columns.extend(fields.iter().map(|(name, dtype)| Field::new(name, dtype.arrow(), true)));
+        Arc::new(Schema::new(columns))
+    }
+
+    /// The type of field `name`.
+    pub fn field_type(&self, name: &str) -> Option<ValueType> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
+    }
+}
+
+/// Lists columns of tables whose name matches the ODBC search pattern `table` (`%` and `_`).
+///
+/// # Errors
+/// [`SourceError::Query`].
+pub fn list_columns(connection: &Connection, schema: Option<&str>, table: &str) -> Result<Vec<ColumnInfo>, SourceError> {
+    let failed = |e: arrow_odbc::odbc_api::Error| SourceError::Query {
+        table: table.to_string(),
+        doing: "reading the catalog".into(),
+        message: e.to_string(),
+    };
+    let mut columns = Vec::new();
+    for row in connection.columns("", schema.unwrap_or(""), table, "%").map_err(failed)? {
+        let row = row.map_err(failed)?;
+        let text = |v: Result<Option<&str>, _>| v.ok().flatten().unwrap_or_default().to_string();
+        columns.push(ColumnInfo {
+            schema: Some(text(row.schema.as_str())).filter(|s| !s.is_empty()),
+            table: text(row.table.as_str()),
+            name: text(row.column_name.as_str()),
+            type_name: text(row.type_name.as_str()),
+            sql_type: row.data_type,
+        });
+    }
+    Ok(columns)
+}
+
+/// Names of the tables and views in the source, for suggestions.
+fn table_names(connection: &Connection) -> Vec<String> {
+    let Ok(rows) = connection.tables("", "", "%", "") else { return Vec::new() };
+    rows.filter_map(Result::ok)
+        .filter_map(|row| row.table.as_str().ok().flatten().map(str::to_string))
+        .collect()
+}
+
+/// Checks a `[[table]]` against the source and resolves its fields and their types.
+///
+/// # Errors
+/// [`SourceError::NoSuchTable`], [`SourceError::NoSuchColumn`] or
+/// [`SourceError::UnsupportedType`], all before any query on the table runs.
+pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) -> Result<ResolvedTable, SourceError> {
+    let dialect = Dialect::of(connection).map_err(|e| SourceError::Query {
+        table: table.name.clone(),
+        doing: "asking the driver how to quote names".into(),
+        message: source.scrub(&e.to_string()),
+    })?;
+    let all = list_columns(connection, table.schema.as_deref(), &table.name)?;
+    // The table name is a search pattern (`_` matches any character): keep exact matches, or a
+    // unique case-insensitive one for sources that fold case.
+    let exact: Vec<ColumnInfo> = all.iter().filter(|c| c.table == table.name).cloned().collect();
+    let columns = if exact.is_empty() {
+        let folded: Vec<ColumnInfo> = all.into_iter().filter(|c| c.table.eq_ignore_ascii_case(&table.name)).collect();
+        let distinct_tables: std::collections::BTreeSet<&str> = folded.iter().map(|c| c.table.as_str()).collect();
+        if distinct_tables.len() == 1 { folded } else { Vec::new() }
+    } else {
+        exact
+    };
+    if columns.is_empty() {
+        let names = table_names(connection);
+        return Err(SourceError::NoSuchTable {
+            location: table.location.clone(),
+            table: table.name.clone(),
+            source_name: source.name(),
+            hint: close_matches(&table.name, names.iter().map(String::as_str)),
+        });
+    }
+    let find = |wanted: &str, role: &'static str| -> Result<String, SourceError> {
+        columns
+            .iter()
+            .find(|c| c.name == wanted)
+            .or_else(|| {
+                let mut folded = columns.iter().filter(|c| c.name.eq_ignore_ascii_case(wanted));
+                folded.next().filter(|_| folded.next().is_none())
+            })
+            .map(|c| c.name.clone())
+            .ok_or_else(|| SourceError::NoSuchColumn {
+                location: table.location.clone(),
+                table: table.name.clone(),
+                column: wanted.to_string(),
+                role,
+                hint: close_matches(wanted, columns.iter().map(|c| c.name.as_str())),
+            })
+    };
+    let date = find(&table.date, "date")?;
+    let symbol = find(&table.symbol, "symbol")?;
+    let order_by = table.order_by.as_deref().map(|o| find(o, "order_by")).transpose()?;
+    for name in table.fields.iter().chain(&table.exclude).filter(|f| !is_glob(f)) {
+        find(name, "field")?;
+    }
+    let selected: Vec<&ColumnInfo> = columns
+        .iter()
+        .filter(|c| c.name != date && c.name != symbol && Some(&c.name) != order_by.as_ref())
+        .filter(|c| table.selects(&c.name) || table.fields.iter().any(|f| !is_glob(f) && f.eq_ignore_ascii_case(&c.name)))
+        .collect();
+
+    // Describe the real result set: its types are what the driver will deliver.
+    let mut probe_columns = vec![date.as_str(), symbol.as_str()];
+    probe_columns.extend(selected.iter().map(|c| c.name.as_str()));
+    let sql = query::probe(&dialect, table, &probe_columns);
+    let query_failed = |e: String| SourceError::Query {
+        table: table.name.clone(),
+        doing: "describing its columns".into(),
+        message: source.scrub(&e),
+    };
+    let mut cursor = connection
+        .execute(&sql, (), None)
+        .map_err(|e| query_failed(e.to_string()))?
+        .ok_or_else(|| query_failed("the probe query returned no result set".into()))?;
+    let schema = arrow_schema_from(&mut cursor, Some(dialect.dbms()), false).map_err(|e| query_failed(e.to_string()))?;
+    drop(cursor);
+
+    let date_type = match schema.field(0).data_type() {
+        t @ (DataType::Date32 | DataType::Timestamp(..)) => t.clone(),
+        DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8,
+        other => {
+            return Err(SourceError::BadValue {
+                table: table.name.clone(),
+                message: format!(
+                    "date column `{date}` has type {other}; it must be a DATE, a TIMESTAMP or ISO text"
+                ),
+            })
+        }
+    };
+    let mut fields = Vec::with_capacity(selected.len());
+    for (column, arrow_field) in selected.iter().zip(schema.fields().iter().skip(2)) {
+        let arrow_type = corrected_float(arrow_field.data_type(), column, &dialect);
+        let dtype = ValueType::for_source(&arrow_type, table.decimal == DecimalMode::Exact).ok_or_else(|| {
+            SourceError::UnsupportedType {
+                table: table.name.clone(),
+                column: column.name.clone(),
+                sql_type: format!("{} ({arrow_type})", column.type_name),
+            }
+        })?;
+        fields.push((column.name.clone(), dtype));
+    }
+    Ok(ResolvedTable { config: table.clone(), dialect, date, symbol, order_by, fields, date_type })
+}
+
+/// psqlODBC reports `double precision` as SQL_FLOAT with precision 17, which arrow-odbc maps to
+/// Float32, silently dropping digits. Only a declared REAL/FLOAT4 is single precision, and in
+/// SQLite every floating type is a double.
+fn corrected_float(arrow_type: &DataType, column: &ColumnInfo, dialect: &Dialect) -> DataType {
+    const SQL_REAL: i16 = 7;
+    let declared_single = column.sql_type == SQL_REAL
+        || ["real", "float4"].contains(&column.type_name.to_ascii_lowercase().as_str());
+    match arrow_type {
+        DataType::Float32 if dialect.is_sqlite() || !declared_single => DataType::Float64,
+        other => other.clone(),
+    }
+}

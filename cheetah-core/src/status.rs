@@ -1,0 +1,119 @@
+//! What the store holds, per table and field.
+
+use chrono::{DateTime, NaiveDate};
+use serde::Serialize;
+
+use crate::config::TableKind;
+use crate::error::StoreError;
+use crate::store::keys::date_of;
+use crate::store::{ChunkSpan, Store, FORMAT_VERSION};
+
+/// The whole store.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The store directory.
+    pub store: String,
+    /// Its format version.
+    pub format_version: u32,
+    /// Symbols in the dictionary.
+    pub symbols: usize,
+    /// Bytes of the store's files on disk.
+    pub disk_bytes: u64,
+    /// Every cached table.
+    pub tables: Vec<TableStatus>,
+}
+
+/// One cached table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableStatus {
+    /// Its name.
+    pub name: String,
+    /// Daily or asof.
+    pub kind: TableKind,
+    /// First cached date.
+    pub first: Option<NaiveDate>,
+    /// Last cached date.
+    pub last: Option<NaiveDate>,
+    /// Cached dates.
+    pub dates: usize,
+    /// Cached rows (keys).
+    pub rows: u64,
+    /// Compressed bytes of its key chunks.
+    pub key_bytes: u64,
+    /// The last date fully loaded.
+    pub watermark: Option<NaiveDate>,
+    /// When its last update finished (RFC 3339, UTC).
+    pub last_update: Option<String>,
+    /// Its fields.
+    pub fields: Vec<FieldStatus>,
+}
+
+/// One cached field.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldStatus {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub dtype: String,
+    /// First date with a chunk.
+    pub first: Option<NaiveDate>,
+    /// Last date with a chunk.
+    pub last: Option<NaiveDate>,
+    /// Dates with a chunk.
+    pub dates: usize,
+    /// Rows over all chunks.
+    pub rows: u64,
+    /// Compressed bytes of its chunks.
+    pub bytes: u64,
+    /// False while a newly added field is still being backfilled.
+    pub complete: bool,
+}
+
+/// Gathers the status of `store`.
+///
+/// # Errors
+/// [`StoreError`] if the catalog or a chunk index cannot be read.
+pub fn status(store: &Store) -> Result<Status, StoreError> {
+    let catalog = store.catalog()?;
+    let mut tables = Vec::with_capacity(catalog.tables.len());
+    for table in &catalog.tables {
+        let span: ChunkSpan = store.table_span(table.id)?;
+        let mut fields = Vec::with_capacity(table.fields.len());
+        for field in &table.fields {
+            let f = store.field_span(field.id)?;
+            fields.push(FieldStatus {
+                name: field.name.clone(),
+                dtype: field.dtype.name(),
+                first: f.first.map(date_of),
+                last: f.last.map(date_of),
+                dates: f.chunks,
+                rows: f.rows,
+                bytes: f.bytes,
+                complete: field.complete,
+            });
+        }
+        tables.push(TableStatus {
+            name: table.name.clone(),
+            kind: table.kind,
+            first: span.first.map(date_of),
+            last: span.last.map(date_of),
+            dates: span.chunks,
+            rows: span.rows,
+            key_bytes: span.bytes,
+            watermark: store.watermark(table.id)?.map(date_of),
+            last_update: store
+                .last_updated(table.id)?
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .map(|t| t.to_rfc3339()),
+            fields,
+        });
+    }
+    Ok(Status {
+        store: store.path().display().to_string(),
+        format_version: FORMAT_VERSION,
+        symbols: store.symbols()?.len(),
+        disk_bytes: store.disk_bytes(),
+        tables,
+    })
+}

@@ -1,0 +1,559 @@
+//! The RocksDB store: key chunks, value chunks, and the meta records beside them.
+//!
+//! Three column families:
+//! - `keys`: per (table, day), the sorted symbol ids with a row that day ([`codec::encode_keys`]);
+//! - `values`: per (field, day), the field's values for exactly those rows
+//!   ([`codec::encode_values`]);
+//! - `meta`: the format version, the catalog, watermarks, fieldmarks and the symbol dictionary.
+//!
+//! Everything written for one day goes into one [`StoreBatch`], so a reader sees a day whole or
+//! not at all. One process writes (RocksDB's `LOCK` file enforces it); any number read through
+//! secondary instances that catch up with the writer before each read.
+
+pub mod catalog;
+pub mod codec;
+pub mod keys;
+pub mod symbols;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, DB};
+
+use self::catalog::{Catalog, FieldEntry, TableEntry};
+use self::keys::{chunk_key, date_of, id_prefix, meta, parse_chunk_key, parse_day, Day};
+use self::symbols::SymbolDictionary;
+use crate::error::StoreError;
+
+/// The on-disk format this build reads and writes.
+///
+/// - 1: the first format: `keys`/`values`/`meta` column families, chunk codec version 1,
+///   postcard catalog.
+pub const FORMAT_VERSION: u32 = 1;
+
+const CF_META: &str = "meta";
+const CF_KEYS: &str = "keys";
+const CF_VALUES: &str = "values";
+const COLUMN_FAMILIES: [&str; 3] = [CF_META, CF_KEYS, CF_VALUES];
+
+/// An open store.
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+    /// Set for readers: the secondary instance's private directory, removed on drop.
+    secondary_dir: Option<PathBuf>,
+    compression_level: i32,
+}
+
+/// Which of a table's or field's chunks exist, and their size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkSpan {
+    /// Number of chunks (dates).
+    pub chunks: usize,
+    /// The first date with a chunk.
+    pub first: Option<Day>,
+    /// The last date with a chunk.
+    pub last: Option<Day>,
+    /// Compressed bytes of all chunks.
+    pub bytes: u64,
+    /// Rows over all chunks.
+    pub rows: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store for writing.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] if another process writes it, [`StoreError::FormatVersion`] if
+    /// another format wrote it, [`StoreError::Rocks`] for other failures.
+    pub fn open_writer(path: &Path, compression_level: i32) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| rocks_error(path, e))?;
+        let mut options = db_options();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| open_error(path, e))?;
+        let store = Self { db, path: path.to_path_buf(), secondary_dir: None, compression_level };
+        match store.format_version()? {
+            None => store
+                .db
+                .put_cf(store.cf(CF_META), meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())
+                .map_err(|e| rocks_error(path, e))?,
+            Some(found) => check_version(path, found)?,
+        }
+        Ok(store)
+    }
+
+    /// Opens the store for reading while another process may write it. Call
+    /// [`Store::refresh`] to see what the writer committed since.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] if no update has created the store yet,
+    /// [`StoreError::FormatVersion`] if another format wrote it.
+    pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
+        if !path.join("CURRENT").is_file() {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
+        static READERS: AtomicU64 = AtomicU64::new(0);
+        let secondary_dir = std::env::temp_dir().join(format!(
+            "cheetah-reader-{}-{}",
+            std::process::id(),
+            READERS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut options = db_options();
+        // Secondary instances must keep every table file open to follow the primary.
+        options.set_max_open_files(-1);
+        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let db = DB::open_cf_descriptors_as_secondary(&options, path, &secondary_dir, descriptors)
+            .map_err(|e| open_error(path, e))?;
+        let store = Self { db, path: path.to_path_buf(), secondary_dir: Some(secondary_dir), compression_level: 3 };
+        match store.format_version()? {
+            None => return Err(StoreError::Missing { path: path.to_path_buf() }),
+            Some(found) => check_version(path, found)?,
+        }
+        Ok(store)
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether this handle may write.
+    pub fn is_writer(&self) -> bool {
+        self.secondary_dir.is_none()
+    }
+
+    /// The zstd level chunks are written with.
+    pub fn compression_level(&self) -> i32 {
+        self.compression_level
+    }
+
+    /// For readers, catches up with everything the writer has committed; a no-op for the writer.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        if self.is_writer() {
+            return Ok(());
+        }
+        self.db.try_catch_up_with_primary().map_err(|e| self.rocks(e))
+    }
+
+    /// The catalog; empty for a new store.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if it does not decode.
+    pub fn catalog(&self) -> Result<Catalog, StoreError> {
+        match self.get(CF_META, meta::CATALOG)? {
+            None => Ok(Catalog::default()),
+            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| self.corrupt("catalog", e)),
+        }
+    }
+
+    /// The whole symbol dictionary.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if an entry is not UTF-8 or ids have gaps.
+    pub fn symbols(&self) -> Result<SymbolDictionary, StoreError> {
+        let mut dictionary = SymbolDictionary::default();
+        self.load_new_symbols(&mut dictionary)?;
+        Ok(dictionary)
+    }
+
+    /// Appends to `dictionary` the symbols persisted after its last one.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if an entry is not UTF-8 or ids have gaps.
+    pub fn load_new_symbols(&self, dictionary: &mut SymbolDictionary) -> Result<(), StoreError> {
+        let first = dictionary.len() as u32;
+        let start = meta::with_id(meta::SYMBOL, first);
+        let mut names = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let Some(id_bytes) = key.strip_prefix(meta::SYMBOL) else { break };
+            let expected = first + names.len() as u32;
+            if id_bytes != expected.to_be_bytes() {
+                return Err(self.corrupt("symbol dictionary", format!("missing symbol id {expected}")));
+            }
+            let name = std::str::from_utf8(&value).map_err(|e| self.corrupt("symbol dictionary", e))?;
+            names.push(Arc::from(name));
+        }
+        dictionary.extend_persisted(first, names);
+        Ok(())
+    }
+
+    /// The last date fully loaded for table `table_id`.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub fn watermark(&self, table_id: u32) -> Result<Option<Day>, StoreError> {
+        self.get_day(&meta::with_id(meta::WATERMARK, table_id), "watermark")
+    }
+
+    /// The last date backfilled for a field that is not yet complete.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub fn fieldmark(&self, field_id: u32) -> Result<Option<Day>, StoreError> {
+        self.get_day(&meta::with_id(meta::FIELDMARK, field_id), "fieldmark")
+    }
+
+    /// When table `table_id` last finished an update, in seconds since the Unix epoch.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn last_updated(&self, table_id: u32) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .get(CF_META, &meta::with_id(meta::UPDATED, table_id))?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(i64::from_be_bytes))
+    }
+
+    /// The days in `from..=to` on which table `table_id` has a key chunk, ascending.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn days(&self, table_id: u32, from: Day, to: Day) -> Result<Vec<Day>, StoreError> {
+        let mut days = Vec::new();
+        self.scan(CF_KEYS, table_id, from, |day, _| {
+            if day > to {
+                return false;
+            }
+            days.push(day);
+            true
+        })?;
+        Ok(days)
+    }
+
+    /// The `n`-th most recent day at or before `day` with a key chunk of table `table_id`
+    /// (`n = 1` is the latest), or the earliest one if fewer exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn nth_latest_day(&self, table_id: u32, day: Day, n: u32) -> Result<Option<Day>, StoreError> {
+        let start = chunk_key(table_id, day);
+        let mut found = None;
+        let mut seen = 0;
+        for item in self.db.iterator_cf(self.cf(CF_KEYS), IteratorMode::From(&start, Direction::Reverse)) {
+            let (key, _) = item.map_err(|e| self.rocks(e))?;
+            match parse_chunk_key(&key) {
+                Some((id, d)) if id == table_id => {
+                    found = Some(d);
+                    seen += 1;
+                    if seen >= n {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// The symbol ids of table `table_id` on `day`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the table and date.
+    pub fn keys(&self, table: &TableEntry, day: Day) -> Result<Option<Arc<[u32]>>, StoreError> {
+        self.get(CF_KEYS, &chunk_key(table.id, day))?
+            .map(|bytes| {
+                codec::decode_keys(&bytes)
+                    .map_err(|e| self.corrupt(&format!("key chunk of table `{}` on {}", table.name, date_of(day)), e))
+            })
+            .transpose()
+    }
+
+    /// The values of `field` on `day`.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the field and date.
+    pub fn values(&self, field: &FieldEntry, day: Day) -> Result<Option<ArrayRef>, StoreError> {
+        self.get(CF_VALUES, &chunk_key(field.id, day))?
+            .map(|bytes| {
+                codec::decode_values(&bytes, field.dtype)
+                    .map_err(|e| self.corrupt(&format!("chunk of field `{}` on {}", field.name, date_of(day)), e))
+            })
+            .transpose()
+    }
+
+    /// Counts the key chunks of a table, with their rows and bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn table_span(&self, table_id: u32) -> Result<ChunkSpan, StoreError> {
+        self.span(CF_KEYS, table_id)
+    }
+
+    /// Counts the value chunks of a field, with their rows and bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn field_span(&self, field_id: u32) -> Result<ChunkSpan, StoreError> {
+        self.span(CF_VALUES, field_id)
+    }
+
+    fn span(&self, cf: &str, id: u32) -> Result<ChunkSpan, StoreError> {
+        let mut span = ChunkSpan::default();
+        self.scan(cf, id, Day::MIN, |day, value| {
+            span.chunks += 1;
+            span.first.get_or_insert(day);
+            span.last = Some(day);
+            span.bytes += value.len() as u64;
+            span.rows += codec::chunk_rows(value).unwrap_or(0) as u64;
+            true
+        })?;
+        Ok(span)
+    }
+
+    /// Calls `visit(day, chunk)` for the chunks of `id` from `from` on while it returns true.
+    fn scan(&self, cf: &str, id: u32, from: Day, mut visit: impl FnMut(Day, &[u8]) -> bool) -> Result<(), StoreError> {
+        let start = chunk_key(id, from);
+        for item in self.db.iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            match parse_chunk_key(&key) {
+                Some((chunk_id, day)) if chunk_id == id => {
+                    if !visit(day, &value) {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// A new empty batch.
+    pub fn batch(&self) -> StoreBatch<'_> {
+        StoreBatch { store: self, batch: WriteBatch::default() }
+    }
+
+    /// Commits a batch atomically.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`], for example when the disk is full; nothing of the batch is then
+    /// visible.
+    pub fn write(&self, batch: StoreBatch<'_>) -> Result<(), StoreError> {
+        self.db.write(batch.batch).map_err(|e| self.rocks(e))
+    }
+
+    /// Deletes the chunks of every id the catalog no longer holds and compacts their ranges,
+    /// so the space is reclaimed. Returns the ids swept.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn sweep(&self, catalog: &Catalog) -> Result<Vec<u32>, StoreError> {
+        let live = catalog.live_ids();
+        let mut swept = Vec::new();
+        for cf_name in [CF_KEYS, CF_VALUES] {
+            let cf = self.cf(cf_name);
+            let mut next = 0u32;
+            loop {
+                let start = id_prefix(next);
+                let first = self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)).next();
+                let Some(item) = first else { break };
+                let (key, _) = item.map_err(|e| self.rocks(e))?;
+                let Some((id, _)) = parse_chunk_key(&key) else { break };
+                if live.binary_search(&id).is_err() {
+                    let end = id.checked_add(1).map_or([0xff; 4], id_prefix);
+                    self.db.delete_range_cf(cf, id_prefix(id), end).map_err(|e| self.rocks(e))?;
+                    self.db.compact_range_cf(cf, Some(id_prefix(id)), Some(end));
+                    swept.push(id);
+                }
+                match id.checked_add(1) {
+                    Some(n) => next = n,
+                    None => break,
+                }
+            }
+        }
+        let mut orphan_marks = WriteBatch::default();
+        for (prefix, id) in self.meta_ids(meta::FIELDMARK)?.into_iter().chain(self.meta_ids(meta::WATERMARK)?) {
+            if live.binary_search(&id).is_err() {
+                orphan_marks.delete_cf(self.cf(CF_META), meta::with_id(prefix, id));
+            }
+        }
+        self.db.write(orphan_marks).map_err(|e| self.rocks(e))?;
+        swept.sort_unstable();
+        swept.dedup();
+        Ok(swept)
+    }
+
+    fn meta_ids(&self, prefix: &'static [u8]) -> Result<Vec<(&'static [u8], u32)>, StoreError> {
+        let mut ids = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(prefix, Direction::Forward)) {
+            let (key, _) = item.map_err(|e| self.rocks(e))?;
+            let Some(id) = key.strip_prefix(prefix) else { break };
+            if let Ok(id) = <[u8; 4]>::try_from(id) {
+                ids.push((prefix, u32::from_be_bytes(id)));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Bytes of the store's files on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => walk(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            }).sum()
+        }
+        walk(&self.path)
+    }
+
+    /// Flushes memtables to table files, so a reopen needs no WAL replay.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for name in COLUMN_FAMILIES {
+            self.db.flush_cf(self.cf(name)).map_err(|e| self.rocks(e))?;
+        }
+        Ok(())
+    }
+
+    fn format_version(&self) -> Result<Option<u32>, StoreError> {
+        match self.get(CF_META, meta::FORMAT_VERSION)? {
+            None => Ok(None),
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
+                .map(|b| Some(u32::from_be_bytes(b)))
+                .map_err(|_| self.corrupt("format version", "not 4 bytes")),
+        }
+    }
+
+    fn get_day(&self, key: &[u8], what: &str) -> Result<Option<Day>, StoreError> {
+        self.get(CF_META, key)?
+            .map(|bytes| parse_day(&bytes).ok_or_else(|| self.corrupt(what, "not 4 bytes")))
+            .transpose()
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(cf), key).map_err(|e| self.rocks(e))
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("every column family is opened with the store")
+    }
+
+    fn rocks(&self, e: impl std::fmt::Display) -> StoreError {
+        rocks_error(&self.path, e)
+    }
+
+    fn corrupt(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), message: e.to_string() }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.secondary_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Writes for one atomic commit.
+pub struct StoreBatch<'a> {
+    store: &'a Store,
+    batch: WriteBatch,
+}
+
+impl StoreBatch<'_> {
+    /// Puts the key chunk of `table_id` on `day`.
+    pub fn put_keys(&mut self, table_id: u32, day: Day, chunk: &[u8]) {
+        self.batch.put_cf(self.store.cf(CF_KEYS), chunk_key(table_id, day), chunk);
+    }
+
+    /// Puts the value chunk of `field_id` on `day`.
+    pub fn put_values(&mut self, field_id: u32, day: Day, chunk: &[u8]) {
+        self.batch.put_cf(self.store.cf(CF_VALUES), chunk_key(field_id, day), chunk);
+    }
+
+    /// Deletes everything a table holds for `day`.
+    pub fn delete_day(&mut self, table: &TableEntry, day: Day) {
+        self.batch.delete_cf(self.store.cf(CF_KEYS), chunk_key(table.id, day));
+        for field in &table.fields {
+            self.batch.delete_cf(self.store.cf(CF_VALUES), chunk_key(field.id, day));
+        }
+    }
+
+    /// Sets a table's watermark.
+    pub fn put_watermark(&mut self, table_id: u32, day: Day) {
+        self.put_meta(meta::with_id(meta::WATERMARK, table_id), keys::day_bytes(day).to_vec());
+    }
+
+    /// Records when a table last finished an update.
+    pub fn put_updated(&mut self, table_id: u32, unix_seconds: i64) {
+        self.put_meta(meta::with_id(meta::UPDATED, table_id), unix_seconds.to_be_bytes().to_vec());
+    }
+
+    /// Sets a new field's backfill progress.
+    pub fn put_fieldmark(&mut self, field_id: u32, day: Day) {
+        self.put_meta(meta::with_id(meta::FIELDMARK, field_id), keys::day_bytes(day).to_vec());
+    }
+
+    /// Clears a field's backfill progress.
+    pub fn delete_fieldmark(&mut self, field_id: u32) {
+        self.batch.delete_cf(self.store.cf(CF_META), meta::with_id(meta::FIELDMARK, field_id));
+    }
+
+    /// Replaces the catalog.
+    pub fn put_catalog(&mut self, catalog: &Catalog) {
+        let bytes = postcard::to_stdvec(catalog).expect("the catalog serializes");
+        self.put_meta(meta::CATALOG.to_vec(), bytes);
+    }
+
+    /// Persists the symbols `dictionary` assigned since it was last persisted. Call
+    /// [`SymbolDictionary::mark_persisted`] once the batch is written.
+    pub fn put_new_symbols(&mut self, dictionary: &SymbolDictionary) {
+        for (id, name) in dictionary.unpersisted() {
+            self.put_meta(meta::with_id(meta::SYMBOL, id), name.as_bytes().to_vec());
+        }
+    }
+
+    fn put_meta(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.put_cf(self.store.cf(CF_META), key, value);
+    }
+}
+
+fn db_options() -> Options {
+    let mut options = Options::default();
+    options.set_max_background_jobs(2);
+    options.set_keep_log_file_num(3);
+    options.set_max_log_file_size(1 << 20);
+    options
+}
+
+fn cf_options(name: &str) -> Options {
+    let mut options = Options::default();
+    // Chunks are zstd-compressed already.
+    options.set_compression_type(DBCompressionType::None);
+    if name == CF_VALUES {
+        options.set_write_buffer_size(64 << 20);
+    }
+    options
+}
+
+fn check_version(path: &Path, found: u32) -> Result<(), StoreError> {
+    if found == FORMAT_VERSION {
+        Ok(())
+    } else {
+        Err(StoreError::FormatVersion { path: path.to_path_buf(), found, expected: FORMAT_VERSION })
+    }
+}
+
+fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {
+    let message = e.to_string();
+    if message.contains("lock") && (message.contains("Resource temporarily unavailable") || message.contains("hold")) {
+        StoreError::Locked { path: path.to_path_buf() }
+    } else {
+        rocks_error(path, message)
+    }
+}
+
+fn rocks_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Rocks { path: path.to_path_buf(), message: e.to_string() }
+}

@@ -1,0 +1,98 @@
+//! The global symbol dictionary: symbol text to a dense `u32` id, append-only and persistent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Symbol text ↔ id. Ids are dense, start at 0, and never change.
+#[derive(Debug, Default, Clone)]
+pub struct SymbolDictionary {
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+    /// Ids below this are in the store; the rest go into the next committed batch.
+    persisted: usize,
+}
+
+impl SymbolDictionary {
+    /// A dictionary holding `names` as ids `0..names.len()`, all persisted.
+    pub fn from_persisted(names: Vec<Arc<str>>) -> Self {
+        let ids = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+        Self { persisted: names.len(), names, ids }
+    }
+
+    /// The id of `name`, assigning the next one if it is new.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 symbols");
+        let name: Arc<str> = Arc::from(name);
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+
+    /// The id of `name`, if known.
+    pub fn id(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    /// The text of `id`.
+    pub fn name(&self, id: u32) -> Option<&str> {
+        self.names.get(id as usize).map(|n| &**n)
+    }
+
+    /// Every symbol, indexed by id.
+    pub fn names(&self) -> &[Arc<str>] {
+        &self.names
+    }
+
+    /// Number of symbols.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are no symbols.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Symbols assigned since the last [`Self::mark_persisted`], with their ids.
+    pub fn unpersisted(&self) -> impl Iterator<Item = (u32, &str)> {
+        self.names[self.persisted..]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((self.persisted + i) as u32, &**n))
+    }
+
+    /// Records that every symbol so far is in the store.
+    pub fn mark_persisted(&mut self) {
+        self.persisted = self.names.len();
+    }
+
+    /// Appends symbols another process persisted; `first_id` must equal [`Self::len`].
+    pub(crate) fn extend_persisted(&mut self, first_id: u32, names: impl IntoIterator<Item = Arc<str>>) {
+        debug_assert_eq!(first_id as usize, self.names.len());
+        for name in names {
+            let id = self.names.len() as u32;
+            self.ids.insert(name.clone(), id);
+            self.names.push(name);
+        }
+        self.persisted = self.names.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_stable_and_tracks_what_is_unpersisted() {
+        let mut d = SymbolDictionary::from_persisted(vec!["A".into(), "B".into()]);
+        assert_eq!(d.intern("B"), 1);
+        assert_eq!(d.intern("C"), 2);
+        assert_eq!(d.unpersisted().collect::<Vec<_>>(), [(2, "C")]);
+        d.mark_persisted();
+        assert_eq!(d.unpersisted().count(), 0);
+        assert_eq!((d.id("C"), d.name(0)), (Some(2), Some("A")));
+    }
+}

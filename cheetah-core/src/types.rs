@@ -1,0 +1,136 @@
+//! The value types Cheetah caches, and their Arrow equivalents.
+
+use arrow::datatypes::{DataType, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// The type of a cached field. Each maps to exactly one Arrow type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ValueType {
+    /// `Boolean`.
+    Bool,
+    /// `Int8`.
+    Int8,
+    /// `UInt8` (MariaDB's unsigned TINYINT).
+    UInt8,
+    /// `Int16`.
+    Int16,
+    /// `Int32`.
+    Int32,
+    /// `Int64`.
+    Int64,
+    /// `Float32`.
+    Float32,
+    /// `Float64`.
+    Float64,
+    /// `Date32`.
+    Date32,
+    /// `Timestamp(unit, None)`; the unit in Arrow's order: s, ms, us, ns.
+    Timestamp(u8),
+    /// `Utf8`.
+    Utf8,
+    /// `Decimal128(precision, scale)`.
+    Decimal128(u8, i8),
+}
+
+impl ValueType {
+    /// The Arrow type of the decoded column.
+    pub fn arrow(self) -> DataType {
+        match self {
+            Self::Bool => DataType::Boolean,
+            Self::Int8 => DataType::Int8,
+            Self::UInt8 => DataType::UInt8,
+            Self::Int16 => DataType::Int16,
+            Self::Int32 => DataType::Int32,
+            Self::Int64 => DataType::Int64,
+            Self::Float32 => DataType::Float32,
+            Self::Float64 => DataType::Float64,
+            Self::Date32 => DataType::Date32,
+            Self::Timestamp(unit) => DataType::Timestamp(unit_of(unit), None),
+            Self::Utf8 => DataType::Utf8,
+            Self::Decimal128(p, s) => DataType::Decimal128(p, s),
+        }
+    }
+
+    /// The cached type for an Arrow column as the source delivers it, or `None` if it is not
+    /// cacheable. Decimals become `Float64` unless `exact_decimals`.
+    pub fn for_source(data_type: &DataType, exact_decimals: bool) -> Option<Self> {
+        Some(match data_type {
+            DataType::Boolean => Self::Bool,
+            DataType::Int8 => Self::Int8,
+            DataType::UInt8 => Self::UInt8,
+            DataType::Int16 => Self::Int16,
+            DataType::Int32 | DataType::UInt16 => Self::Int32,
+            DataType::Int64 | DataType::UInt32 => Self::Int64,
+            DataType::Float16 | DataType::Float32 => Self::Float32,
+            DataType::Float64 => Self::Float64,
+            DataType::Date32 | DataType::Date64 => Self::Date32,
+            DataType::Timestamp(unit, _) => Self::Timestamp(unit_code(*unit)),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Self::Utf8,
+            DataType::Decimal128(p, s) if exact_decimals => Self::Decimal128(*p, *s),
+            DataType::Decimal128(..) | DataType::Decimal256(..) => Self::Float64,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per value for fixed-width types; `None` for booleans and text.
+    pub fn width(self) -> Option<usize> {
+        match self {
+            Self::Bool | Self::Utf8 => None,
+            Self::Int8 | Self::UInt8 => Some(1),
+            Self::Int16 => Some(2),
+            Self::Int32 | Self::Float32 | Self::Date32 => Some(4),
+            Self::Int64 | Self::Float64 | Self::Timestamp(_) => Some(8),
+            Self::Decimal128(..) => Some(16),
+        }
+    }
+
+    /// A one-byte tag written in every chunk header, checked on decode.
+    pub fn tag(self) -> u8 {
+        match self {
+            Self::Bool => 1,
+            Self::Int8 => 2,
+            Self::UInt8 => 3,
+            Self::Int16 => 4,
+            Self::Int32 => 5,
+            Self::Int64 => 6,
+            Self::Float32 => 7,
+            Self::Float64 => 8,
+            Self::Date32 => 9,
+            Self::Timestamp(unit) => 10 + unit.min(3),
+            Self::Utf8 => 14,
+            Self::Decimal128(..) => 15,
+        }
+    }
+
+    /// An all-null array of this type.
+    pub fn null_array(self, len: usize) -> arrow::array::ArrayRef {
+        arrow::array::new_null_array(&self.arrow(), len)
+    }
+
+    /// A short name for listings: `float64`, `timestamp[us]`, `decimal(18,4)`.
+    pub fn name(self) -> String {
+        match self {
+            Self::Timestamp(unit) => format!("timestamp[{}]", ["s", "ms", "us", "ns"][usize::from(unit.min(3))]),
+            Self::Decimal128(p, s) => format!("decimal({p},{s})"),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
+}
+
+fn unit_code(unit: TimeUnit) -> u8 {
+    match unit {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
+    }
+}
+
+fn unit_of(code: u8) -> TimeUnit {
+    match code {
+        0 => TimeUnit::Second,
+        1 => TimeUnit::Millisecond,
+        2 => TimeUnit::Microsecond,
+        _ => TimeUnit::Nanosecond,
+    }
+}

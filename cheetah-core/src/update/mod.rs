@@ -1,0 +1,325 @@
+//! The updater: brings every configured table from its watermark up to the source's newest date.
+//!
+//! Per table, one run:
+//! 1. checks the config against the source's catalog and reconciles the store's catalog (new,
+//!    removed and re-typed fields; a rebuilt table when its settings changed), then sweeps the
+//!    chunks of ids the catalog dropped;
+//! 2. backfills newly added fields alone, over the dates already cached;
+//! 3. re-fetches the last `lookback` cached dates and every newer one, replacing each date whole
+//!    in one atomic batch with the watermark, and deleting cached dates the source no longer has.
+//!
+//! A failure ends that table's run; what was committed stays readable and the next run resumes.
+
+mod chunks;
+mod days;
+mod plan;
+mod progress;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+
+pub use self::chunks::{encode_aligned, encode_day, DayChunks};
+pub use self::days::{DayRows, DaySplitter};
+pub use self::plan::{reconcile, Changes};
+
+use self::progress::Progress;
+use crate::config::{Config, TableConfig};
+use crate::error::{StoreError, UpdateError};
+use crate::source::{self, ResolvedTable, RowStream, Source};
+use crate::store::catalog::{FieldEntry, TableEntry};
+use crate::store::keys::{date_of, day_of, Day};
+use crate::store::symbols::SymbolDictionary;
+use crate::store::Store;
+
+/// What one table's run did.
+#[derive(Debug, Clone, Default)]
+pub struct TableReport {
+    /// The table.
+    pub table: String,
+    /// Catalog changes.
+    pub changes: Changes,
+    /// Dates written (new or replaced).
+    pub dates: usize,
+    /// Rows written.
+    pub rows: u64,
+    /// Cached dates deleted because the source no longer has them.
+    pub dates_deleted: usize,
+    /// Dates written while backfilling added fields.
+    pub backfilled_dates: usize,
+    /// The watermark after the run.
+    pub watermark: Option<NaiveDate>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// The outcome of every table of a run.
+#[derive(Debug, Default)]
+pub struct UpdateReport {
+    /// Each table with its report or error, in config order.
+    pub tables: Vec<(String, Result<TableReport, UpdateError>)>,
+}
+
+impl UpdateReport {
+    /// The reports, or the first failure. Tables after a failed one were still updated.
+    ///
+    /// # Errors
+    /// The first table's error.
+    pub fn into_result(self) -> Result<Vec<TableReport>, UpdateError> {
+        self.tables.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// The tables that failed.
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &UpdateError)> {
+        self.tables.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)))
+    }
+}
+
+/// Runs updates of one store from one config.
+pub struct Updater<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    source: Source,
+    symbols: SymbolDictionary,
+    stop: Arc<AtomicBool>,
+    show_progress: bool,
+}
+
+impl<'a> Updater<'a> {
+    /// An updater writing `store` from `config`'s source.
+    ///
+    /// # Errors
+    /// [`StoreError::ReadOnly`] if `store` was opened for reading, or a failure to load the
+    /// symbol dictionary.
+    pub fn new(config: &'a Config, store: &'a Store) -> Result<Self, StoreError> {
+        if !store.is_writer() {
+            return Err(StoreError::ReadOnly { path: store.path().to_path_buf() });
+        }
+        Ok(Self {
+            config,
+            store,
+            source: Source::new(config.source.clone()),
+            symbols: store.symbols()?,
+            stop: Arc::new(AtomicBool::new(false)),
+            show_progress: false,
+        })
+    }
+
+    /// Stops the run between dates once `flag` is set; the current date is committed or
+    /// abandoned whole.
+    pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
+    }
+
+    /// Shows a progress bar on a terminal.
+    pub fn progress(mut self, show: bool) -> Self {
+        self.show_progress = show;
+        self
+    }
+
+    /// Updates every configured table.
+    pub fn run(&mut self) -> UpdateReport {
+        let mut report = UpdateReport::default();
+        for table in &self.config.tables {
+            let outcome = self.run_table(table);
+            match &outcome {
+                Ok(r) => tracing::info!(
+                    table = %r.table,
+                    dates = r.dates,
+                    rows = r.rows,
+                    watermark = ?r.watermark,
+                    seconds = format!("{:.2}", r.seconds),
+                    "table updated"
+                ),
+                Err(e) => tracing::error!(table = %table.name, "update failed: {e}"),
+            }
+            report.tables.push((table.name.clone(), outcome));
+        }
+        report
+    }
+
+    /// Updates one table.
+    ///
+    /// # Errors
+    /// A source failure, a store failure, duplicate keys, or an interruption. Every date
+    /// committed before it stays readable.
+    pub fn run_table(&mut self, table: &TableConfig) -> Result<TableReport, UpdateError> {
+        let started = Instant::now();
+        let connection = self.source.connect()?;
+        let resolved = source::resolve(&self.source, &connection, table)?;
+        let mut catalog = self.store.catalog()?;
+        let has_data = match catalog.table(&table.name) {
+            Some(entry) => self.store.watermark(entry.id)?.is_some(),
+            None => false,
+        };
+        let changes = reconcile(&mut catalog, &resolved, has_data);
+        if changes.any() {
+            log_changes(&table.name, &changes);
+            let mut batch = self.store.batch();
+            batch.put_catalog(&catalog);
+            self.store.write(batch)?;
+        }
+        let swept = self.store.sweep(&catalog)?;
+        if !swept.is_empty() {
+            tracing::info!(table = %table.name, ids = ?swept, "deleted the chunks of dropped fields and compacted their space");
+        }
+        let mut entry = catalog.table(&table.name).expect("reconciled").clone();
+        let mut report = TableReport { table: table.name.clone(), changes, ..TableReport::default() };
+
+        if let Some(watermark) = self.store.watermark(entry.id)? {
+            let incomplete: Vec<FieldEntry> = entry.fields.iter().filter(|f| !f.complete).cloned().collect();
+            if !incomplete.is_empty() {
+                report.backfilled_dates = self.backfill(&resolved, &entry, &incomplete, watermark)?;
+                let mut catalog = self.store.catalog()?;
+                let mut batch = self.store.batch();
+                let stored = catalog.tables.iter_mut().find(|t| t.id == entry.id).expect("present");
+                for field in stored.fields.iter_mut().filter(|f| !f.complete) {
+                    field.complete = true;
+                    batch.delete_fieldmark(field.id);
+                }
+                batch.put_catalog(&catalog);
+                self.store.write(batch)?;
+                entry = catalog.table(&table.name).expect("present").clone();
+            }
+        }
+
+        self.fetch_new(&resolved, &entry, &mut report)?;
+        drop(connection);
+        report.watermark = self.store.watermark(entry.id)?.map(date_of);
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Re-fetches the lookback dates and fetches every newer one.
+    fn fetch_new(&mut self, table: &ResolvedTable, entry: &TableEntry, report: &mut TableReport) -> Result<(), UpdateError> {
+        let config = &table.config;
+        let watermark = self.store.watermark(entry.id)?;
+        let from = match watermark {
+            None => config.start,
+            Some(mark) if config.lookback == 0 => date_of(mark).succ_opt().unwrap_or(date_of(mark)),
+            Some(mark) => self.store.nth_latest_day(entry.id, mark, config.lookback)?.map_or(date_of(mark), date_of),
+        }
+        .max(config.start);
+        let connection = self.source.connect()?;
+        let newest = source::max_date(&self.source, &connection, table, from)?;
+        drop(connection);
+        let to = newest.into_iter().chain(watermark.map(date_of)).max();
+        let Some(to) = to.filter(|to| *to >= from) else {
+            tracing::info!(table = %config.name, "no dates at or after {from} in the source");
+            return Ok(());
+        };
+        // Cached dates in the range that the fetch does not return have vanished from the source.
+        let mut stale: VecDeque<Day> = self.store.days(entry.id, day_of(from), day_of(to))?.into();
+        let mut high_water = watermark.unwrap_or(Day::MIN);
+        let progress = Progress::new(self.show_progress, &config.name, from, to);
+
+        if let Some(newest) = newest {
+            let stream = RowStream::open(&self.source, table, &field_list(entry), from, newest)?;
+            for day_rows in DaySplitter::new(stream, &config.name) {
+                if self.stop.load(Ordering::Relaxed) {
+                    return Err(UpdateError::Interrupted);
+                }
+                let day_rows = day_rows?;
+                let chunks = encode_day(&day_rows, &entry.fields, entry.kind, &config.name, &mut self.symbols, self.store.compression_level())?;
+                let mut batch = self.store.batch();
+                while stale.front().is_some_and(|&d| d <= chunks.day) {
+                    let day = stale.pop_front().expect("checked");
+                    if day < chunks.day {
+                        batch.delete_day(entry, day);
+                        report.dates_deleted += 1;
+                    }
+                }
+                batch.put_keys(entry.id, chunks.day, &chunks.keys);
+                for (field_id, chunk) in &chunks.values {
+                    batch.put_values(*field_id, chunks.day, chunk);
+                }
+                batch.put_new_symbols(&self.symbols);
+                high_water = high_water.max(chunks.day);
+                batch.put_watermark(entry.id, high_water);
+                self.store.write(batch)?;
+                self.symbols.mark_persisted();
+                report.dates += 1;
+                report.rows += chunks.rows as u64;
+                progress.advance(date_of(chunks.day), chunks.rows);
+            }
+        }
+        let mut batch = self.store.batch();
+        for day in stale.drain(..) {
+            batch.delete_day(entry, day);
+            report.dates_deleted += 1;
+        }
+        batch.put_watermark(entry.id, high_water.max(day_of(to)));
+        batch.put_updated(entry.id, chrono::Utc::now().timestamp());
+        self.store.write(batch)?;
+        progress.finish();
+        Ok(())
+    }
+
+    /// Fills newly added fields over the dates already cached, aligned to the cached keys.
+    /// Returns the number of dates written.
+    fn backfill(&mut self, table: &ResolvedTable, entry: &TableEntry, fields: &[FieldEntry], watermark: Day) -> Result<usize, UpdateError> {
+        let mut resume = Day::MAX;
+        for field in fields {
+            let from = match self.store.fieldmark(field.id)? {
+                Some(mark) => mark.saturating_add(1),
+                None => Day::MIN,
+            };
+            resume = resume.min(from);
+        }
+        let cached: Vec<Day> = self.store.days(entry.id, resume, watermark)?;
+        let (Some(&first), Some(&last)) = (cached.first(), cached.last()) else { return Ok(0) };
+        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        tracing::info!(table = %table.config.name, fields = ?names, from = %date_of(first), to = %date_of(last), "backfilling added fields");
+        let field_list: Vec<(String, crate::types::ValueType)> = fields.iter().map(|f| (f.name.clone(), f.dtype)).collect();
+        let stream = RowStream::open(&self.source, table, &field_list, date_of(first), date_of(last))?;
+        let mut source_days = DaySplitter::new(stream, &table.config.name).peekable();
+        let progress = Progress::new(self.show_progress, &format!("{} (added fields)", table.config.name), date_of(first), date_of(last));
+        for &day in &cached {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(UpdateError::Interrupted);
+            }
+            while source_days.next_if(|d| d.as_ref().is_ok_and(|d| d.day < day)).is_some() {}
+            let rows = match source_days.next_if(|d| d.as_ref().map_or(true, |d| d.day == day)) {
+                Some(result) => Some(result?),
+                None => None,
+            };
+            let keys = self.store.keys(entry, day)?.unwrap_or_else(|| Arc::from([]));
+            let chunks = encode_aligned(rows.as_ref(), &keys, fields, &self.symbols, self.store.compression_level());
+            let mut batch = self.store.batch();
+            for (field_id, chunk) in &chunks {
+                batch.put_values(*field_id, day, chunk);
+                batch.put_fieldmark(*field_id, day);
+            }
+            self.store.write(batch)?;
+            progress.advance(date_of(day), keys.len());
+        }
+        progress.finish();
+        Ok(cached.len())
+    }
+}
+
+fn field_list(entry: &TableEntry) -> Vec<(String, crate::types::ValueType)> {
+    entry.fields.iter().map(|f| (f.name.clone(), f.dtype)).collect()
+}
+
+fn log_changes(table: &str, changes: &Changes) {
+    if changes.created {
+        tracing::info!(table, "new table: backfilling from its start date");
+    }
+    if !changes.invalidated.is_empty() {
+        tracing::warn!(table, settings = ?changes.invalidated, "table settings changed: its cache is invalidated and rebuilt");
+    }
+    if !changes.added.is_empty() {
+        tracing::info!(table, fields = ?changes.added, "fields added: backfilling them alone");
+    }
+    if !changes.retyped.is_empty() {
+        tracing::warn!(table, fields = ?changes.retyped, "field types changed in the source: re-fetching those fields");
+    }
+    if !changes.removed.is_empty() {
+        tracing::info!(table, fields = ?changes.removed, "fields removed: deleting their chunks");
+    }
+}

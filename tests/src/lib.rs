@@ -1,0 +1,1 @@
+//! Integration tests live in `databases/`; this crate has no library code.
