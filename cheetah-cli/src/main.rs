@@ -40,7 +40,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CHEETAH_LOG").unwrap_or_else(|_| DEFAULT_LOG.into()),
+            tracing_subscriber::EnvFilter::try_from_env("CHEETAH_LOG")
+                .unwrap_or_else(|_| DEFAULT_LOG.into()),
         )
         .with_writer(std::io::stderr)
         .with_target(false)

@@ -1,1 +1,7 @@
-fn main(){}
+//! One test binary for every source database: each scenario runs against SQLite, PostgreSQL and
+//! MariaDB. A server that is down is skipped loudly, or fails the run when
+//! `CHEETAH_REQUIRE_DATABASES` is set (as in CI).
+
+mod cli;
+mod harness;
+mod update;

@@ -38,20 +38,42 @@ pub struct Args {
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let cache = Cache::builder(config).open()?;
-    let request = Request { start: args.start, end: args.end, fields: args.cols, symbols: args.symbols, base: args.base };
+    let request = Request {
+        start: args.start,
+        end: args.end,
+        fields: args.cols,
+        symbols: args.symbols,
+        base: args.base,
+    };
     let result = cache.get(&request)?;
     let batch = plain_symbols(&result.batch)?;
-    let covered = result.covered.map_or("no cached dates".to_string(), |(s, e)| format!("dates {s} .. {e}"));
+    let covered = result
+        .covered
+        .map_or("no cached dates".to_string(), |(s, e)| {
+            format!("dates {s} .. {e}")
+        });
     match &args.out {
         Some(path) => {
             write_file(path, &batch)?;
-            eprintln!("wrote {} rows to {} ({covered})", batch.num_rows(), path.display());
+            eprintln!(
+                "wrote {} rows to {} ({covered})",
+                batch.num_rows(),
+                path.display()
+            );
         }
         None => {
             const SHOWN: usize = 20;
             let head = batch.slice(0, batch.num_rows().min(SHOWN));
             println!("{}", arrow::util::pretty::pretty_format_batches(&[head])?);
-            eprintln!("{} rows ({covered}){}", batch.num_rows(), if batch.num_rows() > SHOWN { "; pass --out to get them all" } else { "" });
+            eprintln!(
+                "{} rows ({covered}){}",
+                batch.num_rows(),
+                if batch.num_rows() > SHOWN {
+                    "; pass --out to get them all"
+                } else {
+                    ""
+                }
+            );
         }
     }
     Ok(())
@@ -65,24 +87,36 @@ fn plain_symbols(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         if matches!(field.data_type(), DataType::Dictionary(..)) {
             columns.push(cast(column, &DataType::Utf8)?);
-            fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
+            fields.push(Field::new(
+                field.name(),
+                DataType::Utf8,
+                field.is_nullable(),
+            ));
         } else {
             columns.push(column.clone());
             fields.push(field.as_ref().clone());
         }
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn write_file(path: &Path, batch: &RecordBatch) -> anyhow::Result<()> {
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     match extension.as_str() {
         "parquet" => {
             let properties = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
                 .build();
-            let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
             writer.write(batch)?;
             writer.close()?;
         }

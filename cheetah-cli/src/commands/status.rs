@@ -41,7 +41,10 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             show(t.watermark),
             t.last_update.as_deref().unwrap_or("never"),
         );
-        println!("  {:<24} {:<14} {:<10} {:<10} {:>7} {:>12} {:>10}", "field", "type", "first", "last", "dates", "rows", "bytes");
+        println!(
+            "  {:<24} {:<14} {:<10} {:<10} {:>7} {:>12} {:>10}",
+            "field", "type", "first", "last", "dates", "rows", "bytes"
+        );
         for f in &t.fields {
             println!(
                 "  {:<24} {:<14} {:<10} {:<10} {:>7} {:>12} {:>10}{}",

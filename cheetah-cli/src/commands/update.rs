@@ -28,8 +28,19 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
                 r.rows,
                 r.seconds,
                 r.rows as f64 / r.seconds.max(1e-9),
-                if r.dates_deleted > 0 { format!(", {} vanished dates deleted", r.dates_deleted) } else { String::new() },
-                if r.backfilled_dates > 0 { format!(", added fields backfilled over {} dates", r.backfilled_dates) } else { String::new() },
+                if r.dates_deleted > 0 {
+                    format!(", {} vanished dates deleted", r.dates_deleted)
+                } else {
+                    String::new()
+                },
+                if r.backfilled_dates > 0 {
+                    format!(
+                        ", added fields backfilled over {} dates",
+                        r.backfilled_dates
+                    )
+                } else {
+                    String::new()
+                },
                 r.watermark.map_or("none".to_string(), |w| w.to_string()),
             ),
             Err(e) => println!("{table}: FAILED: {e}"),
@@ -37,8 +48,17 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     }
     let failed: Vec<&str> = report.failures().map(|(t, _)| t).collect();
     if !failed.is_empty() {
-        let first = report.failures().next().map(|(_, e)| e.to_string()).unwrap_or_default();
-        bail!("{} of {} tables failed ({}): {first}", failed.len(), report.tables.len(), failed.join(", "));
+        let first = report
+            .failures()
+            .next()
+            .map(|(_, e)| e.to_string())
+            .unwrap_or_default();
+        bail!(
+            "{} of {} tables failed ({}): {first}",
+            failed.len(),
+            report.tables.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
 }

@@ -5,7 +5,9 @@ mod resolve;
 
 use std::sync::Arc;
 
-use arrow::array::{new_empty_array, Array, ArrayRef, Date32Array, DictionaryArray, StringArray, UInt32Array};
+use arrow::array::{
+    new_empty_array, Array, ArrayRef, Date32Array, DictionaryArray, StringArray, UInt32Array,
+};
 use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, Field, Schema, UInt32Type};
 use arrow::record_batch::RecordBatch;
@@ -48,7 +50,12 @@ pub struct QueryResult {
 ///
 /// # Errors
 /// [`QueryError`] for bad arguments, unknown or ambiguous names, and store failures.
-pub fn read(store: &Store, catalog: &Catalog, symbols: &SymbolDictionary, request: &Request) -> Result<QueryResult, QueryError> {
+pub fn read(
+    store: &Store,
+    catalog: &Catalog,
+    symbols: &SymbolDictionary,
+    request: &Request,
+) -> Result<QueryResult, QueryError> {
     if request.start > request.end {
         return Err(QueryError::InvalidArgument(format!(
             "start {} is after end {}; dates are inclusive, so pass start <= end",
@@ -56,14 +63,23 @@ pub fn read(store: &Store, catalog: &Catalog, symbols: &SymbolDictionary, reques
         )));
     }
     if request.fields.is_empty() {
-        return Err(QueryError::InvalidArgument("no fields asked for; pass at least one field name".into()));
+        return Err(QueryError::InvalidArgument(
+            "no fields asked for; pass at least one field name".into(),
+        ));
     }
     let fields = resolve_fields(catalog, &request.fields)?;
     let base = match &request.base {
-        Some(name) => Some(catalog.table(name).ok_or_else(|| QueryError::InvalidArgument(format!(
-            "base table `{name}` is not cached; cached tables: {}",
-            catalog.tables.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
-        )))?),
+        Some(name) => Some(catalog.table(name).ok_or_else(|| {
+            QueryError::InvalidArgument(format!(
+                "base table `{name}` is not cached; cached tables: {}",
+                catalog
+                    .tables
+                    .iter()
+                    .map(|t| format!("`{}`", t.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?),
         None => None,
     };
     if let Some(asof) = fields.iter().find(|f| f.table.kind == TableKind::Asof) {
@@ -87,7 +103,11 @@ pub fn read(store: &Store, catalog: &Catalog, symbols: &SymbolDictionary, reques
 
     // A consistent cut: never past the lowest watermark among the involved tables.
     let mut cut = day_of(request.end);
-    for table in row_tables.iter().copied().chain(fields.iter().map(|f| f.table)) {
+    for table in row_tables
+        .iter()
+        .copied()
+        .chain(fields.iter().map(|f| f.table))
+    {
         let mark = store.watermark(table.id)?.unwrap_or(Day::MIN);
         cut = cut.min(mark);
     }
@@ -103,6 +123,7 @@ pub fn read(store: &Store, catalog: &Catalog, symbols: &SymbolDictionary, reques
         ids
     });
 
+    let ranking = SymbolRanking::new(symbols);
     let mut days: Vec<Day> = Vec::new();
     if start <= cut {
         for table in &row_tables {
@@ -128,13 +149,21 @@ pub fn read(store: &Store, catalog: &Catalog, symbols: &SymbolDictionary, reques
         if ids.is_empty() {
             continue;
         }
+        // Rows are ordered by symbol text, which is rank order, not id order.
+        ids.sort_unstable_by_key(|&id| ranking.rank[id as usize]);
         date_parts.push(Arc::new(Date32Array::from(vec![day; ids.len()])));
-        symbol_parts.push(Arc::new(UInt32Array::from(ids.clone())));
+        symbol_parts.push(Arc::new(UInt32Array::from_iter_values(
+            ids.iter().map(|&id| ranking.rank[id as usize]),
+        )));
         for (f, parts) in fields.iter().zip(&mut field_parts) {
             let keys = store.keys(f.table, day)?.unwrap_or_else(|| Arc::from([]));
-            let picks: UInt32Array = ids.iter().map(|id| keys.binary_search(id).ok().map(|i| i as u32)).collect();
+            let picks: UInt32Array = ids
+                .iter()
+                .map(|id| keys.binary_search(id).ok().map(|i| i as u32))
+                .collect();
             let column = match store.values(f.field, day)? {
-                Some(values) => take(values.as_ref(), &picks, None).map_err(|e| QueryError::InvalidArgument(e.to_string()))?,
+                Some(values) => take(values.as_ref(), &picks, None)
+                    .map_err(|e| QueryError::InvalidArgument(e.to_string()))?,
                 None => f.field.dtype.null_array(ids.len()),
             };
             parts.push(column);
@@ -144,20 +173,57 @@ pub fn read(store: &Store, catalog: &Catalog, symbols: &SymbolDictionary, reques
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len() + 2);
     columns.push(concat_or_empty(&date_parts, &DataType::Date32));
     let codes = concat_or_empty(&symbol_parts, &DataType::UInt32);
-    let codes = codes.as_any().downcast_ref::<UInt32Array>().expect("u32 codes").clone();
-    let dictionary = StringArray::from_iter_values(symbols.names().iter().map(|s| &**s));
-    columns.push(Arc::new(DictionaryArray::<UInt32Type>::try_new(codes, Arc::new(dictionary)).expect("codes index the dictionary")));
+    let codes = codes
+        .as_any()
+        .downcast_ref::<UInt32Array>()
+        .expect("u32 codes")
+        .clone();
+    columns.push(Arc::new(
+        DictionaryArray::<UInt32Type>::try_new(codes, Arc::new(ranking.sorted))
+            .expect("codes index the dictionary"),
+    ));
     for (f, parts) in fields.iter().zip(&field_parts) {
         columns.push(concat_or_empty(parts, &f.field.dtype.arrow()));
     }
     let mut schema_fields = vec![
         Field::new("date", DataType::Date32, false),
-        Field::new("symbol", DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)), false),
+        Field::new(
+            "symbol",
+            DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)),
+            false,
+        ),
     ];
-    schema_fields.extend(fields.iter().map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)));
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).expect("columns match the schema");
+    schema_fields.extend(
+        fields
+            .iter()
+            .map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)),
+    );
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+        .expect("columns match the schema");
     let covered = (start <= cut).then(|| (request.start, date_of(cut)));
     Ok(QueryResult { batch, covered })
+}
+
+/// The symbol dictionary in text order: the `symbol` column's dictionary, indexed by rank.
+struct SymbolRanking {
+    /// `rank[id]` is the position of symbol `id` in text order.
+    rank: Vec<u32>,
+    /// Every symbol in text order.
+    sorted: StringArray,
+}
+
+impl SymbolRanking {
+    fn new(symbols: &SymbolDictionary) -> Self {
+        let names = symbols.names();
+        let mut order: Vec<u32> = (0..names.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut rank = vec![0; names.len()];
+        for (position, &id) in order.iter().enumerate() {
+            rank[id as usize] = position as u32;
+        }
+        let sorted = StringArray::from_iter_values(order.iter().map(|&id| &*names[id as usize]));
+        Self { rank, sorted }
+    }
 }
 
 fn concat_or_empty(parts: &[ArrayRef], dtype: &DataType) -> ArrayRef {

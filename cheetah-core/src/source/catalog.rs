@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow_odbc::arrow_schema_from;
+use arrow_odbc::odbc_api::Cursor;
 
 use super::query::{self, Dialect};
 use super::{Connection, Source};
@@ -53,8 +54,49 @@ impl ResolvedTable {
             Field::new(&self.date, self.date_type.clone(), true),
             Field::new(&self.symbol, DataType::Utf8, true),
         ];
-        columns.extend(fields.iter().map(|(name, dtype)| Field::new(name, dtype.arrow(), true)));
+        columns.extend(fields.iter().map(|(name, dtype)| {
+            let fetched = if self.fetched_as_text(*dtype) {
+                DataType::Utf8
+            } else {
+                dtype.arrow()
+            };
+            Field::new(name, fetched, true)
+        }));
         Arc::new(Schema::new(columns))
+    }
+
+    /// The select list for `date, symbol, fields...`.
+    pub fn select_list(&self, fields: &[(String, ValueType)]) -> Vec<String> {
+        let mut list = vec![
+            self.dialect.quote(&self.date),
+            self.dialect.quote(&self.symbol),
+        ];
+        list.extend(fields.iter().map(|(name, dtype)| {
+            let column = self.dialect.quote(name);
+            match dtype {
+                // `!` lifts SQLite's 16-digit cap: exact for every magnitude below 1e100.
+                ValueType::Float32 | ValueType::Float64 if self.fetched_as_text(*dtype) => {
+                    format!(
+                        "CASE WHEN {column} IS NULL THEN NULL ELSE printf('%!.17g', {column}) END"
+                    )
+                }
+                ValueType::Timestamp(_) if self.fetched_as_text(*dtype) => {
+                    format!("CAST({column} AS TEXT)")
+                }
+                _ => column,
+            }
+        }));
+        list
+    }
+
+    /// SQLite's driver hands doubles over as 15-digit text and timestamps at whole seconds,
+    /// silently losing digits. For SQLite, Cheetah selects them as exact text and parses that.
+    pub fn fetched_as_text(&self, dtype: ValueType) -> bool {
+        self.dialect.is_sqlite()
+            && matches!(
+                dtype,
+                ValueType::Float32 | ValueType::Float64 | ValueType::Timestamp(_)
+            )
     }
 
     /// The type of field `name`.
@@ -67,14 +109,21 @@ impl ResolvedTable {
 ///
 /// # Errors
 /// [`SourceError::Query`].
-pub fn list_columns(connection: &Connection, schema: Option<&str>, table: &str) -> Result<Vec<ColumnInfo>, SourceError> {
+pub fn list_columns(
+    connection: &Connection,
+    schema: Option<&str>,
+    table: &str,
+) -> Result<Vec<ColumnInfo>, SourceError> {
     let failed = |e: arrow_odbc::odbc_api::Error| SourceError::Query {
         table: table.to_string(),
         doing: "reading the catalog".into(),
         message: e.to_string(),
     };
     let mut columns = Vec::new();
-    for row in connection.columns("", schema.unwrap_or(""), table, "%").map_err(failed)? {
+    for row in connection
+        .columns("", schema.unwrap_or(""), table, "%")
+        .map_err(failed)?
+    {
         let row = row.map_err(failed)?;
         let text = |v: Result<Option<&str>, _>| v.ok().flatten().unwrap_or_default().to_string();
         columns.push(ColumnInfo {
@@ -90,7 +139,9 @@ pub fn list_columns(connection: &Connection, schema: Option<&str>, table: &str) 
 
 /// Names of the tables and views in the source, for suggestions.
 fn table_names(connection: &Connection) -> Vec<String> {
-    let Ok(rows) = connection.tables("", "", "%", "") else { return Vec::new() };
+    let Ok(rows) = connection.tables("", "", "%", "") else {
+        return Vec::new();
+    };
     rows.filter_map(Result::ok)
         .filter_map(|row| row.table.as_str().ok().flatten().map(str::to_string))
         .collect()
@@ -101,7 +152,11 @@ fn table_names(connection: &Connection) -> Vec<String> {
 /// # Errors
 /// [`SourceError::NoSuchTable`], [`SourceError::NoSuchColumn`] or
 /// [`SourceError::UnsupportedType`], all before any query on the table runs.
-pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) -> Result<ResolvedTable, SourceError> {
+pub fn resolve(
+    source: &Source,
+    connection: &Connection,
+    table: &TableConfig,
+) -> Result<ResolvedTable, SourceError> {
     let dialect = Dialect::of(connection).map_err(|e| SourceError::Query {
         table: table.name.clone(),
         doing: "asking the driver how to quote names".into(),
@@ -110,11 +165,23 @@ pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) ->
     let all = list_columns(connection, table.schema.as_deref(), &table.name)?;
     // The table name is a search pattern (`_` matches any character): keep exact matches, or a
     // unique case-insensitive one for sources that fold case.
-    let exact: Vec<ColumnInfo> = all.iter().filter(|c| c.table == table.name).cloned().collect();
+    let exact: Vec<ColumnInfo> = all
+        .iter()
+        .filter(|c| c.table == table.name)
+        .cloned()
+        .collect();
     let columns = if exact.is_empty() {
-        let folded: Vec<ColumnInfo> = all.into_iter().filter(|c| c.table.eq_ignore_ascii_case(&table.name)).collect();
-        let distinct_tables: std::collections::BTreeSet<&str> = folded.iter().map(|c| c.table.as_str()).collect();
-        if distinct_tables.len() == 1 { folded } else { Vec::new() }
+        let folded: Vec<ColumnInfo> = all
+            .into_iter()
+            .filter(|c| c.table.eq_ignore_ascii_case(&table.name))
+            .collect();
+        let distinct_tables: std::collections::BTreeSet<&str> =
+            folded.iter().map(|c| c.table.as_str()).collect();
+        if distinct_tables.len() == 1 {
+            folded
+        } else {
+            Vec::new()
+        }
     } else {
         exact
     };
@@ -132,7 +199,9 @@ pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) ->
             .iter()
             .find(|c| c.name == wanted)
             .or_else(|| {
-                let mut folded = columns.iter().filter(|c| c.name.eq_ignore_ascii_case(wanted));
+                let mut folded = columns
+                    .iter()
+                    .filter(|c| c.name.eq_ignore_ascii_case(wanted));
                 folded.next().filter(|_| folded.next().is_none())
             })
             .map(|c| c.name.clone())
@@ -146,14 +215,29 @@ pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) ->
     };
     let date = find(&table.date, "date")?;
     let symbol = find(&table.symbol, "symbol")?;
-    let order_by = table.order_by.as_deref().map(|o| find(o, "order_by")).transpose()?;
-    for name in table.fields.iter().chain(&table.exclude).filter(|f| !is_glob(f)) {
+    let order_by = table
+        .order_by
+        .as_deref()
+        .map(|o| find(o, "order_by"))
+        .transpose()?;
+    for name in table
+        .fields
+        .iter()
+        .chain(&table.exclude)
+        .filter(|f| !is_glob(f))
+    {
         find(name, "field")?;
     }
     let selected: Vec<&ColumnInfo> = columns
         .iter()
         .filter(|c| c.name != date && c.name != symbol && Some(&c.name) != order_by.as_ref())
-        .filter(|c| table.selects(&c.name) || table.fields.iter().any(|f| !is_glob(f) && f.eq_ignore_ascii_case(&c.name)))
+        .filter(|c| {
+            table.selects(&c.name)
+                || table
+                    .fields
+                    .iter()
+                    .any(|f| !is_glob(f) && f.eq_ignore_ascii_case(&c.name))
+        })
         .collect();
 
     // Describe the real result set: its types are what the driver will deliver.
@@ -169,34 +253,106 @@ pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) ->
         .execute(&sql, (), None)
         .map_err(|e| query_failed(e.to_string()))?
         .ok_or_else(|| query_failed("the probe query returned no result set".into()))?;
-    let schema = arrow_schema_from(&mut cursor, Some(dialect.dbms()), false).map_err(|e| query_failed(e.to_string()))?;
+    let schema = arrow_schema_from(&mut cursor, Some(dialect.dbms()), false)
+        .map_err(|e| query_failed(e.to_string()))?;
     drop(cursor);
 
     let date_type = match schema.field(0).data_type() {
         t @ (DataType::Date32 | DataType::Timestamp(..)) => t.clone(),
         DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8,
-        other => {
-            return Err(SourceError::BadValue {
-                table: table.name.clone(),
-                message: format!(
-                    "date column `{date}` has type {other}; it must be a DATE, a TIMESTAMP or ISO text"
-                ),
-            })
-        }
+        other => return Err(SourceError::BadValue {
+            table: table.name.clone(),
+            message: format!(
+                "date column `{date}` has type {other}; it must be a DATE, a TIMESTAMP or ISO text"
+            ),
+        }),
     };
+    let mut arrow_types: Vec<DataType> = schema
+        .fields()
+        .iter()
+        .skip(2)
+        .map(|f| f.data_type().clone())
+        .collect();
+    if dialect.is_sqlite() {
+        sqlite_storage_types(connection, &dialect, table, &selected, &mut arrow_types)
+            .map_err(|e| query_failed(e.to_string()))?;
+    }
     let mut fields = Vec::with_capacity(selected.len());
-    for (column, arrow_field) in selected.iter().zip(schema.fields().iter().skip(2)) {
-        let arrow_type = corrected_float(arrow_field.data_type(), column, &dialect);
-        let dtype = ValueType::for_source(&arrow_type, table.decimal == DecimalMode::Exact).ok_or_else(|| {
-            SourceError::UnsupportedType {
-                table: table.name.clone(),
-                column: column.name.clone(),
-                sql_type: format!("{} ({arrow_type})", column.type_name),
-            }
+    for (column, arrow_type) in selected.iter().zip(&arrow_types) {
+        let arrow_type = corrected_float(arrow_type, column, &dialect);
+        let dtype = match ValueType::for_source(&arrow_type, table.decimal == DecimalMode::Exact) {
+            // SQLite reports every TIMESTAMP with precision 0; its text keeps the fraction.
+            Some(ValueType::Timestamp(_)) if dialect.is_sqlite() => Some(ValueType::Timestamp(2)),
+            other => other,
+        };
+        let dtype = dtype.ok_or_else(|| SourceError::UnsupportedType {
+            table: table.name.clone(),
+            column: column.name.clone(),
+            sql_type: format!("{} ({arrow_type})", column.type_name),
         })?;
         fields.push((column.name.clone(), dtype));
     }
-    Ok(ResolvedTable { config: table.clone(), dialect, date, symbol, order_by, fields, date_type })
+    Ok(ResolvedTable {
+        config: table.clone(),
+        dialect,
+        date,
+        symbol,
+        order_by,
+        fields,
+        date_type,
+    })
+}
+
+/// SQLite columns without a declared type (view columns, `CREATE TABLE t AS ...`) are reported
+/// as text whatever they hold. For those, the storage classes of the first rows decide:
+/// integers only become Int64, any real makes Float64, and anything else stays text.
+fn sqlite_storage_types(
+    connection: &Connection,
+    dialect: &Dialect,
+    table: &TableConfig,
+    columns: &[&ColumnInfo],
+    types: &mut [DataType],
+) -> Result<(), arrow_odbc::odbc_api::Error> {
+    const SAMPLE_ROWS: usize = 1000;
+    let untyped: Vec<usize> = (0..columns.len())
+        .filter(|&i| types[i] == DataType::Utf8)
+        .collect();
+    if untyped.is_empty() {
+        return Ok(());
+    }
+    let select: Vec<String> = untyped
+        .iter()
+        .map(|&i| format!("typeof({})", dialect.quote(&columns[i].name)))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} LIMIT {SAMPLE_ROWS}",
+        select.join(", "),
+        query::table_ref(dialect, table)
+    );
+    let mut classes: Vec<std::collections::BTreeSet<String>> =
+        vec![Default::default(); untyped.len()];
+    if let Some(mut cursor) = connection.execute(&sql, (), None)? {
+        let mut text = Vec::new();
+        while let Some(mut row) = cursor.next_row()? {
+            for (j, set) in classes.iter_mut().enumerate() {
+                if row.get_text(j as u16 + 1, &mut text)? {
+                    set.insert(String::from_utf8_lossy(&text).into_owned());
+                }
+            }
+        }
+    }
+    for (&i, mut set) in untyped.iter().zip(classes) {
+        set.remove("null");
+        let numeric = !set.is_empty() && set.iter().all(|c| c == "integer" || c == "real");
+        if numeric {
+            types[i] = if set.contains("real") {
+                DataType::Float64
+            } else {
+                DataType::Int64
+            };
+        }
+    }
+    Ok(())
 }
 
 /// psqlODBC reports `double precision` as SQL_FLOAT with precision 17, which arrow-odbc maps to

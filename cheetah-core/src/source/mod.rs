@@ -14,7 +14,7 @@ use arrow_odbc::odbc_api::{ConnectionOptions, Environment};
 
 pub use self::catalog::{list_columns, resolve, ColumnInfo, ResolvedTable};
 pub use self::query::Dialect;
-pub use self::stream::{max_date, RowStream, TableRows};
+pub use self::stream::{max_date, RowStream, TableRows, WindowedRows};
 
 use crate::config::SourceConfig;
 use crate::error::SourceError;
@@ -49,9 +49,15 @@ impl Source {
     /// # Errors
     /// [`SourceError::Connect`], with the driver's message and without the connection string.
     pub fn connect(&self) -> Result<Connection, SourceError> {
-        let connect_error = |message: String| SourceError::Connect { source_name: self.name(), message };
+        let connect_error = |message: String| SourceError::Connect {
+            source_name: self.name(),
+            message,
+        };
         let environment = environment().map_err(|e| connect_error(e.clone()))?;
-        let options = ConnectionOptions { login_timeout_sec: Some(self.config.login_timeout_secs), packet_size: None };
+        let options = ConnectionOptions {
+            login_timeout_sec: Some(self.config.login_timeout_secs),
+            packet_size: None,
+        };
         environment
             .connect_with_connection_string(self.config.connection_string(), options)
             .map_err(|e| connect_error(self.scrub(&e.to_string())))
@@ -76,6 +82,8 @@ impl Source {
 fn environment() -> Result<&'static Environment, &'static String> {
     static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
     ENVIRONMENT
-        .get_or_init(|| Environment::new().map_err(|e| format!("cannot create the ODBC environment: {e}")))
+        .get_or_init(|| {
+            Environment::new().map_err(|e| format!("cannot create the ODBC environment: {e}"))
+        })
         .as_ref()
 }

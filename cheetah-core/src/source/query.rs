@@ -20,13 +20,19 @@ impl Dialect {
     /// The driver's error.
     pub fn of(connection: &Connection) -> Result<Self, arrow_odbc::odbc_api::Error> {
         let dbms = connection.database_management_system_name()?;
-        let quote = connection.identifier_quote_char()?.filter(|c| !c.is_whitespace()).unwrap_or('"');
+        let quote = connection
+            .identifier_quote_char()?
+            .filter(|c| !c.is_whitespace())
+            .unwrap_or('"');
         Ok(Self { quote, dbms })
     }
 
     /// A dialect with the given identifier quote, for tests.
     pub fn with_quote(quote: char, dbms: &str) -> Self {
-        Self { quote, dbms: dbms.to_string() }
+        Self {
+            quote,
+            dbms: dbms.to_string(),
+        }
     }
 
     /// The database's product name as the driver reports it.
@@ -42,15 +48,23 @@ impl Dialect {
     /// Quotes an identifier, doubling any quote character inside it.
     pub fn quote(&self, identifier: &str) -> String {
         let q = self.quote;
-        let doubled: String = identifier.chars().flat_map(|c| if c == q { vec![q, q] } else { vec![c] }).collect();
+        let doubled: String = identifier
+            .chars()
+            .flat_map(|c| if c == q { vec![q, q] } else { vec![c] })
+            .collect();
         format!("{q}{doubled}{q}")
     }
 
     fn table(&self, table: &TableConfig) -> String {
-        match &table.schema {
-            Some(schema) => format!("{}.{}", self.quote(schema), self.quote(&table.name)),
-            None => self.quote(&table.name),
-        }
+        table_ref(self, table)
+    }
+}
+
+/// The quoted, schema-qualified name of a table.
+pub fn table_ref(dialect: &Dialect, table: &TableConfig) -> String {
+    match &table.schema {
+        Some(schema) => format!("{}.{}", dialect.quote(schema), dialect.quote(&table.name)),
+        None => dialect.quote(&table.name),
     }
 }
 
@@ -59,9 +73,20 @@ fn literal(date: NaiveDate) -> String {
     format!("'{}'", date.format("%Y-%m-%d"))
 }
 
-fn conditions(dialect: &Dialect, table: &TableConfig, date: &str, symbol: &str, from: NaiveDate, to: Option<NaiveDate>) -> String {
+fn conditions(
+    dialect: &Dialect,
+    table: &TableConfig,
+    date: &str,
+    symbol: &str,
+    from: NaiveDate,
+    to: Option<NaiveDate>,
+) -> String {
     let d = dialect.quote(date);
-    let mut sql = format!("{d} >= {} AND {} IS NOT NULL", literal(from), dialect.quote(symbol));
+    let mut sql = format!(
+        "{d} >= {} AND {} IS NOT NULL",
+        literal(from),
+        dialect.quote(symbol)
+    );
     if let Some(to) = to {
         // `< next day` rather than `<= to` keeps rows of a timestamp date column on the last day.
         let after = to.succ_opt().unwrap_or(to);
@@ -76,11 +101,21 @@ fn conditions(dialect: &Dialect, table: &TableConfig, date: &str, symbol: &str, 
 /// `SELECT columns FROM table WHERE 1=0`: describes the result set without reading rows.
 pub fn probe(dialect: &Dialect, table: &TableConfig, columns: &[&str]) -> String {
     let list: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
-    format!("SELECT {} FROM {} WHERE 1=0", list.join(", "), dialect.table(table))
+    format!(
+        "SELECT {} FROM {} WHERE 1=0",
+        list.join(", "),
+        dialect.table(table)
+    )
 }
 
 /// The newest date with a row at or after `from`.
-pub fn max_date(dialect: &Dialect, table: &TableConfig, date: &str, symbol: &str, from: NaiveDate) -> String {
+pub fn max_date(
+    dialect: &Dialect,
+    table: &TableConfig,
+    date: &str,
+    symbol: &str,
+    from: NaiveDate,
+) -> String {
     format!(
         "SELECT MAX({}) FROM {} WHERE {}",
         dialect.quote(date),
@@ -89,15 +124,25 @@ pub fn max_date(dialect: &Dialect, table: &TableConfig, date: &str, symbol: &str
     )
 }
 
-/// Every row with a date in `from..=to`, selected columns only, ordered by date.
-pub fn rows(dialect: &Dialect, table: &TableConfig, columns: &[&str], from: NaiveDate, to: NaiveDate) -> String {
-    let list: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
+/// Every row with a date in `from..=to`, ordered by date (then by `order_by`), selecting
+/// `select` (already quoted expressions).
+pub fn rows(
+    dialect: &Dialect,
+    table: &TableConfig,
+    (date, symbol): (&str, &str),
+    select: &[String],
+    order_by: Option<&str>,
+    (from, to): (NaiveDate, NaiveDate),
+) -> String {
+    let mut order = dialect.quote(date);
+    if let Some(column) = order_by {
+        order.push_str(&format!(", {}", dialect.quote(column)));
+    }
     format!(
-        "SELECT {} FROM {} WHERE {} ORDER BY {}",
-        list.join(", "),
+        "SELECT {} FROM {} WHERE {} ORDER BY {order}",
+        select.join(", "),
         dialect.table(table),
-        conditions(dialect, table, columns[0], columns[1], from, Some(to)),
-        dialect.quote(columns[0])
+        conditions(dialect, table, date, symbol, from, Some(to)),
     )
 }
 
@@ -111,13 +156,19 @@ mod tests {
         let text = format!(
             "[store]\npath='s'\n[source]\nodbc='x'\n[[table]]\nname='bar'\ndate='d'\nsymbol='s'\nfields=['*']\nstart='2020-01-01'\n{filter}"
         );
-        Config::parse(Path::new("c.toml"), &text).unwrap().tables.remove(0)
+        Config::parse(Path::new("c.toml"), &text)
+            .unwrap()
+            .tables
+            .remove(0)
     }
 
     #[test]
     fn quoting_doubles_the_quote_character() {
         let pg = Dialect::with_quote('"', "PostgreSQL");
-        assert_eq!(pg.quote(r#"a"; DROP TABLE x; --"#), r#""a""; DROP TABLE x; --""#);
+        assert_eq!(
+            pg.quote(r#"a"; DROP TABLE x; --"#),
+            r#""a""; DROP TABLE x; --""#
+        );
         let maria = Dialect::with_quote('`', "MariaDB");
         assert_eq!(maria.quote("we`ird"), "`we``ird`");
     }
@@ -126,7 +177,19 @@ mod tests {
     fn rows_query_is_bounded_filtered_and_ordered() {
         let d = Dialect::with_quote('"', "PostgreSQL");
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let sql = rows(&d, &table("where = \"x > 1\""), &["d", "s", "close"], day("2020-01-01"), day("2020-01-31"));
+        let select = [
+            "\"d\"".to_string(),
+            "\"s\"".to_string(),
+            "\"close\"".to_string(),
+        ];
+        let sql = rows(
+            &d,
+            &table("where = \"x > 1\""),
+            ("d", "s"),
+            &select,
+            None,
+            (day("2020-01-01"), day("2020-01-31")),
+        );
         assert_eq!(
             sql,
             r#"SELECT "d", "s", "close" FROM "bar" WHERE "d" >= '2020-01-01' AND "s" IS NOT NULL AND "d" < '2020-02-01' AND (x > 1) ORDER BY "d""#

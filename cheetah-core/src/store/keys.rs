@@ -20,7 +20,11 @@ pub fn date_of(day: Day) -> NaiveDate {
     // Saturates instead of panicking: a day read from a corrupt record must not abort.
     EPOCH
         .checked_add_signed(chrono::TimeDelta::days(i64::from(day)))
-        .unwrap_or(if day < 0 { NaiveDate::MIN } else { NaiveDate::MAX })
+        .unwrap_or(if day < 0 {
+            NaiveDate::MIN
+        } else {
+            NaiveDate::MAX
+        })
 }
 
 /// Length of a chunk key.

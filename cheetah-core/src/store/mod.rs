@@ -20,7 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, DB};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, DB,
+};
 
 use self::catalog::{Catalog, FieldEntry, TableEntry};
 use self::keys::{chunk_key, date_of, id_prefix, meta, parse_chunk_key, parse_day, Day};
@@ -73,13 +76,24 @@ impl Store {
         let mut options = db_options();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
-        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| open_error(path, e))?;
-        let store = Self { db, path: path.to_path_buf(), secondary_dir: None, compression_level };
+        let descriptors =
+            COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let db = DB::open_cf_descriptors(&options, path, descriptors)
+            .map_err(|e| open_error(path, e))?;
+        let store = Self {
+            db,
+            path: path.to_path_buf(),
+            secondary_dir: None,
+            compression_level,
+        };
         match store.format_version()? {
             None => store
                 .db
-                .put_cf(store.cf(CF_META), meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())
+                .put_cf(
+                    store.cf(CF_META),
+                    meta::FORMAT_VERSION,
+                    FORMAT_VERSION.to_be_bytes(),
+                )
                 .map_err(|e| rocks_error(path, e))?,
             Some(found) => check_version(path, found)?,
         }
@@ -94,7 +108,9 @@ impl Store {
     /// [`StoreError::FormatVersion`] if another format wrote it.
     pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
         if !path.join("CURRENT").is_file() {
-            return Err(StoreError::Missing { path: path.to_path_buf() });
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
         }
         static READERS: AtomicU64 = AtomicU64::new(0);
         let secondary_dir = std::env::temp_dir().join(format!(
@@ -105,12 +121,22 @@ impl Store {
         let mut options = db_options();
         // Secondary instances must keep every table file open to follow the primary.
         options.set_max_open_files(-1);
-        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let descriptors =
+            COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors_as_secondary(&options, path, &secondary_dir, descriptors)
             .map_err(|e| open_error(path, e))?;
-        let store = Self { db, path: path.to_path_buf(), secondary_dir: Some(secondary_dir), compression_level: 3 };
+        let store = Self {
+            db,
+            path: path.to_path_buf(),
+            secondary_dir: Some(secondary_dir),
+            compression_level: 3,
+        };
         match store.format_version()? {
-            None => return Err(StoreError::Missing { path: path.to_path_buf() }),
+            None => {
+                return Err(StoreError::Missing {
+                    path: path.to_path_buf(),
+                })
+            }
             Some(found) => check_version(path, found)?,
         }
         Ok(store)
@@ -139,7 +165,9 @@ impl Store {
         if self.is_writer() {
             return Ok(());
         }
-        self.db.try_catch_up_with_primary().map_err(|e| self.rocks(e))
+        self.db
+            .try_catch_up_with_primary()
+            .map_err(|e| self.rocks(e))
     }
 
     /// The catalog; empty for a new store.
@@ -171,14 +199,22 @@ impl Store {
         let first = dictionary.len() as u32;
         let start = meta::with_id(meta::SYMBOL, first);
         let mut names = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&start, Direction::Forward)) {
+        for item in self.db.iterator_cf(
+            self.cf(CF_META),
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
-            let Some(id_bytes) = key.strip_prefix(meta::SYMBOL) else { break };
+            let Some(id_bytes) = key.strip_prefix(meta::SYMBOL) else {
+                break;
+            };
             let expected = first + names.len() as u32;
             if id_bytes != expected.to_be_bytes() {
-                return Err(self.corrupt("symbol dictionary", format!("missing symbol id {expected}")));
+                return Err(
+                    self.corrupt("symbol dictionary", format!("missing symbol id {expected}"))
+                );
             }
-            let name = std::str::from_utf8(&value).map_err(|e| self.corrupt("symbol dictionary", e))?;
+            let name =
+                std::str::from_utf8(&value).map_err(|e| self.corrupt("symbol dictionary", e))?;
             names.push(Arc::from(name));
         }
         dictionary.extend_persisted(first, names);
@@ -233,11 +269,19 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Rocks`].
-    pub fn nth_latest_day(&self, table_id: u32, day: Day, n: u32) -> Result<Option<Day>, StoreError> {
+    pub fn nth_latest_day(
+        &self,
+        table_id: u32,
+        day: Day,
+        n: u32,
+    ) -> Result<Option<Day>, StoreError> {
         let start = chunk_key(table_id, day);
         let mut found = None;
         let mut seen = 0;
-        for item in self.db.iterator_cf(self.cf(CF_KEYS), IteratorMode::From(&start, Direction::Reverse)) {
+        for item in self.db.iterator_cf(
+            self.cf(CF_KEYS),
+            IteratorMode::From(&start, Direction::Reverse),
+        ) {
             let (key, _) = item.map_err(|e| self.rocks(e))?;
             match parse_chunk_key(&key) {
                 Some((id, d)) if id == table_id => {
@@ -260,8 +304,12 @@ impl Store {
     pub fn keys(&self, table: &TableEntry, day: Day) -> Result<Option<Arc<[u32]>>, StoreError> {
         self.get(CF_KEYS, &chunk_key(table.id, day))?
             .map(|bytes| {
-                codec::decode_keys(&bytes)
-                    .map_err(|e| self.corrupt(&format!("key chunk of table `{}` on {}", table.name, date_of(day)), e))
+                codec::decode_keys(&bytes).map_err(|e| {
+                    self.corrupt(
+                        &format!("key chunk of table `{}` on {}", table.name, date_of(day)),
+                        e,
+                    )
+                })
             })
             .transpose()
     }
@@ -273,8 +321,12 @@ impl Store {
     pub fn values(&self, field: &FieldEntry, day: Day) -> Result<Option<ArrayRef>, StoreError> {
         self.get(CF_VALUES, &chunk_key(field.id, day))?
             .map(|bytes| {
-                codec::decode_values(&bytes, field.dtype)
-                    .map_err(|e| self.corrupt(&format!("chunk of field `{}` on {}", field.name, date_of(day)), e))
+                codec::decode_values(&bytes, field.dtype).map_err(|e| {
+                    self.corrupt(
+                        &format!("chunk of field `{}` on {}", field.name, date_of(day)),
+                        e,
+                    )
+                })
             })
             .transpose()
     }
@@ -309,9 +361,18 @@ impl Store {
     }
 
     /// Calls `visit(day, chunk)` for the chunks of `id` from `from` on while it returns true.
-    fn scan(&self, cf: &str, id: u32, from: Day, mut visit: impl FnMut(Day, &[u8]) -> bool) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        cf: &str,
+        id: u32,
+        from: Day,
+        mut visit: impl FnMut(Day, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
         let start = chunk_key(id, from);
-        for item in self.db.iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward)) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward))
+        {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
             match parse_chunk_key(&key) {
                 Some((chunk_id, day)) if chunk_id == id => {
@@ -327,7 +388,10 @@ impl Store {
 
     /// A new empty batch.
     pub fn batch(&self) -> StoreBatch<'_> {
-        StoreBatch { store: self, batch: WriteBatch::default() }
+        StoreBatch {
+            store: self,
+            batch: WriteBatch::default(),
+        }
     }
 
     /// Commits a batch atomically.
@@ -352,13 +416,20 @@ impl Store {
             let mut next = 0u32;
             loop {
                 let start = id_prefix(next);
-                let first = self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)).next();
+                let first = self
+                    .db
+                    .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
+                    .next();
                 let Some(item) = first else { break };
                 let (key, _) = item.map_err(|e| self.rocks(e))?;
-                let Some((id, _)) = parse_chunk_key(&key) else { break };
+                let Some((id, _)) = parse_chunk_key(&key) else {
+                    break;
+                };
                 if live.binary_search(&id).is_err() {
                     let end = id.checked_add(1).map_or([0xff; 4], id_prefix);
-                    self.db.delete_range_cf(cf, id_prefix(id), end).map_err(|e| self.rocks(e))?;
+                    self.db
+                        .delete_range_cf(cf, id_prefix(id), end)
+                        .map_err(|e| self.rocks(e))?;
                     self.db.compact_range_cf(cf, Some(id_prefix(id)), Some(end));
                     swept.push(id);
                 }
@@ -369,7 +440,11 @@ impl Store {
             }
         }
         let mut orphan_marks = WriteBatch::default();
-        for (prefix, id) in self.meta_ids(meta::FIELDMARK)?.into_iter().chain(self.meta_ids(meta::WATERMARK)?) {
+        for (prefix, id) in self
+            .meta_ids(meta::FIELDMARK)?
+            .into_iter()
+            .chain(self.meta_ids(meta::WATERMARK)?)
+        {
             if live.binary_search(&id).is_err() {
                 orphan_marks.delete_cf(self.cf(CF_META), meta::with_id(prefix, id));
             }
@@ -382,9 +457,14 @@ impl Store {
 
     fn meta_ids(&self, prefix: &'static [u8]) -> Result<Vec<(&'static [u8], u32)>, StoreError> {
         let mut ids = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(prefix, Direction::Forward)) {
+        for item in self.db.iterator_cf(
+            self.cf(CF_META),
+            IteratorMode::From(prefix, Direction::Forward),
+        ) {
             let (key, _) = item.map_err(|e| self.rocks(e))?;
-            let Some(id) = key.strip_prefix(prefix) else { break };
+            let Some(id) = key.strip_prefix(prefix) else {
+                break;
+            };
             if let Ok(id) = <[u8; 4]>::try_from(id) {
                 ids.push((prefix, u32::from_be_bytes(id)));
             }
@@ -395,11 +475,16 @@ impl Store {
     /// Bytes of the store's files on disk.
     pub fn disk_bytes(&self) -> u64 {
         fn walk(dir: &Path) -> u64 {
-            std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => walk(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            }).sum()
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
         }
         walk(&self.path)
     }
@@ -435,7 +520,9 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> &ColumnFamily {
-        self.db.cf_handle(name).expect("every column family is opened with the store")
+        self.db
+            .cf_handle(name)
+            .expect("every column family is opened with the store")
     }
 
     fn rocks(&self, e: impl std::fmt::Display) -> StoreError {
@@ -443,7 +530,11 @@ impl Store {
     }
 
     fn corrupt(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), message: e.to_string() }
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.to_string(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -464,40 +555,56 @@ pub struct StoreBatch<'a> {
 impl StoreBatch<'_> {
     /// Puts the key chunk of `table_id` on `day`.
     pub fn put_keys(&mut self, table_id: u32, day: Day, chunk: &[u8]) {
-        self.batch.put_cf(self.store.cf(CF_KEYS), chunk_key(table_id, day), chunk);
+        self.batch
+            .put_cf(self.store.cf(CF_KEYS), chunk_key(table_id, day), chunk);
     }
 
     /// Puts the value chunk of `field_id` on `day`.
     pub fn put_values(&mut self, field_id: u32, day: Day, chunk: &[u8]) {
-        self.batch.put_cf(self.store.cf(CF_VALUES), chunk_key(field_id, day), chunk);
+        self.batch
+            .put_cf(self.store.cf(CF_VALUES), chunk_key(field_id, day), chunk);
     }
 
     /// Deletes everything a table holds for `day`.
     pub fn delete_day(&mut self, table: &TableEntry, day: Day) {
-        self.batch.delete_cf(self.store.cf(CF_KEYS), chunk_key(table.id, day));
+        self.batch
+            .delete_cf(self.store.cf(CF_KEYS), chunk_key(table.id, day));
         for field in &table.fields {
-            self.batch.delete_cf(self.store.cf(CF_VALUES), chunk_key(field.id, day));
+            self.batch
+                .delete_cf(self.store.cf(CF_VALUES), chunk_key(field.id, day));
         }
     }
 
     /// Sets a table's watermark.
     pub fn put_watermark(&mut self, table_id: u32, day: Day) {
-        self.put_meta(meta::with_id(meta::WATERMARK, table_id), keys::day_bytes(day).to_vec());
+        self.put_meta(
+            meta::with_id(meta::WATERMARK, table_id),
+            keys::day_bytes(day).to_vec(),
+        );
     }
 
     /// Records when a table last finished an update.
     pub fn put_updated(&mut self, table_id: u32, unix_seconds: i64) {
-        self.put_meta(meta::with_id(meta::UPDATED, table_id), unix_seconds.to_be_bytes().to_vec());
+        self.put_meta(
+            meta::with_id(meta::UPDATED, table_id),
+            unix_seconds.to_be_bytes().to_vec(),
+        );
     }
 
     /// Sets a new field's backfill progress.
     pub fn put_fieldmark(&mut self, field_id: u32, day: Day) {
-        self.put_meta(meta::with_id(meta::FIELDMARK, field_id), keys::day_bytes(day).to_vec());
+        self.put_meta(
+            meta::with_id(meta::FIELDMARK, field_id),
+            keys::day_bytes(day).to_vec(),
+        );
     }
 
     /// Clears a field's backfill progress.
     pub fn delete_fieldmark(&mut self, field_id: u32) {
-        self.batch.delete_cf(self.store.cf(CF_META), meta::with_id(meta::FIELDMARK, field_id));
+        self.batch.delete_cf(
+            self.store.cf(CF_META),
+            meta::with_id(meta::FIELDMARK, field_id),
+        );
     }
 
     /// Replaces the catalog.
@@ -541,19 +648,30 @@ fn check_version(path: &Path, found: u32) -> Result<(), StoreError> {
     if found == FORMAT_VERSION {
         Ok(())
     } else {
-        Err(StoreError::FormatVersion { path: path.to_path_buf(), found, expected: FORMAT_VERSION })
+        Err(StoreError::FormatVersion {
+            path: path.to_path_buf(),
+            found,
+            expected: FORMAT_VERSION,
+        })
     }
 }
 
 fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {
     let message = e.to_string();
-    if message.contains("lock") && (message.contains("Resource temporarily unavailable") || message.contains("hold")) {
-        StoreError::Locked { path: path.to_path_buf() }
+    if message.contains("lock")
+        && (message.contains("Resource temporarily unavailable") || message.contains("hold"))
+    {
+        StoreError::Locked {
+            path: path.to_path_buf(),
+        }
     } else {
         rocks_error(path, message)
     }
 }
 
 fn rocks_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Rocks { path: path.to_path_buf(), message: e.to_string() }
+    StoreError::Rocks {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }

@@ -15,8 +15,16 @@ pub struct SymbolDictionary {
 impl SymbolDictionary {
     /// A dictionary holding `names` as ids `0..names.len()`, all persisted.
     pub fn from_persisted(names: Vec<Arc<str>>) -> Self {
-        let ids = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
-        Self { persisted: names.len(), names, ids }
+        let ids = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        Self {
+            persisted: names.len(),
+            names,
+            ids,
+        }
     }
 
     /// The id of `name`, assigning the next one if it is new.
@@ -70,7 +78,11 @@ impl SymbolDictionary {
     }
 
     /// Appends symbols another process persisted; `first_id` must equal [`Self::len`].
-    pub(crate) fn extend_persisted(&mut self, first_id: u32, names: impl IntoIterator<Item = Arc<str>>) {
+    pub(crate) fn extend_persisted(
+        &mut self,
+        first_id: u32,
+        names: impl IntoIterator<Item = Arc<str>>,
+    ) {
         debug_assert_eq!(first_id as usize, self.names.len());
         for name in names {
             let id = self.names.len() as u32;

@@ -29,7 +29,7 @@ pub use self::plan::{reconcile, Changes};
 use self::progress::Progress;
 use crate::config::{Config, TableConfig};
 use crate::error::{StoreError, UpdateError};
-use crate::source::{self, ResolvedTable, RowStream, Source};
+use crate::source::{self, ResolvedTable, Source, WindowedRows};
 use crate::store::catalog::{FieldEntry, TableEntry};
 use crate::store::keys::{date_of, day_of, Day};
 use crate::store::symbols::SymbolDictionary;
@@ -74,7 +74,9 @@ impl UpdateReport {
 
     /// The tables that failed.
     pub fn failures(&self) -> impl Iterator<Item = (&str, &UpdateError)> {
-        self.tables.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)))
+        self.tables
+            .iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)))
     }
 }
 
@@ -96,7 +98,9 @@ impl<'a> Updater<'a> {
     /// symbol dictionary.
     pub fn new(config: &'a Config, store: &'a Store) -> Result<Self, StoreError> {
         if !store.is_writer() {
-            return Err(StoreError::ReadOnly { path: store.path().to_path_buf() });
+            return Err(StoreError::ReadOnly {
+                path: store.path().to_path_buf(),
+            });
         }
         Ok(Self {
             config,
@@ -168,15 +172,29 @@ impl<'a> Updater<'a> {
             tracing::info!(table = %table.name, ids = ?swept, "deleted the chunks of dropped fields and compacted their space");
         }
         let mut entry = catalog.table(&table.name).expect("reconciled").clone();
-        let mut report = TableReport { table: table.name.clone(), changes, ..TableReport::default() };
+        let mut report = TableReport {
+            table: table.name.clone(),
+            changes,
+            ..TableReport::default()
+        };
 
         if let Some(watermark) = self.store.watermark(entry.id)? {
-            let incomplete: Vec<FieldEntry> = entry.fields.iter().filter(|f| !f.complete).cloned().collect();
+            let incomplete: Vec<FieldEntry> = entry
+                .fields
+                .iter()
+                .filter(|f| !f.complete)
+                .cloned()
+                .collect();
             if !incomplete.is_empty() {
-                report.backfilled_dates = self.backfill(&resolved, &entry, &incomplete, watermark)?;
+                report.backfilled_dates =
+                    self.backfill(&resolved, &entry, &incomplete, watermark)?;
                 let mut catalog = self.store.catalog()?;
                 let mut batch = self.store.batch();
-                let stored = catalog.tables.iter_mut().find(|t| t.id == entry.id).expect("present");
+                let stored = catalog
+                    .tables
+                    .iter_mut()
+                    .find(|t| t.id == entry.id)
+                    .expect("present");
                 for field in stored.fields.iter_mut().filter(|f| !f.complete) {
                     field.complete = true;
                     batch.delete_fieldmark(field.id);
@@ -195,13 +213,21 @@ impl<'a> Updater<'a> {
     }
 
     /// Re-fetches the lookback dates and fetches every newer one.
-    fn fetch_new(&mut self, table: &ResolvedTable, entry: &TableEntry, report: &mut TableReport) -> Result<(), UpdateError> {
+    fn fetch_new(
+        &mut self,
+        table: &ResolvedTable,
+        entry: &TableEntry,
+        report: &mut TableReport,
+    ) -> Result<(), UpdateError> {
         let config = &table.config;
         let watermark = self.store.watermark(entry.id)?;
         let from = match watermark {
             None => config.start,
             Some(mark) if config.lookback == 0 => date_of(mark).succ_opt().unwrap_or(date_of(mark)),
-            Some(mark) => self.store.nth_latest_day(entry.id, mark, config.lookback)?.map_or(date_of(mark), date_of),
+            Some(mark) => self
+                .store
+                .nth_latest_day(entry.id, mark, config.lookback)?
+                .map_or(date_of(mark), date_of),
         }
         .max(config.start);
         let connection = self.source.connect()?;
@@ -218,13 +244,20 @@ impl<'a> Updater<'a> {
         let progress = Progress::new(self.show_progress, &config.name, from, to);
 
         if let Some(newest) = newest {
-            let stream = RowStream::open(&self.source, table, &field_list(entry), from, newest)?;
+            let stream = WindowedRows::new(&self.source, table, &field_list(entry), from, newest);
             for day_rows in DaySplitter::new(stream, &config.name) {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
                 }
                 let day_rows = day_rows?;
-                let chunks = encode_day(&day_rows, &entry.fields, entry.kind, &config.name, &mut self.symbols, self.store.compression_level())?;
+                let chunks = encode_day(
+                    &day_rows,
+                    &entry.fields,
+                    entry.kind,
+                    &config.name,
+                    &mut self.symbols,
+                    self.store.compression_level(),
+                )?;
                 let mut batch = self.store.batch();
                 while stale.front().is_some_and(|&d| d <= chunks.day) {
                     let day = stale.pop_front().expect("checked");
@@ -261,7 +294,13 @@ impl<'a> Updater<'a> {
 
     /// Fills newly added fields over the dates already cached, aligned to the cached keys.
     /// Returns the number of dates written.
-    fn backfill(&mut self, table: &ResolvedTable, entry: &TableEntry, fields: &[FieldEntry], watermark: Day) -> Result<usize, UpdateError> {
+    fn backfill(
+        &mut self,
+        table: &ResolvedTable,
+        entry: &TableEntry,
+        fields: &[FieldEntry],
+        watermark: Day,
+    ) -> Result<usize, UpdateError> {
         let mut resume = Day::MAX;
         for field in fields {
             let from = match self.store.fieldmark(field.id)? {
@@ -271,24 +310,50 @@ impl<'a> Updater<'a> {
             resume = resume.min(from);
         }
         let cached: Vec<Day> = self.store.days(entry.id, resume, watermark)?;
-        let (Some(&first), Some(&last)) = (cached.first(), cached.last()) else { return Ok(0) };
+        let (Some(&first), Some(&last)) = (cached.first(), cached.last()) else {
+            return Ok(0);
+        };
         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
         tracing::info!(table = %table.config.name, fields = ?names, from = %date_of(first), to = %date_of(last), "backfilling added fields");
-        let field_list: Vec<(String, crate::types::ValueType)> = fields.iter().map(|f| (f.name.clone(), f.dtype)).collect();
-        let stream = RowStream::open(&self.source, table, &field_list, date_of(first), date_of(last))?;
+        let field_list: Vec<(String, crate::types::ValueType)> =
+            fields.iter().map(|f| (f.name.clone(), f.dtype)).collect();
+        let stream = WindowedRows::new(
+            &self.source,
+            table,
+            &field_list,
+            date_of(first),
+            date_of(last),
+        );
         let mut source_days = DaySplitter::new(stream, &table.config.name).peekable();
-        let progress = Progress::new(self.show_progress, &format!("{} (added fields)", table.config.name), date_of(first), date_of(last));
+        let progress = Progress::new(
+            self.show_progress,
+            &format!("{} (added fields)", table.config.name),
+            date_of(first),
+            date_of(last),
+        );
         for &day in &cached {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(UpdateError::Interrupted);
             }
-            while source_days.next_if(|d| d.as_ref().is_ok_and(|d| d.day < day)).is_some() {}
+            while source_days
+                .next_if(|d| d.as_ref().is_ok_and(|d| d.day < day))
+                .is_some()
+            {}
             let rows = match source_days.next_if(|d| d.as_ref().map_or(true, |d| d.day == day)) {
                 Some(result) => Some(result?),
                 None => None,
             };
-            let keys = self.store.keys(entry, day)?.unwrap_or_else(|| Arc::from([]));
-            let chunks = encode_aligned(rows.as_ref(), &keys, fields, &self.symbols, self.store.compression_level());
+            let keys = self
+                .store
+                .keys(entry, day)?
+                .unwrap_or_else(|| Arc::from([]));
+            let chunks = encode_aligned(
+                rows.as_ref(),
+                &keys,
+                fields,
+                &self.symbols,
+                self.store.compression_level(),
+            );
             let mut batch = self.store.batch();
             for (field_id, chunk) in &chunks {
                 batch.put_values(*field_id, day, chunk);
@@ -303,7 +368,11 @@ impl<'a> Updater<'a> {
 }
 
 fn field_list(entry: &TableEntry) -> Vec<(String, crate::types::ValueType)> {
-    entry.fields.iter().map(|f| (f.name.clone(), f.dtype)).collect()
+    entry
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), f.dtype))
+        .collect()
 }
 
 fn log_changes(table: &str, changes: &Changes) {

@@ -22,7 +22,11 @@ pub struct Changes {
 impl Changes {
     /// Whether the catalog changed.
     pub fn any(&self) -> bool {
-        self.created || !self.invalidated.is_empty() || !self.added.is_empty() || !self.removed.is_empty() || !self.retyped.is_empty()
+        self.created
+            || !self.invalidated.is_empty()
+            || !self.added.is_empty()
+            || !self.removed.is_empty()
+            || !self.retyped.is_empty()
     }
 }
 
@@ -49,9 +53,20 @@ pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -
         let fields = table
             .fields
             .iter()
-            .map(|(field, dtype)| FieldEntry { id: catalog.allocate_id(), name: field.clone(), dtype: *dtype, complete: true })
+            .map(|(field, dtype)| FieldEntry {
+                id: catalog.allocate_id(),
+                name: field.clone(),
+                dtype: *dtype,
+                complete: true,
+            })
             .collect();
-        let entry = TableEntry { id, name: name.clone(), kind: table.config.kind, fingerprint, fields };
+        let entry = TableEntry {
+            id,
+            name: name.clone(),
+            kind: table.config.kind,
+            fingerprint,
+            fields,
+        };
         match position {
             Some(i) => catalog.tables[i] = entry,
             None => catalog.tables.push(entry),
@@ -70,7 +85,12 @@ pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -
                 } else {
                     changes.added.push(field.clone());
                 }
-                fields.push(FieldEntry { id: catalog.allocate_id(), name: field.clone(), dtype: *dtype, complete: !has_data });
+                fields.push(FieldEntry {
+                    id: catalog.allocate_id(),
+                    name: field.clone(),
+                    dtype: *dtype,
+                    complete: !has_data,
+                });
             }
         }
     }
@@ -87,7 +107,10 @@ pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -
 fn changed_settings(old: &str, new: &str) -> Vec<String> {
     let settings = |f: &str| -> Vec<(String, String)> {
         f.split(';')
-            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect()
     };
     let old = settings(old);
@@ -115,7 +138,10 @@ mod tests {
         let text = format!(
             "[store]\npath='s'\n[source]\nodbc='x'\n[[table]]\nname='bar'\ndate='d'\nsymbol='s'\nfields=['*']\nstart='2020-01-01'\n{filter}"
         );
-        let config = Config::parse(Path::new("c.toml"), &text).unwrap().tables.remove(0);
+        let config = Config::parse(Path::new("c.toml"), &text)
+            .unwrap()
+            .tables
+            .remove(0);
         ResolvedTable {
             config,
             dialect: Dialect::with_quote('"', "test"),
@@ -130,11 +156,29 @@ mod tests {
     #[test]
     fn added_removed_and_retyped_fields_keep_the_rest() {
         let mut catalog = Catalog::default();
-        let first = reconcile(&mut catalog, &resolved("", &[("a", ValueType::Float64), ("b", ValueType::Int64)]), false);
+        let first = reconcile(
+            &mut catalog,
+            &resolved("", &[("a", ValueType::Float64), ("b", ValueType::Int64)]),
+            false,
+        );
         assert!(first.created);
         let before = catalog.tables[0].clone();
-        let changes = reconcile(&mut catalog, &resolved("", &[("a", ValueType::Float64), ("b", ValueType::Utf8), ("c", ValueType::Bool)]), true);
-        assert_eq!((changes.added, changes.retyped, changes.removed.len()), (vec!["c".to_string()], vec!["b".to_string()], 0));
+        let changes = reconcile(
+            &mut catalog,
+            &resolved(
+                "",
+                &[
+                    ("a", ValueType::Float64),
+                    ("b", ValueType::Utf8),
+                    ("c", ValueType::Bool),
+                ],
+            ),
+            true,
+        );
+        assert_eq!(
+            (changes.added, changes.retyped, changes.removed.len()),
+            (vec!["c".to_string()], vec!["b".to_string()], 0)
+        );
         let after = &catalog.tables[0];
         assert_eq!(after.id, before.id);
         assert_eq!(after.fields[0], before.fields[0]);
@@ -146,9 +190,17 @@ mod tests {
     #[test]
     fn a_changed_filter_rebuilds_the_table_under_new_ids() {
         let mut catalog = Catalog::default();
-        reconcile(&mut catalog, &resolved("", &[("a", ValueType::Float64)]), false);
+        reconcile(
+            &mut catalog,
+            &resolved("", &[("a", ValueType::Float64)]),
+            false,
+        );
         let old_ids = catalog.live_ids();
-        let changes = reconcile(&mut catalog, &resolved("where = 'x > 1'", &[("a", ValueType::Float64)]), true);
+        let changes = reconcile(
+            &mut catalog,
+            &resolved("where = 'x > 1'", &[("a", ValueType::Float64)]),
+            true,
+        );
         assert_eq!(changes.invalidated, ["where"]);
         assert!(catalog.live_ids().iter().all(|id| !old_ids.contains(id)));
         assert!(catalog.tables[0].fields[0].complete);

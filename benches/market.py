@@ -1,0 +1,179 @@
+"""A seeded synthetic stock market, the dataset of DESIGN.md §6.
+
+Symbols list, delist and get suspended; `daily_bar` has a row for every listed, trading
+(date, symbol); `valuation` covers about 97% of those keys; `factors` starts in the 8th year;
+`fundamentals` holds quarterly reports keyed by announcement date.
+
+    python benches/market.py sqlite demo/market.db --symbols 800 --years 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+START = dt.date(2015, 1, 5)
+BAR_FIELDS = ["open", "high", "low", "close", "volume", "amount", "adj_factor", "turnover"]
+VALUATION_FIELDS = ["pe", "pb", "ps", "total_mv", "circ_mv", "dv_ratio"]
+FACTOR_FIELDS = [f"f{i:02d}" for i in range(40)]
+FUNDAMENTAL_FIELDS = ["revenue", "net_profit"]
+
+
+@dataclass
+class Table:
+    name: str
+    dates: np.ndarray  # datetime64[D]
+    symbols: np.ndarray  # str
+    columns: dict[str, np.ndarray]  # float64 or int64, NaN for null floats
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+
+def trading_days(years: int) -> np.ndarray:
+    days = np.arange(np.datetime64(START), np.datetime64(START) + np.timedelta64(365 * years, "D"))
+    weekday = (days.astype("datetime64[D]").view("int64") - 4) % 7  # 1970-01-01 was a Thursday
+    return days[weekday < 5]
+
+
+def symbol_names(n: int) -> np.ndarray:
+    return np.array([f"{i:06d}.{'SH' if i % 2 else 'SZ'}" for i in range(1, n + 1)])
+
+
+def generate(symbols: int = 5000, years: int = 10, seed: int = 7) -> dict[str, Table]:
+    rng = np.random.default_rng(seed)
+    days = trading_days(years)
+    n_days, n_sym = len(days), symbols
+    names = symbol_names(n_sym)
+
+    # Listings: 70% before the first day, the rest during the period; 10% delist later.
+    listed_at = np.where(rng.random(n_sym) < 0.7, 0, rng.integers(0, n_days, n_sym))
+    delisted_at = np.where(rng.random(n_sym) < 0.1, rng.integers(0, n_days, n_sym), n_days)
+    delisted_at = np.maximum(delisted_at, listed_at + 20)
+    t = np.arange(n_days)[:, None]
+    listed = (t >= listed_at[None, :]) & (t < delisted_at[None, :])
+    suspended = rng.random((n_days, n_sym)) < 0.01
+    present = listed & ~suspended
+
+    # Prices: a geometric random walk per symbol.
+    returns = rng.normal(0.0003, 0.02, (n_days, n_sym))
+    close = 10.0 * np.exp(np.cumsum(returns, axis=0)) * rng.uniform(0.5, 20, n_sym)[None, :]
+    open_ = close * np.exp(rng.normal(0, 0.005, close.shape))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.01, close.shape)))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.01, close.shape)))
+    volume = rng.integers(1_000, 50_000_000, close.shape, dtype=np.int64)
+    amount = volume * close
+    adj_factor = np.cumprod(np.where(rng.random(close.shape) < 0.002, 1.1, 1.0), axis=0)
+    shares = rng.uniform(1e8, 1e10, n_sym)[None, :]
+    turnover = volume / shares * 100
+
+    ti, si = np.nonzero(present)  # row-major: ordered by date, then symbol
+    dates = days[ti]
+    syms = names[si]
+    bar = Table("daily_bar", dates, syms, {
+        "open": open_[ti, si].round(2), "high": high[ti, si].round(2), "low": low[ti, si].round(2),
+        "close": close[ti, si].round(2), "volume": volume[ti, si], "amount": amount[ti, si],
+        "adj_factor": adj_factor[ti, si], "turnover": turnover[ti, si],
+    })
+
+    keep = rng.random(len(ti)) < 0.97
+    vi, vs = ti[keep], si[keep]
+    total_mv = (close * shares)[vi, vs]
+    earnings = rng.normal(0.5, 0.3, n_sym)[vs]
+    valuation = Table("valuation", days[vi], names[vs], {
+        "pe": close[vi, vs] / earnings,
+        "pb": rng.lognormal(0.5, 0.5, len(vi)),
+        "ps": rng.lognormal(1.0, 0.7, len(vi)),
+        "total_mv": total_mv,
+        "circ_mv": total_mv * rng.uniform(0.3, 1.0, len(vi)),
+        "dv_ratio": np.where(rng.random(len(vi)) < 0.2, np.nan, rng.uniform(0, 5, len(vi))),
+    })
+
+    first_factor_day = np.searchsorted(days, days[0] + np.timedelta64(365 * 7, "D"))
+    fk = ti >= first_factor_day
+    fi, fs = ti[fk], si[fk]
+    factors = Table("factors", days[fi], names[fs],
+                    {f: rng.normal(0, 1, len(fi)) for f in FACTOR_FIELDS})
+
+    fundamentals = quarterly_reports(rng, names, days)
+    return {t.name: t for t in (bar, valuation, factors, fundamentals)}
+
+
+def quarterly_reports(rng: np.random.Generator, names: np.ndarray, days: np.ndarray) -> Table:
+    """One report per symbol and quarter, announced 20-110 days after the quarter ends. About 3%
+    are filed late, on the day the next quarter's report is announced, so some announcement
+    dates carry two reports that `report_period` orders."""
+    first, last = days[0] - np.timedelta64(200, "D"), days[-1]
+    years = range(int(str(first)[:4]), int(str(last)[:4]) + 1)
+    quarters = np.array([np.datetime64(f"{y}-{md}") for y in years for md in ("03-31", "06-30", "09-30", "12-31")])
+    quarters = quarters[(quarters >= first) & (quarters <= last)]
+    n_sym, n_q = len(names), len(quarters)
+    announced = quarters[None, :] + rng.integers(20, 110, (n_sym, n_q)).astype("timedelta64[D]")
+    late = rng.random((n_sym, n_q)) < 0.03
+    announced[:, :-1] = np.where(late[:, :-1], announced[:, 1:], announced[:, :-1])
+    sym = np.repeat(names, n_q)
+    period = np.tile(quarters, n_sym)
+    announced = announced.ravel()
+    order = np.lexsort((period, sym, announced))
+    n = n_sym * n_q
+    return Table("fundamentals", announced[order], sym[order], {
+        "report_period": period[order],
+        "revenue": rng.lognormal(20, 1.5, n)[order],
+        "net_profit": rng.normal(1e8, 5e8, n)[order],
+    })
+
+
+def sql_type(values: np.ndarray) -> str:
+    if values.dtype.kind == "M":
+        return "DATE"
+    return "BIGINT" if values.dtype.kind == "i" else "DOUBLE PRECISION"
+
+
+def write_sqlite(tables: dict[str, Table], path: str) -> None:
+    db = sqlite3.connect(path)
+    for table in tables.values():
+        cols = list(table.columns)
+        db.execute(f'DROP TABLE IF EXISTS "{table.name}"')
+        decl = ", ".join(f'"{c}" {sql_type(table.columns[c])}' for c in cols)
+        db.execute(f'CREATE TABLE "{table.name}" (trade_date DATE NOT NULL, symbol TEXT NOT NULL, {decl})'
+                   if table.name != "fundamentals" else
+                   f'CREATE TABLE "{table.name}" (ann_date DATE NOT NULL, symbol TEXT NOT NULL, {decl})')
+        date_text = table.dates.astype(str)
+        converted = [table.columns[c].astype(str) if table.columns[c].dtype.kind == "M"
+                     else table.columns[c].astype(object) for c in cols]
+        for values in converted:
+            if values.dtype == object:
+                values[[isinstance(v, float) and v != v for v in values]] = None
+        rows = zip(date_text.tolist(), table.symbols.tolist(), *[v.tolist() for v in converted])
+        marks = ", ".join("?" * (len(cols) + 2))
+        db.executemany(f'INSERT INTO "{table.name}" VALUES ({marks})', rows)
+        date_col = "ann_date" if table.name == "fundamentals" else "trade_date"
+        db.execute(f'CREATE INDEX "{table.name}_date" ON "{table.name}" ({date_col})')
+    db.commit()
+    db.close()
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", choices=["sqlite"])
+    parser.add_argument("path")
+    parser.add_argument("--symbols", type=int, default=5000)
+    parser.add_argument("--years", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    tables = generate(args.symbols, args.years, args.seed)
+    write_sqlite(tables, args.path)
+    sizes = ", ".join(f"{t.name} {len(t):,} rows" for t in tables.values())
+    print(f"generated {args.symbols} symbols x {args.years} years into {args.path}: {sizes} "
+          f"({time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make demo`: generate a seeded SQLite market, cache it with Cheetah, and query it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CHEETAH=$(realpath "${1:-target/release/cheetah}")
+DEMO=$(pwd)/demo
+mkdir -p "$DEMO"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+if [ ! -f "$DEMO/market.db" ]; then
+  step "Generating a seeded market into $DEMO/market.db (SQLite: no server needed)"
+  .venv/bin/python benches/market.py sqlite "$DEMO/market.db.tmp" --symbols 800 --years 3
+  mv "$DEMO/market.db.tmp" "$DEMO/market.db"
+fi
+
+cat > "$DEMO/cheetah.toml" <<TOML
+# Written by scripts/demo.sh.
+[store]
+path = "store"
+hot_cache = "512MiB"
+
+[source]
+odbc = "Driver={SQLite3};Database=$DEMO/market.db;BigInt=1;NoCreat=1;"
+
+[[table]]
+name = "daily_bar"
+date = "trade_date"
+symbol = "symbol"
+fields = ["open", "high", "low", "close", "volume", "amount"]
+start = "2015-01-01"
+
+[[table]]
+name = "valuation"
+date = "trade_date"
+symbol = "symbol"
+fields = ["*"]
+start = "2015-01-01"
+TOML
+export CHEETAH_CONFIG="$DEMO/cheetah.toml"
+
+step "cheetah update   (first run: backfills every table from its start date)"
+time "$CHEETAH" update
+
+step "cheetah update   (again: re-fetches only the last 5 cached dates of each table)"
+time "$CHEETAH" update
+
+step "cheetah status"
+"$CHEETAH" status
+
+step "cheetah get --start 2016-03-01 --end 2016-03-31 --cols close,volume,pe,total_mv --symbols 000001.SZ,000002.SH"
+"$CHEETAH" get --start 2016-03-01 --end 2016-03-31 --cols close,volume,pe,total_mv --symbols 000001.SZ,000002.SH
+
+step "cheetah get  (three years of four fields from two tables, to Parquet)"
+time "$CHEETAH" get --start 2015-01-01 --end 2017-12-31 --cols close,volume,pe,total_mv --out "$DEMO/q1.parquet"
+
+printf '\nDone. Try: CHEETAH_CONFIG=%s %s --help\n' "$DEMO/cheetah.toml" "$CHEETAH"

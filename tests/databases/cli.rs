@@ -1,0 +1,112 @@
+//! The `cheetah` command as a user runs it.
+
+use std::process::Command;
+
+use crate::harness::{self, each_database, market, Db};
+
+fn cheetah(db: &Db, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(harness::cheetah_binary())
+        .arg("--config")
+        .arg(db.config_path())
+        .args(args)
+        .output()
+        .expect("run cheetah");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn update_status_and_get_from_the_command_line() {
+    each_database("cli", |db| {
+        db.create_table();
+        let rows = market(0, 8, 5, 9);
+        db.insert(&rows);
+        db.config(&["close", "volume", "name"], "");
+
+        let (ok, stdout, stderr) = cheetah(db, &["update"]);
+        assert!(ok, "{stderr}");
+        assert!(
+            stdout.contains(&format!(
+                "{}: 8 dates, {} rows written",
+                db.table,
+                rows.len()
+            )),
+            "{stdout}"
+        );
+
+        let (ok, stdout, _) = cheetah(db, &["status", "--json"]);
+        assert!(ok);
+        let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        let table = &status["tables"][0];
+        assert_eq!(table["dates"], 8);
+        assert_eq!(table["rows"], rows.len());
+        assert_eq!(table["watermark"], harness::day(7).to_string());
+        assert_eq!(table["fields"].as_array().expect("fields").len(), 3);
+
+        let out = db.dir.path().join("out.csv");
+        let (ok, _, stderr) = cheetah(
+            db,
+            &[
+                "get",
+                "--start",
+                &harness::day(2).to_string(),
+                "--end",
+                &harness::day(3).to_string(),
+                "--cols",
+                "volume,close",
+                "--symbols",
+                "S001,S003,NOPE",
+                "--out",
+                out.to_str().expect("utf8"),
+            ],
+        );
+        assert!(ok, "{stderr}");
+        let csv = std::fs::read_to_string(&out).expect("csv");
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("date,symbol,volume,close"));
+        let expected: Vec<String> = rows
+            .iter()
+            .filter(|r| {
+                r.date >= harness::day(2)
+                    && r.date <= harness::day(3)
+                    && (r.symbol == "S001" || r.symbol == "S003")
+            })
+            .map(|r| {
+                format!(
+                    "{},{},{},{}",
+                    r.date,
+                    r.symbol,
+                    r.volume.map(|v| v.to_string()).unwrap_or_default(),
+                    r.close.map(|v| v.to_string()).unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(lines.map(str::to_string).collect::<Vec<_>>(), expected);
+
+        let (ok, _, stderr) = cheetah(
+            db,
+            &[
+                "get",
+                "--start",
+                "2020-02-01",
+                "--end",
+                "2020-01-01",
+                "--cols",
+                "close",
+            ],
+        );
+        assert!(!ok);
+        assert!(
+            stderr.contains("start 2020-02-01 is after end 2020-01-01"),
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "a one-line reason: {stderr}"
+        );
+    });
+}
