@@ -5,6 +5,7 @@ Symbols list, delist and get suspended; `daily_bar` has a row for every listed, 
 `fundamentals` holds quarterly reports keyed by announcement date.
 
     python benches/market.py sqlite demo/market.db --symbols 800 --years 3
+    python benches/market.py postgres "host=127.0.0.1 user=postgres dbname=test" --years 5
 """
 
 from __future__ import annotations
@@ -159,17 +160,44 @@ def write_sqlite(tables: dict[str, Table], path: str) -> None:
     db.close()
 
 
+def write_postgres(tables: dict[str, Table], dsn: str) -> None:
+    """Loads the tables through `psql ... COPY FROM STDIN`, which needs no Python driver."""
+    import subprocess
+
+    import pandas as pd
+
+    for table in tables.values():
+        date_col = "ann_date" if table.name == "fundamentals" else "trade_date"
+        cols = list(table.columns)
+        decl = ", ".join(f'"{c}" {sql_type(table.columns[c])}' for c in cols)
+        ddl = (f'DROP TABLE IF EXISTS "{table.name}"; '
+               f'CREATE TABLE "{table.name}" ({date_col} DATE NOT NULL, symbol TEXT NOT NULL, {decl});')
+        subprocess.run(["psql", dsn, "-qc", ddl], check=True)
+        frame = pd.DataFrame({date_col: table.dates, "symbol": table.symbols, **table.columns})
+        copy = f'COPY "{table.name}" FROM STDIN WITH (FORMAT csv)'
+        with subprocess.Popen(["psql", dsn, "-qc", copy], stdin=subprocess.PIPE) as psql:
+            for start in range(0, len(frame), 500_000):
+                psql.stdin.write(frame.iloc[start:start + 500_000].to_csv(index=False, header=False).encode())
+            psql.stdin.close()
+            if psql.wait() != 0:
+                raise SystemExit(f"loading {table.name} into PostgreSQL failed")
+        key = "(ann_date, symbol)" if table.name == "fundamentals" else f"({date_col}, symbol)"
+        index = "INDEX" if table.name == "fundamentals" else "UNIQUE INDEX"
+        subprocess.run(["psql", dsn, "-qc", f'CREATE {index} ON "{table.name}" {key}; ANALYZE "{table.name}";'],
+                       check=True)
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", choices=["sqlite"])
-    parser.add_argument("path")
+    parser.add_argument("target", choices=["sqlite", "postgres"])
+    parser.add_argument("path", help="the SQLite file, or a libpq connection string for PostgreSQL")
     parser.add_argument("--symbols", type=int, default=5000)
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     tables = generate(args.symbols, args.years, args.seed)
-    write_sqlite(tables, args.path)
+    (write_sqlite if args.target == "sqlite" else write_postgres)(tables, args.path)
     sizes = ", ".join(f"{t.name} {len(t):,} rows" for t in tables.values())
     print(f"generated {args.symbols} symbols x {args.years} years into {args.path}: {sizes} "
           f"({time.perf_counter() - started:.1f} s)")

@@ -47,8 +47,8 @@ time "$CHEETAH" update
 step "cheetah status"
 "$CHEETAH" status
 
-step "cheetah get --start 2016-03-01 --end 2016-03-31 --cols close,volume,pe,total_mv --symbols 000001.SZ,000002.SH"
-"$CHEETAH" get --start 2016-03-01 --end 2016-03-31 --cols close,volume,pe,total_mv --symbols 000001.SZ,000002.SH
+step "cheetah get --start 2016-03-01 --end 2016-03-31 --cols close,volume,pe,total_mv --symbols 000001.SH,000002.SZ"
+"$CHEETAH" get --start 2016-03-01 --end 2016-03-31 --cols close,volume,pe,total_mv --symbols 000001.SH,000002.SZ
 
 step "cheetah get  (three years of four fields from two tables, to Parquet)"
 time "$CHEETAH" get --start 2015-01-01 --end 2017-12-31 --cols close,volume,pe,total_mv --out "$DEMO/q1.parquet"

@@ -18,7 +18,7 @@ pub const DEFAULT_LOOKBACK: u32 = 5;
 const DEFAULT_HOT_CACHE: u64 = 2 << 30;
 const DEFAULT_MAX_TEXT_SIZE: usize = 4096;
 const DEFAULT_BATCH_ROWS: usize = 50_000;
-const DEFAULT_QUERY_ROWS: usize = 500_000;
+const DEFAULT_QUERY_ROWS: usize = 100_000;
 
 /// A validated config.
 #[derive(Debug, Clone)]
@@ -487,7 +487,7 @@ fn parse_byte_size(text: &str) -> Option<u64> {
         "tib" => 1 << 40,
         _ => return None,
     };
-    (number >= 0.0).then(|| (number * multiplier as f64) as u64)
+    (number >= 0.0).then_some((number * multiplier as f64) as u64)
 }
 
 #[cfg(test)]

@@ -260,12 +260,14 @@ pub fn resolve(
     let date_type = match schema.field(0).data_type() {
         t @ (DataType::Date32 | DataType::Timestamp(..)) => t.clone(),
         DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8,
-        other => return Err(SourceError::BadValue {
-            table: table.name.clone(),
-            message: format!(
+        other => {
+            return Err(SourceError::BadValue {
+                table: table.name.clone(),
+                message: format!(
                 "date column `{date}` has type {other}; it must be a DATE, a TIMESTAMP or ISO text"
             ),
-        }),
+            })
+        }
     };
     let mut arrow_types: Vec<DataType> = schema
         .fields()

@@ -14,7 +14,7 @@ use crate::store::keys::Day;
 use crate::types::ValueType;
 
 /// Bounds a batch's buffers whatever `batch_rows` says.
-const BYTES_PER_BATCH: usize = 64 << 20;
+const BYTES_PER_BATCH: usize = 16 << 20;
 
 /// One fetched batch: the day and symbol of each row, and the fields in the order asked.
 pub struct TableRows {

@@ -629,6 +629,8 @@ impl StoreBatch<'_> {
 fn db_options() -> Options {
     let mut options = Options::default();
     options.set_max_background_jobs(2);
+    // The small `meta` family rarely fills a memtable; without a cap it would pin every WAL.
+    options.set_max_total_wal_size(64 << 20);
     options.set_keep_log_file_num(3);
     options.set_max_log_file_size(1 << 20);
     options

@@ -17,13 +17,6 @@ pub struct DayRows {
     pub fields: Vec<ArrayRef>,
 }
 
-impl DayRows {
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.symbols.len()
-    }
-}
-
 /// Yields [`DayRows`] from batches that arrive ordered by date. A day that spans batches is
 /// yielded once, whole, after its last row has arrived.
 pub struct DaySplitter<I> {
