@@ -21,7 +21,9 @@ demo: deps
 ## Every test: unit, property and database tests (SQLite, PostgreSQL, MariaDB).
 test: deps test-rust
 
+# The database tests run the `cheetah` binary as a user would, so build it first.
 test-rust:
+	$(CARGO) build -p cheetah-cli
 	$(CARGO) test --workspace --all-targets
 
 fmt:
