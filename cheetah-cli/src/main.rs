@@ -32,17 +32,30 @@ enum Command {
     Get(commands::get::Args),
 }
 
+/// The log level unless `CHEETAH_LOG` says otherwise.
+const DEFAULT_LOG: &str = "info";
 /// The driver manager warns on every connect that drivers speak ODBC 3.0 rather than 3.8, and
-/// arrow-odbc logs buffer sizes at info; neither helps a user.
-const DEFAULT_LOG: &str = "info,odbc_api=error,arrow_odbc=warn";
+/// arrow-odbc logs buffer sizes at info; neither helps a user unless asked for by name.
+const QUIET: [(&str, &str); 2] = [
+    ("odbc_api", "odbc_api=error"),
+    ("arrow_odbc", "arrow_odbc=warn"),
+];
+
+fn log_filter() -> String {
+    let mut filter = std::env::var("CHEETAH_LOG").unwrap_or_else(|_| DEFAULT_LOG.into());
+    for (target, directive) in QUIET {
+        if !filter.contains(target) {
+            filter.push(',');
+            filter.push_str(directive);
+        }
+    }
+    filter
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CHEETAH_LOG")
-                .unwrap_or_else(|_| DEFAULT_LOG.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(log_filter()))
         .with_writer(std::io::stderr)
         .with_target(false)
         .compact()

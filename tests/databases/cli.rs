@@ -37,6 +37,32 @@ fn update_status_and_get_from_the_command_line() {
             "{stdout}"
         );
 
+        let (ok, stdout, stderr) = cheetah(db, &["fields", "vol*"]);
+        assert!(ok, "{stderr}");
+        // Every table of the database is searched; PostgreSQL calls BIGINT `int8`.
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", db.table)) && l.contains("volume"))
+            .unwrap_or_else(|| panic!("volume listed: {stdout}"));
+        assert!(
+            line.to_lowercase().contains("int") && line.trim_end().ends_with("yes"),
+            "{line}"
+        );
+        assert!(
+            !stdout.contains(" close "),
+            "only matching columns: {stdout}"
+        );
+        let (ok, stdout, _) = cheetah(db, &["fields", "--table", &db.table]);
+        assert!(ok);
+        let flag = stdout
+            .lines()
+            .find(|l| l.contains(" flag "))
+            .expect("flag listed");
+        assert!(
+            !flag.trim_end().ends_with("yes"),
+            "flag is not cached: {flag}"
+        );
+
         let (ok, stdout, _) = cheetah(db, &["status", "--json"]);
         assert!(ok);
         let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
@@ -109,4 +135,31 @@ fn update_status_and_get_from_the_command_line() {
             "a one-line reason: {stderr}"
         );
     });
+}
+
+#[test]
+fn init_writes_a_config_that_loads_and_never_overwrites() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("sub").join("cheetah.toml");
+    let run = || {
+        Command::new(harness::cheetah_binary())
+            .args(["--config", path.to_str().expect("utf8"), "init"])
+            .env("PGUSER", "reader")
+            .env("PGPASSWORD", "secret")
+            .output()
+            .expect("run cheetah")
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    std::env::set_var("PGUSER", "reader");
+    std::env::set_var("PGPASSWORD", "secret");
+    let config = cheetah_core::Config::load(&path).expect("the starter config loads");
+    assert_eq!(config.tables.len(), 2);
+    let second = run();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already exists; pass --force"));
 }
