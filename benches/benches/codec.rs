@@ -22,15 +22,10 @@ fn noise(seed: u64) -> impl Iterator<Item = f64> {
 }
 
 fn columns() -> Vec<(&'static str, ArrayRef)> {
-    let prices = noise(1)
-        .take(ROWS)
-        .map(|x| ((10.0 + 90.0 * x) * 100.0).round() / 100.0);
+    let prices = noise(1).take(ROWS).map(|x| ((10.0 + 90.0 * x) * 100.0).round() / 100.0);
     let ratios = noise(2).take(ROWS).map(|x| x * 40.0 - 5.0);
     vec![
-        (
-            "price_2dp",
-            Arc::new(Float64Array::from_iter_values(prices)),
-        ),
+        ("price_2dp", Arc::new(Float64Array::from_iter_values(prices))),
         ("noise", Arc::new(Float64Array::from_iter_values(ratios))),
     ]
 }
@@ -60,9 +55,7 @@ fn codec(c: &mut Criterion) {
     let mut group = c.benchmark_group("key_chunk");
     group.throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("encode", |b| b.iter(|| encode_keys(&ids, 3)));
-    group.bench_function("decode", |b| {
-        b.iter(|| decode_keys(&keys).expect("decodes"))
-    });
+    group.bench_function("decode", |b| b.iter(|| decode_keys(&keys).expect("decodes")));
     group.finish();
 }
 

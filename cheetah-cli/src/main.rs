@@ -36,10 +36,7 @@ enum Command {
 const DEFAULT_LOG: &str = "info";
 /// The driver manager warns on every connect that drivers speak ODBC 3.0 rather than 3.8, and
 /// arrow-odbc logs buffer sizes at info; neither helps a user unless asked for by name.
-const QUIET: [(&str, &str); 2] = [
-    ("odbc_api", "odbc_api=error"),
-    ("arrow_odbc", "arrow_odbc=warn"),
-];
+const QUIET: [(&str, &str); 2] = [("odbc_api", "odbc_api=error"), ("arrow_odbc", "arrow_odbc=warn")];
 
 fn log_filter() -> String {
     let mut filter = std::env::var("CHEETAH_LOG").unwrap_or_else(|_| DEFAULT_LOG.into());

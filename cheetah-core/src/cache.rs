@@ -35,15 +35,8 @@ impl CacheBuilder {
         } else {
             Store::open_reader(&self.config.store.path)?
         };
-        let view = View {
-            catalog: store.catalog()?,
-            symbols: store.symbols()?,
-        };
-        Ok(Cache {
-            config: self.config,
-            store,
-            view: RwLock::new(view),
-        })
+        let view = View { catalog: store.catalog()?, symbols: store.symbols()? };
+        Ok(Cache { config: self.config, store, view: RwLock::new(view) })
     }
 }
 
@@ -63,10 +56,7 @@ pub struct Cache {
 impl Cache {
     /// Starts opening the cache of `config`; readers by default.
     pub fn builder(config: Config) -> CacheBuilder {
-        CacheBuilder {
-            config,
-            writer: false,
-        }
+        CacheBuilder { config, writer: false }
     }
 
     /// The config.
@@ -98,12 +88,7 @@ impl Cache {
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
         self.refresh()?;
         let view = self.view.read().expect("view lock");
-        Ok(query::read(
-            &self.store,
-            &view.catalog,
-            &view.symbols,
-            request,
-        )?)
+        Ok(query::read(&self.store, &view.catalog, &view.symbols, request)?)
     }
 
     /// The catalog as of the last refresh.
@@ -125,9 +110,7 @@ impl Cache {
     /// # Errors
     /// [`StoreError::ReadOnly`] for a reader. Per-table failures are in the report.
     pub fn update(&self, show_progress: bool) -> Result<UpdateReport, Error> {
-        let report = Updater::new(&self.config, &self.store)?
-            .progress(show_progress)
-            .run();
+        let report = Updater::new(&self.config, &self.store)?.progress(show_progress).run();
         self.refresh()?;
         Ok(report)
     }

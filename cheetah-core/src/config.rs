@@ -191,10 +191,8 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the file, the line and the key.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::parse(path, &text)
     }
 
@@ -224,10 +222,7 @@ impl Config {
         let base_dir = path.parent().unwrap_or(Path::new("."));
         let store_path = raw.store.path.get_ref();
         if store_path.as_os_str().is_empty() {
-            return Err(invalid(
-                raw.store.path.span(),
-                "[store] path is empty; give the store's directory".into(),
-            ));
+            return Err(invalid(raw.store.path.span(), "[store] path is empty; give the store's directory".into()));
         }
         let store = StoreConfig {
             path: base_dir.join(store_path),
@@ -235,11 +230,8 @@ impl Config {
             compression_level: raw.store.compression_level.unwrap_or(3),
         };
 
-        let connection_string =
-            substitute_env(&raw.source.odbc).map_err(|name| ConfigError::MissingEnv {
-                path: path.to_path_buf(),
-                name,
-            })?;
+        let connection_string = substitute_env(&raw.source.odbc)
+            .map_err(|name| ConfigError::MissingEnv { path: path.to_path_buf(), name })?;
         let source = SourceConfig {
             connection_string,
             max_text_size: raw.source.max_text_size.unwrap_or(DEFAULT_MAX_TEXT_SIZE),
@@ -256,30 +248,25 @@ impl Config {
             let location = format!("{}:{}", path.display(), line_of(text, span.start));
             let name = t.name.into_inner();
             if !seen.insert(name.clone()) {
-                return Err(invalid(
-                    span,
-                    format!("[[table]] `{name}` appears twice; merge the two blocks"),
-                ));
+                return Err(invalid(span, format!("[[table]] `{name}` appears twice; merge the two blocks")));
             }
             if t.fields.is_empty() {
-                return Err(invalid(span, format!("[[table]] `{name}`: `fields` is empty; list fields, globs like \"f0*\", or \"*\"")));
+                return Err(invalid(
+                    span,
+                    format!("[[table]] `{name}`: `fields` is empty; list fields, globs like \"f0*\", or \"*\""),
+                ));
             }
             for pattern in t.fields.iter().chain(&t.exclude) {
                 if is_glob(pattern) {
                     glob::Pattern::new(pattern).map_err(|e| {
-                        invalid(
-                            span.clone(),
-                            format!("[[table]] `{name}`: bad pattern {pattern:?}: {e}"),
-                        )
+                        invalid(span.clone(), format!("[[table]] `{name}`: bad pattern {pattern:?}: {e}"))
                     })?;
                 }
             }
             if t.kind == TableKind::Daily && t.order_by.is_some() {
                 return Err(invalid(
                     span,
-                    format!(
-                        "[[table]] `{name}`: `order_by` applies only to kind = \"asof\" tables"
-                    ),
+                    format!("[[table]] `{name}`: `order_by` applies only to kind = \"asof\" tables"),
                 ));
             }
             tables.push(TableConfig {
@@ -298,12 +285,7 @@ impl Config {
                 location,
             });
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            store,
-            source,
-            tables,
-        })
+        Ok(Self { path: path.to_path_buf(), store, source, tables })
     }
 
     /// The table named `name`.
@@ -349,9 +331,7 @@ fn redact_connection_string(connection_string: &str) -> String {
             SAFE.contains(&key.to_ascii_lowercase().as_str()).then(|| {
                 let value = if key.eq_ignore_ascii_case("database") {
                     // A SQLite path: only its file name.
-                    Path::new(value.trim())
-                        .file_name()
-                        .map_or(value, |f| f.to_str().unwrap_or(value))
+                    Path::new(value.trim()).file_name().map_or(value, |f| f.to_str().unwrap_or(value))
                 } else {
                     value
                 };
@@ -366,11 +346,7 @@ fn redact_connection_string(connection_string: &str) -> String {
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
     let blank = text[offset..].len() - text[offset..].trim_start().len();
-    text[..offset + blank]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+    text[..offset + blank].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 #[derive(Deserialize)]
@@ -438,11 +414,7 @@ impl<'de> Deserialize<'de> for ConfigDate {
         };
         NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
             .map(ConfigDate)
-            .map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "`{text}` is not a date; write it as \"YYYY-MM-DD\""
-                ))
-            })
+            .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a date; write it as \"YYYY-MM-DD\"")))
     }
 }
 
@@ -470,9 +442,7 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 fn parse_byte_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().ok()?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -517,10 +487,7 @@ start = "2015-01-01"
         let c = Config::parse(Path::new("/etc/cheetah/c.toml"), GOOD).unwrap();
         assert_eq!(c.store.path, Path::new("/etc/cheetah/store"));
         assert_eq!(c.store.hot_cache_bytes, 512 << 20);
-        assert!(c
-            .source
-            .connection_string()
-            .contains(&format!("Pwd={home};")));
+        assert!(c.source.connection_string().contains(&format!("Pwd={home};")));
         assert!(!format!("{:?}", c.source).contains("Pwd"));
         assert_eq!(c.source.redacted(), "Driver={SQLite3};Database=x.db");
         let t = &c.tables[0];
@@ -531,12 +498,8 @@ start = "2015-01-01"
 
     #[test]
     fn unknown_key_names_line_and_key() {
-        let text = GOOD
-            .replace("lookback", "x")
-            .replace("exclude = [\"f01\"]", "exclude = [\"f01\"]\nlookbak = 3");
-        let err = Config::parse(Path::new("c.toml"), &text)
-            .unwrap_err()
-            .to_string();
+        let text = GOOD.replace("lookback", "x").replace("exclude = [\"f01\"]", "exclude = [\"f01\"]\nlookbak = 3");
+        let err = Config::parse(Path::new("c.toml"), &text).unwrap_err().to_string();
         assert!(err.contains("c.toml"), "{err}");
         assert!(err.contains("line 15"), "{err}");
         assert!(err.contains("lookbak"), "{err}");
@@ -544,43 +507,26 @@ start = "2015-01-01"
 
     #[test]
     fn bad_date_and_size_are_errors_with_lines() {
-        let err = Config::parse(
-            Path::new("c.toml"),
-            &GOOD.replace("2015-01-01", "2015-13-01"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("line 15") && err.contains("2015-13-01"),
-            "{err}"
-        );
-        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("512MiB", "lots"))
-            .unwrap_err()
-            .to_string();
+        let err =
+            Config::parse(Path::new("c.toml"), &GOOD.replace("2015-01-01", "2015-13-01")).unwrap_err().to_string();
+        assert!(err.contains("line 15") && err.contains("2015-13-01"), "{err}");
+        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("512MiB", "lots")).unwrap_err().to_string();
         assert!(err.contains("line 4") && err.contains("lots"), "{err}");
     }
 
     #[test]
     fn missing_environment_variable_is_named() {
-        let err = Config::parse(
-            Path::new("c.toml"),
-            &GOOD.replace("${HOME}", "${CHEETAH_SURELY_UNSET}"),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("${HOME}", "${CHEETAH_SURELY_UNSET}"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("CHEETAH_SURELY_UNSET"), "{err}");
     }
 
     #[test]
     fn duplicate_table_is_rejected_at_its_line() {
         let block = &GOOD[GOOD.find("[[table]]").unwrap()..];
-        let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n{block}"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("c.toml:17:") && err.contains("twice"),
-            "{err}"
-        );
+        let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n{block}")).unwrap_err().to_string();
+        assert!(err.starts_with("c.toml:17:") && err.contains("twice"), "{err}");
     }
 
     #[test]

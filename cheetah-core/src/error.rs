@@ -47,9 +47,7 @@ pub enum ConfigError {
         message: String,
     },
     /// `${NAME}` in the connection string names an unset variable.
-    #[error(
-        "{path}: [source] odbc uses ${{{name}}}, but the environment variable {name} is not set"
-    )]
+    #[error("{path}: [source] odbc uses ${{{name}}}, but the environment variable {name} is not set")]
     MissingEnv {
         /// The config file.
         path: PathBuf,
@@ -159,9 +157,7 @@ pub enum StoreError {
         expected: u32,
     },
     /// A chunk or meta record failed to decode.
-    #[error(
-        "corrupt {what} in store {path}: {message}; run `cheetah verify --repair` to re-fetch it"
-    )]
+    #[error("corrupt {what} in store {path}: {message}; run `cheetah verify --repair` to re-fetch it")]
     Corrupt {
         /// The store directory.
         path: PathBuf,
@@ -203,9 +199,7 @@ pub enum UpdateError {
         count: usize,
     },
     /// The run was asked to stop; every committed date is intact.
-    #[error(
-        "update interrupted; every date committed so far is intact and the next update resumes"
-    )]
+    #[error("update interrupted; every date committed so far is intact and the next update resumes")]
     Interrupted,
 }
 
@@ -225,9 +219,7 @@ pub enum QueryError {
         hint: String,
     },
     /// A bare field name matches fields of several tables.
-    #[error(
-        "field `{name}` is ambiguous: it is cached in several tables; ask for one of {candidates}"
-    )]
+    #[error("field `{name}` is ambiguous: it is cached in several tables; ask for one of {candidates}")]
     AmbiguousField {
         /// The requested name.
         name: String,
@@ -264,28 +256,19 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Formats a "did you mean" suffix from candidates ranked by closeness to `wanted`.
-pub(crate) fn close_matches<'a>(
-    wanted: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> String {
+pub(crate) fn close_matches<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     let wanted_lower = wanted.to_lowercase();
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
         .map(|c| (edit_distance(&wanted_lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| {
-            *d <= wanted.len().max(2) / 2 + 1 || c.to_lowercase().contains(&wanted_lower)
-        })
+        .filter(|(d, c)| *d <= wanted.len().max(2) / 2 + 1 || c.to_lowercase().contains(&wanted_lower))
         .collect();
     scored.sort();
     scored.dedup();
     if scored.is_empty() {
         return String::new();
     }
-    let names: Vec<String> = scored
-        .iter()
-        .take(5)
-        .map(|(_, c)| format!("`{c}`"))
-        .collect();
+    let names: Vec<String> = scored.iter().take(5).map(|(_, c)| format!("`{c}`")).collect();
     format!("; close matches: {}", names.join(", "))
 }
 

@@ -110,10 +110,7 @@ impl ValueType {
     /// A short name for listings: `float64`, `timestamp[us]`, `decimal(18,4)`.
     pub fn name(self) -> String {
         match self {
-            Self::Timestamp(unit) => format!(
-                "timestamp[{}]",
-                ["s", "ms", "us", "ns"][usize::from(unit.min(3))]
-            ),
+            Self::Timestamp(unit) => format!("timestamp[{}]", ["s", "ms", "us", "ns"][usize::from(unit.min(3))]),
             Self::Decimal128(p, s) => format!("decimal({p},{s})"),
             other => format!("{other:?}").to_lowercase(),
         }

@@ -28,14 +28,7 @@ fn update_status_and_get_from_the_command_line() {
 
         let (ok, stdout, stderr) = cheetah(db, &["update"]);
         assert!(ok, "{stderr}");
-        assert!(
-            stdout.contains(&format!(
-                "{}: 8 dates, {} rows written",
-                db.table,
-                rows.len()
-            )),
-            "{stdout}"
-        );
+        assert!(stdout.contains(&format!("{}: 8 dates, {} rows written", db.table, rows.len())), "{stdout}");
 
         let (ok, stdout, stderr) = cheetah(db, &["fields", "vol*"]);
         assert!(ok, "{stderr}");
@@ -44,24 +37,12 @@ fn update_status_and_get_from_the_command_line() {
             .lines()
             .find(|l| l.starts_with(&format!("{} ", db.table)) && l.contains("volume"))
             .unwrap_or_else(|| panic!("volume listed: {stdout}"));
-        assert!(
-            line.to_lowercase().contains("int") && line.trim_end().ends_with("yes"),
-            "{line}"
-        );
-        assert!(
-            !stdout.contains(" close "),
-            "only matching columns: {stdout}"
-        );
+        assert!(line.to_lowercase().contains("int") && line.trim_end().ends_with("yes"), "{line}");
+        assert!(!stdout.contains(" close "), "only matching columns: {stdout}");
         let (ok, stdout, _) = cheetah(db, &["fields", "--table", &db.table]);
         assert!(ok);
-        let flag = stdout
-            .lines()
-            .find(|l| l.contains(" flag "))
-            .expect("flag listed");
-        assert!(
-            !flag.trim_end().ends_with("yes"),
-            "flag is not cached: {flag}"
-        );
+        let flag = stdout.lines().find(|l| l.contains(" flag ")).expect("flag listed");
+        assert!(!flag.trim_end().ends_with("yes"), "flag is not cached: {flag}");
 
         let (ok, stdout, _) = cheetah(db, &["status", "--json"]);
         assert!(ok);
@@ -96,9 +77,7 @@ fn update_status_and_get_from_the_command_line() {
         let expected: Vec<String> = rows
             .iter()
             .filter(|r| {
-                r.date >= harness::day(2)
-                    && r.date <= harness::day(3)
-                    && (r.symbol == "S001" || r.symbol == "S003")
+                r.date >= harness::day(2) && r.date <= harness::day(3) && (r.symbol == "S001" || r.symbol == "S003")
             })
             .map(|r| {
                 format!(
@@ -112,28 +91,10 @@ fn update_status_and_get_from_the_command_line() {
             .collect();
         assert_eq!(lines.map(str::to_string).collect::<Vec<_>>(), expected);
 
-        let (ok, _, stderr) = cheetah(
-            db,
-            &[
-                "get",
-                "--start",
-                "2020-02-01",
-                "--end",
-                "2020-01-01",
-                "--cols",
-                "close",
-            ],
-        );
+        let (ok, _, stderr) = cheetah(db, &["get", "--start", "2020-02-01", "--end", "2020-01-01", "--cols", "close"]);
         assert!(!ok);
-        assert!(
-            stderr.contains("start 2020-02-01 is after end 2020-01-01"),
-            "{stderr}"
-        );
-        assert_eq!(
-            stderr.trim().lines().count(),
-            1,
-            "a one-line reason: {stderr}"
-        );
+        assert!(stderr.contains("start 2020-02-01 is after end 2020-01-01"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "a one-line reason: {stderr}");
     });
 }
 
@@ -150,11 +111,7 @@ fn init_writes_a_config_that_loads_and_never_overwrites() {
             .expect("run cheetah")
     };
     let first = run();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     std::env::set_var("PGUSER", "reader");
     std::env::set_var("PGPASSWORD", "secret");
     let config = cheetah_core::Config::load(&path).expect("the starter config loads");

@@ -54,12 +54,7 @@ impl Db {
                 "Driver={MariaDB Unicode};Server=127.0.0.1;Port=3306;Database=test;User=root;Password=;".into()
             }),
         };
-        let db = Db {
-            kind,
-            table: format!("t_{name}"),
-            connection_string,
-            dir,
-        };
+        let db = Db { kind, table: format!("t_{name}"), connection_string, dir };
         match db.connect() {
             Ok(_) => Some(db),
             Err(e) if std::env::var_os("CHEETAH_REQUIRE_DATABASES").is_none() => {
@@ -73,15 +68,12 @@ impl Db {
     }
 
     pub fn connect(&self) -> Result<Connection<'static>, arrow_odbc::odbc_api::Error> {
-        environment()
-            .connect_with_connection_string(&self.connection_string, ConnectionOptions::default())
+        environment().connect_with_connection_string(&self.connection_string, ConnectionOptions::default())
     }
 
     pub fn exec(&self, sql: &str) {
         let connection = self.connect().expect("connect");
-        connection
-            .execute(sql, (), None)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        connection.execute(sql, (), None).unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// The connection string Cheetah uses; for SQLite with `NoCreat=1`.
@@ -99,8 +91,7 @@ impl Db {
             Kind::Mariadb => "3306",
             Kind::Sqlite => panic!("SQLite has no server to proxy"),
         };
-        self.connection_string
-            .replace(&format!("Port={port}"), &format!("Port={}", proxy.port))
+        self.connection_string.replace(&format!("Port={port}"), &format!("Port={}", proxy.port))
     }
 
     pub fn sql_type(&self, column: Column) -> &'static str {
@@ -126,27 +117,15 @@ impl Db {
     /// Drops and creates the test's table with every column of [`Row`].
     pub fn create_table(&self) {
         self.exec(&format!("DROP TABLE IF EXISTS {}", self.table));
-        let columns: Vec<String> = Column::ALL
-            .iter()
-            .map(|&c| format!("{} {}", c.name(), self.sql_type(c)))
-            .collect();
-        self.exec(&format!(
-            "CREATE TABLE {} ({})",
-            self.table,
-            columns.join(", ")
-        ));
+        let columns: Vec<String> = Column::ALL.iter().map(|&c| format!("{} {}", c.name(), self.sql_type(c))).collect();
+        self.exec(&format!("CREATE TABLE {} ({})", self.table, columns.join(", ")));
     }
 
     pub fn insert(&self, rows: &[Row]) {
         for chunk in rows.chunks(500) {
             let values: Vec<String> = chunk.iter().map(|r| r.values_sql(self.kind)).collect();
             let names: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
-            self.exec(&format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                self.table,
-                names.join(", "),
-                values.join(", ")
-            ));
+            self.exec(&format!("INSERT INTO {} ({}) VALUES {}", self.table, names.join(", "), values.join(", ")));
         }
     }
 
@@ -253,19 +232,14 @@ pub struct Row {
 
 impl Row {
     fn values_sql(&self, kind: Kind) -> String {
-        let text = |s: &Option<String>| {
-            s.as_ref()
-                .map_or("NULL".into(), |s| format!("'{}'", s.replace('\'', "''")))
-        };
+        let text = |s: &Option<String>| s.as_ref().map_or("NULL".into(), |s| format!("'{}'", s.replace('\'', "''")));
         let num = |v: Option<String>| v.unwrap_or_else(|| "NULL".into());
         let flag = self.flag.map(|b| match kind {
             Kind::Postgres => if b { "TRUE" } else { "FALSE" }.to_string(),
             _ => if b { "1" } else { "0" }.to_string(),
         });
         let ts = self.ts.map(|micros| {
-            let t = chrono::DateTime::from_timestamp_micros(micros)
-                .expect("valid")
-                .naive_utc();
+            let t = chrono::DateTime::from_timestamp_micros(micros).expect("valid").naive_utc();
             format!("'{}'", t.format("%Y-%m-%d %H:%M:%S%.6f"))
         });
         format!(
@@ -286,13 +260,9 @@ impl Row {
 
 /// `days` weekdays from 2020-01-01 for `symbols` symbols, with gaps and nulls, seeded.
 pub fn market(first_day: u32, days: u32, symbols: u32, seed: u64) -> Vec<Row> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (state >> 33) as u32
     };
     let mut rows = Vec::new();
@@ -339,9 +309,7 @@ pub fn day(n: u32) -> NaiveDate {
 pub type Model = BTreeMap<(NaiveDate, String), Row>;
 
 pub fn model(rows: &[Row]) -> Model {
-    rows.iter()
-        .map(|r| ((r.date, r.symbol.clone()), r.clone()))
-        .collect()
+    rows.iter().map(|r| ((r.date, r.symbol.clone()), r.clone())).collect()
 }
 
 /// Reads every field of the test's table from the cache over all dates.
@@ -359,30 +327,16 @@ pub fn read_all(cache: &Cache, fields: &[&str]) -> cheetah_core::QueryResult {
 
 /// Asserts that the cache holds exactly `expected` for `fields`, value for value, nulls
 /// included, up to `through` (the dates a partial run committed).
-pub fn assert_matches(
-    cache: &Cache,
-    fields: &[&str],
-    expected: &Model,
-    through: Option<NaiveDate>,
-) {
+pub fn assert_matches(cache: &Cache, fields: &[&str], expected: &Model, through: Option<NaiveDate>) {
     let result = read_all(cache, fields);
     let batch = &result.batch;
-    let expected: Vec<&Row> = expected
-        .values()
-        .filter(|r| through.is_none_or(|t| r.date <= t))
-        .collect();
-    let dates = batch
-        .column(0)
-        .as_primitive::<arrow::datatypes::Date32Type>();
+    let expected: Vec<&Row> = expected.values().filter(|r| through.is_none_or(|t| r.date <= t)).collect();
+    let dates = batch.column(0).as_primitive::<arrow::datatypes::Date32Type>();
     let symbols = arrow::compute::cast(batch.column(1), &DataType::Utf8).expect("cast");
     let symbols = symbols.as_string::<i32>();
-    let got: Vec<(NaiveDate, &str)> = (0..batch.num_rows())
-        .map(|i| (dates.value_as_date(i).expect("date"), symbols.value(i)))
-        .collect();
-    let want: Vec<(NaiveDate, &str)> = expected
-        .iter()
-        .map(|r| (r.date, r.symbol.as_str()))
-        .collect();
+    let got: Vec<(NaiveDate, &str)> =
+        (0..batch.num_rows()).map(|i| (dates.value_as_date(i).expect("date"), symbols.value(i))).collect();
+    let want: Vec<(NaiveDate, &str)> = expected.iter().map(|r| (r.date, r.symbol.as_str())).collect();
     assert_eq!(got.len(), want.len(), "row count");
     assert_eq!(got, want, "keys");
     for (f, field) in fields.iter().enumerate() {
@@ -400,20 +354,12 @@ fn cell(column: &dyn Array, i: usize) -> Option<String> {
     if column.is_null(i) {
         return None;
     }
-    let text = arrow::util::display::ArrayFormatter::try_new(column, &Default::default())
-        .expect("formatter");
+    let text = arrow::util::display::ArrayFormatter::try_new(column, &Default::default()).expect("formatter");
     Some(match column.data_type() {
-        DataType::Float64 => format!(
-            "{:?}",
-            column
-                .as_primitive::<arrow::datatypes::Float64Type>()
-                .value(i)
-        ),
+        DataType::Float64 => format!("{:?}", column.as_primitive::<arrow::datatypes::Float64Type>().value(i)),
         // MariaDB's BOOLEAN is TINYINT(1), the only Int8 column here: compare its truth value.
         DataType::Int8 => (text.value(i).to_string() != "0").to_string(),
-        DataType::UInt8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
-            text.value(i).to_string()
-        }
+        DataType::UInt8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => text.value(i).to_string(),
         DataType::Boolean => text.value(i).to_string(),
         DataType::Timestamp(..) => {
             let micros = arrow::compute::cast(
@@ -421,10 +367,7 @@ fn cell(column: &dyn Array, i: usize) -> Option<String> {
                 &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
             )
             .expect("cast");
-            micros
-                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-                .value(0)
-                .to_string()
+            micros.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(0).to_string()
         }
         _ => text.value(i).to_string(),
     })
@@ -437,9 +380,7 @@ fn row_value(row: &Row, field: &str) -> Option<String> {
         "n" => row.n.map(|v| v.to_string()),
         "name" => row.name.clone(),
         "px" => row.px.map(|v| format!("{v:?}")),
-        "flag" => row
-            .flag
-            .map(|b| if b { "true" } else { "false" }.to_string()),
+        "flag" => row.flag.map(|b| if b { "true" } else { "false" }.to_string()),
         "ts" => row.ts.map(|v| v.to_string()),
         "d2" => row.d2.map(|d| d.to_string()),
         other => panic!("unknown field {other}"),
@@ -474,11 +415,7 @@ pub fn cheetah_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test path");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let binary = dir.join("cheetah");
-    assert!(
-        binary.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        binary.display()
-    );
+    assert!(binary.is_file(), "{} is missing: run the tests with `cargo test --workspace`", binary.display());
     binary
 }
 
@@ -502,11 +439,7 @@ impl Proxy {
             accepted: Arc::new(AtomicU64::new(0)),
             cut_at: Arc::new(AtomicU64::new(u64::MAX)),
         };
-        let (cut, accepted, cut_at) = (
-            proxy.cut.clone(),
-            proxy.accepted.clone(),
-            proxy.cut_at.clone(),
-        );
+        let (cut, accepted, cut_at) = (proxy.cut.clone(), proxy.accepted.clone(), proxy.cut_at.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -520,10 +453,7 @@ impl Proxy {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)) else {
                     continue;
                 };
-                let upstream = (
-                    client.try_clone().expect("clone"),
-                    server.try_clone().expect("clone"),
-                );
+                let upstream = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
                 let (cut_up, cut_down) = (cut.clone(), cut.clone());
                 std::thread::spawn(move || pump(upstream.0, upstream.1, &cut_up));
                 std::thread::spawn(move || pump(server, client, &cut_down));
@@ -535,8 +465,7 @@ impl Proxy {
     /// The source goes down when the `n`-th connection from now arrives: that one is refused,
     /// open ones are cut mid-transfer, and later ones are refused.
     pub fn go_down_at_connection(&self, n: u64) {
-        self.cut_at
-            .store(self.accepted.load(Ordering::SeqCst) + n, Ordering::SeqCst);
+        self.cut_at.store(self.accepted.load(Ordering::SeqCst) + n, Ordering::SeqCst);
     }
 
     /// Lets connections through again.
@@ -557,14 +486,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool) {
         let n = match from.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
             Err(_) => break,
         };
         if to.write_all(&buffer[..n]).is_err() {

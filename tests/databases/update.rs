@@ -3,23 +3,14 @@
 use cheetah_core::error::{Error, SourceError, StoreError, UpdateError};
 use cheetah_core::{Cache, Config};
 
-use crate::harness::{
-    self, assert_matches, day, each_database, market, model, Kind, Proxy, FIELDS,
-};
+use crate::harness::{self, assert_matches, day, each_database, market, model, Kind, Proxy, FIELDS};
 
 fn writer(config: Config) -> Cache {
-    Cache::builder(config)
-        .writer(true)
-        .open()
-        .expect("open writer")
+    Cache::builder(config).writer(true).open().expect("open writer")
 }
 
 fn update_ok(cache: &Cache) -> Vec<cheetah_core::update::TableReport> {
-    cache
-        .update(false)
-        .expect("update runs")
-        .into_result()
-        .expect("update succeeds")
+    cache.update(false).expect("update runs").into_result().expect("update succeeds")
 }
 
 #[test]
@@ -41,31 +32,11 @@ fn first_backfill_matches_the_source_value_for_value() {
             .fields()
             .iter()
             .skip(2)
-            .map(|f| {
-                (
-                    FIELDS
-                        .iter()
-                        .find(|n| *n == f.name())
-                        .copied()
-                        .expect("known"),
-                    f.data_type().clone(),
-                )
-            })
+            .map(|f| (FIELDS.iter().find(|n| *n == f.name()).copied().expect("known"), f.data_type().clone()))
             .collect();
-        assert_eq!(
-            types,
-            harness::expected_types(db.kind),
-            "types on {:?}",
-            db.kind
-        );
+        assert_eq!(types, harness::expected_types(db.kind), "types on {:?}", db.kind);
         assert_matches(&cache, &FIELDS, &model(&rows), None);
-        assert_eq!(
-            result.covered,
-            Some((
-                chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
-                day(24)
-            ))
-        );
+        assert_eq!(result.covered, Some((chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(), day(24))));
     });
 }
 
@@ -103,43 +74,22 @@ fn lookback_corrects_changes_and_deletions_and_older_dates_stay_as_cached() {
         let mut source = model(&rows);
 
         // Within lookback (the last 3 cached dates): a changed value, a deleted row, a whole date gone.
-        let changed = source
-            .values_mut()
-            .find(|r| r.date == day(18) && r.close.is_some())
-            .expect("row")
-            .clone();
+        let changed = source.values_mut().find(|r| r.date == day(18) && r.close.is_some()).expect("row").clone();
         db.exec(&format!(
             "UPDATE {} SET close = 1.5, name = 'fixed' WHERE date = '{}' AND symbol = '{}'",
             db.table, changed.date, changed.symbol
         ));
-        let entry = source
-            .get_mut(&(changed.date, changed.symbol.clone()))
-            .expect("row");
+        let entry = source.get_mut(&(changed.date, changed.symbol.clone())).expect("row");
         entry.close = Some(1.5);
         entry.name = Some("fixed".into());
-        let deleted = source
-            .keys()
-            .find(|(d, _)| *d == day(17))
-            .expect("row")
-            .clone();
-        db.exec(&format!(
-            "DELETE FROM {} WHERE date = '{}' AND symbol = '{}'",
-            db.table, deleted.0, deleted.1
-        ));
+        let deleted = source.keys().find(|(d, _)| *d == day(17)).expect("row").clone();
+        db.exec(&format!("DELETE FROM {} WHERE date = '{}' AND symbol = '{}'", db.table, deleted.0, deleted.1));
         source.remove(&deleted);
-        db.exec(&format!(
-            "DELETE FROM {} WHERE date = '{}'",
-            db.table,
-            day(19)
-        ));
+        db.exec(&format!("DELETE FROM {} WHERE date = '{}'", db.table, day(19)));
         source.retain(|(d, _), _| *d != day(19));
 
         // Outside lookback: the cache keeps what it loaded, as documented.
-        let old = source
-            .values()
-            .find(|r| r.date == day(5) && r.close.is_some())
-            .expect("row")
-            .clone();
+        let old = source.values().find(|r| r.date == day(5) && r.close.is_some()).expect("row").clone();
         db.exec(&format!(
             "UPDATE {} SET close = 2.5 WHERE date = '{}' AND symbol = '{}'",
             db.table, old.date, old.symbol
@@ -148,11 +98,7 @@ fn lookback_corrects_changes_and_deletions_and_older_dates_stay_as_cached() {
         let report = update_ok(&cache);
         assert_eq!(report[0].dates_deleted, 1, "day 19 vanished");
         assert_matches(&cache, &FIELDS, &source, None);
-        assert_eq!(
-            report[0].watermark,
-            Some(day(19)),
-            "the watermark never moves back"
-        );
+        assert_eq!(report[0].watermark, Some(day(19)), "the watermark never moves back");
     });
 }
 
@@ -174,11 +120,7 @@ fn an_added_field_is_backfilled_alone_and_a_removed_field_is_deleted() {
         let report = update_ok(&cache);
         assert_eq!(report[0].changes.added, ["name"]);
         assert_eq!(report[0].backfilled_dates, 15);
-        assert_eq!(
-            cache.catalog().tables[0].field("close").expect("close").id,
-            close_id,
-            "old fields untouched"
-        );
+        assert_eq!(cache.catalog().tables[0].field("close").expect("close").id, close_id, "old fields untouched");
         let after = harness::read_all(&cache, &["close", "volume"]);
         assert_eq!(before.batch, after.batch);
         assert_matches(&cache, &["close", "volume", "name"], &model(&rows), None);
@@ -198,10 +140,7 @@ fn an_added_field_is_backfilled_alone_and_a_removed_field_is_deleted() {
                 base: None,
             })
             .expect_err("volume is gone");
-        assert!(
-            err.to_string().contains("field `volume` is not cached"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("field `volume` is not cached"), "{err}");
         assert_matches(&cache, &["close", "name"], &model(&rows), None);
     });
 }
@@ -212,11 +151,7 @@ fn hostile_or_wrong_names_are_rejected_before_any_query() {
         db.create_table();
         db.insert(&market(0, 3, 3, 5));
         for (fields, extra, expected) in [
-            (
-                vec!["close\"; DROP TABLE t_names; --"],
-                "",
-                "has no column `close\"; DROP TABLE t_names; --`",
-            ),
+            (vec!["close\"; DROP TABLE t_names; --"], "", "has no column `close\"; DROP TABLE t_names; --`"),
             (vec!["close`; DROP TABLE t_names; --"], "", "has no column"),
             (vec!["close'; DELETE FROM t_names; --"], "", "has no column"),
             (vec!["clsoe"], "", "close matches: `close`"),
@@ -224,15 +159,9 @@ fn hostile_or_wrong_names_are_rejected_before_any_query() {
             let cache = writer(db.config(&fields, extra));
             let report = cache.update(false).expect("runs");
             let err = report.into_result().expect_err("rejected");
-            assert!(
-                matches!(err, UpdateError::Source(SourceError::NoSuchColumn { .. })),
-                "{err}"
-            );
+            assert!(matches!(err, UpdateError::Source(SourceError::NoSuchColumn { .. })), "{err}");
             assert!(err.to_string().contains(expected), "{err}");
-            assert!(
-                err.to_string().contains("cheetah.toml:"),
-                "names the config line: {err}"
-            );
+            assert!(err.to_string().contains("cheetah.toml:"), "names the config line: {err}");
             assert!(cache.catalog().tables.is_empty(), "nothing was cached");
         }
         // The source table is intact.
@@ -240,20 +169,12 @@ fn hostile_or_wrong_names_are_rejected_before_any_query() {
         update_ok(&cache);
         drop(cache);
 
-        let config_text = std::fs::read_to_string(db.config_path())
-            .expect("config")
-            .replace(&db.table, "t_no_such_table");
+        let config_text =
+            std::fs::read_to_string(db.config_path()).expect("config").replace(&db.table, "t_no_such_table");
         std::fs::write(db.config_path(), config_text).expect("write");
         let cache = writer(Config::load(&db.config_path()).expect("config"));
-        let err = cache
-            .update(false)
-            .expect("runs")
-            .into_result()
-            .expect_err("no such table");
-        assert!(
-            matches!(err, UpdateError::Source(SourceError::NoSuchTable { .. })),
-            "{err}"
-        );
+        let err = cache.update(false).expect("runs").into_result().expect_err("no such table");
+        assert!(matches!(err, UpdateError::Source(SourceError::NoSuchTable { .. })), "{err}");
         let table_line = std::fs::read_to_string(db.config_path())
             .expect("config")
             .lines()
@@ -261,15 +182,11 @@ fn hostile_or_wrong_names_are_rejected_before_any_query() {
             .expect("a table")
             + 1;
         assert!(
-            err.to_string().contains(&format!(
-                "cheetah.toml:{table_line}: table `t_no_such_table` is not in the source"
-            )),
+            err.to_string()
+                .contains(&format!("cheetah.toml:{table_line}: table `t_no_such_table` is not in the source")),
             "{err}"
         );
-        assert!(
-            !err.to_string().contains("Pwd") && !err.to_string().contains("Password"),
-            "no secrets: {err}"
-        );
+        assert!(!err.to_string().contains("Pwd") && !err.to_string().contains("Password"), "no secrets: {err}");
     });
 }
 
@@ -302,15 +219,8 @@ fn the_source_going_down_mid_run_leaves_every_committed_date_readable() {
                     day(20),
                     db.table
                 ));
-                let err = cache
-                    .update(false)
-                    .expect("runs")
-                    .into_result()
-                    .expect_err("source failed");
-                assert!(
-                    matches!(err, UpdateError::Source(SourceError::Query { .. })),
-                    "{err}"
-                );
+                let err = cache.update(false).expect("runs").into_result().expect_err("source failed");
+                assert!(matches!(err, UpdateError::Source(SourceError::Query { .. })), "{err}");
                 check_committed(&cache, &fields, &rows);
                 db.exec(&format!("DROP VIEW {view}"));
                 db.exec(&format!("CREATE VIEW {view} AS SELECT * FROM {}", db.table));
@@ -318,28 +228,17 @@ fn the_source_going_down_mid_run_leaves_every_committed_date_readable() {
                 assert_matches(&cache, &fields, &model(&rows), None);
             }
             Kind::Postgres | Kind::Mariadb => {
-                let proxy = Proxy::start(if db.kind == Kind::Postgres {
-                    5432
-                } else {
-                    3306
-                });
+                let proxy = Proxy::start(if db.kind == Kind::Postgres { 5432 } else { 3306 });
                 let cache = writer(db.config_with(&db.via_proxy(&proxy), &fields, ""));
                 update_ok(&cache);
                 db.insert(&new);
                 // A run connects to check the catalog, to find the newest date, and once per date
                 // window: going down at the sixth connection leaves it a few windows in.
                 proxy.go_down_at_connection(6);
-                let err = cache
-                    .update(false)
-                    .expect("runs")
-                    .into_result()
-                    .expect_err("source went down");
+                let err = cache.update(false).expect("runs").into_result().expect_err("source went down");
                 assert!(matches!(err, UpdateError::Source(_)), "{err}");
                 let committed = check_committed(&cache, &fields, &rows);
-                assert!(
-                    committed > day(9) && committed < day(59),
-                    "the run died mid-way, after {committed}"
-                );
+                assert!(committed > day(9) && committed < day(59), "the run died mid-way, after {committed}");
 
                 proxy.restore();
                 update_ok(&cache);
@@ -365,13 +264,8 @@ fn a_second_writer_gets_a_clear_lock_error() {
         db.create_table();
         db.insert(&market(0, 3, 3, 7));
         let cache = writer(db.config(&["close"], ""));
-        let second = Cache::builder(db.config(&["close"], ""))
-            .writer(true)
-            .open();
-        assert!(
-            matches!(second, Err(Error::Store(StoreError::Locked { .. }))),
-            "in-process second writer"
-        );
+        let second = Cache::builder(db.config(&["close"], "")).writer(true).open();
+        assert!(matches!(second, Err(Error::Store(StoreError::Locked { .. }))), "in-process second writer");
 
         let output = std::process::Command::new(harness::cheetah_binary())
             .arg("--config")
@@ -382,10 +276,7 @@ fn a_second_writer_gets_a_clear_lock_error() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success());
         assert!(stderr.contains("is locked by another writer"), "{stderr}");
-        assert!(
-            stderr.contains(&db.store_path().display().to_string()),
-            "names the store: {stderr}"
-        );
+        assert!(stderr.contains(&db.store_path().display().to_string()), "names the store: {stderr}");
         drop(cache);
 
         let output = std::process::Command::new(harness::cheetah_binary())
@@ -394,11 +285,7 @@ fn a_second_writer_gets_a_clear_lock_error() {
             .arg("update")
             .output()
             .expect("run cheetah");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     });
 }
 

@@ -23,16 +23,9 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let connection = source.connect()?;
     let columns = list_columns(&connection, None, args.table.as_deref().unwrap_or("%"))?;
     // The cached set, if a store exists; a missing store just means nothing is cached yet.
-    let catalog = Cache::builder(config.clone())
-        .open()
-        .map(|c| c.catalog())
-        .unwrap_or_default();
+    let catalog = Cache::builder(config.clone()).open().map(|c| c.catalog()).unwrap_or_default();
     let pattern = args.pattern.as_deref().unwrap_or("*");
-    let pattern = if cheetah_core::config::is_glob(pattern) {
-        pattern.to_string()
-    } else {
-        format!("*{pattern}*")
-    };
+    let pattern = if cheetah_core::config::is_glob(pattern) { pattern.to_string() } else { format!("*{pattern}*") };
     println!("{:<24} {:<32} {:<20} cached", "table", "column", "type");
     let mut shown = 0;
     for column in &columns {
@@ -40,10 +33,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         if !(pattern_matches(&pattern, &column.name) || pattern_matches(&pattern, &qualified)) {
             continue;
         }
-        let cached = catalog
-            .table(&column.table)
-            .and_then(|t| t.field(&column.name))
-            .is_some();
+        let cached = catalog.table(&column.table).and_then(|t| t.field(&column.name)).is_some();
         println!(
             "{:<24} {:<32} {:<20} {}",
             column.table,

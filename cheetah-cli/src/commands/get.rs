@@ -38,28 +38,15 @@ pub struct Args {
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let cache = Cache::builder(config).open()?;
-    let request = Request {
-        start: args.start,
-        end: args.end,
-        fields: args.cols,
-        symbols: args.symbols,
-        base: args.base,
-    };
+    let request =
+        Request { start: args.start, end: args.end, fields: args.cols, symbols: args.symbols, base: args.base };
     let result = cache.get(&request)?;
     let batch = plain_symbols(&result.batch)?;
-    let covered = result
-        .covered
-        .map_or("no cached dates".to_string(), |(s, e)| {
-            format!("dates {s} .. {e}")
-        });
+    let covered = result.covered.map_or("no cached dates".to_string(), |(s, e)| format!("dates {s} .. {e}"));
     match &args.out {
         Some(path) => {
             write_file(path, &batch)?;
-            eprintln!(
-                "wrote {} rows to {} ({covered})",
-                batch.num_rows(),
-                path.display()
-            );
+            eprintln!("wrote {} rows to {} ({covered})", batch.num_rows(), path.display());
         }
         None => {
             const SHOWN: usize = 20;
@@ -68,11 +55,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             eprintln!(
                 "{} rows ({covered}){}",
                 batch.num_rows(),
-                if batch.num_rows() > SHOWN {
-                    "; pass --out to get them all"
-                } else {
-                    ""
-                }
+                if batch.num_rows() > SHOWN { "; pass --out to get them all" } else { "" }
             );
         }
     }
@@ -87,36 +70,24 @@ fn plain_symbols(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         if matches!(field.data_type(), DataType::Dictionary(..)) {
             columns.push(cast(column, &DataType::Utf8)?);
-            fields.push(Field::new(
-                field.name(),
-                DataType::Utf8,
-                field.is_nullable(),
-            ));
+            fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
         } else {
             columns.push(column.clone());
             fields.push(field.as_ref().clone());
         }
     }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 fn write_file(path: &Path, batch: &RecordBatch) -> anyhow::Result<()> {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     match extension.as_str() {
         "parquet" => {
             let properties = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
                 .build();
-            let mut writer =
-                parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
+            let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties))?;
             writer.write(batch)?;
             writer.close()?;
         }

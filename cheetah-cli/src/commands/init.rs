@@ -23,18 +23,12 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         },
     };
     if path.exists() && !args.force {
-        bail!(
-            "{} already exists; pass --force to overwrite it",
-            path.display()
-        );
+        bail!("{} already exists; pass --force to overwrite it", path.display());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&path, STARTER).with_context(|| format!("writing {}", path.display()))?;
-    println!(
-        "wrote {}; edit [source] and the [[table]] blocks, then run `cheetah update`",
-        path.display()
-    );
+    println!("wrote {}; edit [source] and the [[table]] blocks, then run `cheetah update`", path.display());
     Ok(())
 }

@@ -34,10 +34,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
                     String::new()
                 },
                 if r.backfilled_dates > 0 {
-                    format!(
-                        ", added fields backfilled over {} dates",
-                        r.backfilled_dates
-                    )
+                    format!(", added fields backfilled over {} dates", r.backfilled_dates)
                 } else {
                     String::new()
                 },
@@ -48,17 +45,8 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     }
     let failed: Vec<&str> = report.failures().map(|(t, _)| t).collect();
     if !failed.is_empty() {
-        let first = report
-            .failures()
-            .next()
-            .map(|(_, e)| e.to_string())
-            .unwrap_or_default();
-        bail!(
-            "{} of {} tables failed ({}): {first}",
-            failed.len(),
-            report.tables.len(),
-            failed.join(", ")
-        );
+        let first = report.failures().next().map(|(_, e)| e.to_string()).unwrap_or_default();
+        bail!("{} of {} tables failed ({}): {first}", failed.len(), report.tables.len(), failed.join(", "));
     }
     Ok(())
 }

@@ -5,9 +5,7 @@ mod resolve;
 
 use std::sync::Arc;
 
-use arrow::array::{
-    new_empty_array, Array, ArrayRef, Date32Array, DictionaryArray, StringArray, UInt32Array,
-};
+use arrow::array::{new_empty_array, Array, ArrayRef, Date32Array, DictionaryArray, StringArray, UInt32Array};
 use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, Field, Schema, UInt32Type};
 use arrow::record_batch::RecordBatch;
@@ -63,21 +61,14 @@ pub fn read(
         )));
     }
     if request.fields.is_empty() {
-        return Err(QueryError::InvalidArgument(
-            "no fields asked for; pass at least one field name".into(),
-        ));
+        return Err(QueryError::InvalidArgument("no fields asked for; pass at least one field name".into()));
     }
     let fields = resolve_fields(catalog, &request.fields)?;
     let base = match &request.base {
         Some(name) => Some(catalog.table(name).ok_or_else(|| {
             QueryError::InvalidArgument(format!(
                 "base table `{name}` is not cached; cached tables: {}",
-                catalog
-                    .tables
-                    .iter()
-                    .map(|t| format!("`{}`", t.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                catalog.tables.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
             ))
         })?),
         None => None,
@@ -103,11 +94,7 @@ pub fn read(
 
     // A consistent cut: never past the lowest watermark among the involved tables.
     let mut cut = day_of(request.end);
-    for table in row_tables
-        .iter()
-        .copied()
-        .chain(fields.iter().map(|f| f.table))
-    {
+    for table in row_tables.iter().copied().chain(fields.iter().map(|f| f.table)) {
         let mark = store.watermark(table.id)?.unwrap_or(Day::MIN);
         cut = cut.min(mark);
     }
@@ -152,18 +139,14 @@ pub fn read(
         // Rows are ordered by symbol text, which is rank order, not id order.
         ids.sort_unstable_by_key(|&id| ranking.rank[id as usize]);
         date_parts.push(Arc::new(Date32Array::from(vec![day; ids.len()])));
-        symbol_parts.push(Arc::new(UInt32Array::from_iter_values(
-            ids.iter().map(|&id| ranking.rank[id as usize]),
-        )));
+        symbol_parts.push(Arc::new(UInt32Array::from_iter_values(ids.iter().map(|&id| ranking.rank[id as usize]))));
         for (f, parts) in fields.iter().zip(&mut field_parts) {
             let keys = store.keys(f.table, day)?.unwrap_or_else(|| Arc::from([]));
-            let picks: UInt32Array = ids
-                .iter()
-                .map(|id| keys.binary_search(id).ok().map(|i| i as u32))
-                .collect();
+            let picks: UInt32Array = ids.iter().map(|id| keys.binary_search(id).ok().map(|i| i as u32)).collect();
             let column = match store.values(f.field, day)? {
-                Some(values) => take(values.as_ref(), &picks, None)
-                    .map_err(|e| QueryError::InvalidArgument(e.to_string()))?,
+                Some(values) => {
+                    take(values.as_ref(), &picks, None).map_err(|e| QueryError::InvalidArgument(e.to_string()))?
+                }
                 None => f.field.dtype.null_array(ids.len()),
             };
             parts.push(column);
@@ -173,33 +156,19 @@ pub fn read(
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len() + 2);
     columns.push(concat_or_empty(&date_parts, &DataType::Date32));
     let codes = concat_or_empty(&symbol_parts, &DataType::UInt32);
-    let codes = codes
-        .as_any()
-        .downcast_ref::<UInt32Array>()
-        .expect("u32 codes")
-        .clone();
+    let codes = codes.as_any().downcast_ref::<UInt32Array>().expect("u32 codes").clone();
     columns.push(Arc::new(
-        DictionaryArray::<UInt32Type>::try_new(codes, Arc::new(ranking.sorted))
-            .expect("codes index the dictionary"),
+        DictionaryArray::<UInt32Type>::try_new(codes, Arc::new(ranking.sorted)).expect("codes index the dictionary"),
     ));
     for (f, parts) in fields.iter().zip(&field_parts) {
         columns.push(concat_or_empty(parts, &f.field.dtype.arrow()));
     }
     let mut schema_fields = vec![
         Field::new("date", DataType::Date32, false),
-        Field::new(
-            "symbol",
-            DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)),
-            false,
-        ),
+        Field::new("symbol", DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)), false),
     ];
-    schema_fields.extend(
-        fields
-            .iter()
-            .map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)),
-    );
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
-        .expect("columns match the schema");
+    schema_fields.extend(fields.iter().map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).expect("columns match the schema");
     let covered = (start <= cut).then(|| (request.start, date_of(cut)));
     Ok(QueryResult { batch, covered })
 }

@@ -19,16 +19,11 @@ pub struct ResolvedField<'c> {
 /// # Errors
 /// [`QueryError::UnknownField`] with close matches, [`QueryError::AmbiguousField`] with the
 /// candidates, or [`QueryError::InvalidArgument`] for a name asked twice.
-pub fn resolve_fields<'c>(
-    catalog: &'c Catalog,
-    names: &[String],
-) -> Result<Vec<ResolvedField<'c>>, QueryError> {
+pub fn resolve_fields<'c>(catalog: &'c Catalog, names: &[String]) -> Result<Vec<ResolvedField<'c>>, QueryError> {
     let mut resolved = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         if names[..i].contains(name) {
-            return Err(QueryError::InvalidArgument(format!(
-                "field `{name}` is asked for twice"
-            )));
+            return Err(QueryError::InvalidArgument(format!("field `{name}` is asked for twice")));
         }
         resolved.push(resolve_one(catalog, name)?);
     }
@@ -36,11 +31,8 @@ pub fn resolve_fields<'c>(
 }
 
 fn resolve_one<'c>(catalog: &'c Catalog, name: &str) -> Result<ResolvedField<'c>, QueryError> {
-    let found = |table: &'c TableEntry, field: &'c FieldEntry| ResolvedField {
-        requested: name.to_string(),
-        table,
-        field,
-    };
+    let found =
+        |table: &'c TableEntry, field: &'c FieldEntry| ResolvedField { requested: name.to_string(), table, field };
     if let Some((table_name, field_name)) = name.split_once('.') {
         if let Some(table) = catalog.table(table_name) {
             if let Some(field) = table.field(field_name) {
@@ -48,61 +40,35 @@ fn resolve_one<'c>(catalog: &'c Catalog, name: &str) -> Result<ResolvedField<'c>
             }
         }
     }
-    let mut matches = catalog
-        .tables
-        .iter()
-        .flat_map(|t| t.fields.iter().map(move |f| (t, f)))
-        .filter(|(_, f)| f.name == name);
+    let mut matches =
+        catalog.tables.iter().flat_map(|t| t.fields.iter().map(move |f| (t, f))).filter(|(_, f)| f.name == name);
     match (matches.next(), matches.next()) {
         (Some((table, field)), None) => Ok(found(table, field)),
         (Some(first), Some(second)) => {
-            let candidates: Vec<String> = [first, second]
-                .into_iter()
-                .chain(matches)
-                .map(|(t, f)| format!("`{}.{}`", t.name, f.name))
-                .collect();
-            Err(QueryError::AmbiguousField {
-                name: name.to_string(),
-                candidates: candidates.join(", "),
-            })
+            let candidates: Vec<String> =
+                [first, second].into_iter().chain(matches).map(|(t, f)| format!("`{}.{}`", t.name, f.name)).collect();
+            Err(QueryError::AmbiguousField { name: name.to_string(), candidates: candidates.join(", ") })
         }
         (None, _) => {
             let qualified: Vec<String> = catalog
                 .tables
                 .iter()
-                .flat_map(|t| {
-                    t.fields
-                        .iter()
-                        .map(move |f| format!("{}.{}", t.name, f.name))
-                })
+                .flat_map(|t| t.fields.iter().map(move |f| format!("{}.{}", t.name, f.name)))
                 .collect();
             let bare = name.rsplit('.').next().unwrap_or(name);
-            let mut hint = close_matches(
-                bare,
-                qualified
-                    .iter()
-                    .map(|q| q.split_once('.').map_or(q.as_str(), |(_, f)| f)),
-            );
+            let mut hint =
+                close_matches(bare, qualified.iter().map(|q| q.split_once('.').map_or(q.as_str(), |(_, f)| f)));
             if !hint.is_empty() {
                 // Report qualified names so the suggestion is unambiguous.
                 let names: Vec<&str> = qualified
                     .iter()
-                    .filter(|q| {
-                        hint.contains(&format!(
-                            "`{}`",
-                            q.split_once('.').map_or(q.as_str(), |(_, f)| f)
-                        ))
-                    })
+                    .filter(|q| hint.contains(&format!("`{}`", q.split_once('.').map_or(q.as_str(), |(_, f)| f))))
                     .map(String::as_str)
                     .take(5)
                     .collect();
                 hint = format!(
                     "; cached fields like it: {}",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
                 );
             }
             let tables: Vec<&str> = catalog.tables.iter().map(|t| t.name.as_str()).collect();
@@ -110,10 +76,7 @@ fn resolve_one<'c>(catalog: &'c Catalog, name: &str) -> Result<ResolvedField<'c>
                 "; add it to `fields` of a [[table]] ({}) in the config and run `cheetah update`",
                 tables.join(", ")
             ));
-            Err(QueryError::UnknownField {
-                name: name.to_string(),
-                hint,
-            })
+            Err(QueryError::UnknownField { name: name.to_string(), hint })
         }
     }
 }
@@ -125,12 +88,7 @@ mod tests {
     use crate::types::ValueType;
 
     fn catalog() -> Catalog {
-        let field = |id, name: &str| FieldEntry {
-            id,
-            name: name.into(),
-            dtype: ValueType::Float64,
-            complete: true,
-        };
+        let field = |id, name: &str| FieldEntry { id, name: name.into(), dtype: ValueType::Float64, complete: true };
         let table = |id, name: &str, fields| TableEntry {
             id,
             name: name.into(),
@@ -156,21 +114,14 @@ mod tests {
 
     #[test]
     fn ambiguous_names_list_candidates() {
-        let err = resolve_fields(&catalog(), &["volume".into()])
-            .unwrap_err()
-            .to_string();
+        let err = resolve_fields(&catalog(), &["volume".into()]).unwrap_err().to_string();
         assert!(err.contains("`bar.volume`, `valuation.volume`"), "{err}");
     }
 
     #[test]
     fn unknown_names_suggest_close_matches() {
-        let err = resolve_fields(&catalog(), &["pe".into()])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("field `pe` is not cached; cached fields like it: `valuation.pe_ttm`"),
-            "{err}"
-        );
+        let err = resolve_fields(&catalog(), &["pe".into()]).unwrap_err().to_string();
+        assert!(err.contains("field `pe` is not cached; cached fields like it: `valuation.pe_ttm`"), "{err}");
         assert!(err.contains("add it to `fields`"), "{err}");
     }
 }

@@ -50,16 +50,10 @@ pub struct ResolvedTable {
 impl ResolvedTable {
     /// The Arrow schema to fetch `date, symbol, fields...` with.
     pub fn fetch_schema(&self, fields: &[(String, ValueType)]) -> SchemaRef {
-        let mut columns = vec![
-            Field::new(&self.date, self.date_type.clone(), true),
-            Field::new(&self.symbol, DataType::Utf8, true),
-        ];
+        let mut columns =
+            vec![Field::new(&self.date, self.date_type.clone(), true), Field::new(&self.symbol, DataType::Utf8, true)];
         columns.extend(fields.iter().map(|(name, dtype)| {
-            let fetched = if self.fetched_as_text(*dtype) {
-                DataType::Utf8
-            } else {
-                dtype.arrow()
-            };
+            let fetched = if self.fetched_as_text(*dtype) { DataType::Utf8 } else { dtype.arrow() };
             Field::new(name, fetched, true)
         }));
         Arc::new(Schema::new(columns))
@@ -67,18 +61,13 @@ impl ResolvedTable {
 
     /// The select list for `date, symbol, fields...`.
     pub fn select_list(&self, fields: &[(String, ValueType)]) -> Vec<String> {
-        let mut list = vec![
-            self.dialect.quote(&self.date),
-            self.dialect.quote(&self.symbol),
-        ];
+        let mut list = vec![self.dialect.quote(&self.date), self.dialect.quote(&self.symbol)];
         list.extend(fields.iter().map(|(name, dtype)| {
             let column = self.dialect.quote(name);
             match dtype {
                 // `!` lifts SQLite's 16-digit cap: exact for every magnitude below 1e100.
                 ValueType::Float32 | ValueType::Float64 if self.fetched_as_text(*dtype) => {
-                    format!(
-                        "CASE WHEN {column} IS NULL THEN NULL ELSE printf('%!.17g', {column}) END"
-                    )
+                    format!("CASE WHEN {column} IS NULL THEN NULL ELSE printf('%!.17g', {column}) END")
                 }
                 ValueType::Timestamp(_) if self.fetched_as_text(*dtype) => {
                     format!("CAST({column} AS TEXT)")
@@ -92,11 +81,7 @@ impl ResolvedTable {
     /// SQLite's driver hands doubles over as 15-digit text and timestamps at whole seconds,
     /// silently losing digits. For SQLite, Cheetah selects them as exact text and parses that.
     pub fn fetched_as_text(&self, dtype: ValueType) -> bool {
-        self.dialect.is_sqlite()
-            && matches!(
-                dtype,
-                ValueType::Float32 | ValueType::Float64 | ValueType::Timestamp(_)
-            )
+        self.dialect.is_sqlite() && matches!(dtype, ValueType::Float32 | ValueType::Float64 | ValueType::Timestamp(_))
     }
 
     /// The type of field `name`.
@@ -120,10 +105,7 @@ pub fn list_columns(
         message: e.to_string(),
     };
     let mut columns = Vec::new();
-    for row in connection
-        .columns("", schema.unwrap_or(""), table, "%")
-        .map_err(failed)?
-    {
+    for row in connection.columns("", schema.unwrap_or(""), table, "%").map_err(failed)? {
         let row = row.map_err(failed)?;
         let text = |v: Result<Option<&str>, _>| v.ok().flatten().unwrap_or_default().to_string();
         columns.push(ColumnInfo {
@@ -142,9 +124,7 @@ fn table_names(connection: &Connection) -> Vec<String> {
     let Ok(rows) = connection.tables("", "", "%", "") else {
         return Vec::new();
     };
-    rows.filter_map(Result::ok)
-        .filter_map(|row| row.table.as_str().ok().flatten().map(str::to_string))
-        .collect()
+    rows.filter_map(Result::ok).filter_map(|row| row.table.as_str().ok().flatten().map(str::to_string)).collect()
 }
 
 /// Checks a `[[table]]` against the source and resolves its fields and their types.
@@ -152,11 +132,7 @@ fn table_names(connection: &Connection) -> Vec<String> {
 /// # Errors
 /// [`SourceError::NoSuchTable`], [`SourceError::NoSuchColumn`] or
 /// [`SourceError::UnsupportedType`], all before any query on the table runs.
-pub fn resolve(
-    source: &Source,
-    connection: &Connection,
-    table: &TableConfig,
-) -> Result<ResolvedTable, SourceError> {
+pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) -> Result<ResolvedTable, SourceError> {
     let dialect = Dialect::of(connection).map_err(|e| SourceError::Query {
         table: table.name.clone(),
         doing: "asking the driver how to quote names".into(),
@@ -165,18 +141,10 @@ pub fn resolve(
     let all = list_columns(connection, table.schema.as_deref(), &table.name)?;
     // The table name is a search pattern (`_` matches any character): keep exact matches, or a
     // unique case-insensitive one for sources that fold case.
-    let exact: Vec<ColumnInfo> = all
-        .iter()
-        .filter(|c| c.table == table.name)
-        .cloned()
-        .collect();
+    let exact: Vec<ColumnInfo> = all.iter().filter(|c| c.table == table.name).cloned().collect();
     let columns = if exact.is_empty() {
-        let folded: Vec<ColumnInfo> = all
-            .into_iter()
-            .filter(|c| c.table.eq_ignore_ascii_case(&table.name))
-            .collect();
-        let distinct_tables: std::collections::BTreeSet<&str> =
-            folded.iter().map(|c| c.table.as_str()).collect();
+        let folded: Vec<ColumnInfo> = all.into_iter().filter(|c| c.table.eq_ignore_ascii_case(&table.name)).collect();
+        let distinct_tables: std::collections::BTreeSet<&str> = folded.iter().map(|c| c.table.as_str()).collect();
         if distinct_tables.len() == 1 {
             folded
         } else {
@@ -199,9 +167,7 @@ pub fn resolve(
             .iter()
             .find(|c| c.name == wanted)
             .or_else(|| {
-                let mut folded = columns
-                    .iter()
-                    .filter(|c| c.name.eq_ignore_ascii_case(wanted));
+                let mut folded = columns.iter().filter(|c| c.name.eq_ignore_ascii_case(wanted));
                 folded.next().filter(|_| folded.next().is_none())
             })
             .map(|c| c.name.clone())
@@ -215,28 +181,15 @@ pub fn resolve(
     };
     let date = find(&table.date, "date")?;
     let symbol = find(&table.symbol, "symbol")?;
-    let order_by = table
-        .order_by
-        .as_deref()
-        .map(|o| find(o, "order_by"))
-        .transpose()?;
-    for name in table
-        .fields
-        .iter()
-        .chain(&table.exclude)
-        .filter(|f| !is_glob(f))
-    {
+    let order_by = table.order_by.as_deref().map(|o| find(o, "order_by")).transpose()?;
+    for name in table.fields.iter().chain(&table.exclude).filter(|f| !is_glob(f)) {
         find(name, "field")?;
     }
     let selected: Vec<&ColumnInfo> = columns
         .iter()
         .filter(|c| c.name != date && c.name != symbol && Some(&c.name) != order_by.as_ref())
         .filter(|c| {
-            table.selects(&c.name)
-                || table
-                    .fields
-                    .iter()
-                    .any(|f| !is_glob(f) && f.eq_ignore_ascii_case(&c.name))
+            table.selects(&c.name) || table.fields.iter().any(|f| !is_glob(f) && f.eq_ignore_ascii_case(&c.name))
         })
         .collect();
 
@@ -253,8 +206,8 @@ pub fn resolve(
         .execute(&sql, (), None)
         .map_err(|e| query_failed(e.to_string()))?
         .ok_or_else(|| query_failed("the probe query returned no result set".into()))?;
-    let schema = arrow_schema_from(&mut cursor, Some(dialect.dbms()), false)
-        .map_err(|e| query_failed(e.to_string()))?;
+    let schema =
+        arrow_schema_from(&mut cursor, Some(dialect.dbms()), false).map_err(|e| query_failed(e.to_string()))?;
     drop(cursor);
 
     let date_type = match schema.field(0).data_type() {
@@ -263,18 +216,11 @@ pub fn resolve(
         other => {
             return Err(SourceError::BadValue {
                 table: table.name.clone(),
-                message: format!(
-                "date column `{date}` has type {other}; it must be a DATE, a TIMESTAMP or ISO text"
-            ),
+                message: format!("date column `{date}` has type {other}; it must be a DATE, a TIMESTAMP or ISO text"),
             })
         }
     };
-    let mut arrow_types: Vec<DataType> = schema
-        .fields()
-        .iter()
-        .skip(2)
-        .map(|f| f.data_type().clone())
-        .collect();
+    let mut arrow_types: Vec<DataType> = schema.fields().iter().skip(2).map(|f| f.data_type().clone()).collect();
     if dialect.is_sqlite() {
         sqlite_storage_types(connection, &dialect, table, &selected, &mut arrow_types)
             .map_err(|e| query_failed(e.to_string()))?;
@@ -294,15 +240,7 @@ pub fn resolve(
         })?;
         fields.push((column.name.clone(), dtype));
     }
-    Ok(ResolvedTable {
-        config: table.clone(),
-        dialect,
-        date,
-        symbol,
-        order_by,
-        fields,
-        date_type,
-    })
+    Ok(ResolvedTable { config: table.clone(), dialect, date, symbol, order_by, fields, date_type })
 }
 
 /// SQLite columns without a declared type (view columns, `CREATE TABLE t AS ...`) are reported
@@ -316,23 +254,13 @@ fn sqlite_storage_types(
     types: &mut [DataType],
 ) -> Result<(), arrow_odbc::odbc_api::Error> {
     const SAMPLE_ROWS: usize = 1000;
-    let untyped: Vec<usize> = (0..columns.len())
-        .filter(|&i| types[i] == DataType::Utf8)
-        .collect();
+    let untyped: Vec<usize> = (0..columns.len()).filter(|&i| types[i] == DataType::Utf8).collect();
     if untyped.is_empty() {
         return Ok(());
     }
-    let select: Vec<String> = untyped
-        .iter()
-        .map(|&i| format!("typeof({})", dialect.quote(&columns[i].name)))
-        .collect();
-    let sql = format!(
-        "SELECT {} FROM {} LIMIT {SAMPLE_ROWS}",
-        select.join(", "),
-        query::table_ref(dialect, table)
-    );
-    let mut classes: Vec<std::collections::BTreeSet<String>> =
-        vec![Default::default(); untyped.len()];
+    let select: Vec<String> = untyped.iter().map(|&i| format!("typeof({})", dialect.quote(&columns[i].name))).collect();
+    let sql = format!("SELECT {} FROM {} LIMIT {SAMPLE_ROWS}", select.join(", "), query::table_ref(dialect, table));
+    let mut classes: Vec<std::collections::BTreeSet<String>> = vec![Default::default(); untyped.len()];
     if let Some(mut cursor) = connection.execute(&sql, (), None)? {
         let mut text = Vec::new();
         while let Some(mut row) = cursor.next_row()? {
@@ -347,11 +275,7 @@ fn sqlite_storage_types(
         set.remove("null");
         let numeric = !set.is_empty() && set.iter().all(|c| c == "integer" || c == "real");
         if numeric {
-            types[i] = if set.contains("real") {
-                DataType::Float64
-            } else {
-                DataType::Int64
-            };
+            types[i] = if set.contains("real") { DataType::Float64 } else { DataType::Int64 };
         }
     }
     Ok(())
@@ -362,8 +286,8 @@ fn sqlite_storage_types(
 /// SQLite every floating type is a double.
 fn corrected_float(arrow_type: &DataType, column: &ColumnInfo, dialect: &Dialect) -> DataType {
     const SQL_REAL: i16 = 7;
-    let declared_single = column.sql_type == SQL_REAL
-        || ["real", "float4"].contains(&column.type_name.to_ascii_lowercase().as_str());
+    let declared_single =
+        column.sql_type == SQL_REAL || ["real", "float4"].contains(&column.type_name.to_ascii_lowercase().as_str());
     match arrow_type {
         DataType::Float32 if dialect.is_sqlite() || !declared_single => DataType::Float64,
         other => other.clone(),

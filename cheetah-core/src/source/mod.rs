@@ -49,15 +49,9 @@ impl Source {
     /// # Errors
     /// [`SourceError::Connect`], with the driver's message and without the connection string.
     pub fn connect(&self) -> Result<Connection, SourceError> {
-        let connect_error = |message: String| SourceError::Connect {
-            source_name: self.name(),
-            message,
-        };
+        let connect_error = |message: String| SourceError::Connect { source_name: self.name(), message };
         let environment = environment().map_err(|e| connect_error(e.clone()))?;
-        let options = ConnectionOptions {
-            login_timeout_sec: Some(self.config.login_timeout_secs),
-            packet_size: None,
-        };
+        let options = ConnectionOptions { login_timeout_sec: Some(self.config.login_timeout_secs), packet_size: None };
         environment
             .connect_with_connection_string(self.config.connection_string(), options)
             .map_err(|e| connect_error(self.scrub(&e.to_string())))
@@ -82,8 +76,6 @@ impl Source {
 fn environment() -> Result<&'static Environment, &'static String> {
     static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
     ENVIRONMENT
-        .get_or_init(|| {
-            Environment::new().map_err(|e| format!("cannot create the ODBC environment: {e}"))
-        })
+        .get_or_init(|| Environment::new().map_err(|e| format!("cannot create the ODBC environment: {e}")))
         .as_ref()
 }

@@ -20,19 +20,13 @@ impl Dialect {
     /// The driver's error.
     pub fn of(connection: &Connection) -> Result<Self, arrow_odbc::odbc_api::Error> {
         let dbms = connection.database_management_system_name()?;
-        let quote = connection
-            .identifier_quote_char()?
-            .filter(|c| !c.is_whitespace())
-            .unwrap_or('"');
+        let quote = connection.identifier_quote_char()?.filter(|c| !c.is_whitespace()).unwrap_or('"');
         Ok(Self { quote, dbms })
     }
 
     /// A dialect with the given identifier quote, for tests.
     pub fn with_quote(quote: char, dbms: &str) -> Self {
-        Self {
-            quote,
-            dbms: dbms.to_string(),
-        }
+        Self { quote, dbms: dbms.to_string() }
     }
 
     /// The database's product name as the driver reports it.
@@ -48,10 +42,7 @@ impl Dialect {
     /// Quotes an identifier, doubling any quote character inside it.
     pub fn quote(&self, identifier: &str) -> String {
         let q = self.quote;
-        let doubled: String = identifier
-            .chars()
-            .flat_map(|c| if c == q { vec![q, q] } else { vec![c] })
-            .collect();
+        let doubled: String = identifier.chars().flat_map(|c| if c == q { vec![q, q] } else { vec![c] }).collect();
         format!("{q}{doubled}{q}")
     }
 
@@ -82,11 +73,7 @@ fn conditions(
     to: Option<NaiveDate>,
 ) -> String {
     let d = dialect.quote(date);
-    let mut sql = format!(
-        "{d} >= {} AND {} IS NOT NULL",
-        literal(from),
-        dialect.quote(symbol)
-    );
+    let mut sql = format!("{d} >= {} AND {} IS NOT NULL", literal(from), dialect.quote(symbol));
     if let Some(to) = to {
         // `< next day` rather than `<= to` keeps rows of a timestamp date column on the last day.
         let after = to.succ_opt().unwrap_or(to);
@@ -101,21 +88,11 @@ fn conditions(
 /// `SELECT columns FROM table WHERE 1=0`: describes the result set without reading rows.
 pub fn probe(dialect: &Dialect, table: &TableConfig, columns: &[&str]) -> String {
     let list: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
-    format!(
-        "SELECT {} FROM {} WHERE 1=0",
-        list.join(", "),
-        dialect.table(table)
-    )
+    format!("SELECT {} FROM {} WHERE 1=0", list.join(", "), dialect.table(table))
 }
 
 /// The newest date with a row at or after `from`.
-pub fn max_date(
-    dialect: &Dialect,
-    table: &TableConfig,
-    date: &str,
-    symbol: &str,
-    from: NaiveDate,
-) -> String {
+pub fn max_date(dialect: &Dialect, table: &TableConfig, date: &str, symbol: &str, from: NaiveDate) -> String {
     format!(
         "SELECT MAX({}) FROM {} WHERE {}",
         dialect.quote(date),
@@ -156,19 +133,13 @@ mod tests {
         let text = format!(
             "[store]\npath='s'\n[source]\nodbc='x'\n[[table]]\nname='bar'\ndate='d'\nsymbol='s'\nfields=['*']\nstart='2020-01-01'\n{filter}"
         );
-        Config::parse(Path::new("c.toml"), &text)
-            .unwrap()
-            .tables
-            .remove(0)
+        Config::parse(Path::new("c.toml"), &text).unwrap().tables.remove(0)
     }
 
     #[test]
     fn quoting_doubles_the_quote_character() {
         let pg = Dialect::with_quote('"', "PostgreSQL");
-        assert_eq!(
-            pg.quote(r#"a"; DROP TABLE x; --"#),
-            r#""a""; DROP TABLE x; --""#
-        );
+        assert_eq!(pg.quote(r#"a"; DROP TABLE x; --"#), r#""a""; DROP TABLE x; --""#);
         let maria = Dialect::with_quote('`', "MariaDB");
         assert_eq!(maria.quote("we`ird"), "`we``ird`");
     }
@@ -177,19 +148,9 @@ mod tests {
     fn rows_query_is_bounded_filtered_and_ordered() {
         let d = Dialect::with_quote('"', "PostgreSQL");
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        let select = [
-            "\"d\"".to_string(),
-            "\"s\"".to_string(),
-            "\"close\"".to_string(),
-        ];
-        let sql = rows(
-            &d,
-            &table("where = \"x > 1\""),
-            ("d", "s"),
-            &select,
-            None,
-            (day("2020-01-01"), day("2020-01-31")),
-        );
+        let select = ["\"d\"".to_string(), "\"s\"".to_string(), "\"close\"".to_string()];
+        let sql =
+            rows(&d, &table("where = \"x > 1\""), ("d", "s"), &select, None, (day("2020-01-01"), day("2020-01-31")));
         assert_eq!(
             sql,
             r#"SELECT "d", "s", "close" FROM "bar" WHERE "d" >= '2020-01-01' AND "s" IS NOT NULL AND "d" < '2020-02-01' AND (x > 1) ORDER BY "d""#

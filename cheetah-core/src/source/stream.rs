@@ -65,12 +65,7 @@ impl RowStream {
         let cursor = connection
             .into_cursor(&sql, (), None)
             .map_err(|e| failed("starting the fetch", e.error.to_string()))?
-            .ok_or_else(|| {
-                failed(
-                    "starting the fetch",
-                    "the query returned no result set".into(),
-                )
-            })?;
+            .ok_or_else(|| failed("starting the fetch", "the query returned no result set".into()))?;
         let reader = OdbcReaderBuilder::new()
             .with_schema(table.fetch_schema(fields))
             .with_max_text_size(source.config().max_text_size)
@@ -81,19 +76,11 @@ impl RowStream {
             .into_concurrent()
             .map_err(|e| failed("starting the fetch thread", e.to_string()))?;
         let types = fields.iter().map(|(_, dtype)| dtype.arrow()).collect();
-        Ok(Self {
-            reader,
-            table: table.config.name.clone(),
-            source: source.clone(),
-            types,
-        })
+        Ok(Self { reader, table: table.config.name.clone(), source: source.clone(), types })
     }
 
     fn convert(&self, batch: arrow::record_batch::RecordBatch) -> Result<TableRows, SourceError> {
-        let bad = |message: String| SourceError::BadValue {
-            table: self.table.clone(),
-            message,
-        };
+        let bad = |message: String| SourceError::BadValue { table: self.table.clone(), message };
         let days = to_days(batch.column(0).as_ref()).map_err(bad)?;
         let symbols = cast(batch.column(1), &DataType::Utf8)
             .map_err(|e| bad(format!("symbol column: {e}")))?
@@ -106,19 +93,12 @@ impl RowStream {
                 if column.data_type() == dtype {
                     return Ok(column.clone());
                 }
-                let parse = arrow::compute::CastOptions {
-                    safe: false,
-                    ..Default::default()
-                };
+                let parse = arrow::compute::CastOptions { safe: false, ..Default::default() };
                 arrow::compute::cast_with_options(column, dtype, &parse)
                     .map_err(|e| bad(format!("cannot read a value as {dtype}: {e}")))
             })
             .collect::<Result<_, _>>()?;
-        Ok(TableRows {
-            days,
-            symbols,
-            fields,
-        })
+        Ok(TableRows { days, symbols, fields })
     }
 }
 
@@ -247,13 +227,7 @@ pub fn max_date(
         doing: "finding its newest date".into(),
         message: source.scrub(&e.to_string()),
     };
-    let sql = query::max_date(
-        &table.dialect,
-        &table.config,
-        &table.date,
-        &table.symbol,
-        from,
-    );
+    let sql = query::max_date(&table.dialect, &table.config, &table.date, &table.symbol, from);
     let Some(mut cursor) = connection.execute(&sql, (), None).map_err(failed)? else {
         return Ok(None);
     };
@@ -267,9 +241,7 @@ pub fn max_date(
     let text = String::from_utf8_lossy(&text);
     parse_date_text(&text).map(Some).ok_or_else(|| SourceError::BadValue {
         table: table.config.name.clone(),
-        message: format!(
-            "its newest date `{text}` is not a calendar date; exclude such rows with a `where` filter"
-        ),
+        message: format!("its newest date `{text}` is not a calendar date; exclude such rows with a `where` filter"),
     })
 }
 
@@ -279,10 +251,7 @@ fn to_days(array: &dyn Array) -> Result<Vec<Day>, String> {
         return Err("the date column holds NULL in the fetched range".into());
     }
     match array.data_type() {
-        DataType::Date32 => Ok(array
-            .as_primitive::<arrow::datatypes::Date32Type>()
-            .values()
-            .to_vec()),
+        DataType::Date32 => Ok(array.as_primitive::<arrow::datatypes::Date32Type>().values().to_vec()),
         DataType::Timestamp(unit, _) => {
             let per_day: i64 = match unit {
                 TimeUnit::Second => 86_400,

@@ -61,11 +61,8 @@ impl Catalog {
 
     /// Every id with chunks that should exist, ascending.
     pub fn live_ids(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = self
-            .tables
-            .iter()
-            .flat_map(|t| std::iter::once(t.id).chain(t.fields.iter().map(|f| f.id)))
-            .collect();
+        let mut ids: Vec<u32> =
+            self.tables.iter().flat_map(|t| std::iter::once(t.id).chain(t.fields.iter().map(|f| f.id))).collect();
         ids.sort_unstable();
         ids
     }

@@ -48,22 +48,16 @@ pub fn encode_values(array: &dyn Array, dtype: ValueType, level: i32) -> Vec<u8>
     match (dtype, dtype.width()) {
         (_, Some(width)) => {
             let data = array.to_data();
-            let bytes = &data.buffers()[0].as_slice()
-                [data.offset() * width..(data.offset() + rows) * width];
+            let bytes = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + rows) * width];
             shuffle(bytes, width, &mut raw);
         }
         (ValueType::Bool, None) => {
-            raw.extend_from_slice(
-                &array.as_boolean().values().sliced().as_slice()[..rows.div_ceil(8)],
-            );
+            raw.extend_from_slice(&array.as_boolean().values().sliced().as_slice()[..rows.div_ceil(8)]);
         }
         (_, None) => {
             let text = array.as_string::<i32>();
             let offsets = text.value_offsets();
-            let lengths: Vec<u8> = offsets
-                .windows(2)
-                .flat_map(|w| ((w[1] - w[0]) as u32).to_le_bytes())
-                .collect();
+            let lengths: Vec<u8> = offsets.windows(2).flat_map(|w| ((w[1] - w[0]) as u32).to_le_bytes()).collect();
             shuffle(&lengths, 4, &mut raw);
             raw.extend_from_slice(&text.values()[offsets[0] as usize..offsets[rows] as usize]);
         }
@@ -86,9 +80,7 @@ pub fn decode_values(bytes: &[u8], dtype: ValueType) -> Result<ArrayRef, String>
     } else {
         None
     };
-    let builder = ArrayData::builder(dtype.arrow())
-        .len(rows)
-        .null_bit_buffer(nulls);
+    let builder = ArrayData::builder(dtype.arrow()).len(rows).null_bit_buffer(nulls);
     let builder = match (dtype, dtype.width()) {
         (_, Some(width)) => {
             let (values, tail) = split(rest, rows * width, "values")?;
@@ -110,35 +102,25 @@ pub fn decode_values(bytes: &[u8], dtype: ValueType) -> Result<ArrayRef, String>
             let mut end: i64 = 0;
             offsets.push(0i32);
             for length in lengths.chunks_exact(4) {
-                end += i64::from(u32::from_le_bytes([
-                    length[0], length[1], length[2], length[3],
-                ]));
-                let offset =
-                    i32::try_from(end).map_err(|_| "text longer than 2 GiB".to_string())?;
+                end += i64::from(u32::from_le_bytes([length[0], length[1], length[2], length[3]]));
+                let offset = i32::try_from(end).map_err(|_| "text longer than 2 GiB".to_string())?;
                 offsets.push(offset);
             }
             let (text, tail) = split(tail, end as usize, "text bytes")?;
             rest = tail;
-            builder
-                .add_buffer(offsets.into())
-                .add_buffer(Buffer::from_slice_ref(text))
+            builder.add_buffer(offsets.into()).add_buffer(Buffer::from_slice_ref(text))
         }
     };
     if !rest.is_empty() {
         return Err(format!("{} unexpected trailing bytes", rest.len()));
     }
-    let data = builder
-        .build()
-        .map_err(|e| format!("invalid column: {e}"))?;
+    let data = builder.build().map_err(|e| format!("invalid column: {e}"))?;
     Ok(make_array(data))
 }
 
 /// Encodes a strictly increasing list of symbol ids.
 pub fn encode_keys(ids: &[u32], level: i32) -> Vec<u8> {
-    debug_assert!(
-        ids.windows(2).all(|w| w[0] < w[1]),
-        "symbol ids must be sorted and unique"
-    );
+    debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "symbol ids must be sorted and unique");
     let mut previous = 0;
     let deltas: Vec<u8> = ids
         .iter()
@@ -160,11 +142,7 @@ pub fn encode_keys(ids: &[u32], level: i32) -> Vec<u8> {
 pub fn decode_keys(bytes: &[u8]) -> Result<Arc<[u32]>, String> {
     let (header, raw) = unframe(bytes, KEYS_TAG)?;
     if raw.len() != header.rows * 4 {
-        return Err(format!(
-            "{} bytes of ids for {} rows",
-            raw.len(),
-            header.rows
-        ));
+        return Err(format!("{} bytes of ids for {} rows", raw.len(), header.rows));
     }
     let mut deltas = vec![0u8; raw.len()];
     unshuffle(&raw, 4, &mut deltas);
@@ -220,15 +198,11 @@ fn frame(tag: u8, rows: usize, flags: u8, raw: &[u8], level: i32) -> Vec<u8> {
         let mut cell = cell.borrow_mut();
         if cell.as_ref().is_none_or(|(l, _)| *l != level) {
             let mut compressor = zstd::bulk::Compressor::new(level).expect("zstd context");
-            compressor
-                .include_checksum(true)
-                .expect("zstd checksum flag");
+            compressor.include_checksum(true).expect("zstd checksum flag");
             *cell = Some((level, compressor));
         }
         let (_, compressor) = cell.as_mut().expect("set above");
-        let compressed = compressor
-            .compress(raw)
-            .expect("zstd compression of an in-memory buffer");
+        let compressed = compressor.compress(raw).expect("zstd compression of an in-memory buffer");
         out.extend_from_slice(&compressed);
     });
     out
@@ -237,43 +211,27 @@ fn frame(tag: u8, rows: usize, flags: u8, raw: &[u8], level: i32) -> Vec<u8> {
 fn unframe(bytes: &[u8], expected_tag: u8) -> Result<(Header, Vec<u8>), String> {
     let header = parse_header(bytes)?;
     if bytes[1] != expected_tag {
-        return Err(format!(
-            "chunk has type tag {}, expected {expected_tag}",
-            bytes[1]
-        ));
+        return Err(format!("chunk has type tag {}, expected {expected_tag}", bytes[1]));
     }
     if header.raw_len > MAX_RAW_LEN {
-        return Err(format!(
-            "chunk claims {} uncompressed bytes",
-            header.raw_len
-        ));
+        return Err(format!("chunk claims {} uncompressed bytes", header.raw_len));
     }
     let frame = &bytes[HEADER_LEN..];
     match zstd::zstd_safe::get_frame_content_size(frame) {
         Ok(Some(size)) if size == header.raw_len as u64 => {}
         _ => return Err("zstd frame does not match the header's length".into()),
     }
-    let raw = DECOMPRESSOR.with(|d| {
-        d.borrow_mut()
-            .decompress(frame, header.raw_len)
-            .map_err(|e| format!("zstd: {e}"))
-    })?;
+    let raw =
+        DECOMPRESSOR.with(|d| d.borrow_mut().decompress(frame, header.raw_len).map_err(|e| format!("zstd: {e}")))?;
     if raw.len() != header.raw_len {
-        return Err(format!(
-            "decompressed {} bytes, header says {}",
-            raw.len(),
-            header.raw_len
-        ));
+        return Err(format!("decompressed {} bytes, header says {}", raw.len(), header.raw_len));
     }
     Ok((header, raw))
 }
 
 fn split<'a>(bytes: &'a [u8], len: usize, what: &str) -> Result<(&'a [u8], &'a [u8]), String> {
     if bytes.len() < len {
-        return Err(format!(
-            "{what}: need {len} bytes, chunk has {}",
-            bytes.len()
-        ));
+        return Err(format!("{what}: need {len} bytes, chunk has {}", bytes.len()));
     }
     Ok(bytes.split_at(len))
 }
@@ -319,8 +277,7 @@ fn unshuffle(src: &[u8], width: usize, dst: &mut [u8]) {
 mod tests {
     use super::*;
     use arrow::array::{
-        BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, StringArray,
-        TimestampMicrosecondArray,
+        BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
     };
     use proptest::prelude::*;
 
@@ -395,26 +352,10 @@ mod tests {
 
     #[test]
     fn other_types_round_trip() {
-        round_trip(
-            Arc::new(Date32Array::from(vec![
-                Some(0),
-                None,
-                Some(-5),
-                Some(20000),
-            ])),
-            ValueType::Date32,
-        );
-        round_trip(
-            Arc::new(TimestampMicrosecondArray::from(vec![
-                Some(1),
-                None,
-                Some(-7),
-            ])),
-            ValueType::Timestamp(2),
-        );
-        let decimals = Decimal128Array::from(vec![Some(12345), None, Some(-1)])
-            .with_precision_and_scale(10, 2)
-            .unwrap();
+        round_trip(Arc::new(Date32Array::from(vec![Some(0), None, Some(-5), Some(20000)])), ValueType::Date32);
+        round_trip(Arc::new(TimestampMicrosecondArray::from(vec![Some(1), None, Some(-7)])), ValueType::Timestamp(2));
+        let decimals =
+            Decimal128Array::from(vec![Some(12345), None, Some(-1)]).with_precision_and_scale(10, 2).unwrap();
         round_trip(Arc::new(decimals), ValueType::Decimal128(10, 2));
     }
 

@@ -18,13 +18,11 @@ pub fn day_of(date: NaiveDate) -> Day {
 /// The date of a [`Day`].
 pub fn date_of(day: Day) -> NaiveDate {
     // Saturates instead of panicking: a day read from a corrupt record must not abort.
-    EPOCH
-        .checked_add_signed(chrono::TimeDelta::days(i64::from(day)))
-        .unwrap_or(if day < 0 {
-            NaiveDate::MIN
-        } else {
-            NaiveDate::MAX
-        })
+    EPOCH.checked_add_signed(chrono::TimeDelta::days(i64::from(day))).unwrap_or(if day < 0 {
+        NaiveDate::MIN
+    } else {
+        NaiveDate::MAX
+    })
 }
 
 /// Length of a chunk key.
@@ -78,6 +76,28 @@ pub mod meta {
     pub const FIELDMARK: &[u8] = b"fieldmark/";
     /// Prefix of symbol dictionary entries.
     pub const SYMBOL: &[u8] = b"symbol/";
+    /// Prefix of the day index: `day/ ++ table id ++ day` → rows that day.
+    pub const DAY: &[u8] = b"day/";
+    /// Prefix of the change journal: `journal/ ++ seq (u64 BE)` → table id ++ day.
+    pub const JOURNAL: &[u8] = b"journal/";
+    /// The lowest journal sequence number still kept.
+    pub const JOURNAL_FLOOR: &[u8] = b"journal_floor";
+    /// Changes whenever the catalog does.
+    pub const CATALOG_VERSION: &[u8] = b"catalog_version";
+
+    /// `day/ ++ table id ++ day`.
+    pub fn day(table_id: u32, day: super::Day) -> Vec<u8> {
+        let mut key = with_id(DAY, table_id);
+        key.extend_from_slice(&super::day_bytes(day));
+        key
+    }
+
+    /// `journal/ ++ seq`.
+    pub fn journal(seq: u64) -> Vec<u8> {
+        let mut key = JOURNAL.to_vec();
+        key.extend_from_slice(&seq.to_be_bytes());
+        key
+    }
 
     /// `prefix ++ id (u32 BE)`.
     pub fn with_id(prefix: &[u8], id: u32) -> Vec<u8> {

@@ -21,8 +21,7 @@ use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
-    WriteBatch, DB,
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, DB,
 };
 
 use self::catalog::{Catalog, FieldEntry, TableEntry};
@@ -34,7 +33,12 @@ use crate::error::StoreError;
 ///
 /// - 1: the first format: `keys`/`values`/`meta` column families, chunk codec version 1,
 ///   postcard catalog.
-pub const FORMAT_VERSION: u32 = 1;
+/// - 2: adds the day index (`day/`), the change journal (`journal/`, `journal_floor`) and
+///   `catalog_version` to `meta`, so readers refresh incrementally.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Journal entries kept after an update; a reader further behind reloads everything.
+const JOURNAL_KEEP: u64 = 1_000_000;
 
 const CF_META: &str = "meta";
 const CF_KEYS: &str = "keys";
@@ -48,6 +52,19 @@ pub struct Store {
     /// Set for readers: the secondary instance's private directory, removed on drop.
     secondary_dir: Option<PathBuf>,
     compression_level: i32,
+    /// The writer's next journal sequence number.
+    next_seq: AtomicU64,
+}
+
+/// What changed since a reader's last look at the journal.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// `(table id, day)` written or deleted, in commit order.
+    pub days: Vec<(u32, Day)>,
+    /// The reader fell behind the kept journal: drop everything cached.
+    pub reset: bool,
+    /// The sequence number to ask from next time.
+    pub next_seq: u64,
 }
 
 /// Which of a table's or field's chunks exist, and their size.
@@ -76,24 +93,15 @@ impl Store {
         let mut options = db_options();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let descriptors =
-            COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
-        let db = DB::open_cf_descriptors(&options, path, descriptors)
-            .map_err(|e| open_error(path, e))?;
-        let store = Self {
-            db,
-            path: path.to_path_buf(),
-            secondary_dir: None,
-            compression_level,
-        };
+        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| open_error(path, e))?;
+        let store =
+            Self { db, path: path.to_path_buf(), secondary_dir: None, compression_level, next_seq: AtomicU64::new(1) };
+        store.next_seq.store(store.journal_end()?, Ordering::Relaxed);
         match store.format_version()? {
             None => store
                 .db
-                .put_cf(
-                    store.cf(CF_META),
-                    meta::FORMAT_VERSION,
-                    FORMAT_VERSION.to_be_bytes(),
-                )
+                .put_cf(store.cf(CF_META), meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())
                 .map_err(|e| rocks_error(path, e))?,
             Some(found) => check_version(path, found)?,
         }
@@ -108,9 +116,7 @@ impl Store {
     /// [`StoreError::FormatVersion`] if another format wrote it.
     pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
         if !path.join("CURRENT").is_file() {
-            return Err(StoreError::Missing {
-                path: path.to_path_buf(),
-            });
+            return Err(StoreError::Missing { path: path.to_path_buf() });
         }
         static READERS: AtomicU64 = AtomicU64::new(0);
         let secondary_dir = std::env::temp_dir().join(format!(
@@ -121,8 +127,7 @@ impl Store {
         let mut options = db_options();
         // Secondary instances must keep every table file open to follow the primary.
         options.set_max_open_files(-1);
-        let descriptors =
-            COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors_as_secondary(&options, path, &secondary_dir, descriptors)
             .map_err(|e| open_error(path, e))?;
         let store = Self {
@@ -130,13 +135,10 @@ impl Store {
             path: path.to_path_buf(),
             secondary_dir: Some(secondary_dir),
             compression_level: 3,
+            next_seq: AtomicU64::new(0),
         };
         match store.format_version()? {
-            None => {
-                return Err(StoreError::Missing {
-                    path: path.to_path_buf(),
-                })
-            }
+            None => return Err(StoreError::Missing { path: path.to_path_buf() }),
             Some(found) => check_version(path, found)?,
         }
         Ok(store)
@@ -165,9 +167,7 @@ impl Store {
         if self.is_writer() {
             return Ok(());
         }
-        self.db
-            .try_catch_up_with_primary()
-            .map_err(|e| self.rocks(e))
+        self.db.try_catch_up_with_primary().map_err(|e| self.rocks(e))
     }
 
     /// The catalog; empty for a new store.
@@ -199,22 +199,16 @@ impl Store {
         let first = dictionary.len() as u32;
         let start = meta::with_id(meta::SYMBOL, first);
         let mut names = Vec::new();
-        for item in self.db.iterator_cf(
-            self.cf(CF_META),
-            IteratorMode::From(&start, Direction::Forward),
-        ) {
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&start, Direction::Forward)) {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
             let Some(id_bytes) = key.strip_prefix(meta::SYMBOL) else {
                 break;
             };
             let expected = first + names.len() as u32;
             if id_bytes != expected.to_be_bytes() {
-                return Err(
-                    self.corrupt("symbol dictionary", format!("missing symbol id {expected}"))
-                );
+                return Err(self.corrupt("symbol dictionary", format!("missing symbol id {expected}")));
             }
-            let name =
-                std::str::from_utf8(&value).map_err(|e| self.corrupt("symbol dictionary", e))?;
+            let name = std::str::from_utf8(&value).map_err(|e| self.corrupt("symbol dictionary", e))?;
             names.push(Arc::from(name));
         }
         dictionary.extend_persisted(first, names);
@@ -253,15 +247,95 @@ impl Store {
     /// # Errors
     /// [`StoreError::Rocks`].
     pub fn days(&self, table_id: u32, from: Day, to: Day) -> Result<Vec<Day>, StoreError> {
+        Ok(self.day_index(table_id)?.into_iter().map(|(day, _)| day).filter(|d| (from..=to).contains(d)).collect())
+    }
+
+    /// Every cached day of table `table_id` with its row count, ascending.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub fn day_index(&self, table_id: u32) -> Result<Vec<(Day, u32)>, StoreError> {
+        let prefix = meta::with_id(meta::DAY, table_id);
         let mut days = Vec::new();
-        self.scan(CF_KEYS, table_id, from, |day, _| {
-            if day > to {
-                return false;
-            }
-            days.push(day);
-            true
-        })?;
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&prefix, Direction::Forward)) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let Some(day) = key.strip_prefix(prefix.as_slice()) else { break };
+            let day = parse_day(day).ok_or_else(|| self.corrupt("day index", "bad key"))?;
+            let rows = <[u8; 4]>::try_from(&*value).map_err(|_| self.corrupt("day index", "bad row count"))?;
+            days.push((day, u32::from_be_bytes(rows)));
+        }
         Ok(days)
+    }
+
+    /// The days written or deleted since journal sequence `since`.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub fn changes_since(&self, since: u64) -> Result<Changes, StoreError> {
+        let floor = self
+            .get(CF_META, meta::JOURNAL_FLOOR)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        let mut changes = Changes { reset: since < floor, next_seq: since, days: Vec::new() };
+        let start = meta::journal(since);
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let Some(seq) = key.strip_prefix(meta::JOURNAL) else { break };
+            let seq = <[u8; 8]>::try_from(seq).map_err(|_| self.corrupt("journal", "bad key"))?;
+            let (table, day) = value.split_at_checked(4).ok_or_else(|| self.corrupt("journal", "short entry"))?;
+            let table = u32::from_be_bytes(table.try_into().map_err(|_| self.corrupt("journal", "bad table"))?);
+            let day = parse_day(day).ok_or_else(|| self.corrupt("journal", "bad day"))?;
+            changes.days.push((table, day));
+            changes.next_seq = u64::from_be_bytes(seq) + 1;
+        }
+        Ok(changes)
+    }
+
+    /// The sequence number the next journal entry will have; readers start from it.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn journal_end(&self) -> Result<u64, StoreError> {
+        Ok(self.last_journal_seq()?.map_or(1, |s| s + 1))
+    }
+
+    fn last_journal_seq(&self) -> Result<Option<u64>, StoreError> {
+        let end = meta::journal(u64::MAX);
+        let last = self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&end, Direction::Reverse)).next();
+        match last {
+            Some(item) => {
+                let (key, _) = item.map_err(|e| self.rocks(e))?;
+                Ok(key.strip_prefix(meta::JOURNAL).and_then(|s| <[u8; 8]>::try_from(s).ok()).map(u64::from_be_bytes))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Drops journal entries beyond the newest [`JOURNAL_KEEP`].
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn prune_journal(&self) -> Result<(), StoreError> {
+        let next = self.next_seq.load(Ordering::Relaxed);
+        if next <= JOURNAL_KEEP {
+            return Ok(());
+        }
+        let floor = next - JOURNAL_KEEP;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(CF_META), meta::journal(0), meta::journal(floor));
+        batch.put_cf(self.cf(CF_META), meta::JOURNAL_FLOOR, floor.to_be_bytes());
+        self.db.write(batch).map_err(|e| self.rocks(e))
+    }
+
+    /// A number that changes whenever the catalog does.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn catalog_version(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .get(CF_META, meta::CATALOG_VERSION)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes))
     }
 
     /// The `n`-th most recent day at or before `day` with a key chunk of table `table_id`
@@ -269,19 +343,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Rocks`].
-    pub fn nth_latest_day(
-        &self,
-        table_id: u32,
-        day: Day,
-        n: u32,
-    ) -> Result<Option<Day>, StoreError> {
+    pub fn nth_latest_day(&self, table_id: u32, day: Day, n: u32) -> Result<Option<Day>, StoreError> {
         let start = chunk_key(table_id, day);
         let mut found = None;
         let mut seen = 0;
-        for item in self.db.iterator_cf(
-            self.cf(CF_KEYS),
-            IteratorMode::From(&start, Direction::Reverse),
-        ) {
+        for item in self.db.iterator_cf(self.cf(CF_KEYS), IteratorMode::From(&start, Direction::Reverse)) {
             let (key, _) = item.map_err(|e| self.rocks(e))?;
             match parse_chunk_key(&key) {
                 Some((id, d)) if id == table_id => {
@@ -304,12 +370,8 @@ impl Store {
     pub fn keys(&self, table: &TableEntry, day: Day) -> Result<Option<Arc<[u32]>>, StoreError> {
         self.get(CF_KEYS, &chunk_key(table.id, day))?
             .map(|bytes| {
-                codec::decode_keys(&bytes).map_err(|e| {
-                    self.corrupt(
-                        &format!("key chunk of table `{}` on {}", table.name, date_of(day)),
-                        e,
-                    )
-                })
+                codec::decode_keys(&bytes)
+                    .map_err(|e| self.corrupt(&format!("key chunk of table `{}` on {}", table.name, date_of(day)), e))
             })
             .transpose()
     }
@@ -321,12 +383,8 @@ impl Store {
     pub fn values(&self, field: &FieldEntry, day: Day) -> Result<Option<ArrayRef>, StoreError> {
         self.get(CF_VALUES, &chunk_key(field.id, day))?
             .map(|bytes| {
-                codec::decode_values(&bytes, field.dtype).map_err(|e| {
-                    self.corrupt(
-                        &format!("chunk of field `{}` on {}", field.name, date_of(day)),
-                        e,
-                    )
-                })
+                codec::decode_values(&bytes, field.dtype)
+                    .map_err(|e| self.corrupt(&format!("chunk of field `{}` on {}", field.name, date_of(day)), e))
             })
             .transpose()
     }
@@ -361,18 +419,9 @@ impl Store {
     }
 
     /// Calls `visit(day, chunk)` for the chunks of `id` from `from` on while it returns true.
-    fn scan(
-        &self,
-        cf: &str,
-        id: u32,
-        from: Day,
-        mut visit: impl FnMut(Day, &[u8]) -> bool,
-    ) -> Result<(), StoreError> {
+    fn scan(&self, cf: &str, id: u32, from: Day, mut visit: impl FnMut(Day, &[u8]) -> bool) -> Result<(), StoreError> {
         let start = chunk_key(id, from);
-        for item in self
-            .db
-            .iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward))
-        {
+        for item in self.db.iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward)) {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
             match parse_chunk_key(&key) {
                 Some((chunk_id, day)) if chunk_id == id => {
@@ -388,10 +437,7 @@ impl Store {
 
     /// A new empty batch.
     pub fn batch(&self) -> StoreBatch<'_> {
-        StoreBatch {
-            store: self,
-            batch: WriteBatch::default(),
-        }
+        StoreBatch { store: self, batch: WriteBatch::default() }
     }
 
     /// Commits a batch atomically.
@@ -416,10 +462,7 @@ impl Store {
             let mut next = 0u32;
             loop {
                 let start = id_prefix(next);
-                let first = self
-                    .db
-                    .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
-                    .next();
+                let first = self.db.iterator_cf(cf, IteratorMode::From(&start, Direction::Forward)).next();
                 let Some(item) = first else { break };
                 let (key, _) = item.map_err(|e| self.rocks(e))?;
                 let Some((id, _)) = parse_chunk_key(&key) else {
@@ -427,9 +470,7 @@ impl Store {
                 };
                 if live.binary_search(&id).is_err() {
                     let end = id.checked_add(1).map_or([0xff; 4], id_prefix);
-                    self.db
-                        .delete_range_cf(cf, id_prefix(id), end)
-                        .map_err(|e| self.rocks(e))?;
+                    self.db.delete_range_cf(cf, id_prefix(id), end).map_err(|e| self.rocks(e))?;
                     self.db.compact_range_cf(cf, Some(id_prefix(id)), Some(end));
                     swept.push(id);
                 }
@@ -440,13 +481,15 @@ impl Store {
             }
         }
         let mut orphan_marks = WriteBatch::default();
-        for (prefix, id) in self
-            .meta_ids(meta::FIELDMARK)?
-            .into_iter()
-            .chain(self.meta_ids(meta::WATERMARK)?)
-        {
+        for (prefix, id) in self.meta_ids(meta::FIELDMARK)?.into_iter().chain(self.meta_ids(meta::WATERMARK)?) {
             if live.binary_search(&id).is_err() {
                 orphan_marks.delete_cf(self.cf(CF_META), meta::with_id(prefix, id));
+            }
+        }
+        for id in self.day_index_ids()? {
+            if live.binary_search(&id).is_err() {
+                let end = id.checked_add(1).map_or_else(|| meta::DAY.to_vec(), |n| meta::with_id(meta::DAY, n));
+                orphan_marks.delete_range_cf(self.cf(CF_META), meta::with_id(meta::DAY, id), end);
             }
         }
         self.db.write(orphan_marks).map_err(|e| self.rocks(e))?;
@@ -455,12 +498,28 @@ impl Store {
         Ok(swept)
     }
 
+    /// The table ids that have day index entries.
+    fn day_index_ids(&self) -> Result<Vec<u32>, StoreError> {
+        let mut ids = Vec::new();
+        let mut seek = meta::DAY.to_vec();
+        loop {
+            let next = self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&seek, Direction::Forward)).next();
+            let Some(item) = next else { break };
+            let (key, _) = item.map_err(|e| self.rocks(e))?;
+            let Some(rest) = key.strip_prefix(meta::DAY) else { break };
+            let Ok(id) = <[u8; 4]>::try_from(&rest[..rest.len().min(4)]).map(u32::from_be_bytes) else { break };
+            ids.push(id);
+            match id.checked_add(1) {
+                Some(n) => seek = meta::with_id(meta::DAY, n),
+                None => break,
+            }
+        }
+        Ok(ids)
+    }
+
     fn meta_ids(&self, prefix: &'static [u8]) -> Result<Vec<(&'static [u8], u32)>, StoreError> {
         let mut ids = Vec::new();
-        for item in self.db.iterator_cf(
-            self.cf(CF_META),
-            IteratorMode::From(prefix, Direction::Forward),
-        ) {
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(prefix, Direction::Forward)) {
             let (key, _) = item.map_err(|e| self.rocks(e))?;
             let Some(id) = key.strip_prefix(prefix) else {
                 break;
@@ -520,9 +579,7 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> &ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("every column family is opened with the store")
+        self.db.cf_handle(name).expect("every column family is opened with the store")
     }
 
     fn rocks(&self, e: impl std::fmt::Display) -> StoreError {
@@ -530,11 +587,7 @@ impl Store {
     }
 
     fn corrupt(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            what: what.to_string(),
-            message: e.to_string(),
-        }
+        StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), message: e.to_string() }
     }
 }
 
@@ -553,64 +606,64 @@ pub struct StoreBatch<'a> {
 }
 
 impl StoreBatch<'_> {
-    /// Puts the key chunk of `table_id` on `day`.
-    pub fn put_keys(&mut self, table_id: u32, day: Day, chunk: &[u8]) {
-        self.batch
-            .put_cf(self.store.cf(CF_KEYS), chunk_key(table_id, day), chunk);
+    /// Puts the key chunk of `table_id` on `day`, with its day index entry and a journal
+    /// entry: the day is (re)written.
+    pub fn put_day(&mut self, table_id: u32, day: Day, rows: usize, chunk: &[u8]) {
+        self.batch.put_cf(self.store.cf(CF_KEYS), chunk_key(table_id, day), chunk);
+        self.put_meta(meta::day(table_id, day), (rows as u32).to_be_bytes().to_vec());
+        self.touch(table_id, day);
+    }
+
+    /// Records in the journal that the chunks of `table_id` on `day` changed, so readers drop
+    /// what they cached of that day.
+    pub fn touch(&mut self, table_id: u32, day: Day) {
+        let seq = self.store.next_seq.fetch_add(1, Ordering::Relaxed);
+        let mut entry = table_id.to_be_bytes().to_vec();
+        entry.extend_from_slice(&keys::day_bytes(day));
+        self.put_meta(meta::journal(seq), entry);
     }
 
     /// Puts the value chunk of `field_id` on `day`.
     pub fn put_values(&mut self, field_id: u32, day: Day, chunk: &[u8]) {
-        self.batch
-            .put_cf(self.store.cf(CF_VALUES), chunk_key(field_id, day), chunk);
+        self.batch.put_cf(self.store.cf(CF_VALUES), chunk_key(field_id, day), chunk);
     }
 
     /// Deletes everything a table holds for `day`.
     pub fn delete_day(&mut self, table: &TableEntry, day: Day) {
-        self.batch
-            .delete_cf(self.store.cf(CF_KEYS), chunk_key(table.id, day));
+        self.batch.delete_cf(self.store.cf(CF_KEYS), chunk_key(table.id, day));
+        self.batch.delete_cf(self.store.cf(CF_META), meta::day(table.id, day));
         for field in &table.fields {
-            self.batch
-                .delete_cf(self.store.cf(CF_VALUES), chunk_key(field.id, day));
+            self.batch.delete_cf(self.store.cf(CF_VALUES), chunk_key(field.id, day));
         }
+        self.touch(table.id, day);
     }
 
     /// Sets a table's watermark.
     pub fn put_watermark(&mut self, table_id: u32, day: Day) {
-        self.put_meta(
-            meta::with_id(meta::WATERMARK, table_id),
-            keys::day_bytes(day).to_vec(),
-        );
+        self.put_meta(meta::with_id(meta::WATERMARK, table_id), keys::day_bytes(day).to_vec());
     }
 
     /// Records when a table last finished an update.
     pub fn put_updated(&mut self, table_id: u32, unix_seconds: i64) {
-        self.put_meta(
-            meta::with_id(meta::UPDATED, table_id),
-            unix_seconds.to_be_bytes().to_vec(),
-        );
+        self.put_meta(meta::with_id(meta::UPDATED, table_id), unix_seconds.to_be_bytes().to_vec());
     }
 
     /// Sets a new field's backfill progress.
     pub fn put_fieldmark(&mut self, field_id: u32, day: Day) {
-        self.put_meta(
-            meta::with_id(meta::FIELDMARK, field_id),
-            keys::day_bytes(day).to_vec(),
-        );
+        self.put_meta(meta::with_id(meta::FIELDMARK, field_id), keys::day_bytes(day).to_vec());
     }
 
     /// Clears a field's backfill progress.
     pub fn delete_fieldmark(&mut self, field_id: u32) {
-        self.batch.delete_cf(
-            self.store.cf(CF_META),
-            meta::with_id(meta::FIELDMARK, field_id),
-        );
+        self.batch.delete_cf(self.store.cf(CF_META), meta::with_id(meta::FIELDMARK, field_id));
     }
 
     /// Replaces the catalog.
     pub fn put_catalog(&mut self, catalog: &Catalog) {
         let bytes = postcard::to_stdvec(catalog).expect("the catalog serializes");
         self.put_meta(meta::CATALOG.to_vec(), bytes);
+        let version = self.store.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.put_meta(meta::CATALOG_VERSION.to_vec(), version.to_be_bytes().to_vec());
     }
 
     /// Persists the symbols `dictionary` assigned since it was last persisted. Call
@@ -650,30 +703,19 @@ fn check_version(path: &Path, found: u32) -> Result<(), StoreError> {
     if found == FORMAT_VERSION {
         Ok(())
     } else {
-        Err(StoreError::FormatVersion {
-            path: path.to_path_buf(),
-            found,
-            expected: FORMAT_VERSION,
-        })
+        Err(StoreError::FormatVersion { path: path.to_path_buf(), found, expected: FORMAT_VERSION })
     }
 }
 
 fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {
     let message = e.to_string();
-    if message.contains("lock")
-        && (message.contains("Resource temporarily unavailable") || message.contains("hold"))
-    {
-        StoreError::Locked {
-            path: path.to_path_buf(),
-        }
+    if message.contains("lock") && (message.contains("Resource temporarily unavailable") || message.contains("hold")) {
+        StoreError::Locked { path: path.to_path_buf() }
     } else {
         rocks_error(path, message)
     }
 }
 
 fn rocks_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Rocks {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    StoreError::Rocks { path: path.to_path_buf(), message: e.to_string() }
 }

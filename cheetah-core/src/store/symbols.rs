@@ -15,16 +15,8 @@ pub struct SymbolDictionary {
 impl SymbolDictionary {
     /// A dictionary holding `names` as ids `0..names.len()`, all persisted.
     pub fn from_persisted(names: Vec<Arc<str>>) -> Self {
-        let ids = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i as u32))
-            .collect();
-        Self {
-            persisted: names.len(),
-            names,
-            ids,
-        }
+        let ids = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
+        Self { persisted: names.len(), names, ids }
     }
 
     /// The id of `name`, assigning the next one if it is new.
@@ -66,10 +58,7 @@ impl SymbolDictionary {
 
     /// Symbols assigned since the last [`Self::mark_persisted`], with their ids.
     pub fn unpersisted(&self) -> impl Iterator<Item = (u32, &str)> {
-        self.names[self.persisted..]
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ((self.persisted + i) as u32, &**n))
+        self.names[self.persisted..].iter().enumerate().map(|(i, n)| ((self.persisted + i) as u32, &**n))
     }
 
     /// Records that every symbol so far is in the store.
@@ -78,11 +67,7 @@ impl SymbolDictionary {
     }
 
     /// Appends symbols another process persisted; `first_id` must equal [`Self::len`].
-    pub(crate) fn extend_persisted(
-        &mut self,
-        first_id: u32,
-        names: impl IntoIterator<Item = Arc<str>>,
-    ) {
+    pub(crate) fn extend_persisted(&mut self, first_id: u32, names: impl IntoIterator<Item = Arc<str>>) {
         debug_assert_eq!(first_id as usize, self.names.len());
         for name in names {
             let id = self.names.len() as u32;

@@ -52,10 +52,7 @@ pub fn encode_day(
     let mut i = 0;
     while i < order.len() {
         let id = order[i].0;
-        let run = order[i..]
-            .iter()
-            .take_while(|(other, _)| *other == id)
-            .count();
+        let run = order[i..].iter().take_while(|(other, _)| *other == id).count();
         if run > 1 && kind == TableKind::Daily {
             return Err(UpdateError::DuplicateKey {
                 table: table.to_string(),
@@ -70,12 +67,7 @@ pub fn encode_day(
     }
     let picks = UInt32Array::from(picks);
     let values = encode_fields(&rows.fields, fields, &picks, level);
-    Ok(DayChunks {
-        day: rows.day,
-        rows: ids.len(),
-        keys: codec::encode_keys(&ids, level),
-        values,
-    })
+    Ok(DayChunks { day: rows.day, rows: ids.len(), keys: codec::encode_keys(&ids, level), values })
 }
 
 /// Encodes the day's rows of `fields` into the row order of an existing key chunk: key `i` takes
@@ -91,42 +83,25 @@ pub fn encode_aligned(
     let Some(rows) = rows else {
         return fields
             .iter()
-            .map(|f| {
-                (
-                    f.id,
-                    codec::encode_values(f.dtype.null_array(keys.len()).as_ref(), f.dtype, level),
-                )
-            })
+            .map(|f| (f.id, codec::encode_values(f.dtype.null_array(keys.len()).as_ref(), f.dtype, level)))
             .collect();
     };
     let mut picks: Vec<Option<u32>> = vec![None; keys.len()];
     for (row, symbol) in rows.symbols.iter().enumerate() {
-        if let Some(position) = symbol
-            .and_then(|s| dictionary.id(s))
-            .and_then(|id| keys.binary_search(&id).ok())
-        {
+        if let Some(position) = symbol.and_then(|s| dictionary.id(s)).and_then(|id| keys.binary_search(&id).ok()) {
             picks[position] = Some(row as u32);
         }
     }
     encode_fields(&rows.fields, fields, &UInt32Array::from(picks), level)
 }
 
-fn encode_fields(
-    columns: &[ArrayRef],
-    fields: &[FieldEntry],
-    picks: &UInt32Array,
-    level: i32,
-) -> Vec<(u32, Vec<u8>)> {
+fn encode_fields(columns: &[ArrayRef], fields: &[FieldEntry], picks: &UInt32Array, level: i32) -> Vec<(u32, Vec<u8>)> {
     columns
         .par_iter()
         .zip(fields.par_iter())
         .map(|(column, field)| {
-            let ordered =
-                take(column.as_ref(), picks, None).expect("picks are in bounds and types match");
-            (
-                field.id,
-                codec::encode_values(ordered.as_ref(), field.dtype, level),
-            )
+            let ordered = take(column.as_ref(), picks, None).expect("picks are in bounds and types match");
+            (field.id, codec::encode_values(ordered.as_ref(), field.dtype, level))
         })
         .collect()
 }
@@ -146,39 +121,22 @@ mod tests {
     }
 
     fn field() -> Vec<FieldEntry> {
-        vec![FieldEntry {
-            id: 7,
-            name: "close".into(),
-            dtype: crate::types::ValueType::Float64,
-            complete: true,
-        }]
+        vec![FieldEntry { id: 7, name: "close".into(), dtype: crate::types::ValueType::Float64, complete: true }]
     }
 
     fn decoded(chunk: &[u8]) -> Vec<Option<f64>> {
         let array = codec::decode_values(chunk, crate::types::ValueType::Float64).unwrap();
-        array
-            .as_primitive::<arrow::datatypes::Float64Type>()
-            .iter()
-            .collect()
+        array.as_primitive::<arrow::datatypes::Float64Type>().iter().collect()
     }
 
     #[test]
     fn rows_are_sorted_by_symbol_id() {
         let mut dictionary = SymbolDictionary::from_persisted(vec!["B".into(), "A".into()]);
-        let chunks = encode_day(
-            &day(&["A", "C", "B"], &[1.0, 3.0, 2.0]),
-            &field(),
-            TableKind::Daily,
-            "t",
-            &mut dictionary,
-            3,
-        )
-        .unwrap();
+        let chunks =
+            encode_day(&day(&["A", "C", "B"], &[1.0, 3.0, 2.0]), &field(), TableKind::Daily, "t", &mut dictionary, 3)
+                .unwrap();
         assert_eq!(&*codec::decode_keys(&chunks.keys).unwrap(), [0, 1, 2]);
-        assert_eq!(
-            decoded(&chunks.values[0].1),
-            [Some(2.0), Some(1.0), Some(3.0)]
-        );
+        assert_eq!(decoded(&chunks.values[0].1), [Some(2.0), Some(1.0), Some(3.0)]);
         assert_eq!(dictionary.unpersisted().collect::<Vec<_>>(), [(2, "C")]);
     }
 
@@ -186,29 +144,17 @@ mod tests {
     fn duplicates_are_an_error_for_daily_and_last_wins_for_asof() {
         let rows = day(&["A", "A"], &[1.0, 2.0]);
         let mut dictionary = SymbolDictionary::default();
-        let err = encode_day(&rows, &field(), TableKind::Daily, "bar", &mut dictionary, 3)
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string().contains("2 rows for (1970-04-11, A)"),
-            "{err}"
-        );
-        let chunks =
-            encode_day(&rows, &field(), TableKind::Asof, "bar", &mut dictionary, 3).unwrap();
+        let err = encode_day(&rows, &field(), TableKind::Daily, "bar", &mut dictionary, 3).err().unwrap();
+        assert!(err.to_string().contains("2 rows for (1970-04-11, A)"), "{err}");
+        let chunks = encode_day(&rows, &field(), TableKind::Asof, "bar", &mut dictionary, 3).unwrap();
         assert_eq!(decoded(&chunks.values[0].1), [Some(2.0)]);
     }
 
     #[test]
     fn aligned_rows_fill_existing_keys_and_drop_strangers() {
-        let dictionary =
-            SymbolDictionary::from_persisted(vec!["A".into(), "B".into(), "C".into(), "D".into()]);
-        let chunks = encode_aligned(
-            Some(&day(&["D", "A", "Z"], &[4.0, 1.0, 9.0])),
-            &[0, 2, 3],
-            &field(),
-            &dictionary,
-            3,
-        );
+        let dictionary = SymbolDictionary::from_persisted(vec!["A".into(), "B".into(), "C".into(), "D".into()]);
+        let chunks =
+            encode_aligned(Some(&day(&["D", "A", "Z"], &[4.0, 1.0, 9.0])), &[0, 2, 3], &field(), &dictionary, 3);
         assert_eq!(decoded(&chunks[0].1), [Some(1.0), None, Some(4.0)]);
         let empty = encode_aligned(None, &[0, 2], &field(), &dictionary, 3);
         let array = codec::decode_values(&empty[0].1, crate::types::ValueType::Float64).unwrap();

@@ -32,13 +32,7 @@ pub struct DaySplitter<I> {
 impl<I: Iterator<Item = Result<TableRows, SourceError>>> DaySplitter<I> {
     /// Splits `batches` of `table`.
     pub fn new(batches: I, table: &str) -> Self {
-        Self {
-            batches,
-            pending: Vec::new(),
-            current: None,
-            table: table.to_string(),
-            finished: false,
-        }
+        Self { batches, pending: Vec::new(), current: None, table: table.to_string(), finished: false }
     }
 
     fn pending_day(&self) -> Option<Day> {
@@ -58,26 +52,17 @@ impl<I: Iterator<Item = Result<TableRows, SourceError>>> DaySplitter<I> {
             let only = parts.into_iter().next().expect("one part");
             (only.symbols, only.fields)
         } else {
-            let symbol_parts: Vec<&dyn Array> =
-                parts.iter().map(|p| &p.symbols as &dyn Array).collect();
-            let symbols = concat(&symbol_parts)
-                .map_err(concat_err)?
-                .as_string::<i32>()
-                .clone();
+            let symbol_parts: Vec<&dyn Array> = parts.iter().map(|p| &p.symbols as &dyn Array).collect();
+            let symbols = concat(&symbol_parts).map_err(concat_err)?.as_string::<i32>().clone();
             let fields = (0..parts[0].fields.len())
                 .map(|f| {
-                    let field_parts: Vec<&dyn Array> =
-                        parts.iter().map(|p| p.fields[f].as_ref()).collect();
+                    let field_parts: Vec<&dyn Array> = parts.iter().map(|p| p.fields[f].as_ref()).collect();
                     concat(&field_parts).map_err(concat_err)
                 })
                 .collect::<Result<_, _>>()?;
             (symbols, fields)
         };
-        Ok(Some(DayRows {
-            day,
-            symbols,
-            fields,
-        }))
+        Ok(Some(DayRows { day, symbols, fields }))
     }
 
     fn step(&mut self) -> Result<Option<DayRows>, SourceError> {
@@ -156,39 +141,19 @@ mod tests {
         Ok(TableRows {
             days: days.to_vec(),
             symbols: StringArray::from_iter_values((0..n).map(|i| format!("S{}", first_value + i))),
-            fields: vec![Arc::new(Int64Array::from_iter_values(
-                first_value..first_value + n,
-            ))],
+            fields: vec![Arc::new(Int64Array::from_iter_values(first_value..first_value + n))],
         })
     }
 
     #[test]
     fn days_spanning_batches_come_out_whole() {
-        let batches = vec![
-            batch(&[1, 1, 2], 0),
-            batch(&[2, 2], 3),
-            batch(&[], 5),
-            batch(&[2, 5], 5),
-        ];
-        let days: Vec<DayRows> = DaySplitter::new(batches.into_iter(), "t")
-            .map(Result::unwrap)
-            .collect();
+        let batches = vec![batch(&[1, 1, 2], 0), batch(&[2, 2], 3), batch(&[], 5), batch(&[2, 5], 5)];
+        let days: Vec<DayRows> = DaySplitter::new(batches.into_iter(), "t").map(Result::unwrap).collect();
         let summary: Vec<(Day, Vec<i64>)> = days
             .iter()
-            .map(|d| {
-                (
-                    d.day,
-                    d.fields[0]
-                        .as_primitive::<arrow::datatypes::Int64Type>()
-                        .values()
-                        .to_vec(),
-                )
-            })
+            .map(|d| (d.day, d.fields[0].as_primitive::<arrow::datatypes::Int64Type>().values().to_vec()))
             .collect();
-        assert_eq!(
-            summary,
-            [(1, vec![0, 1]), (2, vec![2, 3, 4, 5]), (5, vec![6])]
-        );
+        assert_eq!(summary, [(1, vec![0, 1]), (2, vec![2, 3, 4, 5]), (5, vec![6])]);
         assert_eq!(days[1].symbols.value(3), "S5");
     }
 

@@ -74,9 +74,7 @@ impl UpdateReport {
 
     /// The tables that failed.
     pub fn failures(&self) -> impl Iterator<Item = (&str, &UpdateError)> {
-        self.tables
-            .iter()
-            .filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)))
+        self.tables.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)))
     }
 }
 
@@ -98,9 +96,7 @@ impl<'a> Updater<'a> {
     /// symbol dictionary.
     pub fn new(config: &'a Config, store: &'a Store) -> Result<Self, StoreError> {
         if !store.is_writer() {
-            return Err(StoreError::ReadOnly {
-                path: store.path().to_path_buf(),
-            });
+            return Err(StoreError::ReadOnly { path: store.path().to_path_buf() });
         }
         Ok(Self {
             config,
@@ -172,29 +168,15 @@ impl<'a> Updater<'a> {
             tracing::info!(table = %table.name, ids = ?swept, "deleted the chunks of dropped fields and compacted their space");
         }
         let mut entry = catalog.table(&table.name).expect("reconciled").clone();
-        let mut report = TableReport {
-            table: table.name.clone(),
-            changes,
-            ..TableReport::default()
-        };
+        let mut report = TableReport { table: table.name.clone(), changes, ..TableReport::default() };
 
         if let Some(watermark) = self.store.watermark(entry.id)? {
-            let incomplete: Vec<FieldEntry> = entry
-                .fields
-                .iter()
-                .filter(|f| !f.complete)
-                .cloned()
-                .collect();
+            let incomplete: Vec<FieldEntry> = entry.fields.iter().filter(|f| !f.complete).cloned().collect();
             if !incomplete.is_empty() {
-                report.backfilled_dates =
-                    self.backfill(&resolved, &entry, &incomplete, watermark)?;
+                report.backfilled_dates = self.backfill(&resolved, &entry, &incomplete, watermark)?;
                 let mut catalog = self.store.catalog()?;
                 let mut batch = self.store.batch();
-                let stored = catalog
-                    .tables
-                    .iter_mut()
-                    .find(|t| t.id == entry.id)
-                    .expect("present");
+                let stored = catalog.tables.iter_mut().find(|t| t.id == entry.id).expect("present");
                 for field in stored.fields.iter_mut().filter(|f| !f.complete) {
                     field.complete = true;
                     batch.delete_fieldmark(field.id);
@@ -224,10 +206,7 @@ impl<'a> Updater<'a> {
         let from = match watermark {
             None => config.start,
             Some(mark) if config.lookback == 0 => date_of(mark).succ_opt().unwrap_or(date_of(mark)),
-            Some(mark) => self
-                .store
-                .nth_latest_day(entry.id, mark, config.lookback)?
-                .map_or(date_of(mark), date_of),
+            Some(mark) => self.store.nth_latest_day(entry.id, mark, config.lookback)?.map_or(date_of(mark), date_of),
         }
         .max(config.start);
         let connection = self.source.connect()?;
@@ -266,7 +245,7 @@ impl<'a> Updater<'a> {
                         report.dates_deleted += 1;
                     }
                 }
-                batch.put_keys(entry.id, chunks.day, &chunks.keys);
+                batch.put_day(entry.id, chunks.day, chunks.rows, &chunks.keys);
                 for (field_id, chunk) in &chunks.values {
                     batch.put_values(*field_id, chunks.day, chunk);
                 }
@@ -317,13 +296,7 @@ impl<'a> Updater<'a> {
         tracing::info!(table = %table.config.name, fields = ?names, from = %date_of(first), to = %date_of(last), "backfilling added fields");
         let field_list: Vec<(String, crate::types::ValueType)> =
             fields.iter().map(|f| (f.name.clone(), f.dtype)).collect();
-        let stream = WindowedRows::new(
-            &self.source,
-            table,
-            &field_list,
-            date_of(first),
-            date_of(last),
-        );
+        let stream = WindowedRows::new(&self.source, table, &field_list, date_of(first), date_of(last));
         let mut source_days = DaySplitter::new(stream, &table.config.name).peekable();
         let progress = Progress::new(
             self.show_progress,
@@ -335,30 +308,19 @@ impl<'a> Updater<'a> {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(UpdateError::Interrupted);
             }
-            while source_days
-                .next_if(|d| d.as_ref().is_ok_and(|d| d.day < day))
-                .is_some()
-            {}
+            while source_days.next_if(|d| d.as_ref().is_ok_and(|d| d.day < day)).is_some() {}
             let rows = match source_days.next_if(|d| d.as_ref().map_or(true, |d| d.day == day)) {
                 Some(result) => Some(result?),
                 None => None,
             };
-            let keys = self
-                .store
-                .keys(entry, day)?
-                .unwrap_or_else(|| Arc::from([]));
-            let chunks = encode_aligned(
-                rows.as_ref(),
-                &keys,
-                fields,
-                &self.symbols,
-                self.store.compression_level(),
-            );
+            let keys = self.store.keys(entry, day)?.unwrap_or_else(|| Arc::from([]));
+            let chunks = encode_aligned(rows.as_ref(), &keys, fields, &self.symbols, self.store.compression_level());
             let mut batch = self.store.batch();
             for (field_id, chunk) in &chunks {
                 batch.put_values(*field_id, day, chunk);
                 batch.put_fieldmark(*field_id, day);
             }
+            batch.touch(entry.id, day);
             self.store.write(batch)?;
             progress.advance(date_of(day), keys.len());
         }
@@ -368,11 +330,7 @@ impl<'a> Updater<'a> {
 }
 
 fn field_list(entry: &TableEntry) -> Vec<(String, crate::types::ValueType)> {
-    entry
-        .fields
-        .iter()
-        .map(|f| (f.name.clone(), f.dtype))
-        .collect()
+    entry.fields.iter().map(|f| (f.name.clone(), f.dtype)).collect()
 }
 
 fn log_changes(table: &str, changes: &Changes) {

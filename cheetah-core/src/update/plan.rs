@@ -60,13 +60,7 @@ pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -
                 complete: true,
             })
             .collect();
-        let entry = TableEntry {
-            id,
-            name: name.clone(),
-            kind: table.config.kind,
-            fingerprint,
-            fields,
-        };
+        let entry = TableEntry { id, name: name.clone(), kind: table.config.kind, fingerprint, fields };
         match position {
             Some(i) => catalog.tables[i] = entry,
             None => catalog.tables.push(entry),
@@ -106,12 +100,7 @@ pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -
 /// Names the settings that differ between two fingerprints.
 fn changed_settings(old: &str, new: &str) -> Vec<String> {
     let settings = |f: &str| -> Vec<(String, String)> {
-        f.split(';')
-            .filter_map(|kv| {
-                kv.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-            })
-            .collect()
+        f.split(';').filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
     };
     let old = settings(old);
     let mut changed: Vec<String> = settings(new)
@@ -138,10 +127,7 @@ mod tests {
         let text = format!(
             "[store]\npath='s'\n[source]\nodbc='x'\n[[table]]\nname='bar'\ndate='d'\nsymbol='s'\nfields=['*']\nstart='2020-01-01'\n{filter}"
         );
-        let config = Config::parse(Path::new("c.toml"), &text)
-            .unwrap()
-            .tables
-            .remove(0);
+        let config = Config::parse(Path::new("c.toml"), &text).unwrap().tables.remove(0);
         ResolvedTable {
             config,
             dialect: Dialect::with_quote('"', "test"),
@@ -156,23 +142,13 @@ mod tests {
     #[test]
     fn added_removed_and_retyped_fields_keep_the_rest() {
         let mut catalog = Catalog::default();
-        let first = reconcile(
-            &mut catalog,
-            &resolved("", &[("a", ValueType::Float64), ("b", ValueType::Int64)]),
-            false,
-        );
+        let first =
+            reconcile(&mut catalog, &resolved("", &[("a", ValueType::Float64), ("b", ValueType::Int64)]), false);
         assert!(first.created);
         let before = catalog.tables[0].clone();
         let changes = reconcile(
             &mut catalog,
-            &resolved(
-                "",
-                &[
-                    ("a", ValueType::Float64),
-                    ("b", ValueType::Utf8),
-                    ("c", ValueType::Bool),
-                ],
-            ),
+            &resolved("", &[("a", ValueType::Float64), ("b", ValueType::Utf8), ("c", ValueType::Bool)]),
             true,
         );
         assert_eq!(
@@ -190,17 +166,9 @@ mod tests {
     #[test]
     fn a_changed_filter_rebuilds_the_table_under_new_ids() {
         let mut catalog = Catalog::default();
-        reconcile(
-            &mut catalog,
-            &resolved("", &[("a", ValueType::Float64)]),
-            false,
-        );
+        reconcile(&mut catalog, &resolved("", &[("a", ValueType::Float64)]), false);
         let old_ids = catalog.live_ids();
-        let changes = reconcile(
-            &mut catalog,
-            &resolved("where = 'x > 1'", &[("a", ValueType::Float64)]),
-            true,
-        );
+        let changes = reconcile(&mut catalog, &resolved("where = 'x > 1'", &[("a", ValueType::Float64)]), true);
         assert_eq!(changes.invalidated, ["where"]);
         assert!(catalog.live_ids().iter().all(|id| !old_ids.contains(id)));
         assert!(catalog.tables[0].fields[0].complete);
