@@ -1,13 +1,15 @@
-//! [`Cache`]: a config and its open store, the entry point for readers and the writer.
+//! [`Cache`]: a config, its open store and the hot layer; the entry point for readers and the
+//! writer.
 
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
 
 use crate::config::Config;
 use crate::error::{Error, StoreError};
-use crate::query::{self, QueryResult, Request};
+use crate::hot::HotChunks;
+use crate::query::{self, QueryResult, Request, SymbolRanking, View};
 use crate::status::{self, Status};
 use crate::store::catalog::Catalog;
-use crate::store::symbols::SymbolDictionary;
 use crate::store::Store;
 use crate::update::{UpdateReport, Updater};
 
@@ -15,12 +17,19 @@ use crate::update::{UpdateReport, Updater};
 pub struct CacheBuilder {
     config: Config,
     writer: bool,
+    hot_bytes: Option<u64>,
 }
 
 impl CacheBuilder {
     /// Opens the store as its one writer (needed for [`Cache::update`]).
     pub fn writer(mut self, writer: bool) -> Self {
         self.writer = writer;
+        self
+    }
+
+    /// Bounds the hot layer; the config's `hot_cache` by default.
+    pub fn hot_bytes(mut self, bytes: u64) -> Self {
+        self.hot_bytes = Some(bytes);
         self
     }
 
@@ -35,28 +44,39 @@ impl CacheBuilder {
         } else {
             Store::open_reader(&self.config.store.path)?
         };
-        let view = View { catalog: store.catalog()?, symbols: store.symbols()? };
-        Ok(Cache { config: self.config, store, view: RwLock::new(view) })
+        let hot = HotChunks::new(self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes));
+        let journal = store.journal_end()?;
+        let catalog_version = store.catalog_version()?;
+        let view = load_view(&store, store.catalog()?)?;
+        Ok(Cache {
+            config: self.config,
+            store,
+            hot,
+            view: RwLock::new(view),
+            position: Mutex::new(Position { journal, catalog_version }),
+        })
     }
 }
 
-/// What a reader knows of the store: refreshed before each read.
-struct View {
-    catalog: Catalog,
-    symbols: SymbolDictionary,
+/// How far a cache has followed the store.
+struct Position {
+    journal: u64,
+    catalog_version: u64,
 }
 
 /// An open cache.
 pub struct Cache {
     config: Config,
     store: Store,
+    hot: HotChunks,
     view: RwLock<View>,
+    position: Mutex<Position>,
 }
 
 impl Cache {
     /// Starts opening the cache of `config`; readers by default.
     pub fn builder(config: Config) -> CacheBuilder {
-        CacheBuilder { config, writer: false }
+        CacheBuilder { config, writer: false, hot_bytes: None }
     }
 
     /// The config.
@@ -69,16 +89,56 @@ impl Cache {
         &self.store
     }
 
-    /// Catches up with what the writer committed since the last call.
+    /// The hot layer.
+    pub fn hot(&self) -> &HotChunks {
+        &self.hot
+    }
+
+    /// Catches up with what the writer committed since the last call: new catalog, new
+    /// symbols, and the days written or deleted, whose cached chunks it drops.
     ///
     /// # Errors
     /// [`StoreError`].
     pub fn refresh(&self) -> Result<(), StoreError> {
+        let mut position = self.position.lock().expect("position lock");
         self.store.refresh()?;
-        let catalog = self.store.catalog()?;
+        let catalog_version = self.store.catalog_version()?;
+        let changes = self.store.changes_since(position.journal)?;
+        let symbols_grew = {
+            let view = self.view.read().expect("view lock");
+            self.store.symbols_after(view.symbols.len())?
+        };
+        if catalog_version == position.catalog_version && changes.days.is_empty() && !changes.reset && !symbols_grew {
+            return Ok(());
+        }
         let mut view = self.view.write().expect("view lock");
-        view.catalog = catalog;
-        self.store.load_new_symbols(&mut view.symbols)
+        if changes.reset || catalog_version != position.catalog_version {
+            if changes.reset {
+                self.hot.clear();
+            }
+            *view = load_view(&self.store, self.store.catalog()?)?;
+        } else {
+            self.store.load_new_symbols(&mut view.symbols)?;
+            if symbols_grew {
+                view.ranking = SymbolRanking::new(&view.symbols);
+            }
+        }
+        for &(table_id, day) in &changes.days {
+            let Some(table) = view.catalog.tables.iter().find(|t| t.id == table_id) else { continue };
+            self.hot.invalidate(table, day);
+            let present = self.store.has_day(table_id, day)?;
+            let days = view.days.entry(table_id).or_default();
+            match (days.binary_search(&day), present) {
+                (Err(at), true) => days.insert(at, day),
+                (Ok(at), false) => {
+                    days.remove(at);
+                }
+                _ => {}
+            }
+        }
+        position.journal = changes.next_seq;
+        position.catalog_version = catalog_version;
+        Ok(())
     }
 
     /// Reads a request, seeing every date committed before the call.
@@ -88,7 +148,7 @@ impl Cache {
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
         self.refresh()?;
         let view = self.view.read().expect("view lock");
-        Ok(query::read(&self.store, &view.catalog, &view.symbols, request)?)
+        Ok(query::read(&self.store, &self.hot, &view, request)?)
     }
 
     /// The catalog as of the last refresh.
@@ -111,7 +171,20 @@ impl Cache {
     /// [`StoreError::ReadOnly`] for a reader. Per-table failures are in the report.
     pub fn update(&self, show_progress: bool) -> Result<UpdateReport, Error> {
         let report = Updater::new(&self.config, &self.store)?.progress(show_progress).run();
+        self.store.prune_journal()?;
+        // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
+        self.store.flush()?;
         self.refresh()?;
         Ok(report)
     }
+}
+
+fn load_view(store: &Store, catalog: Catalog) -> Result<View, StoreError> {
+    let symbols = store.symbols()?;
+    let ranking = SymbolRanking::new(&symbols);
+    let mut days = HashMap::with_capacity(catalog.tables.len());
+    for table in &catalog.tables {
+        days.insert(table.id, store.day_index(table.id)?.into_iter().map(|(day, _)| day).collect());
+    }
+    Ok(View { catalog, symbols, ranking, days })
 }

@@ -28,6 +28,7 @@
 mod cache;
 pub mod config;
 pub mod error;
+pub mod hot;
 pub mod query;
 pub mod source;
 pub mod status;

@@ -67,6 +67,15 @@ pub struct Changes {
     pub next_seq: u64,
 }
 
+/// The two kinds of chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChunkKind {
+    /// A table's symbol ids on a day.
+    Keys,
+    /// A field's values on a day.
+    Values,
+}
+
 /// Which of a table's or field's chunks exist, and their size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChunkSpan {
@@ -189,6 +198,22 @@ impl Store {
         let mut dictionary = SymbolDictionary::default();
         self.load_new_symbols(&mut dictionary)?;
         Ok(dictionary)
+    }
+
+    /// Whether symbols with ids at or above `known` exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn symbols_after(&self, known: usize) -> Result<bool, StoreError> {
+        Ok(self.get(CF_META, &meta::with_id(meta::SYMBOL, known as u32))?.is_some())
+    }
+
+    /// Whether table `table_id` has a cached day `day`.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn has_day(&self, table_id: u32, day: Day) -> Result<bool, StoreError> {
+        Ok(self.get(CF_META, &meta::day(table_id, day))?.is_some())
     }
 
     /// Appends to `dictionary` the symbols persisted after its last one.
@@ -389,6 +414,43 @@ impl Store {
             .transpose()
     }
 
+    /// Reads and decodes many chunks of one kind at once, in parallel. `ids` must be sorted;
+    /// the result is in the same order.
+    ///
+    /// # Errors
+    /// The first [`StoreError`] met; a chunk that fails to decode names its field and date.
+    pub fn read_chunks<T: Send>(
+        &self,
+        kind: ChunkKind,
+        ids: &[(u32, Day)],
+        decode: impl Fn(usize, &[u8]) -> Result<T, StoreError> + Sync,
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        use rayon::prelude::*;
+        const GROUP: usize = 64;
+        // Column family handles are not Sync: each task looks its own up.
+        let cf_name = match kind {
+            ChunkKind::Keys => CF_KEYS,
+            ChunkKind::Values => CF_VALUES,
+        };
+        let groups: Vec<Vec<Option<T>>> = ids
+            .par_chunks(GROUP)
+            .enumerate()
+            .map(|(g, group)| {
+                let keys = group.iter().map(|&(id, day)| chunk_key(id, day));
+                let found = self.db.batched_multi_get_cf(self.cf(cf_name), keys, true);
+                found
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| match item.map_err(|e| self.rocks(e))? {
+                        Some(bytes) => decode(g * GROUP + i, &bytes).map(Some),
+                        None => Ok(None),
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(groups.into_iter().flatten().collect())
+    }
+
     /// Counts the key chunks of a table, with their rows and bytes.
     ///
     /// # Errors
@@ -586,7 +648,8 @@ impl Store {
         rocks_error(&self.path, e)
     }
 
-    fn corrupt(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
+    /// A corruption finding about `what`, for example ``chunk of field `pe` on 2020-01-02``.
+    pub fn corrupt(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), message: e.to_string() }
     }
 }

@@ -1,0 +1,127 @@
+//! The hot layer: a per-process LRU of decoded chunks, bounded in bytes, in front of the
+//! store. A repeated read decompresses nothing.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef};
+use moka::sync::Cache;
+
+use crate::error::StoreError;
+use crate::store::catalog::{FieldEntry, TableEntry};
+use crate::store::codec;
+use crate::store::keys::{date_of, Day};
+use crate::store::{ChunkKind, Store};
+
+/// A decoded chunk.
+#[derive(Clone)]
+pub enum Decoded {
+    /// A key chunk: sorted symbol ids.
+    Keys(Arc<[u32]>),
+    /// A value chunk.
+    Values(ArrayRef),
+}
+
+impl Decoded {
+    fn bytes(&self) -> u32 {
+        let bytes = match self {
+            Decoded::Keys(ids) => ids.len() * 4,
+            Decoded::Values(array) => array.get_array_memory_size(),
+        };
+        u32::try_from(bytes + 64).unwrap_or(u32::MAX)
+    }
+}
+
+type ChunkId = (ChunkKind, u32, Day);
+
+/// Decoded chunks of one store, shared by every query of a process.
+pub struct HotChunks {
+    cache: Cache<ChunkId, Decoded>,
+}
+
+impl HotChunks {
+    /// A cache holding at most about `bytes` of decoded chunks.
+    pub fn new(bytes: u64) -> Self {
+        Self { cache: Cache::builder().max_capacity(bytes).weigher(|_, chunk: &Decoded| chunk.bytes()).build() }
+    }
+
+    /// The key chunks of `table` on `days`, `None` where the table has no row that day.
+    ///
+    /// # Errors
+    /// [`StoreError`], naming the table and day of a chunk that fails to decode.
+    pub fn keys(&self, store: &Store, table: &TableEntry, days: &[Day]) -> Result<Vec<Option<Arc<[u32]>>>, StoreError> {
+        let chunks = self.get(store, ChunkKind::Keys, table.id, days, |day, bytes| {
+            codec::decode_keys(bytes)
+                .map(Decoded::Keys)
+                .map_err(|e| store.corrupt(&format!("key chunk of table `{}` on {}", table.name, date_of(day)), e))
+        })?;
+        Ok(chunks
+            .into_iter()
+            .map(|c| match c {
+                Some(Decoded::Keys(ids)) => Some(ids),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The value chunks of `field` on `days`, `None` where it has none.
+    ///
+    /// # Errors
+    /// [`StoreError`], naming the field and day of a chunk that fails to decode.
+    pub fn values(&self, store: &Store, field: &FieldEntry, days: &[Day]) -> Result<Vec<Option<ArrayRef>>, StoreError> {
+        let chunks = self.get(store, ChunkKind::Values, field.id, days, |day, bytes| {
+            codec::decode_values(bytes, field.dtype)
+                .map(Decoded::Values)
+                .map_err(|e| store.corrupt(&format!("chunk of field `{}` on {}", field.name, date_of(day)), e))
+        })?;
+        Ok(chunks
+            .into_iter()
+            .map(|c| match c {
+                Some(Decoded::Values(array)) => Some(array),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Drops what is cached of `table` on `day`: it was rewritten or deleted.
+    pub fn invalidate(&self, table: &TableEntry, day: Day) {
+        self.cache.invalidate(&(ChunkKind::Keys, table.id, day));
+        for field in &table.fields {
+            self.cache.invalidate(&(ChunkKind::Values, field.id, day));
+        }
+    }
+
+    /// Drops everything.
+    pub fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// Bytes of decoded chunks held now.
+    pub fn weighted_bytes(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.weighted_size()
+    }
+
+    fn get(
+        &self,
+        store: &Store,
+        kind: ChunkKind,
+        id: u32,
+        days: &[Day],
+        decode: impl Fn(Day, &[u8]) -> Result<Decoded, StoreError> + Sync,
+    ) -> Result<Vec<Option<Decoded>>, StoreError> {
+        let mut found: Vec<Option<Decoded>> = days.iter().map(|&day| self.cache.get(&(kind, id, day))).collect();
+        let missing: Vec<usize> = (0..days.len()).filter(|&i| found[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let ids: Vec<(u32, Day)> = missing.iter().map(|&i| (id, days[i])).collect();
+        let read = store.read_chunks(kind, &ids, |j, bytes| decode(ids[j].1, bytes))?;
+        for (i, chunk) in missing.into_iter().zip(read) {
+            if let Some(chunk) = &chunk {
+                self.cache.insert((kind, id, days[i]), chunk.clone());
+            }
+            found[i] = chunk;
+        }
+        Ok(found)
+    }
+}
