@@ -37,6 +37,7 @@ fields = ["*"]
 start = "2015-01-01"
 TOML
 export CHEETAH_CONFIG="$DEMO/cheetah.toml"
+rm -rf "$DEMO/store"  # each demo starts from an empty cache
 
 step "cheetah update   (first run: backfills every table from its start date)"
 time "$CHEETAH" update

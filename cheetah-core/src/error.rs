@@ -257,6 +257,38 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Formats a "did you mean" suffix from candidates ranked by closeness to `wanted`.
 pub(crate) fn close_matches<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let ranked = ranked_matches(wanted, candidates);
+    if ranked.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = ranked.iter().take(5).map(|c| format!("`{c}`")).collect();
+    format!("; close matches: {}", names.join(", "))
+}
+
+/// Edit distance where swapping two neighbouring letters counts as one edit (a typo).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Candidates ranked by closeness to `wanted`, best first.
+pub(crate) fn ranked_matches<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let wanted_lower = wanted.to_lowercase();
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
@@ -265,26 +297,7 @@ pub(crate) fn close_matches<'a>(wanted: &str, candidates: impl IntoIterator<Item
         .collect();
     scored.sort();
     scored.dedup();
-    if scored.is_empty() {
-        return String::new();
-    }
-    let names: Vec<String> = scored.iter().take(5).map(|(_, c)| format!("`{c}`")).collect();
-    format!("; close matches: {}", names.join(", "))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
+    scored.into_iter().map(|(_, c)| c).collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Resolving requested field names (`close`, `valuation.pe`) against the catalog.
 
-use crate::error::{close_matches, QueryError};
+use crate::error::{ranked_matches, QueryError};
 use crate::store::catalog::{Catalog, FieldEntry, TableEntry};
 
 /// A requested field found in the catalog.
@@ -56,20 +56,19 @@ fn resolve_one<'c>(catalog: &'c Catalog, name: &str) -> Result<ResolvedField<'c>
                 .flat_map(|t| t.fields.iter().map(move |f| format!("{}.{}", t.name, f.name)))
                 .collect();
             let bare = name.rsplit('.').next().unwrap_or(name);
-            let mut hint =
-                close_matches(bare, qualified.iter().map(|q| q.split_once('.').map_or(q.as_str(), |(_, f)| f)));
-            if !hint.is_empty() {
-                // Report qualified names so the suggestion is unambiguous.
-                let names: Vec<&str> = qualified
-                    .iter()
-                    .filter(|q| hint.contains(&format!("`{}`", q.split_once('.').map_or(q.as_str(), |(_, f)| f))))
-                    .map(String::as_str)
-                    .take(5)
-                    .collect();
-                hint = format!(
-                    "; cached fields like it: {}",
-                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                );
+            fn field_of(q: &str) -> &str {
+                q.split_once('.').map_or(q, |(_, f)| f)
+            }
+            let ranked = ranked_matches(bare, qualified.iter().map(|q| field_of(q)));
+            let mut suggestions: Vec<&str> = Vec::new();
+            for field in ranked {
+                suggestions.extend(qualified.iter().map(String::as_str).filter(|q| field_of(q) == field));
+            }
+            suggestions.dedup();
+            let mut hint = String::new();
+            if !suggestions.is_empty() {
+                let names: Vec<String> = suggestions.iter().take(5).map(|n| format!("`{n}`")).collect();
+                hint = format!("; cached fields like it: {}", names.join(", "));
             }
             let tables: Vec<&str> = catalog.tables.iter().map(|t| t.name.as_str()).collect();
             hint.push_str(&format!(
