@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build demo test test-rust check fmt clippy clean
+.PHONY: deps build demo test test-rust test-python python check fmt clippy clean
 
 ## Install missing Debian packages and the Python venv.
 deps:
@@ -18,13 +18,22 @@ demo: deps
 	$(CARGO) build --release -p cheetah-cli
 	@scripts/demo.sh target/release/cheetah
 
-## Every test: unit, property and database tests (SQLite, PostgreSQL, MariaDB).
-test: deps test-rust
+## Every test: unit, property and database tests (SQLite, PostgreSQL, MariaDB), and Python.
+test: deps test-rust test-python
 
 # The database tests run the `cheetah` binary as a user would, so build it first.
 test-rust:
 	$(CARGO) build -p cheetah-cli
 	$(CARGO) test --workspace --all-targets
+
+## Build the `cheetah` Python package into .venv (debug build, shares the test build's crates).
+python: deps
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q -m cheetah-py/Cargo.toml
+
+test-python: python
+	$(CARGO) build -p cheetah-cli
+	cd cheetah-py && CHEETAH_BIN=$$($(CARGO) metadata --format-version 1 --no-deps | $(CURDIR)/$(PY) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/cheetah \
+		$(CURDIR)/$(PY) -m pytest -q tests
 
 fmt:
 	$(CARGO) fmt --all -- --check

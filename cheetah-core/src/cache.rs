@@ -2,7 +2,7 @@
 //! writer.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use crate::config::Config;
 use crate::error::{Error, StoreError};
@@ -39,10 +39,10 @@ impl CacheBuilder {
     /// [`StoreError::Locked`] when another writer holds the store, [`StoreError::Missing`] when
     /// a reader finds no store yet, [`StoreError::FormatVersion`] for a store of another format.
     pub fn open(self) -> Result<Cache, Error> {
-        let store = if self.writer {
-            Store::open_writer(&self.config.store.path, self.config.store.compression_level)?
+        let (store, manifest) = if self.writer {
+            (Store::open_writer(&self.config.store.path, self.config.store.compression_level)?, None)
         } else {
-            Store::open_reader(&self.config.store.path)?
+            open_reader(&self.config.store.path)?
         };
         let hot = HotChunks::new(self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes));
         let journal = store.journal_end()?;
@@ -50,10 +50,10 @@ impl CacheBuilder {
         let view = load_view(&store, store.catalog()?)?;
         Ok(Cache {
             config: self.config,
-            store,
+            store: RwLock::new(store),
             hot,
             view: RwLock::new(view),
-            position: Mutex::new(Position { journal, catalog_version }),
+            position: Mutex::new(Position { journal, catalog_version, manifest }),
         })
     }
 }
@@ -62,12 +62,21 @@ impl CacheBuilder {
 struct Position {
     journal: u64,
     catalog_version: u64,
+    /// For readers: the writer's MANIFEST as it was before the reader instance was opened.
+    manifest: Option<(String, u64)>,
+}
+
+/// Opens a reader instance, returning it with the MANIFEST state read just before: any later
+/// change to the MANIFEST means this instance may be stale.
+fn open_reader(path: &std::path::Path) -> Result<(Store, Option<(String, u64)>), StoreError> {
+    let before = Store::manifest_state_at(path);
+    Ok((Store::open_reader(path)?, before))
 }
 
 /// An open cache.
 pub struct Cache {
     config: Config,
-    store: Store,
+    store: RwLock<Store>,
     hot: HotChunks,
     view: RwLock<View>,
     position: Mutex<Position>,
@@ -85,8 +94,8 @@ impl Cache {
     }
 
     /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn store(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().expect("store lock")
     }
 
     /// The hot layer.
@@ -101,12 +110,24 @@ impl Cache {
     /// [`StoreError`].
     pub fn refresh(&self) -> Result<(), StoreError> {
         let mut position = self.position.lock().expect("position lock");
-        self.store.refresh()?;
-        let catalog_version = self.store.catalog_version()?;
-        let changes = self.store.changes_since(position.journal)?;
+        if !self.store().is_writer() {
+            let store = self.store();
+            store.refresh()?;
+            let after = store.manifest_state();
+            drop(store);
+            // Catch-up is exact only while the writer has neither flushed nor reopened.
+            if after != position.manifest {
+                let (fresh, manifest) = open_reader(&self.config.store.path)?;
+                *self.store.write().expect("store lock") = fresh;
+                position.manifest = manifest;
+            }
+        }
+        let store = self.store();
+        let catalog_version = store.catalog_version()?;
+        let changes = store.changes_since(position.journal)?;
         let symbols_grew = {
             let view = self.view.read().expect("view lock");
-            self.store.symbols_after(view.symbols.len())?
+            store.symbols_after(view.symbols.len())?
         };
         if catalog_version == position.catalog_version && changes.days.is_empty() && !changes.reset && !symbols_grew {
             return Ok(());
@@ -116,9 +137,9 @@ impl Cache {
             if changes.reset {
                 self.hot.clear();
             }
-            *view = load_view(&self.store, self.store.catalog()?)?;
+            *view = load_view(&store, store.catalog()?)?;
         } else {
-            self.store.load_new_symbols(&mut view.symbols)?;
+            store.load_new_symbols(&mut view.symbols)?;
             if symbols_grew {
                 view.ranking = SymbolRanking::new(&view.symbols);
             }
@@ -126,7 +147,7 @@ impl Cache {
         for &(table_id, day) in &changes.days {
             let Some(table) = view.catalog.tables.iter().find(|t| t.id == table_id) else { continue };
             self.hot.invalidate(table, day);
-            let present = self.store.has_day(table_id, day)?;
+            let present = store.has_day(table_id, day)?;
             let days = view.days.entry(table_id).or_default();
             match (days.binary_search(&day), present) {
                 (Err(at), true) => days.insert(at, day),
@@ -148,7 +169,7 @@ impl Cache {
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
         self.refresh()?;
         let view = self.view.read().expect("view lock");
-        Ok(query::read(&self.store, &self.hot, &view, request)?)
+        Ok(query::read(&self.store(), &self.hot, &view, request)?)
     }
 
     /// The catalog as of the last refresh.
@@ -162,7 +183,7 @@ impl Cache {
     /// [`StoreError`].
     pub fn status(&self) -> Result<Status, Error> {
         self.refresh()?;
-        Ok(status::status(&self.store)?)
+        Ok(status::status(&self.store())?)
     }
 
     /// Runs one update of every table; needs the writer role.
@@ -170,10 +191,12 @@ impl Cache {
     /// # Errors
     /// [`StoreError::ReadOnly`] for a reader. Per-table failures are in the report.
     pub fn update(&self, show_progress: bool) -> Result<UpdateReport, Error> {
-        let report = Updater::new(&self.config, &self.store)?.progress(show_progress).run();
-        self.store.prune_journal()?;
+        let store = self.store();
+        let report = Updater::new(&self.config, &store)?.progress(show_progress).run();
+        store.prune_journal()?;
         // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
-        self.store.flush()?;
+        store.flush()?;
+        drop(store);
         self.refresh()?;
         Ok(report)
     }

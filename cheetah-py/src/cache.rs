@@ -46,11 +46,8 @@ impl Cache {
         let end = parse_date(end)?;
         let request = Request { start, end, fields: cols, symbols, base };
         let result = without_gil(py, || self.inner.get(&request))?;
-        let days: Vec<String> = result
-            .rows_per_day
-            .iter()
-            .map(|(day, _)| cheetah_core::store::keys::date_of(*day).to_string())
-            .collect();
+        let days: Vec<String> =
+            result.rows_per_day.iter().map(|(day, _)| cheetah_core::store::keys::date_of(*day).to_string()).collect();
         let counts = result.rows_per_day.iter().map(|(_, n)| *n).collect();
         let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let schema = result.batch.schema();
@@ -69,7 +66,7 @@ impl Cache {
     fn update_json(&self, py: Python<'_>) -> PyResult<String> {
         let reports = without_gil(py, || {
             let report = self.inner.update(false)?;
-            Ok(report.into_result().map_err(cheetah_core::Error::from)?)
+            report.into_result().map_err(cheetah_core::Error::from)
         })?;
         let reports: Vec<serde_json::Value> = reports
             .iter()
@@ -93,6 +90,8 @@ impl Cache {
 
 fn parse_date(text: &str) -> PyResult<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        crate::error::QueryError::new_err(format!("`{text}` is not a date; pass a date, datetime, Timestamp or \"YYYY-MM-DD\""))
+        crate::error::QueryError::new_err(format!(
+            "`{text}` is not a date; pass a date, datetime, Timestamp or \"YYYY-MM-DD\""
+        ))
     })
 }

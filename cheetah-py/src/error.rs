@@ -8,9 +8,19 @@ use pyo3::prelude::*;
 pyo3::create_exception!(cheetah, CheetahError, PyException, "Any Cheetah error.");
 pyo3::create_exception!(cheetah, ConfigError, CheetahError, "A config file is missing, unreadable or invalid.");
 pyo3::create_exception!(cheetah, SourceError, CheetahError, "The source database failed or lacks a configured name.");
-pyo3::create_exception!(cheetah, StoreError, CheetahError, "The store is missing, locked, corrupt or of another format.");
+pyo3::create_exception!(
+    cheetah,
+    StoreError,
+    CheetahError,
+    "The store is missing, locked, corrupt or of another format."
+);
 pyo3::create_exception!(cheetah, UpdateError, CheetahError, "An update failed.");
-pyo3::create_exception!(cheetah, QueryError, CheetahError, "A read was asked something invalid, such as an unknown field.");
+pyo3::create_exception!(
+    cheetah,
+    QueryError,
+    CheetahError,
+    "A read was asked something invalid, such as an unknown field."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();

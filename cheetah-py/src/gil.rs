@@ -6,6 +6,9 @@ use pyo3::prelude::*;
 use crate::error::to_py;
 
 /// Runs `work` with the GIL released.
-pub fn without_gil<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T, cheetah_core::Error> + Send) -> PyResult<T> {
+pub fn without_gil<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce() -> Result<T, cheetah_core::Error> + Send,
+) -> PyResult<T> {
     py.detach(work).map_err(to_py)
 }

@@ -400,7 +400,7 @@ impl Output {
     fn finish(self, dtype: ValueType, rows: usize, parts: Vec<ArrayRef>) -> ArrayRef {
         match self {
             Output::Fixed { values, valid, .. } => {
-                let nulls = (valid.iter().any(|&v| v == 0)).then(|| NullBuffer::from(pack_bits(&valid)));
+                let nulls = valid.contains(&0).then(|| NullBuffer::from(pack_bits(&valid)));
                 let data = ArrayData::builder(dtype.arrow())
                     .len(rows)
                     .add_buffer(Buffer::from(values))

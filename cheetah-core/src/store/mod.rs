@@ -153,6 +153,20 @@ impl Store {
         Ok(store)
     }
 
+    /// The primary's current MANIFEST and its length: it changes when the writer flushes,
+    /// compacts or reopens the store.
+    pub fn manifest_state(&self) -> Option<(String, u64)> {
+        Self::manifest_state_at(&self.path)
+    }
+
+    /// [`Store::manifest_state`] of the store at `path`.
+    pub fn manifest_state_at(path: &Path) -> Option<(String, u64)> {
+        let current = std::fs::read_to_string(path.join("CURRENT")).ok()?;
+        let name = current.trim().to_string();
+        let len = std::fs::metadata(path.join(&name)).ok()?.len();
+        Some((name, len))
+    }
+
     /// The store's directory.
     pub fn path(&self) -> &Path {
         &self.path
@@ -168,7 +182,10 @@ impl Store {
         self.compression_level
     }
 
-    /// For readers, catches up with everything the writer has committed; a no-op for the writer.
+    /// For readers, replays what the writer appended to its write-ahead log since the last call;
+    /// a no-op for the writer. After the writer flushed or reopened, a secondary instance may
+    /// keep serving stale memtable entries (RocksDB issue 14444): [`crate::Cache`] then opens a
+    /// fresh reader instead, see [`Store::manifest_state`].
     ///
     /// # Errors
     /// [`StoreError::Rocks`].

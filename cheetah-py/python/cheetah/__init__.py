@@ -224,7 +224,8 @@ def _column(column: pa.ChunkedArray, backend: str) -> Any:
         return _values(array)
     if (pa.types.is_integer(array.type)) and array.null_count == 0:
         return _values(array)
-    return array.to_pandas(date_as_object=False)
+    # The array, not the Series: a Series would be aligned to the frame's index.
+    return array.to_pandas(date_as_object=False).array
 
 
 _default: Cache | None = None

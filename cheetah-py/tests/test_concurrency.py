@@ -1,0 +1,68 @@
+"""A reader process keeps working while `cheetah update` runs in another process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from conftest import DAYS, build
+
+READER = r"""
+import json, sys, time
+import cheetah
+cache = cheetah.open(sys.argv[1])
+deadline = time.time() + float(sys.argv[2])
+target = sys.argv[3]
+seen = []
+while time.time() < deadline:
+    df = cache.get_data("2019-01-01", "2030-01-01", ["close", "pe"])
+    dates = df.index.get_level_values("date")
+    last = str(dates.max().date()) if len(df) else None
+    covered = df.attrs["cheetah"]["covered"]
+    # Internally consistent: no row past the covered cut, and each date whole.
+    assert last is None or last <= covered[1], (last, covered)
+    per_day = df.groupby(level="date").size()
+    if not seen or seen[-1][0] != last:
+        seen.append((last, int(per_day.iloc[-1]) if len(per_day) else 0))
+    if last == target:
+        break
+    time.sleep(0.02)
+print(json.dumps(seen))
+print(json.dumps([(t["name"], t["watermark"], t["last"]) for t in cache.status()["tables"]]), file=sys.stderr)
+"""
+
+
+def cheetah_binary() -> str:
+    binary = os.environ.get("CHEETAH_BIN") or str(Path(__file__).resolve().parents[2] / "target" / "debug" / "cheetah")
+    assert Path(binary).is_file(), f"{binary} is missing: `cargo build -p cheetah-cli` first (`make test` does)"
+    return binary
+
+
+def test_a_reader_sees_new_dates_while_another_process_updates(tmp_path):
+    market = build(tmp_path)
+    new_days = pd.bdate_range(DAYS[-1] + pd.offsets.BDay(1), periods=6)
+    target = new_days[-1].date().isoformat()
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(market.config), "60", target],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    db = sqlite3.connect(market.path)
+    for i, day in enumerate(new_days):
+        rows = [(day.date().isoformat(), f"S{j:02d}", 10.0 + i + j / 100) for j in range(30)]
+        db.executemany("INSERT INTO bar (trade_date, symbol, close) VALUES (?, ?, ?)", rows)
+        db.executemany("INSERT INTO val (trade_date, symbol, pe) VALUES (?, ?, ?)", [(d, s, 2 * c) for d, s, c in rows])
+        db.commit()
+        update = subprocess.run([cheetah_binary(), "--config", str(market.config), "update"], capture_output=True, text=True)
+        assert update.returncode == 0, update.stderr
+    out, err = reader.communicate(timeout=90)
+    assert reader.returncode == 0, err
+    seen = json.loads(out)
+    assert seen[0][0] == DAYS[-1].date().isoformat(), seen
+    assert seen[-1] == [target, 30], f"the reader saw the last new date, whole, without reopening: {seen} {err}"
+    assert len(seen) >= 2
