@@ -30,6 +30,8 @@ enum Command {
     Status(commands::status::Args),
     /// Read fields over a date range from the cache
     Get(commands::get::Args),
+    /// Make sure a range is cached and pull its chunks into the OS page cache
+    Warm(commands::warm::Args),
 }
 
 /// The log level unless `CHEETAH_LOG` says otherwise.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Update(args) => commands::update::run(config, args),
         Command::Status(args) => commands::status::run(config, args),
         Command::Get(args) => commands::get::run(config, args),
+        Command::Warm(args) => commands::warm::run(config, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -91,6 +91,17 @@ fn update_status_and_get_from_the_command_line() {
             .collect();
         assert_eq!(lines.map(str::to_string).collect::<Vec<_>>(), expected);
 
+        // `warm` over a range the cache does not reach yet fetches it first.
+        db.insert(&market(8, 2, 5, 10));
+        let (ok, stdout, stderr) =
+            cheetah(db, &["warm", "--start", &harness::day(0).to_string(), "--end", &harness::day(9).to_string()]);
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains("updating first"), "{stderr}");
+        assert!(stdout.starts_with("warmed ") && stdout.contains(" chunks, "), "{stdout}");
+        let (_, stdout, _) = cheetah(db, &["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(status["tables"][0]["watermark"], harness::day(9).to_string());
+
         let (ok, _, stderr) = cheetah(db, &["get", "--start", "2020-02-01", "--end", "2020-01-01", "--cols", "close"]);
         assert!(!ok);
         assert!(stderr.contains("start 2020-02-01 is after end 2020-01-01"), "{stderr}");

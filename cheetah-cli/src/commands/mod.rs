@@ -5,6 +5,7 @@ pub mod get;
 pub mod init;
 pub mod status;
 pub mod update;
+pub mod warm;
 
 use std::path::Path;
 

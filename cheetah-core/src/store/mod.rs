@@ -468,6 +468,28 @@ impl Store {
         Ok(groups.into_iter().flatten().collect())
     }
 
+    /// Reads every chunk of `id` over `from..=to` without decoding it, so the OS page cache holds
+    /// them for every process's next read. Returns the chunks and bytes read.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn touch_chunks(&self, kind: ChunkKind, id: u32, from: Day, to: Day) -> Result<(usize, u64), StoreError> {
+        let cf = match kind {
+            ChunkKind::Keys => CF_KEYS,
+            ChunkKind::Values => CF_VALUES,
+        };
+        let (mut chunks, mut bytes) = (0, 0);
+        self.scan(cf, id, from, |day, value| {
+            if day > to {
+                return false;
+            }
+            chunks += 1;
+            bytes += value.len() as u64;
+            true
+        })?;
+        Ok((chunks, bytes))
+    }
+
     /// Counts the key chunks of a table, with their rows and bytes.
     ///
     /// # Errors
