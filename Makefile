@@ -16,6 +16,7 @@ build: deps
 ## Generate a SQLite market, cache it, and query it.
 demo: deps
 	$(CARGO) build --release -p cheetah-cli
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release -m cheetah-py/Cargo.toml
 	@scripts/demo.sh target/release/cheetah
 
 ## Every test: unit, property and database tests (SQLite, PostgreSQL, MariaDB), and Python.

@@ -54,4 +54,22 @@ step "cheetah get --start 2016-03-01 --end 2016-03-31 --cols close,volume,pe,tot
 step "cheetah get  (three years of four fields from two tables, to Parquet)"
 time "$CHEETAH" get --start 2015-01-01 --end 2017-12-31 --cols close,volume,pe,total_mv --out "$DEMO/q1.parquet"
 
+step "Python: cheetah.get_data(...) into pandas"
+.venv/bin/python - <<'PY'
+import time
+from datetime import datetime
+
+import cheetah
+
+started = time.perf_counter()
+df = cheetah.get_data(datetime(2010, 1, 1), datetime(2020, 1, 1), cols=["close", "volume", "pe", "total_mv"])
+first = time.perf_counter() - started
+started = time.perf_counter()
+df = cheetah.get_data(datetime(2010, 1, 1), datetime(2020, 1, 1), cols=["close", "volume", "pe", "total_mv"])
+again = time.perf_counter() - started
+print(df.head(8))
+print(f"\n{len(df):,} rows x {df.shape[1]} fields; covered {df.attrs['cheetah']['covered']}")
+print(f"first call {first * 1e3:.0f} ms (decompresses), repeated {again * 1e3:.0f} ms (hot layer)")
+PY
+
 printf '\nDone. Try: CHEETAH_CONFIG=%s %s --help\n' "$DEMO/cheetah.toml" "$CHEETAH"
