@@ -91,11 +91,11 @@ pub fn probe(dialect: &Dialect, table: &TableConfig, columns: &[&str]) -> String
     format!("SELECT {} FROM {} WHERE 1=0", list.join(", "), dialect.table(table))
 }
 
-/// The newest date with a row at or after `from`.
-pub fn max_date(dialect: &Dialect, table: &TableConfig, date: &str, symbol: &str, from: NaiveDate) -> String {
+/// The oldest and newest dates with a row at or after `from`.
+pub fn date_span(dialect: &Dialect, table: &TableConfig, date: &str, symbol: &str, from: NaiveDate) -> String {
+    let d = dialect.quote(date);
     format!(
-        "SELECT MAX({}) FROM {} WHERE {}",
-        dialect.quote(date),
+        "SELECT MIN({d}), MAX({d}) FROM {} WHERE {}",
         dialect.table(table),
         conditions(dialect, table, date, symbol, from, None)
     )

@@ -138,6 +138,8 @@ pub struct WindowedRows {
 
 const FIRST_WINDOW_DAYS: i64 = 7;
 const MAX_WINDOW_DAYS: i64 = 3660;
+/// Empty windows grow slowly and stay short: a long empty stretch may end in dense dates.
+const MAX_EMPTY_GROWTH_DAYS: i64 = 366;
 
 impl WindowedRows {
     /// Fetches `fields` of `table` for `from..=to`, ordered by date.
@@ -163,7 +165,7 @@ impl WindowedRows {
     fn resize_window(&mut self) {
         let target = self.source.config().query_rows as f64;
         self.window_days = if self.rows_in_window == 0 {
-            self.window_days * 4
+            (self.window_days * 2).min(MAX_EMPTY_GROWTH_DAYS.max(self.window_days))
         } else {
             let rows_per_day = self.rows_in_window as f64 / self.window_days as f64;
             (target / rows_per_day) as i64
@@ -211,38 +213,42 @@ impl Iterator for WindowedRows {
     }
 }
 
-/// The newest date of `table` at or after `from`, or `None` if it has no rows there.
+/// The oldest and newest dates of `table` at or after `from`, or `None` if it has no rows there.
 ///
 /// # Errors
-/// [`SourceError::Query`], or [`SourceError::BadValue`] if the date does not parse (for example
+/// [`SourceError::Query`], or [`SourceError::BadValue`] if a date does not parse (for example
 /// PostgreSQL's `'infinity'`).
-pub fn max_date(
+pub fn date_span(
     source: &Source,
     connection: &Connection,
     table: &ResolvedTable,
     from: NaiveDate,
-) -> Result<Option<NaiveDate>, SourceError> {
+) -> Result<Option<(NaiveDate, NaiveDate)>, SourceError> {
     let failed = |e: arrow_odbc::odbc_api::Error| SourceError::Query {
         table: table.config.name.clone(),
-        doing: "finding its newest date".into(),
+        doing: "finding its date range".into(),
         message: source.scrub(&e.to_string()),
     };
-    let sql = query::max_date(&table.dialect, &table.config, &table.date, &table.symbol, from);
+    let sql = query::date_span(&table.dialect, &table.config, &table.date, &table.symbol, from);
     let Some(mut cursor) = connection.execute(&sql, (), None).map_err(failed)? else {
         return Ok(None);
     };
     let Some(mut row) = cursor.next_row().map_err(failed)? else {
         return Ok(None);
     };
-    let mut text = Vec::new();
-    if !row.get_text(1, &mut text).map_err(failed)? {
-        return Ok(None);
+    let mut span = [None, None];
+    for (i, slot) in span.iter_mut().enumerate() {
+        let mut text = Vec::new();
+        if !row.get_text(i as u16 + 1, &mut text).map_err(failed)? {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&text);
+        *slot = Some(parse_date_text(&text).ok_or_else(|| SourceError::BadValue {
+            table: table.config.name.clone(),
+            message: format!("its date `{text}` is not a calendar date; exclude such rows with a `where` filter"),
+        })?);
     }
-    let text = String::from_utf8_lossy(&text);
-    parse_date_text(&text).map(Some).ok_or_else(|| SourceError::BadValue {
-        table: table.config.name.clone(),
-        message: format!("its newest date `{text}` is not a calendar date; exclude such rows with a `where` filter"),
-    })
+    Ok(span[0].zip(span[1]))
 }
 
 /// Days of a date column fetched as Date32, a timestamp or ISO text.

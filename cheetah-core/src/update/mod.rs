@@ -210,8 +210,9 @@ impl<'a> Updater<'a> {
         }
         .max(config.start);
         let connection = self.source.connect()?;
-        let newest = source::max_date(&self.source, &connection, table, from)?;
+        let span = source::date_span(&self.source, &connection, table, from)?;
         drop(connection);
+        let newest = span.map(|(_, newest)| newest);
         let to = newest.into_iter().chain(watermark.map(date_of)).max();
         let Some(to) = to.filter(|to| *to >= from) else {
             tracing::info!(table = %config.name, "no dates at or after {from} in the source");
@@ -222,8 +223,9 @@ impl<'a> Updater<'a> {
         let mut high_water = watermark.unwrap_or(Day::MIN);
         let progress = Progress::new(self.show_progress, &config.name, from, to);
 
-        if let Some(newest) = newest {
-            let stream = WindowedRows::new(&self.source, table, &field_list(entry), from, newest);
+        if let Some((oldest, newest)) = span {
+            // Starting at the oldest row skips an empty stretch without sizing windows on it.
+            let stream = WindowedRows::new(&self.source, table, &field_list(entry), from.max(oldest), newest);
             for day_rows in DaySplitter::new(stream, &config.name) {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
