@@ -160,6 +160,10 @@ def test_fields_and_status(cache):
 
 
 def test_float_columns_arrive_without_a_copy(cache):
-    df = cache.get_data(DAYS[0], DAYS[-1], ["close", "pe"])
+    table = cache.get_arrow(DAYS[0], DAYS[-1], ["close", "pe"])
+    arrow_addresses = {name: table.column(name).chunk(0).buffers()[1].address for name in ("close", "pe")}
+    df = cheetah._to_pandas(table, *cache._inner.get(DAYS[0].date().isoformat(), DAYS[-1].date().isoformat(), ["close"], None, None)[1:3], "numpy")
     for name in ("close", "pe"):
-        assert not df[name].values.flags.owndata, "a view of the Arrow buffer"
+        column = df[name].to_numpy()
+        assert not column.flags.owndata, "a view, not a copy"
+        assert column.__array_interface__["data"][0] == arrow_addresses[name], "the very Arrow buffer"

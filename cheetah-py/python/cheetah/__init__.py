@@ -192,8 +192,13 @@ class Cache:
         return json.loads(self._inner.update_json())
 
 
+def _single(column: pa.ChunkedArray) -> pa.Array:
+    """The column's one chunk. `combine_chunks` would copy even a single chunk."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def _to_pandas(table: pa.Table, days: list[str], counts: list[int], backend: str) -> pd.DataFrame:
-    symbol = table.column("symbol").combine_chunks()
+    symbol = _single(table.column("symbol"))
     date_level = pd.DatetimeIndex(np.array(days, dtype="datetime64[ns]"), name="date")
     symbol_level = pd.Index(symbol.dictionary.to_numpy(zero_copy_only=False), name="symbol")
     date_codes = np.repeat(np.arange(len(days), dtype=np.int32), np.asarray(counts, dtype=np.int64))
@@ -216,7 +221,7 @@ def _values(array: pa.Array) -> np.ndarray:
 
 
 def _column(column: pa.ChunkedArray, backend: str) -> Any:
-    array = column.combine_chunks()
+    array = _single(column)
     if backend == "pyarrow":
         return pd.arrays.ArrowExtensionArray(array)
     if pa.types.is_floating(array.type):
