@@ -160,10 +160,11 @@ def test_fields_and_status(cache):
 
 
 def test_float_columns_arrive_without_a_copy(cache):
-    table = cache.get_arrow(DAYS[0], DAYS[-1], ["close", "pe"])
-    arrow_addresses = {name: table.column(name).chunk(0).buffers()[1].address for name in ("close", "pe")}
-    df = cheetah._to_pandas(table, *cache._inner.get(DAYS[0].date().isoformat(), DAYS[-1].date().isoformat(), ["close"], None, None)[1:3], "numpy")
+    start, end = DAYS[0].date().isoformat(), DAYS[-1].date().isoformat()
+    table, days, counts, _ = cache._inner.get(start, end, ["close", "pe"], None, None)
+    addresses = {name: table.column(name).chunk(0).buffers()[1].address for name in ("close", "pe")}
+    df = cheetah._to_pandas(table, days, counts, "numpy")
     for name in ("close", "pe"):
         column = df[name].to_numpy()
         assert not column.flags.owndata, "a view, not a copy"
-        assert column.__array_interface__["data"][0] == arrow_addresses[name], "the very Arrow buffer"
+        assert column.__array_interface__["data"][0] == addresses[name], "the very Arrow buffer"
