@@ -94,20 +94,16 @@ pub fn assemble(inputs: &Inputs<'_>) -> Assembled {
         }
         bits
     });
-    let simple = inputs.row_tables.len() == 1 && wanted.is_none();
-    let counts: Vec<usize> = (0..n_days)
+    // Each date's rows as a set of ranks, built once and kept for the fill.
+    let rows: Vec<RankBits> = (0..n_days)
         .into_par_iter()
-        .map_init(
-            || RankBits::new(inputs.ranking.len()),
-            |bits, d| {
-                if simple {
-                    return inputs.tables[inputs.row_tables[0]][d].as_ref().map_or(0, |k| k.len());
-                }
-                row_bits(inputs, d, wanted.as_ref(), bits);
-                bits.count()
-            },
-        )
+        .map(|d| {
+            let mut bits = RankBits::new(inputs.ranking.len());
+            row_bits(inputs, d, wanted.as_ref(), &mut bits);
+            bits
+        })
         .collect();
+    let counts: Vec<usize> = rows.par_iter().map(RankBits::count).collect();
     let total: usize = counts.iter().sum();
 
     let mut dates = vec![0i32; total];
@@ -135,7 +131,7 @@ pub fn assemble(inputs: &Inputs<'_>) -> Assembled {
         .enumerate()
         .map_init(
             || Scratch::new(inputs.ranking.len()),
-            |scratch, (d, out)| fill_day(inputs, d, wanted.as_ref(), scratch, out),
+            |scratch, (d, out)| fill_day(inputs, d, &rows[d], scratch, out),
         )
         .collect();
 
@@ -170,7 +166,7 @@ fn row_bits(inputs: &Inputs<'_>, d: usize, wanted: Option<&RankBits>, bits: &mut
 fn fill_day(
     inputs: &Inputs<'_>,
     d: usize,
-    wanted: Option<&RankBits>,
+    rows: &RankBits,
     scratch: &mut Scratch,
     out: DayOut<'_>,
 ) -> Vec<Option<ArrayRef>> {
@@ -181,9 +177,8 @@ fn fill_day(
         return arrays;
     }
     dates.fill(inputs.days[d]);
-    row_bits(inputs, d, wanted, &mut scratch.bits);
     let mut j = 0;
-    scratch.bits.for_each(|rank| {
+    rows.for_each(|rank| {
         codes[j] = rank;
         scratch.position[rank as usize] = j as u32;
         j += 1;
@@ -198,7 +193,7 @@ fn fill_day(
         let mut covered = 0;
         scratch.dest.extend(keys.iter().map(|&id| {
             let rank = inputs.ranking.rank[id as usize];
-            if scratch.bits.get(rank) {
+            if rows.get(rank) {
                 covered += 1;
                 scratch.position[rank as usize]
             } else {
@@ -298,7 +293,6 @@ fn take_day(chunk: Option<&ArrayRef>, dtype: ValueType, dest: &[u32], n: usize) 
 
 /// Per-thread scratch space.
 struct Scratch {
-    bits: RankBits,
     /// Output row of each rank present on the current date.
     position: Vec<u32>,
     /// Output row of each key of the current table, or [`NONE`].
@@ -307,7 +301,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(symbols: usize) -> Self {
-        Self { bits: RankBits::new(symbols), position: vec![0; symbols], dest: Vec::new() }
+        Self { position: vec![0; symbols], dest: Vec::new() }
     }
 }
 
