@@ -9,18 +9,13 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::{Cache, Request};
-use chrono::NaiveDate;
 
-use super::load_config;
+use super::{load_config, DateRange};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// First date, inclusive (YYYY-MM-DD)
-    #[arg(long)]
-    start: NaiveDate,
-    /// Last date, inclusive (YYYY-MM-DD)
-    #[arg(long)]
-    end: NaiveDate,
+    #[command(flatten)]
+    range: DateRange,
     /// Fields, comma-separated: `close,pe` or `valuation.pe`
     #[arg(long, value_delimiter = ',', required = true)]
     cols: Vec<String>,
@@ -38,8 +33,13 @@ pub struct Args {
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let cache = Cache::builder(config).open()?;
-    let request =
-        Request { start: args.start, end: args.end, fields: args.cols, symbols: args.symbols, base: args.base };
+    let request = Request {
+        start: args.range.start,
+        end: args.range.end,
+        fields: args.cols,
+        symbols: args.symbols,
+        base: args.base,
+    };
     let result = cache.get(&request)?;
     let batch = plain_symbols(&result.batch)?;
     let covered = result.covered.map_or("no cached dates".to_string(), |(s, e)| format!("dates {s} .. {e}"));

@@ -11,6 +11,17 @@ use std::path::Path;
 
 use cheetah_core::Config;
 
+/// `--start` and `--end`, shared by the commands that take a date range.
+#[derive(clap::Args)]
+pub struct DateRange {
+    /// First date, inclusive (YYYY-MM-DD)
+    #[arg(long)]
+    pub start: chrono::NaiveDate,
+    /// Last date, inclusive (YYYY-MM-DD)
+    #[arg(long)]
+    pub end: chrono::NaiveDate,
+}
+
 /// Finds and reads the config the way every command does.
 pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::discover(explicit)?)

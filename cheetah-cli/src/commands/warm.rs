@@ -10,16 +10,12 @@ use cheetah_core::store::ChunkKind;
 use cheetah_core::Cache;
 use chrono::NaiveDate;
 
-use super::{human_bytes, load_config};
+use super::{human_bytes, load_config, DateRange};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// First date, inclusive (YYYY-MM-DD)
-    #[arg(long)]
-    start: NaiveDate,
-    /// Last date, inclusive (YYYY-MM-DD)
-    #[arg(long)]
-    end: NaiveDate,
+    #[command(flatten)]
+    range: DateRange,
     /// Only these fields, comma-separated [default: every cached field]
     #[arg(long, value_delimiter = ',')]
     cols: Option<Vec<String>>,
@@ -29,13 +25,13 @@ pub struct Args {
 }
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
-    if args.start > args.end {
-        bail!("--start {} is after --end {}", args.start, args.end);
+    if args.range.start > args.range.end {
+        bail!("--start {} is after --end {}", args.range.start, args.range.end);
     }
     let config = load_config(config)?;
-    let behind = needs_update(&config, args.end)?;
+    let behind = needs_update(&config, args.range.end)?;
     if behind && !args.no_update {
-        eprintln!("the cache ends before {}: updating first", args.end);
+        eprintln!("the cache ends before {}: updating first", args.range.end);
         let writer = Cache::builder(config.clone()).writer(true).open()?;
         writer.update(false)?.into_result()?;
     }
@@ -65,7 +61,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let store = cache.store();
     let (mut chunks, mut bytes) = (0, 0);
     for (kind, id) in wanted {
-        let (c, b) = store.touch_chunks(kind, id, day_of(args.start), day_of(args.end))?;
+        let (c, b) = store.touch_chunks(kind, id, day_of(args.range.start), day_of(args.range.end))?;
         chunks += c;
         bytes += b;
     }
@@ -74,8 +70,8 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         "warmed {chunks} chunks, {} in {seconds:.2} s ({}/s), {} .. {}",
         human_bytes(bytes),
         human_bytes((bytes as f64 / seconds.max(1e-9)) as u64),
-        args.start,
-        args.end
+        args.range.start,
+        args.range.end
     );
     Ok(())
 }

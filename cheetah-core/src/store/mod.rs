@@ -19,12 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, DB,
 };
 
-use self::catalog::{Catalog, FieldEntry, TableEntry};
+use self::catalog::{Catalog, TableEntry};
 use self::keys::{chunk_key, date_of, id_prefix, meta, parse_chunk_key, parse_day, Day};
 use self::symbols::SymbolDictionary;
 use crate::error::StoreError;
@@ -414,19 +413,6 @@ impl Store {
             .map(|bytes| {
                 codec::decode_keys(&bytes)
                     .map_err(|e| self.corrupt(&format!("key chunk of table `{}` on {}", table.name, date_of(day)), e))
-            })
-            .transpose()
-    }
-
-    /// The values of `field` on `day`.
-    ///
-    /// # Errors
-    /// [`StoreError::Corrupt`] naming the field and date.
-    pub fn values(&self, field: &FieldEntry, day: Day) -> Result<Option<ArrayRef>, StoreError> {
-        self.get(CF_VALUES, &chunk_key(field.id, day))?
-            .map(|bytes| {
-                codec::decode_values(&bytes, field.dtype)
-                    .map_err(|e| self.corrupt(&format!("chunk of field `{}` on {}", field.name, date_of(day)), e))
             })
             .transpose()
     }

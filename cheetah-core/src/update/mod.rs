@@ -225,7 +225,7 @@ impl<'a> Updater<'a> {
 
         if let Some((oldest, newest)) = span {
             // Starting at the oldest row skips an empty stretch without sizing windows on it.
-            let stream = WindowedRows::new(&self.source, table, &field_list(entry), from.max(oldest), newest);
+            let stream = WindowedRows::new(&self.source, table, &field_list(&entry.fields), from.max(oldest), newest);
             for day_rows in DaySplitter::new(stream, &config.name) {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
@@ -296,9 +296,7 @@ impl<'a> Updater<'a> {
         };
         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
         tracing::info!(table = %table.config.name, fields = ?names, from = %date_of(first), to = %date_of(last), "backfilling added fields");
-        let field_list: Vec<(String, crate::types::ValueType)> =
-            fields.iter().map(|f| (f.name.clone(), f.dtype)).collect();
-        let stream = WindowedRows::new(&self.source, table, &field_list, date_of(first), date_of(last));
+        let stream = WindowedRows::new(&self.source, table, &field_list(fields), date_of(first), date_of(last));
         let mut source_days = DaySplitter::new(stream, &table.config.name).peekable();
         let progress = Progress::new(
             self.show_progress,
@@ -331,8 +329,9 @@ impl<'a> Updater<'a> {
     }
 }
 
-fn field_list(entry: &TableEntry) -> Vec<(String, crate::types::ValueType)> {
-    entry.fields.iter().map(|f| (f.name.clone(), f.dtype)).collect()
+/// The (name, type) pairs a fetch selects.
+fn field_list(fields: &[FieldEntry]) -> Vec<(String, crate::types::ValueType)> {
+    fields.iter().map(|f| (f.name.clone(), f.dtype)).collect()
 }
 
 fn log_changes(table: &str, changes: &Changes) {
