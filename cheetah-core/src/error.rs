@@ -29,11 +29,13 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// TOML syntax, an unknown key or a value of the wrong type.
-    #[error("{path}: {message}")]
+    #[error("{path}:{line}: {message}")]
     Parse {
         /// The config file.
         path: PathBuf,
-        /// The parser's message, which carries the line, the column and the key.
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// The parser's message, which names the key.
         message: String,
     },
     /// A value that parses but makes no sense.
