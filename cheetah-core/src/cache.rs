@@ -53,7 +53,7 @@ impl CacheBuilder {
             store: RwLock::new(store),
             hot,
             view: RwLock::new(view),
-            position: Mutex::new(Position { journal, catalog_version, manifest }),
+            position: Mutex::new(Position { journal, catalog_version, manifest, seen: None }),
         })
     }
 }
@@ -64,7 +64,13 @@ struct Position {
     catalog_version: u64,
     /// For readers: the writer's MANIFEST as it was before the reader instance was opened.
     manifest: Option<(String, u64)>,
+    /// For readers: the store's files as they were when the last refresh began.
+    seen: Option<DiskState>,
 }
+
+/// The writer's MANIFEST and newest WAL with their lengths: a writer changes nothing without
+/// changing one of them.
+type DiskState = (Option<(String, u64)>, Option<(String, u64)>);
 
 /// Opens a reader instance, returning it with the MANIFEST state read just before: any later
 /// change to the MANIFEST means this instance may be stale.
@@ -110,7 +116,17 @@ impl Cache {
     /// [`StoreError`].
     pub fn refresh(&self) -> Result<(), StoreError> {
         let mut position = self.position.lock().expect("position lock");
-        if !self.store().is_writer() {
+        let reader = !self.store().is_writer();
+        let mut disk = None;
+        if reader {
+            let path = &self.config.store.path;
+            let now = (Store::manifest_state_at(path), Store::wal_state_at(path));
+            // Nothing on disk changed, so there is nothing to catch up with: RocksDB's catch-up
+            // is not free even then.
+            if position.seen.as_ref() == Some(&now) {
+                return Ok(());
+            }
+            disk = Some(now);
             let store = self.store();
             store.refresh()?;
             let after = store.manifest_state();
@@ -130,6 +146,7 @@ impl Cache {
             store.symbols_after(view.symbols.len())?
         };
         if catalog_version == position.catalog_version && changes.days.is_empty() && !changes.reset && !symbols_grew {
+            position.seen = disk;
             return Ok(());
         }
         let mut view = self.view.write().expect("view lock");
@@ -159,6 +176,7 @@ impl Cache {
         }
         position.journal = changes.next_seq;
         position.catalog_version = catalog_version;
+        position.seen = disk;
         Ok(())
     }
 

@@ -135,6 +135,9 @@ impl Store {
         let mut options = db_options();
         // Secondary instances must keep every table file open to follow the primary.
         options.set_max_open_files(-1);
+        // Each catch-up reloads table handlers; more than one thread means spawning threads
+        // on every call.
+        options.set_max_file_opening_threads(1);
         let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors_as_secondary(&options, path, &secondary_dir, descriptors)
             .map_err(|e| open_error(path, e))?;
@@ -156,6 +159,19 @@ impl Store {
     /// compacts or reopens the store.
     pub fn manifest_state(&self) -> Option<(String, u64)> {
         Self::manifest_state_at(&self.path)
+    }
+
+    /// The newest write-ahead log of the store at `path` and its length: it changes whenever the
+    /// writer commits.
+    pub fn wal_state_at(path: &Path) -> Option<(String, u64)> {
+        let newest = std::fs::read_dir(path)
+            .ok()?
+            .flatten()
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".log"))
+            .max()?;
+        let len = std::fs::metadata(path.join(&newest)).ok()?.len();
+        Some((newest, len))
     }
 
     /// [`Store::manifest_state`] of the store at `path`.
