@@ -39,10 +39,11 @@ impl CacheBuilder {
     /// [`StoreError::Locked`] when another writer holds the store, [`StoreError::Missing`] when
     /// a reader finds no store yet, [`StoreError::FormatVersion`] for a store of another format.
     pub fn open(self) -> Result<Cache, Error> {
-        let (store, manifest) = if self.writer {
+        let (store, seen) = if self.writer {
             (Store::open_writer(&self.config.store.path, self.config.store.compression_level)?, None)
         } else {
-            open_reader(&self.config.store.path)?
+            let (store, seen) = open_reader(&self.config.store.path)?;
+            (store, Some(seen))
         };
         let hot = HotChunks::new(self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes));
         let journal = store.journal_end()?;
@@ -53,7 +54,12 @@ impl CacheBuilder {
             store: RwLock::new(store),
             hot,
             view: RwLock::new(view),
-            position: Mutex::new(Position { journal, catalog_version, manifest, seen: None }),
+            position: Mutex::new(Position {
+                journal,
+                catalog_version,
+                manifest: seen.as_ref().and_then(|s| s.0.clone()),
+                seen,
+            }),
         })
     }
 }
@@ -72,10 +78,10 @@ struct Position {
 /// changing one of them.
 type DiskState = (Option<(String, u64)>, Option<(String, u64)>);
 
-/// Opens a reader instance, returning it with the MANIFEST state read just before: any later
-/// change to the MANIFEST means this instance may be stale.
-fn open_reader(path: &std::path::Path) -> Result<(Store, Option<(String, u64)>), StoreError> {
-    let before = Store::manifest_state_at(path);
+/// Opens a reader instance, returning it with the store's files as they were just before: the
+/// instance holds at least that much, and any later change shows as a different state.
+fn open_reader(path: &std::path::Path) -> Result<(Store, DiskState), StoreError> {
+    let before = (Store::manifest_state_at(path), Store::wal_state_at(path));
     Ok((Store::open_reader(path)?, before))
 }
 
@@ -133,7 +139,7 @@ impl Cache {
             drop(store);
             // Catch-up is exact only while the writer has neither flushed nor reopened.
             if after != position.manifest {
-                let (fresh, manifest) = open_reader(&self.config.store.path)?;
+                let (fresh, (manifest, _)) = open_reader(&self.config.store.path)?;
                 *self.store.write().expect("store lock") = fresh;
                 position.manifest = manifest;
             }
