@@ -153,8 +153,10 @@ fn row_bits(inputs: &Inputs<'_>, d: usize, wanted: Option<&RankBits>, bits: &mut
     bits.clear();
     for &t in &inputs.row_tables {
         if let Some(keys) = &inputs.tables[t][d] {
-            for &id in keys.iter() {
-                bits.set(inputs.ranking.rank[id as usize]);
+            // An id newer than the ranked dictionary belongs to a date committed after the
+            // reader's snapshot; it is not part of this read.
+            for rank in keys.iter().filter_map(|&id| inputs.ranking.rank.get(id as usize)) {
+                bits.set(*rank);
             }
         }
     }
@@ -192,7 +194,7 @@ fn fill_day(
         scratch.dest.clear();
         let mut covered = 0;
         scratch.dest.extend(keys.iter().map(|&id| {
-            let rank = inputs.ranking.rank[id as usize];
+            let Some(&rank) = inputs.ranking.rank.get(id as usize) else { return NONE };
             if rows.get(rank) {
                 covered += 1;
                 scratch.position[rank as usize]
