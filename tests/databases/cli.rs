@@ -21,9 +21,7 @@ fn cheetah(db: &Db, args: &[&str]) -> (bool, String, String) {
 #[test]
 fn update_status_and_get_from_the_command_line() {
     each_database("cli", |db| {
-        db.create_table();
-        let rows = market(0, 8, 5, 9);
-        db.insert(&rows);
+        let rows = db.seeded(8, 5, 9);
         db.config(&["close", "volume", "name"], "");
 
         let (ok, stdout, stderr) = cheetah(db, &["update"]);

@@ -121,6 +121,14 @@ impl Db {
         self.exec(&format!("CREATE TABLE {} ({})", self.table, columns.join(", ")));
     }
 
+    /// Creates the test's table holding `market(0, days, symbols, seed)`, and returns the rows.
+    pub fn seeded(&self, days: u32, symbols: u32, seed: u64) -> Vec<Row> {
+        self.create_table();
+        let rows = market(0, days, symbols, seed);
+        self.insert(&rows);
+        rows
+    }
+
     pub fn insert(&self, rows: &[Row]) {
         for chunk in rows.chunks(500) {
             let values: Vec<String> = chunk.iter().map(|r| r.values_sql(self.kind)).collect();

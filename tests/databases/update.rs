@@ -16,9 +16,7 @@ fn update_ok(cache: &Cache) -> Vec<cheetah_core::update::TableReport> {
 #[test]
 fn first_backfill_matches_the_source_value_for_value() {
     each_database("backfill", |db| {
-        db.create_table();
-        let rows = market(0, 25, 30, 1);
-        db.insert(&rows);
+        let rows = db.seeded(25, 30, 1);
         let cache = writer(db.config(&FIELDS, ""));
         let report = update_ok(&cache);
         assert_eq!(report[0].dates, 25);
@@ -66,9 +64,7 @@ fn an_update_appends_new_dates() {
 #[test]
 fn lookback_corrects_changes_and_deletions_and_older_dates_stay_as_cached() {
     each_database("lookback", |db| {
-        db.create_table();
-        let rows = market(0, 20, 10, 3);
-        db.insert(&rows);
+        let rows = db.seeded(20, 10, 3);
         let cache = writer(db.config(&FIELDS, "lookback = 3"));
         update_ok(&cache);
         let mut source = model(&rows);
@@ -105,9 +101,7 @@ fn lookback_corrects_changes_and_deletions_and_older_dates_stay_as_cached() {
 #[test]
 fn an_added_field_is_backfilled_alone_and_a_removed_field_is_deleted() {
     each_database("fields", |db| {
-        db.create_table();
-        let rows = market(0, 15, 10, 4);
-        db.insert(&rows);
+        let rows = db.seeded(15, 10, 4);
         let cache = writer(db.config(&["close", "volume"], ""));
         update_ok(&cache);
         let before = harness::read_all(&cache, &["close", "volume"]);
@@ -148,8 +142,7 @@ fn an_added_field_is_backfilled_alone_and_a_removed_field_is_deleted() {
 #[test]
 fn hostile_or_wrong_names_are_rejected_before_any_query() {
     each_database("names", |db| {
-        db.create_table();
-        db.insert(&market(0, 3, 3, 5));
+        db.seeded(3, 3, 5);
         for (fields, extra, expected) in [
             (vec!["close\"; DROP TABLE t_names; --"], "", "has no column `close\"; DROP TABLE t_names; --`"),
             (vec!["close`; DROP TABLE t_names; --"], "", "has no column"),
@@ -261,8 +254,7 @@ fn check_committed(cache: &Cache, fields: &[&str], rows: &[harness::Row]) -> chr
 #[test]
 fn a_second_writer_gets_a_clear_lock_error() {
     each_database("writers", |db| {
-        db.create_table();
-        db.insert(&market(0, 3, 3, 7));
+        db.seeded(3, 3, 7);
         let cache = writer(db.config(&["close"], ""));
         let second = Cache::builder(db.config(&["close"], "")).writer(true).open();
         assert!(matches!(second, Err(Error::Store(StoreError::Locked { .. }))), "in-process second writer");
@@ -292,9 +284,7 @@ fn a_second_writer_gets_a_clear_lock_error() {
 #[test]
 fn a_changed_filter_rebuilds_only_that_table() {
     each_database("filter", |db| {
-        db.create_table();
-        let rows = market(0, 10, 6, 8);
-        db.insert(&rows);
+        let rows = db.seeded(10, 6, 8);
         let cache = writer(db.config(&["close", "volume"], ""));
         update_ok(&cache);
         drop(cache);
