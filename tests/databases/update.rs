@@ -225,8 +225,8 @@ fn the_source_going_down_mid_run_leaves_every_committed_date_readable() {
                 let cache = writer(db.config_with(&db.via_proxy(&proxy), &fields, ""));
                 update_ok(&cache);
                 db.insert(&new);
-                // A run connects to check the catalog, to find the newest date, and once per date
-                // window: going down at the sixth connection leaves it a few windows in.
+                // A run connects once to check the catalog and find the date span, then once per
+                // date window: going down at the sixth connection leaves it a few windows in.
                 proxy.go_down_at_connection(6);
                 let err = cache.update(false).expect("runs").into_result().expect_err("source went down");
                 assert!(matches!(err, UpdateError::Source(_)), "{err}");

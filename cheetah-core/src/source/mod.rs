@@ -14,7 +14,7 @@ use arrow_odbc::odbc_api::{ConnectionOptions, Environment};
 
 pub use self::catalog::{list_columns, resolve, ColumnInfo, ResolvedTable};
 pub use self::query::Dialect;
-pub use self::stream::{date_span, RowStream, TableRows, WindowedRows};
+pub use self::stream::{date_span, TableRows, WindowedRows};
 
 use crate::config::SourceConfig;
 use crate::error::SourceError;

@@ -27,7 +27,7 @@ pub struct TableRows {
 }
 
 /// Batches of a table's rows in date order.
-pub struct RowStream {
+struct RowStream {
     reader: ConcurrentOdbcReader<OwnedCursor<Connection>>,
     table: String,
     source: Source,
@@ -40,7 +40,7 @@ impl RowStream {
     ///
     /// # Errors
     /// [`SourceError::Query`] if the query fails to start.
-    pub fn open(
+    fn open(
         source: &Source,
         table: &ResolvedTable,
         fields: &[(String, ValueType)],

@@ -187,16 +187,17 @@ impl<'a> Updater<'a> {
             }
         }
 
-        self.fetch_new(&resolved, &entry, &mut report)?;
-        drop(connection);
+        self.fetch_new(connection, &resolved, &entry, &mut report)?;
         report.watermark = self.store.watermark(entry.id)?.map(date_of);
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
 
-    /// Re-fetches the lookback dates and fetches every newer one.
+    /// Re-fetches the lookback dates and fetches every newer one. `connection` answers the date
+    /// span and is closed before the rows stream, each date window on a connection of its own.
     fn fetch_new(
         &mut self,
+        connection: source::Connection,
         table: &ResolvedTable,
         entry: &TableEntry,
         report: &mut TableReport,
@@ -209,7 +210,6 @@ impl<'a> Updater<'a> {
             Some(mark) => self.store.nth_latest_day(entry.id, mark, config.lookback)?.map_or(date_of(mark), date_of),
         }
         .max(config.start);
-        let connection = self.source.connect()?;
         let span = source::date_span(&self.source, &connection, table, from)?;
         drop(connection);
         let newest = span.map(|(_, newest)| newest);
