@@ -149,13 +149,15 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// The store was written by a format this build does not read.
-    #[error("store {path} has format version {found}, this build reads version {expected}; use a matching cheetah build or rebuild the store with a new `path`")]
+    #[error("store {path} has format version {found}, this build reads versions {oldest} to {expected}; use a matching cheetah build or rebuild the store with a new `path`")]
     FormatVersion {
         /// The store directory.
         path: PathBuf,
         /// The version on disk.
         found: u32,
-        /// The version this build reads.
+        /// The oldest version this build reads.
+        oldest: u32,
+        /// The version this build writes.
         expected: u32,
     },
     /// A chunk or meta record failed to decode.

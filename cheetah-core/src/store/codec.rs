@@ -7,12 +7,14 @@
 //! | 0 | codec version (1) |
 //! | 1 | type tag ([`ValueType::tag`]; [`KEYS_TAG`] for a key chunk) |
 //! | 2..6 | rows, u32 LE |
-//! | 6 | flags: bit 0 = a validity bitmap is present |
+//! | 6 | flags: bit 0 = a validity bitmap is present; bit 1 = decimal doubles |
 //! | 7..11 | uncompressed length, u32 LE |
 //!
 //! The uncompressed payload is the validity bitmap (if present, LSB-first like Arrow's) followed
 //! by the values. Fixed-width values are byte-shuffled (all first bytes, then all second bytes,
-//! ...) because float noise compresses badly otherwise; text is shuffled u32 lengths followed by
+//! ...) because float noise compresses badly otherwise. Doubles that are all short decimals
+//! (see [`decimal`]) are stored as a one-byte exponent and shuffled zigzag integers instead. Text
+//! is shuffled u32 lengths followed by
 //! the UTF-8 bytes; booleans are a bitmap. A key chunk holds the sorted symbol ids as shuffled u32
 //! deltas.
 //!
@@ -26,12 +28,15 @@ use arrow::buffer::{Buffer, MutableBuffer};
 
 use crate::types::ValueType;
 
+mod decimal;
+
 /// The codec version in byte 0 of every chunk.
 pub const CODEC_VERSION: u8 = 1;
 /// The type tag of key chunks.
 pub const KEYS_TAG: u8 = 0;
 const HEADER_LEN: usize = 11;
 const HAS_NULLS: u8 = 1;
+const DECIMAL: u8 = 2;
 /// No chunk decompresses to more than this; a larger claim is corruption.
 const MAX_RAW_LEN: usize = 1 << 31;
 
@@ -41,11 +46,26 @@ pub fn encode_values(array: &dyn Array, dtype: ValueType, level: i32) -> Vec<u8>
     let rows = array.len();
     let mut raw = Vec::new();
     let mut flags = 0;
-    if let Some(nulls) = array.nulls().filter(|n| n.null_count() > 0) {
+    let nulls = array.nulls().filter(|n| n.null_count() > 0);
+    if let Some(nulls) = nulls {
         flags |= HAS_NULLS;
         raw.extend_from_slice(&nulls.inner().sliced().as_slice()[..rows.div_ceil(8)]);
     }
+    let decimals = match dtype {
+        ValueType::Float64 => {
+            let floats = array.as_primitive::<arrow::datatypes::Float64Type>().values();
+            decimal::encode(floats, |i| nulls.is_none_or(|n| n.is_valid(i)))
+        }
+        _ => None,
+    };
     match (dtype, dtype.width()) {
+        (_, Some(_)) if decimals.is_some() => {
+            let (exponent, ints) = decimals.expect("matched");
+            flags |= DECIMAL;
+            raw.push(exponent);
+            let bytes: Vec<u8> = ints.iter().flat_map(|n| n.to_le_bytes()).collect();
+            shuffle(&bytes, 8, &mut raw);
+        }
         (_, Some(width)) => {
             let data = array.to_data();
             let bytes = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + rows) * width];
@@ -82,6 +102,16 @@ pub fn decode_values(bytes: &[u8], dtype: ValueType) -> Result<ArrayRef, String>
     };
     let builder = ArrayData::builder(dtype.arrow()).len(rows).null_bit_buffer(nulls);
     let builder = match (dtype, dtype.width()) {
+        (ValueType::Float64, Some(width)) if header.flags & DECIMAL != 0 => {
+            let (exponent, tail) = split(rest, 1, "decimal exponent")?;
+            let (ints, tail) = split(tail, rows * width, "values")?;
+            rest = tail;
+            let mut buffer = MutableBuffer::from_len_zeroed(ints.len());
+            unshuffle(ints, width, buffer.as_slice_mut());
+            decimal::decode(exponent[0], buffer.as_slice_mut())?;
+            builder.add_buffer(buffer.into())
+        }
+        _ if header.flags & DECIMAL != 0 => return Err(format!("decimal flag on a {} chunk", dtype.arrow())),
         (_, Some(width)) => {
             let (values, tail) = split(rest, rows * width, "values")?;
             rest = tail;
@@ -295,6 +325,14 @@ mod tests {
         }
 
         #[test]
+        fn decimal_floats_round_trip(cents in prop::collection::vec(prop::option::weighted(0.9, -1_000_000i64..1_000_000), 0..300)) {
+            let values = Float64Array::from_iter(cents.iter().map(|c| c.map(|c| c as f64 / 100.0)));
+            let bytes = encode_values(&values, ValueType::Float64, 3);
+            prop_assert!(values.null_count() == values.len() || bytes[6] & DECIMAL != 0, "stored as decimals");
+            round_trip(Arc::new(values), ValueType::Float64);
+        }
+
+        #[test]
         fn ints_round_trip(values in prop::collection::vec(prop::option::of(any::<i64>()), 0..300)) {
             round_trip(Arc::new(Int64Array::from(values)), ValueType::Int64);
         }
@@ -357,6 +395,24 @@ mod tests {
         let decimals =
             Decimal128Array::from(vec![Some(12345), None, Some(-1)]).with_precision_and_scale(10, 2).unwrap();
         round_trip(Arc::new(decimals), ValueType::Decimal128(10, 2));
+    }
+
+    #[test]
+    fn decimal_doubles_compress_better_than_noise() {
+        let prices: Vec<f64> = (0..5000u32).map(|i| f64::from(i.wrapping_mul(7919) % 20_000 + 100) / 100.0).collect();
+        let decimal = encode_values(&Float64Array::from(prices.clone()), ValueType::Float64, 3);
+        let noisy: Vec<f64> = prices.iter().map(|p| p * (1.0 + f64::EPSILON)).collect();
+        let plain = encode_values(&Float64Array::from(noisy), ValueType::Float64, 3);
+        assert_eq!(decimal[6] & DECIMAL, DECIMAL);
+        assert_eq!(plain[6] & DECIMAL, 0);
+        assert!(decimal.len() * 2 < plain.len(), "{} vs {}", decimal.len(), plain.len());
+    }
+
+    #[test]
+    fn decimal_flag_on_other_types_is_an_error() {
+        let mut bytes = encode_values(&Int64Array::from(vec![1, 2]), ValueType::Int64, 3);
+        bytes[6] |= DECIMAL;
+        assert!(decode_values(&bytes, ValueType::Int64).unwrap_err().contains("decimal flag"));
     }
 
     #[test]

@@ -34,7 +34,11 @@ use crate::error::StoreError;
 ///   postcard catalog.
 /// - 2: adds the day index (`day/`), the change journal (`journal/`, `journal_floor`) and
 ///   `catalog_version` to `meta`, so readers refresh incrementally.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: Float64 chunks may hold decimal doubles as integers (codec flag bit 1). Version 2 stores
+///   are read as they are, and a writer marks them 3 before writing such chunks.
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format this build reads: every later version only adds to it.
+const OLDEST_READABLE_VERSION: u32 = 2;
 
 /// Journal entries kept after an update; a reader further behind reloads everything.
 const JOURNAL_KEEP: u64 = 1_000_000;
@@ -111,7 +115,16 @@ impl Store {
                 .db
                 .put_cf(store.cf(CF_META), meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())
                 .map_err(|e| rocks_error(path, e))?,
-            Some(found) => check_version(path, found)?,
+            Some(found) => {
+                check_version(path, found)?;
+                if found < FORMAT_VERSION {
+                    tracing::info!(path = %path.display(), from = found, to = FORMAT_VERSION, "upgrading the store's format version");
+                    store
+                        .db
+                        .put_cf(store.cf(CF_META), meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())
+                        .map_err(|e| rocks_error(path, e))?;
+                }
+            }
         }
         Ok(store)
     }
@@ -804,10 +817,15 @@ fn cf_options(name: &str) -> Options {
 }
 
 fn check_version(path: &Path, found: u32) -> Result<(), StoreError> {
-    if found == FORMAT_VERSION {
+    if (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&found) {
         Ok(())
     } else {
-        Err(StoreError::FormatVersion { path: path.to_path_buf(), found, expected: FORMAT_VERSION })
+        Err(StoreError::FormatVersion {
+            path: path.to_path_buf(),
+            found,
+            oldest: OLDEST_READABLE_VERSION,
+            expected: FORMAT_VERSION,
+        })
     }
 }
 
@@ -822,4 +840,34 @@ fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {
 
 fn rocks_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError::Rocks { path: path.to_path_buf(), message: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_version(dir: &Path, version: u32) {
+        let store = Store::open_writer(dir, 1).unwrap();
+        store.db.put_cf(store.cf(CF_META), meta::FORMAT_VERSION, version.to_be_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_version_2_store_is_read_and_upgraded_by_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        write_version(dir.path(), 2);
+        assert_eq!(Store::open_reader(dir.path()).unwrap().format_version().unwrap(), Some(2));
+        let writer = Store::open_writer(dir.path(), 1).unwrap();
+        assert_eq!(writer.format_version().unwrap(), Some(FORMAT_VERSION));
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_by_name() {
+        for version in [1, FORMAT_VERSION + 1] {
+            let dir = tempfile::tempdir().unwrap();
+            write_version(dir.path(), version);
+            let err = Store::open_reader(dir.path()).err().expect("refused");
+            assert!(matches!(err, StoreError::FormatVersion { found, .. } if found == version), "{version}: {err}");
+            assert!(Store::open_writer(dir.path(), 1).is_err(), "{version}");
+        }
+    }
 }
