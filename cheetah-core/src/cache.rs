@@ -7,7 +7,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 use crate::config::Config;
 use crate::error::{Error, StoreError};
 use crate::hot::HotChunks;
-use crate::query::{self, QueryResult, Request, SymbolRanking, View};
+use crate::query::{self, OutputPool, QueryResult, Request, SymbolRanking, View};
 use crate::status::{self, Status};
 use crate::store::catalog::Catalog;
 use crate::store::Store;
@@ -45,7 +45,10 @@ impl CacheBuilder {
             let (store, seen) = open_reader(&self.config.store.path)?;
             (store, Some(seen))
         };
-        let hot = HotChunks::new(self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes));
+        let hot_bytes = self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes);
+        let hot = HotChunks::new(hot_bytes);
+        // Idle result buffers are kept up to half the hot layer's bound.
+        let pool = OutputPool::new(usize::try_from(hot_bytes / 2).unwrap_or(usize::MAX));
         let journal = store.journal_end()?;
         let catalog_version = store.catalog_version()?;
         let view = load_view(&store, store.catalog()?)?;
@@ -53,6 +56,7 @@ impl CacheBuilder {
             config: self.config,
             store: RwLock::new(store),
             hot,
+            pool,
             view: RwLock::new(view),
             position: Mutex::new(Position {
                 journal,
@@ -90,6 +94,7 @@ pub struct Cache {
     config: Config,
     store: RwLock<Store>,
     hot: HotChunks,
+    pool: OutputPool,
     view: RwLock<View>,
     position: Mutex<Position>,
 }
@@ -193,7 +198,7 @@ impl Cache {
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
         self.refresh()?;
         let view = self.view.read().expect("view lock");
-        Ok(query::read(&self.store(), &self.hot, &view, request)?)
+        Ok(query::read(&self.store(), &self.hot, &self.pool, &view, request)?)
     }
 
     /// The catalog as of the last refresh.

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use arrow::array::{
     make_array, new_empty_array, Array, ArrayData, ArrayRef, Date32Array, DictionaryArray, StringArray, UInt32Array,
 };
-use arrow::buffer::{Buffer, MutableBuffer, NullBuffer};
+use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow::compute::{concat, take};
 use arrow::datatypes::UInt32Type;
 use rayon::prelude::*;
 
+use super::pool::{Lease, OutputPool};
 use crate::store::keys::Day;
 use crate::store::symbols::SymbolDictionary;
 use crate::types::ValueType;
@@ -82,8 +83,8 @@ pub struct Assembled {
 
 const NONE: u32 = u32::MAX;
 
-/// Assembles `inputs`.
-pub fn assemble(inputs: &Inputs<'_>) -> Assembled {
+/// Assembles `inputs` into buffers taken from `pool`.
+pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
     let n_days = inputs.days.len();
     let wanted = inputs.symbols.map(|ids| {
         let mut bits = RankBits::new(inputs.ranking.len());
@@ -106,15 +107,15 @@ pub fn assemble(inputs: &Inputs<'_>) -> Assembled {
     let counts: Vec<usize> = rows.par_iter().map(RankBits::count).collect();
     let total: usize = counts.iter().sum();
 
-    let mut dates = vec![0i32; total];
-    let mut codes = vec![0u32; total];
-    let mut outputs: Vec<Output> = inputs.fields.iter().map(|(_, dtype, _)| Output::new(*dtype, total)).collect();
+    let mut dates = pool.take(total * 4);
+    let mut codes = pool.take(total * 4);
+    let mut outputs: Vec<Output> = inputs.fields.iter().map(|(_, dtype, _)| Output::new(*dtype, total, pool)).collect();
 
     // Disjoint per-date slices of every buffer.
     let mut days_out: Vec<DayOut<'_>> = Vec::with_capacity(n_days);
     {
-        let mut date_rest = dates.as_mut_slice();
-        let mut code_rest = codes.as_mut_slice();
+        let mut date_rest = dates.typed_mut::<i32>();
+        let mut code_rest = codes.typed_mut::<u32>();
         let mut field_rests: Vec<FieldRest<'_>> = outputs.iter_mut().map(Output::rest).collect();
         for &n in &counts {
             let (date_head, date_tail) = date_rest.split_at_mut(n);
@@ -143,9 +144,10 @@ pub fn assemble(inputs: &Inputs<'_>) -> Assembled {
             output.finish(inputs.fields[f].1, total, parts)
         })
         .collect();
-    let codes = UInt32Array::from(codes);
+    let codes = UInt32Array::new(ScalarBuffer::new(codes.into_buffer(), 0, total), None);
     let symbols = DictionaryArray::try_new(codes, Arc::new(inputs.ranking.sorted.clone())).expect("codes are ranks");
-    Assembled { dates: Date32Array::from(dates), symbols, fields, rows_per_day: counts }
+    let dates = Date32Array::new(ScalarBuffer::new(dates.into_buffer(), 0, total), None);
+    Assembled { dates, symbols, fields, rows_per_day: counts }
 }
 
 /// Sets `bits` to the ranks of the rows of date `d`.
@@ -209,6 +211,8 @@ fn fill_day(
             let chunk = chunks[d].as_ref();
             match &mut fields[f] {
                 FieldSlice::Fixed { width, values, valid } => {
+                    // Pooled buffers hold an earlier read's bytes: every slot is written.
+                    valid.fill(0);
                     if covered < n || chunk.is_none() {
                         fill_null(*dtype, *width, values);
                     }
@@ -224,12 +228,15 @@ fn fill_day(
 }
 
 /// Values for rows with no source row: NaN for floats, so a float column reads as NaN in
-/// pandas without consulting its validity; zero otherwise (already there).
+/// pandas without consulting its validity; zero otherwise.
 fn fill_null(dtype: ValueType, width: usize, values: &mut [u8]) {
     let nan: &[u8] = match dtype {
         ValueType::Float64 => &f64::NAN.to_le_bytes(),
         ValueType::Float32 => &f32::NAN.to_le_bytes(),
-        _ => return,
+        _ => {
+            values.fill(0);
+            return;
+        }
     };
     debug_assert_eq!(nan.len(), width);
     for slot in values.chunks_exact_mut(width) {
@@ -353,7 +360,7 @@ impl RankBits {
 /// One field's output.
 enum Output {
     /// Fixed-width values and one validity byte per row.
-    Fixed { width: usize, values: MutableBuffer, valid: Vec<u8> },
+    Fixed { width: usize, values: Lease, valid: Lease },
     /// Booleans and text, assembled per date.
     Taken,
 }
@@ -375,19 +382,17 @@ struct DayOut<'a> {
 }
 
 impl Output {
-    fn new(dtype: ValueType, rows: usize) -> Self {
+    fn new(dtype: ValueType, rows: usize, pool: &OutputPool) -> Self {
         match (dtype, dtype.width()) {
             (ValueType::Bool, _) | (_, None) => Output::Taken,
-            (_, Some(width)) => {
-                Output::Fixed { width, values: MutableBuffer::from_len_zeroed(rows * width), valid: vec![0; rows] }
-            }
+            (_, Some(width)) => Output::Fixed { width, values: pool.take(rows * width), valid: pool.take(rows) },
         }
     }
 
     fn rest(&mut self) -> FieldRest<'_> {
         match self {
             Output::Fixed { width, values, valid } => {
-                FieldRest::Fixed { width: *width, values: values.as_slice_mut(), valid: valid.as_mut_slice() }
+                FieldRest::Fixed { width: *width, values: values.typed_mut(), valid: valid.typed_mut() }
             }
             Output::Taken => FieldRest::Taken,
         }
@@ -395,11 +400,12 @@ impl Output {
 
     fn finish(self, dtype: ValueType, rows: usize, parts: Vec<ArrayRef>) -> ArrayRef {
         match self {
-            Output::Fixed { values, valid, .. } => {
-                let nulls = valid.contains(&0).then(|| NullBuffer::from(pack_bits(&valid)));
+            Output::Fixed { values, mut valid, .. } => {
+                let valid = valid.typed_mut::<u8>();
+                let nulls = valid.contains(&0).then(|| NullBuffer::from(pack_bits(valid)));
                 let data = ArrayData::builder(dtype.arrow())
                     .len(rows)
-                    .add_buffer(Buffer::from(values))
+                    .add_buffer(values.into_buffer())
                     .nulls(nulls)
                     .build()
                     .expect("buffers sized for the rows");
@@ -528,7 +534,7 @@ mod tests {
                 }
             }
             let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), ranking: &ranking };
-            let out = assemble(&inputs);
+            let out = assemble(&inputs, &OutputPool::new(0));
 
             // The naive reference: per day, the union of the row tables' symbols as text,
             // sorted, filtered, with each table's value looked up by symbol.
@@ -586,7 +592,7 @@ mod tests {
             symbols: None,
             ranking: &ranking,
         };
-        let out = assemble(&inputs);
+        let out = assemble(&inputs, &OutputPool::new(0));
         let schema = Arc::new(arrow::datatypes::Schema::new(vec![
             arrow::datatypes::Field::new("date", arrow::datatypes::DataType::Date32, false),
             arrow::datatypes::Field::new("symbol", out.symbols.data_type().clone(), false),

@@ -2,6 +2,7 @@
 //! (date, symbol).
 
 mod assemble;
+mod pool;
 mod resolve;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 
 pub use self::assemble::{assemble, Assembled, Inputs, SymbolRanking};
+pub use self::pool::{Lease, OutputPool};
 pub use self::resolve::{resolve_fields, ResolvedField};
 
 use crate::config::TableKind;
@@ -62,11 +64,17 @@ pub struct View {
     pub days: HashMap<u32, Vec<Day>>,
 }
 
-/// Reads `request` through the hot layer.
+/// Reads `request` through the hot layer, into buffers from `pool`.
 ///
 /// # Errors
 /// [`QueryError`] for bad arguments, unknown or ambiguous names, and store failures.
-pub fn read(store: &Store, hot: &HotChunks, view: &View, request: &Request) -> Result<QueryResult, QueryError> {
+pub fn read(
+    store: &Store,
+    hot: &HotChunks,
+    pool: &OutputPool,
+    view: &View,
+    request: &Request,
+) -> Result<QueryResult, QueryError> {
     if request.start > request.end {
         return Err(QueryError::InvalidArgument(format!(
             "start {} is after end {}; dates are inclusive, so pass start <= end",
@@ -148,14 +156,17 @@ pub fn read(store: &Store, hot: &HotChunks, view: &View, request: &Request) -> R
         ids.dedup();
         ids
     });
-    let assembled = assemble(&Inputs {
-        days: &days,
-        tables: keys,
-        row_tables,
-        fields: values,
-        symbols: wanted.as_deref(),
-        ranking: &view.ranking,
-    });
+    let assembled = assemble(
+        &Inputs {
+            days: &days,
+            tables: keys,
+            row_tables,
+            fields: values,
+            symbols: wanted.as_deref(),
+            ranking: &view.ranking,
+        },
+        pool,
+    );
 
     let mut schema_fields = vec![
         Field::new("date", DataType::Date32, false),
