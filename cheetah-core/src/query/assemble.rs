@@ -212,11 +212,15 @@ fn fill_day(
             match &mut fields[f] {
                 FieldSlice::Fixed { width, values, valid } => {
                     // Pooled buffers hold an earlier read's bytes: every slot is written.
-                    valid.fill(0);
-                    if covered < n || chunk.is_none() {
-                        fill_null(*dtype, *width, values);
+                    let dense = covered == n && chunk.is_some_and(|c| c.null_count() == 0);
+                    if dense {
+                        valid.fill(1);
+                    } else {
+                        valid.fill(0);
+                        fill_null(*dtype, values);
                     }
                     if let Some(chunk) = chunk {
+                        let valid = (!dense).then_some(&mut **valid);
                         scatter(chunk.as_ref(), *dtype, *width, &scratch.dest, values, valid);
                     }
                 }
@@ -229,22 +233,31 @@ fn fill_day(
 
 /// Values for rows with no source row: NaN for floats, so a float column reads as NaN in
 /// pandas without consulting its validity; zero otherwise.
-fn fill_null(dtype: ValueType, width: usize, values: &mut [u8]) {
-    let nan: &[u8] = match dtype {
-        ValueType::Float64 => &f64::NAN.to_le_bytes(),
-        ValueType::Float32 => &f32::NAN.to_le_bytes(),
-        _ => {
-            values.fill(0);
-            return;
-        }
-    };
-    debug_assert_eq!(nan.len(), width);
-    for slot in values.chunks_exact_mut(width) {
-        slot.copy_from_slice(nan);
+fn fill_null(dtype: ValueType, values: &mut [u8]) {
+    match dtype {
+        ValueType::Float64 => fill_pattern(values, f64::NAN.to_le_bytes()),
+        ValueType::Float32 => fill_pattern(values, f32::NAN.to_le_bytes()),
+        _ => values.fill(0),
     }
 }
 
-fn scatter(chunk: &dyn Array, dtype: ValueType, width: usize, dest: &[u32], values: &mut [u8], valid: &mut [u8]) {
+/// Fills `values` with copies of `pattern`; its width is a constant, so each copy is one store.
+fn fill_pattern<const W: usize>(values: &mut [u8], pattern: [u8; W]) {
+    for slot in values.chunks_exact_mut(W) {
+        slot.copy_from_slice(&pattern);
+    }
+}
+
+/// Copies `chunk`'s values to their rows, and marks the valid ones in `valid` unless the caller
+/// already knows every row is valid.
+fn scatter(
+    chunk: &dyn Array,
+    dtype: ValueType,
+    width: usize,
+    dest: &[u32],
+    values: &mut [u8],
+    valid: Option<&mut [u8]>,
+) {
     let data = chunk.to_data();
     let src = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + data.len()) * width];
     match width {
@@ -255,6 +268,7 @@ fn scatter(chunk: &dyn Array, dtype: ValueType, width: usize, dest: &[u32], valu
         16 => scatter_width::<16>(src, dest, values),
         other => unreachable!("no fixed-width type is {other} bytes wide"),
     }
+    let Some(valid) = valid else { return };
     match chunk.nulls().filter(|n| n.null_count() > 0) {
         None => {
             for &p in dest.iter().filter(|&&p| p != NONE) {
@@ -262,17 +276,12 @@ fn scatter(chunk: &dyn Array, dtype: ValueType, width: usize, dest: &[u32], valu
             }
         }
         Some(nulls) => {
-            let nan: Option<&[u8]> = match dtype {
-                ValueType::Float64 => Some(&[0, 0, 0, 0, 0, 0, 0xf8, 0x7f]),
-                ValueType::Float32 => Some(&[0, 0, 0xc0, 0x7f]),
-                _ => None,
-            };
             for (i, &p) in dest.iter().enumerate().filter(|(_, &p)| p != NONE) {
                 let p = p as usize;
                 if nulls.is_valid(i) {
                     valid[p] = 1;
-                } else if let Some(nan) = nan {
-                    values[p * width..(p + 1) * width].copy_from_slice(nan);
+                } else {
+                    fill_null(dtype, &mut values[p * width..(p + 1) * width]);
                 }
             }
         }

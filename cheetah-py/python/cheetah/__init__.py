@@ -201,8 +201,9 @@ def _to_pandas(table: pa.Table, days: list[str], counts: list[int], backend: str
     symbol = _single(table.column("symbol"))
     date_level = pd.DatetimeIndex(np.array(days, dtype="datetime64[ns]"), name="date")
     symbol_level = pd.Index(symbol.dictionary.to_numpy(zero_copy_only=False), name="symbol")
-    date_codes = np.repeat(np.arange(len(days), dtype=np.int32), np.asarray(counts, dtype=np.int64))
-    symbol_codes = _values(symbol.indices).view(np.int32)
+    # Codes already in the narrowest type pandas would coerce them to, so it keeps them as they are.
+    date_codes = np.repeat(np.arange(len(days), dtype=_code_type(len(days))), np.asarray(counts, dtype=np.int64))
+    symbol_codes = _values(symbol.indices).view(np.int32).astype(_code_type(len(symbol.dictionary)), copy=False)
     index = pd.MultiIndex(
         levels=[date_level, symbol_level],
         codes=[date_codes, symbol_codes],
@@ -211,6 +212,14 @@ def _to_pandas(table: pa.Table, days: list[str], counts: list[int], backend: str
     )
     columns = {name: _column(table.column(name), backend) for name in table.column_names[2:]}
     return pd.DataFrame(columns, index=index, copy=False)
+
+
+def _code_type(levels: int) -> type:
+    """The integer type pandas keeps MultiIndex codes in for a level of `levels` values."""
+    for kind in (np.int8, np.int16, np.int32):
+        if levels < np.iinfo(kind).max:
+            return kind
+    return np.int64
 
 
 def _values(array: pa.Array) -> np.ndarray:
