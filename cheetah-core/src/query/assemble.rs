@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
+use arrow::array::BooleanBufferBuilder;
 use arrow::array::{
     make_array, new_empty_array, Array, ArrayData, ArrayRef, Date32Array, DictionaryArray, StringArray, UInt32Array,
 };
-use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::{concat, take};
 use arrow::datatypes::UInt32Type;
 use rayon::prelude::*;
@@ -127,7 +128,7 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
         }
     }
 
-    let per_day_arrays: Vec<Vec<Option<ArrayRef>>> = days_out
+    let per_day: Vec<Vec<DayPart>> = days_out
         .into_par_iter()
         .enumerate()
         .map_init(
@@ -140,8 +141,7 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
         .into_iter()
         .enumerate()
         .map(|(f, output)| {
-            let parts: Vec<ArrayRef> = per_day_arrays.iter().filter_map(|day| day[f].clone()).collect();
-            output.finish(inputs.fields[f].1, total, parts)
+            output.finish(inputs.fields[f].1, total, per_day.iter().zip(&counts).map(|(day, &n)| (&day[f], n)))
         })
         .collect();
     let codes = UInt32Array::new(ScalarBuffer::new(codes.into_buffer(), 0, total), None);
@@ -167,18 +167,12 @@ fn row_bits(inputs: &Inputs<'_>, d: usize, wanted: Option<&RankBits>, bits: &mut
     }
 }
 
-fn fill_day(
-    inputs: &Inputs<'_>,
-    d: usize,
-    rows: &RankBits,
-    scratch: &mut Scratch,
-    out: DayOut<'_>,
-) -> Vec<Option<ArrayRef>> {
+fn fill_day(inputs: &Inputs<'_>, d: usize, rows: &RankBits, scratch: &mut Scratch, out: DayOut<'_>) -> Vec<DayPart> {
     let DayOut { dates, codes, mut fields } = out;
     let n = dates.len();
-    let mut arrays = vec![None; inputs.fields.len()];
+    let mut parts: Vec<DayPart> = inputs.fields.iter().map(|_| DayPart::AllValid).collect();
     if n == 0 {
-        return arrays;
+        return parts;
     }
     dates.fill(inputs.days[d]);
     let mut j = 0;
@@ -210,25 +204,37 @@ fn fill_day(
             }
             let chunk = chunks[d].as_ref();
             match &mut fields[f] {
-                FieldSlice::Fixed { width, values, valid } => {
+                FieldSlice::Fixed { width, values } => {
                     // Pooled buffers hold an earlier read's bytes: every slot is written.
                     let dense = covered == n && chunk.is_some_and(|c| c.null_count() == 0);
-                    if dense {
-                        valid.fill(1);
-                    } else {
-                        valid.fill(0);
+                    let mut valid = (!dense).then(|| {
                         fill_null(*dtype, values);
-                    }
+                        let mut bits = BooleanBufferBuilder::new(n);
+                        bits.append_n(n, false);
+                        bits
+                    });
                     if let Some(chunk) = chunk {
-                        let valid = (!dense).then_some(&mut **valid);
-                        scatter(chunk.as_ref(), *dtype, *width, &scratch.dest, values, valid);
+                        scatter(chunk.as_ref(), *dtype, *width, &scratch.dest, values, valid.as_mut());
+                    }
+                    if let Some(mut valid) = valid {
+                        parts[f] = DayPart::Validity(valid.finish());
                     }
                 }
-                FieldSlice::Taken => arrays[f] = Some(take_day(chunk, *dtype, &scratch.dest, n)),
+                FieldSlice::Taken => parts[f] = DayPart::Array(take_day(chunk, *dtype, &scratch.dest, n)),
             }
         }
     }
-    arrays
+    parts
+}
+
+/// What one date adds to a field besides the values written in place.
+enum DayPart {
+    /// Every row has a value (or the date has no rows).
+    AllValid,
+    /// Which rows have a value.
+    Validity(BooleanBuffer),
+    /// The date's array of a type assembled per date.
+    Array(ArrayRef),
 }
 
 /// Values for rows with no source row: NaN for floats, so a float column reads as NaN in
@@ -256,7 +262,7 @@ fn scatter(
     width: usize,
     dest: &[u32],
     values: &mut [u8],
-    valid: Option<&mut [u8]>,
+    valid: Option<&mut BooleanBufferBuilder>,
 ) {
     let data = chunk.to_data();
     let src = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + data.len()) * width];
@@ -272,14 +278,14 @@ fn scatter(
     match chunk.nulls().filter(|n| n.null_count() > 0) {
         None => {
             for &p in dest.iter().filter(|&&p| p != NONE) {
-                valid[p as usize] = 1;
+                valid.set_bit(p as usize, true);
             }
         }
         Some(nulls) => {
             for (i, &p) in dest.iter().enumerate().filter(|(_, &p)| p != NONE) {
                 let p = p as usize;
                 if nulls.is_valid(i) {
-                    valid[p] = 1;
+                    valid.set_bit(p, true);
                 } else {
                     fill_null(dtype, &mut values[p * width..(p + 1) * width]);
                 }
@@ -368,19 +374,19 @@ impl RankBits {
 
 /// One field's output.
 enum Output {
-    /// Fixed-width values and one validity byte per row.
-    Fixed { width: usize, values: Lease, valid: Lease },
+    /// Fixed-width values, written in place.
+    Fixed { width: usize, values: Lease },
     /// Booleans and text, assembled per date.
     Taken,
 }
 
 enum FieldRest<'a> {
-    Fixed { width: usize, values: &'a mut [u8], valid: &'a mut [u8] },
+    Fixed { width: usize, values: &'a mut [u8] },
     Taken,
 }
 
 enum FieldSlice<'a> {
-    Fixed { width: usize, values: &'a mut [u8], valid: &'a mut [u8] },
+    Fixed { width: usize, values: &'a mut [u8] },
     Taken,
 }
 
@@ -394,60 +400,68 @@ impl Output {
     fn new(dtype: ValueType, rows: usize, pool: &OutputPool) -> Self {
         match (dtype, dtype.width()) {
             (ValueType::Bool, _) | (_, None) => Output::Taken,
-            (_, Some(width)) => Output::Fixed { width, values: pool.take(rows * width), valid: pool.take(rows) },
+            (_, Some(width)) => Output::Fixed { width, values: pool.take(rows * width) },
         }
     }
 
     fn rest(&mut self) -> FieldRest<'_> {
         match self {
-            Output::Fixed { width, values, valid } => {
-                FieldRest::Fixed { width: *width, values: values.typed_mut(), valid: valid.typed_mut() }
-            }
+            Output::Fixed { width, values } => FieldRest::Fixed { width: *width, values: values.typed_mut() },
             Output::Taken => FieldRest::Taken,
         }
     }
 
-    fn finish(self, dtype: ValueType, rows: usize, parts: Vec<ArrayRef>) -> ArrayRef {
+    /// The field's array from what each date added, with its row count.
+    fn finish<'p>(self, dtype: ValueType, rows: usize, days: impl Iterator<Item = (&'p DayPart, usize)>) -> ArrayRef {
         match self {
-            Output::Fixed { values, mut valid, .. } => {
-                let valid = valid.typed_mut::<u8>();
-                let nulls = valid.contains(&0).then(|| NullBuffer::from(pack_bits(valid)));
+            Output::Fixed { values, .. } => {
+                let mut validity: Option<BooleanBufferBuilder> = None;
+                let mut done = 0;
+                for (part, n) in days {
+                    if let DayPart::Validity(bits) = part {
+                        let validity = validity.get_or_insert_with(|| {
+                            let mut all = BooleanBufferBuilder::new(rows);
+                            all.append_n(done, true);
+                            all
+                        });
+                        validity.append_buffer(bits);
+                    } else if let Some(validity) = &mut validity {
+                        validity.append_n(n, true);
+                    }
+                    done += n;
+                }
                 let data = ArrayData::builder(dtype.arrow())
                     .len(rows)
                     .add_buffer(values.into_buffer())
-                    .nulls(nulls)
+                    .nulls(validity.map(|mut v| NullBuffer::new(v.finish())))
                     .build()
                     .expect("buffers sized for the rows");
                 make_array(data)
             }
-            Output::Taken if parts.is_empty() => new_empty_array(&dtype.arrow()),
             Output::Taken => {
-                let refs: Vec<&dyn Array> = parts.iter().map(AsRef::as_ref).collect();
-                concat(&refs).expect("parts share one type")
+                let parts: Vec<&dyn Array> = days
+                    .filter_map(|(part, _)| match part {
+                        DayPart::Array(array) => Some(array.as_ref()),
+                        _ => None,
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    new_empty_array(&dtype.arrow())
+                } else {
+                    concat(&parts).expect("parts share one type")
+                }
             }
         }
     }
-}
-
-fn pack_bits(valid: &[u8]) -> arrow::buffer::BooleanBuffer {
-    let mut packed = vec![0u8; valid.len().div_ceil(8)];
-    packed.par_chunks_mut(4096).zip(valid.par_chunks(4096 * 8)).for_each(|(out, bytes)| {
-        for (o, eight) in out.iter_mut().zip(bytes.chunks(8)) {
-            *o = eight.iter().enumerate().fold(0u8, |acc, (j, &v)| acc | ((v & 1) << j));
-        }
-    });
-    arrow::buffer::BooleanBuffer::new(Buffer::from_vec(packed), 0, valid.len())
 }
 
 impl<'a> FieldRest<'a> {
     fn take(&mut self, n: usize) -> FieldSlice<'a> {
         match self {
-            FieldRest::Fixed { width, values, valid } => {
-                let (value_head, value_tail) = std::mem::take(values).split_at_mut(n * *width);
-                let (valid_head, valid_tail) = std::mem::take(valid).split_at_mut(n);
-                *values = value_tail;
-                *valid = valid_tail;
-                FieldSlice::Fixed { width: *width, values: value_head, valid: valid_head }
+            FieldRest::Fixed { width, values } => {
+                let (head, tail) = std::mem::take(values).split_at_mut(n * *width);
+                *values = tail;
+                FieldSlice::Fixed { width: *width, values: head }
             }
             FieldRest::Taken => FieldSlice::Taken,
         }
