@@ -22,7 +22,8 @@ pub fn encode(values: &[f64], valid: impl Fn(usize) -> bool) -> Option<(u8, Vec<
                 continue;
             }
             let rounded = (v * scale).round();
-            if !(rounded.abs() < MAX_EXACT) {
+            // NaN and infinities fail here too.
+            if !rounded.is_finite() || rounded.abs() >= MAX_EXACT {
                 continue 'exponent;
             }
             let n = rounded as i64;
