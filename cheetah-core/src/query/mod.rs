@@ -12,6 +12,7 @@ use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
+use rayon::prelude::*;
 
 pub use self::assemble::{assemble, Assembled, Inputs, SymbolRanking};
 pub use self::pool::{Lease, OutputPool};
@@ -142,14 +143,21 @@ pub fn read(
         days.dedup();
     }
 
-    let keys = tables.iter().map(|t| hot.keys(store, t, &days)).collect::<Result<Vec<_>, _>>()?;
-    let values: Vec<(usize, crate::types::ValueType, Vec<Option<ArrayRef>>)> = fields
-        .iter()
-        .map(|f| {
-            let t = tables.iter().position(|t| t.id == f.table.id).expect("involved");
-            Ok((t, f.field.dtype, hot.values(store, f.field, &days)?))
-        })
-        .collect::<Result<_, StoreError>>()?;
+    // Every table's and field's chunks at once: a short range has too few dates per field to
+    // keep both cores busy.
+    let (keys, values) = rayon::join(
+        || tables.par_iter().map(|t| hot.keys(store, t, &days)).collect::<Result<Vec<_>, _>>(),
+        || {
+            fields
+                .par_iter()
+                .map(|f| {
+                    let t = tables.iter().position(|t| t.id == f.table.id).expect("involved");
+                    Ok((t, f.field.dtype, hot.values(store, f.field, &days)?))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        },
+    );
+    let (keys, values) = (keys?, values?);
     let wanted: Option<Vec<u32>> = request.symbols.as_ref().map(|names| {
         let mut ids: Vec<u32> = names.iter().filter_map(|n| view.symbols.id(n)).collect();
         ids.sort_unstable();
