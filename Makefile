@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build demo test test-rust test-python python check fmt clippy clean
+.PHONY: deps build demo test test-rust test-python python bench bench-micro check fmt clippy clean
 
 ## Install missing Debian packages and the Python venv.
 deps:
@@ -36,6 +36,17 @@ test-python: python
 	cd cheetah-py && CHEETAH_BIN=$$($(CARGO) metadata --format-version 1 --no-deps | $(CURDIR)/$(PY) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/cheetah \
 		$(CURDIR)/$(PY) -m pytest -q tests
 
+## Cheetah against its peers on the DESIGN.md §6 market, with PostgreSQL as the source.
+bench: deps
+	$(VENV)/bin/pip install -q -r benches/requirements.txt
+	$(CARGO) build --release -p cheetah-cli -p cheetah-benches --bins
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release -m cheetah-py/Cargo.toml
+	$(PY) benches/compare.py $(BENCH_ARGS)
+
+## Criterion micro-benchmarks: the chunk codec and the assembler.
+bench-micro:
+	$(CARGO) bench -p cheetah-benches
+
 fmt:
 	$(CARGO) fmt --all -- --check
 
@@ -47,4 +58,4 @@ check: deps fmt clippy test
 
 clean:
 	$(CARGO) clean
-	rm -rf demo $(VENV)
+	rm -rf demo bench $(VENV)

@@ -160,12 +160,26 @@ def write_sqlite(tables: dict[str, Table], path: str) -> None:
     db.close()
 
 
-def write_postgres(tables: dict[str, Table], dsn: str) -> None:
-    """Loads the tables through `psql ... COPY FROM STDIN`, which needs no Python driver."""
+MARKER = "cheetah_bench_market"
+
+
+def postgres_marker(dsn: str) -> str | None:
+    """What `write_postgres` recorded as loaded into `dsn`, or None when nothing complete is there."""
+    import subprocess
+
+    probe = subprocess.run(["psql", dsn, "-Atqc", f"SELECT description FROM {MARKER}"],
+                           capture_output=True, text=True)
+    return probe.stdout.strip() or None if probe.returncode == 0 else None
+
+
+def write_postgres(tables: dict[str, Table], dsn: str, description: str = "") -> None:
+    """Loads the tables through `psql ... COPY FROM STDIN`, which needs no Python driver, and
+    records `description` in a marker table last, so an interrupted load is never reused."""
     import subprocess
 
     import pandas as pd
 
+    subprocess.run(["psql", dsn, "-qc", f"DROP TABLE IF EXISTS {MARKER}"], check=True)
     for table in tables.values():
         date_col = "ann_date" if table.name == "fundamentals" else "trade_date"
         cols = list(table.columns)
@@ -185,6 +199,13 @@ def write_postgres(tables: dict[str, Table], dsn: str) -> None:
         index = "INDEX" if table.name == "fundamentals" else "UNIQUE INDEX"
         subprocess.run(["psql", dsn, "-qc", f'CREATE {index} ON "{table.name}" {key}; ANALYZE "{table.name}";'],
                        check=True)
+    escaped = description.replace("'", "''")
+    subprocess.run(["psql", dsn, "-qc", f"CREATE TABLE {MARKER} AS SELECT '{escaped}'::text AS description"],
+                   check=True)
+
+
+def describe(symbols: int, years: int, seed: int) -> str:
+    return f"symbols={symbols} years={years} seed={seed}"
 
 
 def main(argv: list[str]) -> None:
@@ -197,7 +218,10 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     tables = generate(args.symbols, args.years, args.seed)
-    (write_sqlite if args.target == "sqlite" else write_postgres)(tables, args.path)
+    if args.target == "sqlite":
+        write_sqlite(tables, args.path)
+    else:
+        write_postgres(tables, args.path, describe(args.symbols, args.years, args.seed))
     sizes = ", ".join(f"{t.name} {len(t):,} rows" for t in tables.values())
     print(f"generated {args.symbols} symbols x {args.years} years into {args.path}: {sizes} "
           f"({time.perf_counter() - started:.1f} s)")

@@ -1,0 +1,590 @@
+"""Cheetah side by side with what a researcher would use instead, in one run on one machine.
+
+    python benches/compare.py [--runs 5] [--work bench] [--pg "host=127.0.0.1 user=postgres dbname=cheetah_bench"]
+
+1. Data: the seeded market of `market.py` (DESIGN.md §6) in PostgreSQL (the source), as zstd
+   Parquet, and in ArcticDB (LMDB). Each is built once and reused while the market's
+   parameters match.
+2. Update: Cheetah's full backfill from PostgreSQL against a bare arrow-odbc read of the same
+   rows (`odbc-read`), one new date for every cached field, and the store's size against
+   Parquet's.
+3. Reads: Q1, Q2 and Q3 through Cheetah (cold: a new process; hot: repeated in-process), and
+   through PostgreSQL into pandas (connectorx), Parquet with pyarrow and pandas, Polars, DuckDB
+   and ArcticDB. Every runner returns the same frame, the outer join indexed by a sorted
+   (date, symbol) MultiIndex, and the frames are checked equal before any time is shown.
+
+Prints a Markdown report (median and min of `--runs` runs) and writes it to `WORK/report.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import market
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = {
+    "daily_bar": market.BAR_FIELDS,
+    "valuation": market.VALUATION_FIELDS,
+    "factors": market.FACTOR_FIELDS,
+}
+QUERIES = {
+    "Q1": ("all 10 years x close, volume, pe, total_mv", "2015-01-01", "2025-12-31", ["close", "volume", "pe", "total_mv"]),
+    "Q2": ("one month x the same 4 fields", "2020-03-01", "2020-03-31", ["close", "volume", "pe", "total_mv"]),
+    "Q3": ("one year x close, pe and the 40 factors", "2023-01-01", "2023-12-31", ["close", "pe"] + market.FACTOR_FIELDS),
+}
+FIELD_TABLE = {f: t for t, fields in TABLES.items() for f in fields}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+class Market:
+    """Where the market lives in each form, built on first use."""
+
+    def __init__(self, work: Path, dsn: str, symbols: int, years: int, seed: int) -> None:
+        self.work, self.dsn = work, dsn
+        self.description = market.describe(symbols, years, seed)
+        self.params = (symbols, years, seed)
+        self.parquet = work / "parquet"
+        self.arctic = work / "arctic"
+        self._tables: dict[str, market.Table] | None = None
+
+    def tables(self) -> dict[str, market.Table]:
+        if self._tables is None:
+            log(f"generating the market ({self.description})")
+            self._tables = market.generate(*self.params)
+        return self._tables
+
+    def _stamp(self, path: Path) -> Path:
+        return path / "market.txt"
+
+    def _fresh(self, path: Path) -> bool:
+        stamp = self._stamp(path)
+        return stamp.is_file() and stamp.read_text() == self.description
+
+    def ensure(self) -> None:
+        create_database(self.dsn)
+        if market.postgres_marker(self.dsn) == self.description:
+            log("PostgreSQL already holds the market: reusing it")
+        else:
+            log("loading the market into PostgreSQL")
+            market.write_postgres(self.tables(), self.dsn, self.description)
+        if not self._fresh(self.parquet):
+            shutil.rmtree(self.parquet, ignore_errors=True)
+            self.parquet.mkdir(parents=True)
+            for name in TABLES:
+                table = self.tables()[name]
+                log(f"writing {name} as zstd Parquet")
+                frame = pa.Table.from_pandas(frame_of(table).reset_index(), preserve_index=False)
+                pq.write_table(frame, self.parquet / f"{name}.parquet", compression="zstd")
+            self._stamp(self.parquet).write_text(self.description)
+        if not self._fresh(self.arctic):
+            import arcticdb
+
+            shutil.rmtree(self.arctic, ignore_errors=True)
+            self.arctic.mkdir(parents=True)
+            library = arcticdb.Arctic(f"lmdb://{self.arctic}?map_size=20GB").get_library("market", create_if_missing=True)
+            for name in TABLES:
+                log(f"writing {name} into ArcticDB")
+                library.write(name, frame_of(self.tables()[name]))
+            self._stamp(self.arctic).write_text(self.description)
+
+    def parquet_bytes(self, fields: list[str]) -> int:
+        """Bytes of `fields` in the Parquet files: their column chunks, as compressed on disk."""
+        total = 0
+        for name in TABLES:
+            meta = pq.ParquetFile(self.parquet / f"{name}.parquet").metadata
+            for g in range(meta.num_row_groups):
+                group = meta.row_group(g)
+                for c in range(group.num_columns):
+                    column = group.column(c)
+                    if column.path_in_schema in fields:
+                        total += column.total_compressed_size
+        return total
+
+
+def create_database(dsn: str) -> None:
+    """Creates the database `dsn` names, if the server does not have it yet."""
+    if subprocess.run(["psql", dsn, "-Atqc", "SELECT 1"], capture_output=True).returncode == 0:
+        return
+    parts = dict(p.split("=", 1) for p in dsn.split())
+    admin = " ".join(f"{k}={v}" for k, v in {**parts, "dbname": "postgres"}.items())
+    log(f"creating database {parts['dbname']}")
+    subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{parts["dbname"]}"'], check=True)
+
+
+def frame_of(table: market.Table) -> pd.DataFrame:
+    index = pd.MultiIndex.from_arrays(
+        [table.dates.astype("datetime64[ns]"), table.symbols.astype(object)], names=["date", "symbol"])
+    return pd.DataFrame(table.columns, index=index)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runners: each returns the outer join of the fields' tables, indexed by a sorted (date, symbol).
+
+
+def tables_of(cols: list[str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for c in cols:
+        grouped.setdefault(FIELD_TABLE[c], []).append(c)
+    return grouped
+
+
+def outer_join(frames: list[pd.DataFrame], cols: list[str]) -> pd.DataFrame:
+    joined = frames[0]
+    for other in frames[1:]:
+        joined = joined.join(other, how="outer")
+    return joined[cols].sort_index()
+
+
+def run_postgres(dsn: str) -> Callable:
+    import connectorx as cx
+
+    uri = "postgresql://" + dsn_to_uri(dsn)
+
+    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
+        grouped = list(tables_of(cols).items())
+        first = grouped[0][0]
+        sql = ["SELECT * FROM (SELECT COALESCE(" + ", ".join(f"{t}.trade_date" for t, _ in grouped) + ") AS date, "
+               "COALESCE(" + ", ".join(f"{t}.symbol" for t, _ in grouped) + ") AS symbol, "
+               + ", ".join(f'{t}."{c}"' for t, fields in grouped for c in fields)
+               + f" FROM (SELECT * FROM {first} WHERE trade_date BETWEEN '{start}' AND '{end}') {first}"]
+        for t, _ in grouped[1:]:
+            sql.append(f" FULL OUTER JOIN (SELECT * FROM {t} WHERE trade_date BETWEEN '{start}' AND '{end}') {t}"
+                       f" ON {t}.trade_date = {first}.trade_date AND {t}.symbol = {first}.symbol")
+        sql.append(') joined ORDER BY date, symbol COLLATE "C"')
+        table = cx.read_sql(uri, "".join(sql), return_type="arrow")
+        frame = table.to_pandas(date_as_object=False)
+        frame["date"] = frame["date"].astype("datetime64[ns]")
+        return frame.set_index(["date", "symbol"])[cols]
+
+    return run
+
+
+def dsn_to_uri(dsn: str) -> str:
+    parts = dict(p.split("=", 1) for p in dsn.split())
+    return f"{parts.get('user', 'postgres')}@{parts.get('host', '127.0.0.1')}:{parts.get('port', '5432')}/{parts['dbname']}"
+
+
+def run_parquet(directory: Path) -> Callable:
+    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
+        frames = []
+        for t, fields in tables_of(cols).items():
+            table = pq.read_table(directory / f"{t}.parquet", columns=["date", "symbol", *fields],
+                                  filters=[("date", ">=", pd.Timestamp(start)), ("date", "<=", pd.Timestamp(end))])
+            frames.append(table.to_pandas().set_index(["date", "symbol"]))
+        return outer_join(frames, cols)
+
+    return run
+
+
+def run_polars(directory: Path) -> Callable:
+    import polars as pl
+
+    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
+        lo, hi = dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
+        joined = None
+        for t, fields in tables_of(cols).items():
+            scan = pl.scan_parquet(directory / f"{t}.parquet").select(["date", "symbol", *fields]).filter(
+                pl.col("date").is_between(lo, hi))
+            joined = scan if joined is None else joined.join(scan, on=["date", "symbol"], how="full", coalesce=True)
+        frame = joined.sort(["date", "symbol"]).collect().to_pandas()
+        return frame.set_index(["date", "symbol"])[cols]
+
+    return run
+
+
+def run_duckdb(directory: Path) -> Callable:
+    import duckdb
+
+    connection = duckdb.connect()
+
+    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
+        grouped = list(tables_of(cols).items())
+        first = grouped[0][0]
+        subquery = lambda t, fields: (  # noqa: E731
+            f"(SELECT date, symbol, {', '.join(fields)} FROM read_parquet('{directory / (t + '.parquet')}') "
+            f"WHERE date BETWEEN TIMESTAMP '{start}' AND TIMESTAMP '{end}') {t}")
+        sql = [f"SELECT * FROM {subquery(first, grouped[0][1])}"]
+        for t, fields in grouped[1:]:
+            sql.append(f" FULL OUTER JOIN {subquery(t, fields)} USING (date, symbol)")
+        sql.append(" ORDER BY date, symbol")
+        frame = connection.sql("".join(sql)).df()
+        return frame.set_index(["date", "symbol"])[cols]
+
+    return run
+
+
+def run_arctic(directory: Path) -> Callable:
+    import arcticdb
+
+    library = arcticdb.Arctic(f"lmdb://{directory}?map_size=20GB").get_library("market")
+
+    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
+        frames = [library.read(t, date_range=(pd.Timestamp(start), pd.Timestamp(end)), columns=fields).data
+                  for t, fields in tables_of(cols).items()]
+        return outer_join(frames, cols)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Cheetah
+
+
+COLD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import cheetah
+config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+
+def status(key):  # bytes; VmHWM is this process's own peak (ru_maxrss would include the parent's)
+    line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
+    return int(line.split()[1]) * 1024
+
+t1 = time.perf_counter()
+cache = cheetah.open(config)
+before = status("VmRSS")
+df = cache.get_data(start, end, cols)
+t2 = time.perf_counter()
+peak = status("VmHWM") - before
+result = int(df.memory_usage(index=True, deep=False).sum())
+print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result}))
+"""
+WARMUP = 2
+"""Untimed calls before the hot runs: the second one's output still lives while the next is
+built, so the output pool needs two results' buffers before it serves every call."""
+
+
+def write_config(work: Path, dsn: str, name: str = "cheetah", tables: dict[str, list[str]] = TABLES,
+                 lookback: int = 5, store: str | None = None) -> Path:
+    """`WORK/<name>.toml`, caching `tables` from the source into `store`, `WORK/<name>-store` by default."""
+    parts = dict(p.split("=", 1) for p in dsn.split())
+    odbc = (f"Driver={{PostgreSQL Unicode}};Server={parts.get('host', '127.0.0.1')};Port={parts.get('port', '5432')};"
+            f"Database={parts['dbname']};Uid={parts.get('user', 'postgres')};BoolsAsChar=0;")
+    sections = "".join(f"""
+[[table]]
+name = "{t}"
+date = "trade_date"
+symbol = "symbol"
+fields = {json.dumps(fields)}
+start = "2015-01-01"
+lookback = {lookback}
+""" for t, fields in tables.items())
+    config = work / f"{name}.toml"
+    config.write_text(f"""# Written by benches/compare.py.
+[store]
+path = "{store or name + '-store'}"
+hot_cache = "4GiB"
+
+[source]
+odbc = "{odbc}"
+{sections}""")
+    return config
+
+
+WIDE = "wide"
+WIDE_FIELDS = [f"w{i:04d}" for i in range(1000)]
+WIDE_DATES = 5
+
+
+def ensure_wide(dsn: str) -> None:
+    """A 1,000-field table over the market's last few dates, for the cost of a new date per
+    field. PostgreSQL fills it with random doubles itself, which is far faster than loading."""
+    if market.postgres_marker(dsn) and subprocess.run(
+            ["psql", dsn, "-Atqc", f"SELECT count(DISTINCT trade_date) FROM {WIDE}"],
+            capture_output=True, text=True).stdout.strip() == str(WIDE_DATES):
+        return
+    log(f"creating {WIDE}: {len(WIDE_FIELDS)} fields over the last {WIDE_DATES} dates")
+    columns = ", ".join(f"{f} DOUBLE PRECISION" for f in WIDE_FIELDS)
+    values = ", ".join("random()" for _ in WIDE_FIELDS)
+    sql = (f"DROP TABLE IF EXISTS {WIDE}; CREATE TABLE {WIDE} (trade_date DATE NOT NULL, symbol TEXT NOT NULL, {columns});"
+           f"INSERT INTO {WIDE} SELECT trade_date, symbol, {values} FROM daily_bar WHERE trade_date IN "
+           f"(SELECT DISTINCT trade_date FROM daily_bar ORDER BY 1 DESC LIMIT {WIDE_DATES});"
+           f"CREATE UNIQUE INDEX ON {WIDE} (trade_date, symbol); ANALYZE {WIDE};")
+    subprocess.run(["psql", dsn, "-qc", sql], check=True)
+
+
+def cheetah_bin() -> Path:
+    return ROOT / "target" / "release" / "cheetah"
+
+
+def timed_child(argv: list[str]) -> tuple[float, int, str]:
+    """Runs a command; returns its wall seconds, its peak resident bytes and its stdout."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    # Children's peak RSS is a maximum over every child so far: only the largest is meaningful.
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return seconds, peak, done.stdout
+
+
+def store_field_bytes(config: Path) -> dict[str, int]:
+    out = subprocess.run([str(cheetah_bin()), "--config", str(config), "status", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    status = json.loads(out)
+    return {f["name"]: f["bytes"] for t in status["tables"] for f in t["fields"]}
+
+
+def bare_odbc_read(config: Path, tuned: bool) -> tuple[float, int]:
+    """Seconds and rows of a bare arrow-odbc read of every table's cached rows: with Cheetah's
+    connection string and text buffers, or `tuned` the fastest way found for psqlODBC (a
+    streaming cursor and text buffers sized for the symbols)."""
+    odbc = config.read_text().split('odbc = "', 1)[1].split('"', 1)[0]
+    options = []
+    if tuned:
+        odbc += "UseDeclareFetch=1;Fetch=50000;"
+        options = ["--max-text-size", "32"]
+    binary = ROOT / "target" / "release" / "odbc-read"
+    seconds = rows = 0
+    for t, fields in TABLES.items():
+        columns = ", ".join(f'"{f}"' for f in fields)
+        sql = f"SELECT trade_date, symbol, {columns} FROM {t} WHERE trade_date >= '2015-01-01' ORDER BY trade_date"
+        out = subprocess.run([str(binary), *options, odbc, sql], check=True, capture_output=True, text=True).stdout
+        result = json.loads(out)
+        seconds += result["seconds"]
+        rows += result["rows"]
+    return seconds, rows
+
+
+def new_date_update(config: Path, dsn: str, tables: dict[str, list[str]], runs: int) -> list[float]:
+    """Times `cheetah update` picking up one new date in every table of `tables`, `runs` times.
+    Each run adds to the source a copy of the newest date's rows, dated after both the source's
+    newest date and the store's watermark (which a deleted date does not lower). The added dates
+    are deleted from the source at the end; the store drops them at its next update within
+    their lookback."""
+    def newest(t: str) -> dt.date:
+        out = subprocess.run(["psql", dsn, "-Atqc", f"SELECT max(trade_date) FROM {t}"], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        return dt.date.fromisoformat(out)
+
+    status = json.loads(subprocess.run([str(cheetah_bin()), "--config", str(config), "status", "--json"],
+                                       check=True, capture_output=True, text=True).stdout)
+    marks = {t["name"]: t.get("watermark") for t in status["tables"]}
+    source = {t: newest(t) for t in tables}
+    base = {t: max(source[t], dt.date.fromisoformat(marks[t]) if marks.get(t) else source[t]) for t in tables}
+    times = []
+    try:
+        for k in range(1, runs + 1):
+            statements = []
+            for t, fields in tables.items():
+                cols = ", ".join(f'"{f}"' for f in fields)
+                statements.append(
+                    f"INSERT INTO {t} (trade_date, symbol, {cols}) SELECT DATE '{base[t]}' + {k}, symbol, {cols} "
+                    f"FROM {t} WHERE trade_date = '{source[t]}';")
+            subprocess.run(["psql", dsn, "-qc", "".join(statements)], check=True)
+            seconds, _, _ = timed_child([str(cheetah_bin()), "--config", str(config), "update"])
+            times.append(seconds)
+    finally:
+        removal = "".join(f"DELETE FROM {t} WHERE trade_date > '{source[t]}';" for t in tables)
+        subprocess.run(["psql", dsn, "-qc", removal], check=True)
+    return times
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with plain index types, so runners that differ only in dtype spelling compare."""
+    dates = pd.DatetimeIndex(frame.index.get_level_values(0)).astype("datetime64[ns]")
+    symbols = pd.Index(frame.index.get_level_values(1).astype(str), dtype=object)
+    out = frame.copy()
+    out.index = pd.MultiIndex.from_arrays([dates, symbols], names=["date", "symbol"])
+    for c in out.columns:
+        if out[c].dtype.kind in "iu":
+            out[c] = out[c].astype("float64")  # a join that found a gap would have widened it
+    return out
+
+
+def check_equal(name: str, query: str, frame: pd.DataFrame, reference: pd.DataFrame) -> None:
+    try:
+        pd.testing.assert_frame_equal(canonical(frame), canonical(reference), check_exact=True)
+    except AssertionError as e:
+        raise SystemExit(f"{name} returned a different frame for {query} than Cheetah: {e}") from None
+
+
+def fmt_seconds(s: float) -> str:
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", default=str(ROOT / "bench"), help="where the Parquet, ArcticDB and Cheetah data go")
+    parser.add_argument("--pg", default="host=127.0.0.1 user=postgres dbname=cheetah_bench",
+                        help="libpq connection string of the PostgreSQL source database")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--symbols", type=int, default=5000)
+    parser.add_argument("--years", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-store", action="store_true",
+                        help="reuse the Cheetah store of a previous run instead of timing a new backfill")
+    parser.add_argument("--peers", default="", help="only the peers whose names contain one of these, comma-separated")
+    args = parser.parse_args(argv)
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+
+    data = Market(work, args.pg, args.symbols, args.years, args.seed)
+    data.ensure()
+    config = write_config(work, args.pg)
+    report: list[str] = []
+    n_fields = sum(map(len, TABLES.values()))
+
+    # --- Update figures
+    store = work / "cheetah-store"
+    update_lines = []
+    if not (args.keep_store and store.is_dir()):
+        shutil.rmtree(store, ignore_errors=True)
+        log("Cheetah: full backfill from PostgreSQL")
+        backfill, peak, _ = timed_child([str(cheetah_bin()), "--config", str(config), "update"])
+        log("bare arrow-odbc reads of the same rows")
+        plain, rows = bare_odbc_read(config, tuned=False)
+        tuned, _ = bare_odbc_read(config, tuned=True)
+        update_lines += [
+            f"| full backfill, {rows:,} rows of {n_fields} fields | {fmt_seconds(backfill)} "
+            f"({rows / backfill / 1e3:,.0f}k rows/s), peak RSS {fmt_bytes(peak)} |",
+            f"| bare arrow-odbc read, Cheetah's connection string and buffers | {fmt_seconds(plain)} "
+            f"({rows / plain / 1e3:,.0f}k rows/s): backfill / read = {backfill / plain:.2f}x |",
+            f"| bare arrow-odbc read, streaming cursor, 32-byte text buffers | {fmt_seconds(tuned)} "
+            f"({rows / tuned / 1e3:,.0f}k rows/s): backfill / read = {backfill / tuned:.2f}x (target <= 1.3x) |",
+        ]
+    fields = [f for fs in TABLES.values() for f in fs]
+    cheetah_bytes = sum(store_field_bytes(config).values())
+    parquet_bytes = data.parquet_bytes(fields)
+    update_lines.append(f"| store size, {n_fields} fields | Cheetah chunks {fmt_bytes(cheetah_bytes)}, zstd Parquet "
+                        f"{fmt_bytes(parquet_bytes)}: {cheetah_bytes / parquet_bytes:.2f}x (target <= 1x) |")
+    for t, fs in TABLES.items():
+        ours = sum(store_field_bytes(config)[f] for f in fs)
+        update_lines.append(f"| ... {t} | Cheetah {fmt_bytes(ours)}, Parquet {fmt_bytes(data.parquet_bytes(fs))} |")
+
+    # --- Reads
+    import cheetah
+
+    cache = cheetah.open(config)
+    peers: dict[str, Callable] = {
+        "PostgreSQL -> pandas (connectorx)": run_postgres(args.pg),
+        "Parquet + pyarrow + pandas": run_parquet(data.parquet),
+        "Polars (Parquet)": run_polars(data.parquet),
+        "DuckDB (Parquet)": run_duckdb(data.parquet),
+        "ArcticDB (LMDB)": run_arctic(data.arctic),
+    }
+    wanted = [w.strip().lower() for w in args.peers.split(",") if w.strip()]
+    peers = {n: r for n, r in peers.items() if not wanted or any(w in n.lower() for w in wanted)}
+    read_lines = []
+    memory_lines = []
+    for q, (what, start, end, cols) in QUERIES.items():
+        log(f"{q}: Cheetah")
+        reference = cache.get_data(start, end, cols)
+        rows = len(reference)
+        colds = []
+        for _ in range(args.runs):
+            out = subprocess.run([sys.executable, "-c", COLD, str(config), start, end, ",".join(cols)],
+                                 check=True, capture_output=True, text=True).stdout
+            colds.append(json.loads(out))
+        for _ in range(WARMUP):
+            frame = cache.get_data(start, end, cols)
+        hot = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            frame = cache.get_data(start, end, cols)
+            hot.append(time.perf_counter() - started)
+        del frame
+        timings = {"Cheetah cold": [c["seconds"] for c in colds], "Cheetah hot": hot}
+        ratio = max(c["peak_bytes"] / c["result_bytes"] for c in colds)
+        memory_lines.append(f"| {q} | {rows:,} | {fmt_bytes(colds[0]['result_bytes'])} | "
+                            f"{fmt_bytes(max(c['peak_bytes'] for c in colds))} | {ratio:.2f}x |")
+        for name, runner in peers.items():
+            log(f"{q}: {name}")
+            times = []
+            for i in range(args.runs):
+                started = time.perf_counter()
+                frame = runner(start, end, cols)
+                times.append(time.perf_counter() - started)
+                if i == 0:
+                    check_equal(name, q, frame, reference)
+                del frame
+            timings[name] = times
+            log(f"{q}: {name}: median {fmt_seconds(statistics.median(times))}")
+        best_peer = min(statistics.median(t) for n, t in timings.items() if not n.startswith("Cheetah"))
+        read_lines.append(f"| **{q}** | {what}, {rows:,} rows | | | |")
+        for name, times in timings.items():
+            median = statistics.median(times)
+            versus = (f"{best_peer / median:,.0f}x faster" if name.startswith("Cheetah")
+                      else ("best peer" if median == best_peer else f"{median / best_peer:.1f}x slower"))
+            read_lines.append(f"| | {name} | {fmt_seconds(median)} | {fmt_seconds(min(times))} | {versus} |")
+        del reference
+
+    log("one new date for every cached field")
+    for lookback in (5, 0):
+        same_store = write_config(work, args.pg, "new-date", lookback=lookback, store="cheetah-store")
+        times = new_date_update(same_store, args.pg, TABLES, args.runs)
+        # Drops the added dates from the store too, so it equals the source again.
+        purge = write_config(work, args.pg, "new-date", lookback=2 * args.runs + 5, store="cheetah-store")
+        subprocess.run([str(cheetah_bin()), "--config", str(purge), "update"], check=True, capture_output=True)
+        update_lines.append(
+            f"| one new date, the market's {n_fields} fields, lookback {lookback} | median "
+            f"{fmt_seconds(statistics.median(times))}, min {fmt_seconds(min(times))} |")
+    ensure_wide(args.pg)
+    wide = write_config(work, args.pg, "wide", {WIDE: WIDE_FIELDS}, lookback=0)
+    shutil.rmtree(work / "wide-store", ignore_errors=True)
+    subprocess.run([str(cheetah_bin()), "--config", str(wide), "update"], check=True, capture_output=True)
+    times = new_date_update(wide, args.pg, {WIDE: WIDE_FIELDS}, args.runs)
+    update_lines.append(
+        f"| one new date, {len(WIDE_FIELDS):,} fields of one table, lookback 0 | median "
+        f"{fmt_seconds(statistics.median(times))}, min {fmt_seconds(min(times))}: "
+        f"{statistics.median(times) / len(WIDE_FIELDS) * 1000:.2f} s per 1,000 fields (target <= 2 s) |")
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    report += [
+        f"Measured {dt.date.today()} on {os.cpu_count()} cores ({cpu}), "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {platform.platform()}; "
+        f"market: {data.description}; {args.runs} runs each. Every frame was checked equal to Cheetah's.",
+        "",
+        "| query | runner | median | min | against the best peer |",
+        "|---|---|---|---|---|",
+        *read_lines,
+        "",
+        "| update | figure |",
+        "|---|---|",
+        *update_lines,
+        "",
+        "Peak memory of a cold Cheetah read (a new process; the hot layer fills as it reads):",
+        "",
+        "| query | rows | pandas result | peak RSS growth | peak / result (target <= 2x) |",
+        "|---|---|---|---|---|",
+        *memory_lines,
+    ]
+    text = "\n".join(report)
+    (work / "report.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
