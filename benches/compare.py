@@ -5,13 +5,14 @@
 1. Data: the seeded market of `market.py` (DESIGN.md §6) in PostgreSQL (the source), as zstd
    Parquet, and in ArcticDB (LMDB). Each is built once and reused while the market's
    parameters match.
-2. Update: Cheetah's full backfill from PostgreSQL against a bare arrow-odbc read of the same
-   rows (`odbc-read`), one new date for every cached field, and the store's size against
-   Parquet's.
-3. Reads: Q1, Q2 and Q3 through Cheetah (cold: a new process; hot: repeated in-process), and
-   through PostgreSQL into pandas (connectorx), Parquet with pyarrow and pandas, Polars, DuckDB
-   and ArcticDB. Every runner returns the same frame, the outer join indexed by a sorted
-   (date, symbol) MultiIndex, and the frames are checked equal before any time is shown.
+2. Update: Cheetah's full backfill from PostgreSQL against bare arrow-odbc reads of the same
+   rows (`odbc-read`), the store's size against Parquet's, and one new date: for the market's
+   fields, and for a 1,000-field table that PostgreSQL fills with random doubles.
+3. Reads: Q1, Q2 and Q3 through Cheetah (cold: a new process, with its peak memory; hot:
+   repeated in-process after two untimed calls), and through PostgreSQL into pandas
+   (connectorx), Parquet with pyarrow and pandas, Polars, DuckDB and ArcticDB. Every runner
+   returns the same frame, the outer join indexed by a sorted (date, symbol) MultiIndex, and
+   the frames are checked equal before any time is shown.
 
 Prints a Markdown report (median and min of `--runs` runs) and writes it to `WORK/report.md`.
 """
@@ -32,7 +33,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq

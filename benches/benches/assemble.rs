@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array};
-use cheetah_core::query::{assemble, Inputs, OutputPool, SymbolRanking};
+use cheetah_core::query::{assemble, DateLayout, Inputs, OutputPool, SymbolRanking};
 use cheetah_core::store::keys::Day;
 use cheetah_core::store::symbols::SymbolDictionary;
 use cheetah_core::types::ValueType;
@@ -76,6 +76,7 @@ fn assembler(c: &mut Criterion) {
             fields,
             symbols: None,
             ranking: &ranking,
+            dates: DateLayout::Date32,
         };
         let pool = OutputPool::new(1 << 30);
         group.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| assemble(&inputs, &pool)));

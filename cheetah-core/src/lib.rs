@@ -5,7 +5,7 @@
 //! combination of cached fields into one Arrow table keyed by (date, symbol).
 //!
 //! ```no_run
-//! use cheetah_core::{Cache, Config, Request};
+//! use cheetah_core::{Cache, Config, DateLayout, Request};
 //! use chrono::NaiveDate;
 //!
 //! # fn main() -> Result<(), cheetah_core::Error> {
@@ -18,6 +18,7 @@
 //!     fields: vec!["close".into(), "pe".into()],
 //!     symbols: None,
 //!     base: None,
+//!     dates: DateLayout::Date32,
 //! })?;
 //! println!("{} rows", result.batch.num_rows());
 //! # Ok(())
@@ -39,7 +40,7 @@ pub mod update;
 pub use cache::{Cache, CacheBuilder};
 pub use config::Config;
 pub use error::{Error, Result};
-pub use query::{QueryResult, Request};
+pub use query::{DateLayout, QueryResult, Request};
 pub use update::{UpdateReport, Updater};
 
 pub use arrow;

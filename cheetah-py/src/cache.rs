@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use cheetah_core::chrono::NaiveDate;
-use cheetah_core::{Cache as CoreCache, Config, Request};
+use cheetah_core::{Cache as CoreCache, Config, DateLayout, Request};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 use pyo3_arrow::PyTable;
 
 use crate::gil::without_gil;
@@ -29,10 +28,11 @@ impl Cache {
         Ok(Self { inner })
     }
 
-    /// Reads fields over `start..=end` (ISO dates). Returns the pyarrow table, the dates with
-    /// rows (ISO), the rows of each, and the dates covered (ISO pair or `None`).
-    #[pyo3(signature = (start, end, cols, symbols=None, base=None))]
-    #[allow(clippy::type_complexity)]
+    /// Reads fields over `start..=end` (ISO dates). Returns the pyarrow table and the dates
+    /// covered (ISO pair or `None`). With `dictionary_dates`, the `date` column is
+    /// dictionary-encoded: a code per row into the dates that have rows.
+    #[pyo3(signature = (start, end, cols, symbols=None, base=None, dictionary_dates=false))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn get<'py>(
         &self,
         py: Python<'py>,
@@ -41,18 +41,17 @@ impl Cache {
         cols: Vec<String>,
         symbols: Option<Vec<String>>,
         base: Option<String>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyList>, Vec<usize>, Option<(String, String)>)> {
+        dictionary_dates: bool,
+    ) -> PyResult<(Bound<'py, PyAny>, Option<(String, String)>)> {
         let start = parse_date(start)?;
         let end = parse_date(end)?;
-        let request = Request { start, end, fields: cols, symbols, base };
+        let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
+        let request = Request { start, end, fields: cols, symbols, base, dates };
         let result = without_gil(py, || self.inner.get(&request))?;
-        let days: Vec<String> =
-            result.rows_per_day.iter().map(|(day, _)| cheetah_core::store::keys::date_of(*day).to_string()).collect();
-        let counts = result.rows_per_day.iter().map(|(_, n)| *n).collect();
         let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let schema = result.batch.schema();
         let table = PyTable::try_new(vec![result.batch], schema)?.into_pyarrow(py)?;
-        Ok((table, PyList::new(py, days)?, counts, covered))
+        Ok((table, covered))
     }
 
     /// The status of the store as JSON.

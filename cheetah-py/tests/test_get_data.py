@@ -141,10 +141,17 @@ def test_errors_mirror_the_rust_families(cache, tmp_path):
         cache.get_data(DAYS[0], DAYS[1], ["close"], dtype_backend="polars")
 
 
+@pytest.mark.parametrize("levels", [100, 5000, 40000])
+def test_pandas_keeps_codes_of_the_type_cheetah_builds(levels):
+    codes = np.arange(levels, dtype=cheetah._code_type(levels))
+    index = pd.MultiIndex(levels=[pd.Index(range(levels))], codes=[codes], verify_integrity=False)
+    assert np.shares_memory(index.codes[0], codes), "pandas would have converted them: a copy per read"
+
+
 def test_arrow_and_polars(cache):
     table = cache.get_arrow(DAYS[0], DAYS[3], ["close", "pe"])
     assert table.column_names == ["date", "symbol", "close", "pe"]
-    assert str(table.schema.field("symbol").type) == "dictionary<values=string, indices=uint32, ordered=0>"
+    assert str(table.schema.field("symbol").type) == "dictionary<values=string, indices=int16, ordered=0>"
     polars = pytest.importorskip("polars")
     frame = cache.get_polars(DAYS[0], DAYS[3], ["close", "pe"])
     assert isinstance(frame, polars.DataFrame) and frame.height == table.num_rows
@@ -161,9 +168,9 @@ def test_fields_and_status(cache):
 
 def test_float_columns_arrive_without_a_copy(cache):
     start, end = DAYS[0].date().isoformat(), DAYS[-1].date().isoformat()
-    table, days, counts, _ = cache._inner.get(start, end, ["close", "pe"], None, None)
+    table, _ = cache._inner.get(start, end, ["close", "pe"], None, None, True)
     addresses = {name: table.column(name).chunk(0).buffers()[1].address for name in ("close", "pe")}
-    df = cheetah._to_pandas(table, days, counts, "numpy")
+    df = cheetah._to_pandas(table, "numpy")
     for name in ("close", "pe"):
         column = df[name].to_numpy()
         assert not column.flags.owndata, "a view, not a copy"

@@ -329,6 +329,7 @@ pub fn read_all(cache: &Cache, fields: &[&str]) -> cheetah_core::QueryResult {
             fields: fields.iter().map(|f| f.to_string()).collect(),
             symbols: None,
             base: None,
+            dates: cheetah_core::DateLayout::Date32,
         })
         .expect("read")
 }

@@ -132,6 +132,7 @@ fn an_added_field_is_backfilled_alone_and_a_removed_field_is_deleted() {
                 fields: vec!["volume".into()],
                 symbols: None,
                 base: None,
+                dates: cheetah_core::DateLayout::Date32,
             })
             .expect_err("volume is gone");
         assert!(err.to_string().contains("field `volume` is not cached"), "{err}");

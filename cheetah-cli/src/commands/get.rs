@@ -39,6 +39,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         fields: args.cols,
         symbols: args.symbols,
         base: args.base,
+        dates: cheetah_core::DateLayout::Date32,
     };
     let result = cache.get(&request)?;
     let batch = plain_symbols(&result.batch)?;

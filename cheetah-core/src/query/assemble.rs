@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::BooleanBufferBuilder;
 use arrow::array::{
-    make_array, new_empty_array, Array, ArrayData, ArrayRef, Date32Array, DictionaryArray, StringArray, UInt32Array,
+    make_array, new_empty_array, Array, ArrayData, ArrayRef, BooleanBufferBuilder, Date32Array, DictionaryArray,
+    PrimitiveArray, StringArray, UInt32Array,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::{concat, take};
-use arrow::datatypes::UInt32Type;
+use arrow::datatypes::{Date32Type, Int16Type, Int32Type};
 use rayon::prelude::*;
 
 use super::pool::{Lease, OutputPool};
@@ -67,15 +67,29 @@ pub struct Inputs<'a> {
     pub symbols: Option<&'a [u32]>,
     /// The dictionary order.
     pub ranking: &'a SymbolRanking,
+    /// How the `date` column is laid out.
+    pub dates: DateLayout,
+}
+
+/// The layout of the `date` column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DateLayout {
+    /// A Date32 per row.
+    #[default]
+    Date32,
+    /// Dictionary-encoded: a code per row into the dates that have rows, the shape of a pandas
+    /// MultiIndex level.
+    Dictionary,
 }
 
 /// The assembled columns: `date`, `symbol` codes into [`SymbolRanking::sorted`], the fields, and
 /// rows per date.
 pub struct Assembled {
-    /// Date of each row.
-    pub dates: Date32Array,
-    /// Symbol of each row, as a dictionary over the ranked symbols.
-    pub symbols: DictionaryArray<UInt32Type>,
+    /// Date of each row, laid out as [`Inputs::dates`] asks.
+    pub dates: ArrayRef,
+    /// Symbol of each row, as a dictionary over the ranked symbols with the narrowest signed
+    /// keys that hold them (Int16 up to 32,768 symbols), as pandas keeps its codes.
+    pub symbols: ArrayRef,
     /// One array per field.
     pub fields: Vec<ArrayRef>,
     /// Rows of each input date (zero for dates with no rows).
@@ -108,21 +122,37 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
     let counts: Vec<usize> = rows.par_iter().map(RankBits::count).collect();
     let total: usize = counts.iter().sum();
 
-    let mut dates = pool.take(total * 4);
-    let mut codes = pool.take(total * 4);
+    let days_with_rows: Vec<Day> = inputs.days.iter().zip(&counts).filter(|(_, &n)| n > 0).map(|(&d, _)| d).collect();
+    let mut dates = match inputs.dates {
+        DateLayout::Date32 => Codes::wide(total, pool),
+        DateLayout::Dictionary => Codes::new(days_with_rows.len(), total, pool),
+    };
+    // The value each date's rows carry in the `date` buffer: the date, or its dictionary code.
+    let mut ordinal = 0;
+    let date_values: Vec<i32> = inputs
+        .days
+        .iter()
+        .zip(&counts)
+        .map(|(&day, &n)| match inputs.dates {
+            DateLayout::Date32 => day,
+            DateLayout::Dictionary => {
+                ordinal += i32::from(n > 0);
+                ordinal - 1
+            }
+        })
+        .collect();
+    let mut codes = Codes::new(inputs.ranking.len(), total, pool);
     let mut outputs: Vec<Output> = inputs.fields.iter().map(|(_, dtype, _)| Output::new(*dtype, total, pool)).collect();
 
     // Disjoint per-date slices of every buffer.
     let mut days_out: Vec<DayOut<'_>> = Vec::with_capacity(n_days);
     {
-        let mut date_rest = dates.typed_mut::<i32>();
-        let mut code_rest = codes.typed_mut::<u32>();
+        let mut date_rest = dates.slice();
+        let mut code_rest = codes.slice();
         let mut field_rests: Vec<FieldRest<'_>> = outputs.iter_mut().map(Output::rest).collect();
         for &n in &counts {
-            let (date_head, date_tail) = date_rest.split_at_mut(n);
-            let (code_head, code_tail) = code_rest.split_at_mut(n);
-            date_rest = date_tail;
-            code_rest = code_tail;
+            let date_head = date_rest.take(n);
+            let code_head = code_rest.take(n);
             let fields = field_rests.iter_mut().map(|rest| rest.take(n)).collect();
             days_out.push(DayOut { dates: date_head, codes: code_head, fields });
         }
@@ -133,7 +163,7 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
         .enumerate()
         .map_init(
             || Scratch::new(inputs.ranking.len()),
-            |scratch, (d, out)| fill_day(inputs, d, &rows[d], scratch, out),
+            |scratch, (d, out)| fill_day(inputs, d, date_values[d], &rows[d], scratch, out),
         )
         .collect();
 
@@ -144,9 +174,11 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
             output.finish(inputs.fields[f].1, total, per_day.iter().zip(&counts).map(|(day, &n)| (&day[f], n)))
         })
         .collect();
-    let codes = UInt32Array::new(ScalarBuffer::new(codes.into_buffer(), 0, total), None);
-    let symbols = DictionaryArray::try_new(codes, Arc::new(inputs.ranking.sorted.clone())).expect("codes are ranks");
-    let dates = Date32Array::new(ScalarBuffer::new(dates.into_buffer(), 0, total), None);
+    let symbols = codes.into_dictionary(Arc::new(inputs.ranking.sorted.clone()));
+    let dates = match inputs.dates {
+        DateLayout::Date32 => dates.into_dates(),
+        DateLayout::Dictionary => dates.into_dictionary(Arc::new(Date32Array::from(days_with_rows))),
+    };
     Assembled { dates, symbols, fields, rows_per_day: counts }
 }
 
@@ -167,17 +199,24 @@ fn row_bits(inputs: &Inputs<'_>, d: usize, wanted: Option<&RankBits>, bits: &mut
     }
 }
 
-fn fill_day(inputs: &Inputs<'_>, d: usize, rows: &RankBits, scratch: &mut Scratch, out: DayOut<'_>) -> Vec<DayPart> {
-    let DayOut { dates, codes, mut fields } = out;
+fn fill_day(
+    inputs: &Inputs<'_>,
+    d: usize,
+    date_value: i32,
+    rows: &RankBits,
+    scratch: &mut Scratch,
+    out: DayOut<'_>,
+) -> Vec<DayPart> {
+    let DayOut { mut dates, mut codes, mut fields } = out;
     let n = dates.len();
     let mut parts: Vec<DayPart> = inputs.fields.iter().map(|_| DayPart::AllValid).collect();
     if n == 0 {
         return parts;
     }
-    dates.fill(inputs.days[d]);
+    dates.fill(date_value);
     let mut j = 0;
     rows.for_each(|rank| {
-        codes[j] = rank;
+        codes.set(j, rank as i32);
         scratch.position[rank as usize] = j as u32;
         j += 1;
     });
@@ -391,9 +430,98 @@ enum FieldSlice<'a> {
 }
 
 struct DayOut<'a> {
-    dates: &'a mut [i32],
-    codes: &'a mut [u32],
+    dates: CodeSlice<'a>,
+    codes: CodeSlice<'a>,
     fields: Vec<FieldSlice<'a>>,
+}
+
+/// A buffer of per-row integers, 16 or 32 bits wide: dictionary codes, or dates.
+struct Codes {
+    lease: Lease,
+    narrow: bool,
+    rows: usize,
+}
+
+impl Codes {
+    /// Codes into a dictionary of `levels` values, 16 bits wide while they fit.
+    fn new(levels: usize, rows: usize, pool: &OutputPool) -> Self {
+        let narrow = levels <= i16::MAX as usize + 1;
+        Self { lease: pool.take(rows * if narrow { 2 } else { 4 }), narrow, rows }
+    }
+
+    fn wide(rows: usize, pool: &OutputPool) -> Self {
+        Self { lease: pool.take(rows * 4), narrow: false, rows }
+    }
+
+    fn slice(&mut self) -> CodeSlice<'_> {
+        if self.narrow {
+            CodeSlice::Narrow(self.lease.typed_mut::<i16>())
+        } else {
+            CodeSlice::Wide(self.lease.typed_mut::<i32>())
+        }
+    }
+
+    fn into_dictionary(self, values: ArrayRef) -> ArrayRef {
+        let buffer = self.lease.into_buffer();
+        if self.narrow {
+            let keys = PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, 0, self.rows), None);
+            Arc::new(DictionaryArray::try_new(keys, values).expect("codes index the values"))
+        } else {
+            let keys = PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, 0, self.rows), None);
+            Arc::new(DictionaryArray::try_new(keys, values).expect("codes index the values"))
+        }
+    }
+
+    fn into_dates(self) -> ArrayRef {
+        debug_assert!(!self.narrow);
+        Arc::new(PrimitiveArray::<Date32Type>::new(ScalarBuffer::new(self.lease.into_buffer(), 0, self.rows), None))
+    }
+}
+
+/// Part of a [`Codes`] buffer.
+enum CodeSlice<'a> {
+    Narrow(&'a mut [i16]),
+    Wide(&'a mut [i32]),
+}
+
+impl<'a> CodeSlice<'a> {
+    fn len(&self) -> usize {
+        match self {
+            CodeSlice::Narrow(s) => s.len(),
+            CodeSlice::Wide(s) => s.len(),
+        }
+    }
+
+    /// Splits off the first `n` values.
+    fn take(&mut self, n: usize) -> CodeSlice<'a> {
+        match self {
+            CodeSlice::Narrow(s) => {
+                let (head, tail) = std::mem::take(s).split_at_mut(n);
+                *s = tail;
+                CodeSlice::Narrow(head)
+            }
+            CodeSlice::Wide(s) => {
+                let (head, tail) = std::mem::take(s).split_at_mut(n);
+                *s = tail;
+                CodeSlice::Wide(head)
+            }
+        }
+    }
+
+    /// Sets row `j`; a narrow buffer holds codes of at most 2^15 levels, so `value` fits.
+    fn set(&mut self, j: usize, value: i32) {
+        match self {
+            CodeSlice::Narrow(s) => s[j] = value as i16,
+            CodeSlice::Wide(s) => s[j] = value,
+        }
+    }
+
+    fn fill(&mut self, value: i32) {
+        match self {
+            CodeSlice::Narrow(s) => s.fill(value as i16),
+            CodeSlice::Wide(s) => s.fill(value),
+        }
+    }
 }
 
 impl Output {
@@ -473,6 +601,8 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use arrow::array::{AsArray, Float64Array, Int64Array};
+    use arrow::compute::cast;
+    use arrow::datatypes::DataType;
     use arrow::util::display::{ArrayFormatter, FormatOptions};
     use proptest::prelude::*;
 
@@ -542,7 +672,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn matches_a_naive_join((names, tables, row_tables, filter) in arb_case()) {
+        fn matches_a_naive_join((names, tables, row_tables, filter) in arb_case(), dictionary_dates in any::<bool>()) {
             let dictionary = symbols(&names);
             let ranking = SymbolRanking::new(&dictionary);
             let n_days = tables[0].len();
@@ -556,7 +686,8 @@ mod tests {
                     fields.push((t, dtype, column));
                 }
             }
-            let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), ranking: &ranking };
+            let layout = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
+            let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), ranking: &ranking, dates: layout };
             let out = assemble(&inputs, &OutputPool::new(0));
 
             // The naive reference: per day, the union of the row tables' symbols as text,
@@ -582,16 +713,45 @@ mod tests {
 
             prop_assert_eq!(out.dates.len(), expected.len());
             prop_assert_eq!(out.rows_per_day.iter().sum::<usize>(), expected.len());
-            let symbol_text = out.symbols.values().as_string::<i32>();
+            prop_assert_eq!(matches!(out.dates.data_type(), DataType::Dictionary(..)), dictionary_dates);
+            prop_assert_eq!(out.symbols.data_type(), &DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)));
+            let dates = cast(&out.dates, &DataType::Date32).unwrap();
+            let dates = dates.as_primitive::<arrow::datatypes::Date32Type>();
+            let symbol_text = cast(&out.symbols, &DataType::Utf8).unwrap();
+            let symbol_text = symbol_text.as_string::<i32>();
             for (i, (day, symbol, values)) in expected.iter().enumerate() {
-                prop_assert_eq!(out.dates.value(i), *day);
-                prop_assert_eq!(symbol_text.value(out.symbols.keys().value(i) as usize), symbol.as_str());
+                prop_assert_eq!(dates.value(i), *day);
+                prop_assert_eq!(symbol_text.value(i), symbol.as_str());
                 for (f, want) in values.iter().enumerate() {
                     let got = cell(out.fields[f].as_ref(), i);
                     prop_assert_eq!(&got, want, "field {} row {}", f, i);
                 }
             }
         }
+    }
+
+    #[test]
+    fn codes_widen_past_32768_symbols() {
+        let names: Vec<String> = (0..40_000).map(|i| format!("S{i:05}")).collect();
+        let ranking = SymbolRanking::new(&symbols(&names));
+        let table: Table = vec![BTreeMap::from([(3, Some(1)), (39_999, Some(2))])];
+        let (keys, [column, _, _]) = chunks(&table);
+        let inputs = Inputs {
+            days: &[7],
+            tables: vec![keys],
+            row_tables: vec![0],
+            fields: vec![(0, ValueType::Int64, column)],
+            symbols: None,
+            ranking: &ranking,
+            dates: DateLayout::Dictionary,
+        };
+        let out = assemble(&inputs, &OutputPool::new(0));
+        assert_eq!(out.symbols.data_type(), &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)));
+        let text = cast(&out.symbols, &DataType::Utf8).unwrap();
+        assert_eq!(text.as_string::<i32>().iter().collect::<Vec<_>>(), [Some("S00003"), Some("S39999")]);
+        let dates = out.dates.as_any_dictionary();
+        assert_eq!(dates.keys().to_data().buffers()[0].typed_data::<i16>(), [0, 0]);
+        assert_eq!(dates.values().as_primitive::<arrow::datatypes::Date32Type>().values(), &[7]);
     }
 
     #[test]
@@ -614,6 +774,7 @@ mod tests {
             ],
             symbols: None,
             ranking: &ranking,
+            dates: DateLayout::Date32,
         };
         let out = assemble(&inputs, &OutputPool::new(0));
         let schema = Arc::new(arrow::datatypes::Schema::new(vec![
@@ -623,7 +784,7 @@ mod tests {
             arrow::datatypes::Field::new("pe", arrow::datatypes::DataType::Float64, true),
             arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, true),
         ]));
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(out.dates), Arc::new(out.symbols)];
+        let mut columns: Vec<ArrayRef> = vec![out.dates, out.symbols];
         columns.extend(out.fields);
         let batch = arrow::record_batch::RecordBatch::try_new(schema, columns).unwrap();
         insta::assert_snapshot!(arrow::util::pretty::pretty_format_batches(&[batch]).unwrap(), @r"

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-pub use self::assemble::{assemble, Assembled, Inputs, SymbolRanking};
+pub use self::assemble::{assemble, Assembled, DateLayout, Inputs, SymbolRanking};
 pub use self::pool::{Lease, OutputPool};
 pub use self::resolve::{resolve_fields, ResolvedField};
 
@@ -39,6 +39,8 @@ pub struct Request {
     pub symbols: Option<Vec<String>>,
     /// Use this table's keys as the rows instead of the union of the fields' tables.
     pub base: Option<String>,
+    /// The layout of the `date` column.
+    pub dates: DateLayout,
 }
 
 /// An assembled result.
@@ -172,16 +174,17 @@ pub fn read(
             fields: values,
             symbols: wanted.as_deref(),
             ranking: &view.ranking,
+            dates: request.dates,
         },
         pool,
     );
 
     let mut schema_fields = vec![
-        Field::new("date", DataType::Date32, false),
-        Field::new("symbol", DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)), false),
+        Field::new("date", assembled.dates.data_type().clone(), false),
+        Field::new("symbol", assembled.symbols.data_type().clone(), false),
     ];
     schema_fields.extend(fields.iter().map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)));
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(assembled.dates), Arc::new(assembled.symbols)];
+    let mut columns: Vec<ArrayRef> = vec![assembled.dates, assembled.symbols];
     columns.extend(assembled.fields);
     let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).expect("columns match the schema");
     let rows_per_day =

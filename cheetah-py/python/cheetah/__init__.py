@@ -95,13 +95,15 @@ class Cache:
         cols: str | Sequence[str],
         symbols: Sequence[str] | None,
         base: str | None,
-    ) -> tuple[pa.Table, list[str], list[int], tuple[str, str] | None]:
+        dictionary_dates: bool = False,
+    ) -> tuple[pa.Table, tuple[str, str] | None]:
         return self._inner.get(
             _day(start, "start"),
             _day(end, "end"),
             _names(cols, "cols"),
             None if symbols is None else _names(symbols, "symbols"),
             base,
+            dictionary_dates,
         )
 
     def get_arrow(
@@ -119,7 +121,7 @@ class Cache:
         union), or of table `base`. Dates are inclusive; `symbols` keeps only those symbols.
         The schema metadata `cheetah.covered` says which dates were covered.
         """
-        table, _, _, covered = self._get(start, end, cols, symbols, base)
+        table, covered = self._get(start, end, cols, symbols, base)
         meta = {b"cheetah.covered": json.dumps(covered).encode()}
         return table.replace_schema_metadata(meta)
 
@@ -140,8 +142,8 @@ class Cache:
         """
         if dtype_backend not in ("numpy", "pyarrow"):
             raise ValueError(f"dtype_backend must be 'numpy' or 'pyarrow', not {dtype_backend!r}")
-        table, days, counts, covered = self._get(start, end, cols, symbols, base)
-        frame = _to_pandas(table, days, counts, dtype_backend)
+        table, covered = self._get(start, end, cols, symbols, base, dictionary_dates=True)
+        frame = _to_pandas(table, dtype_backend)
         frame.attrs["cheetah"] = {
             "requested": (_day(start, "start"), _day(end, "end")),
             "covered": covered,
@@ -197,13 +199,15 @@ def _single(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def _to_pandas(table: pa.Table, days: list[str], counts: list[int], backend: str) -> pd.DataFrame:
+def _to_pandas(table: pa.Table, backend: str) -> pd.DataFrame:
+    """The frame of a table whose `date` and `symbol` are dictionary-encoded: the dictionaries
+    are the MultiIndex levels and the keys its codes, already in the integer type pandas keeps."""
+    date = _single(table.column("date"))
     symbol = _single(table.column("symbol"))
-    date_level = pd.DatetimeIndex(np.array(days, dtype="datetime64[ns]"), name="date")
+    date_level = pd.DatetimeIndex(date.dictionary.to_numpy(zero_copy_only=False).astype("datetime64[ns]"), name="date")
     symbol_level = pd.Index(symbol.dictionary.to_numpy(zero_copy_only=False), name="symbol")
-    # Codes already in the narrowest type pandas would coerce them to, so it keeps them as they are.
-    date_codes = np.repeat(np.arange(len(days), dtype=_code_type(len(days))), np.asarray(counts, dtype=np.int64))
-    symbol_codes = _values(symbol.indices).view(np.int32).astype(_code_type(len(symbol.dictionary)), copy=False)
+    date_codes = _values(date.indices).astype(_code_type(len(date.dictionary)), copy=False)
+    symbol_codes = _values(symbol.indices).astype(_code_type(len(symbol.dictionary)), copy=False)
     index = pd.MultiIndex(
         levels=[date_level, symbol_level],
         codes=[date_codes, symbol_codes],
