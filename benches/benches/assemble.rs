@@ -59,7 +59,8 @@ fn assembler(c: &mut Criterion) {
     let mut group = c.benchmark_group("assemble");
     group.throughput(Throughput::Elements(rows));
     group.sample_size(20);
-    let cases: [(&str, Vec<usize>, Vec<(usize, ValueType, Vec<Option<ArrayRef>>)>); 3] = [
+    type Field = (usize, ValueType, Vec<Option<ArrayRef>>);
+    let cases: [(&str, Vec<usize>, Vec<Field>); 3] = [
         ("merge_two_tables_no_fields", vec![0, 1], vec![]),
         ("scatter_dense_field", vec![0], vec![(0, ValueType::Float64, close.clone())]),
         (
