@@ -536,7 +536,8 @@ def main(argv: list[str]) -> None:
         read_lines.append(f"| **{q}** | {what}, {rows:,} rows | | | |")
         for name, times in timings.items():
             median = statistics.median(times)
-            versus = (f"{best_peer / median:,.0f}x faster" if name.startswith("Cheetah")
+            speedup = best_peer / median
+            versus = ((f"{speedup:.1f}x faster" if speedup < 10 else f"{speedup:,.0f}x faster") if name.startswith("Cheetah")
                       else ("best peer" if median == best_peer else f"{median / best_peer:.1f}x slower"))
             read_lines.append(f"| | {name} | {fmt_seconds(median)} | {fmt_seconds(min(times))} | {versus} |")
         del reference
