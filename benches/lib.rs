@@ -1,2 +1,4 @@
-//! Cheetah's benchmarks. `benches/codec.rs` times the chunk codec with criterion;
-//! `market.py` generates the seeded market of DESIGN.md §6.
+//! Cheetah's benchmarks. `benches/codec.rs` and `benches/assemble.rs` are criterion benchmarks
+//! of the chunk codec and the assembler; `src/bin/odbc-read.rs` is the bare arrow-odbc read the
+//! backfill is measured against; `compare.py` runs Cheetah and its peers side by side on the
+//! seeded market of `market.py` (`make bench`).
