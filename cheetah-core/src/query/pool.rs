@@ -8,7 +8,7 @@
 //! its byte bound of idle buffers and frees the rest.
 
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::datatypes::ArrowNativeType;
@@ -18,7 +18,8 @@ const MIN_KEPT: usize = 64 << 10;
 /// A buffer serves a request at most this many times smaller than itself.
 const MAX_WASTE: usize = 4;
 
-/// Output buffers for reads, recycled once their results are dropped.
+/// Output buffers for reads, recycled once their results are dropped. Its lists stay
+/// consistent under any panic, so a poisoned lock is used as it is.
 #[derive(Clone)]
 pub struct OutputPool {
     shared: Arc<Mutex<Idle>>,
@@ -41,7 +42,7 @@ impl OutputPool {
     /// hands on.
     pub fn take(&self, len: usize) -> Lease {
         let reused = {
-            let mut idle = self.shared.lock().expect("pool lock");
+            let mut idle = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
             let best = idle
                 .buffers
                 .iter()
@@ -62,7 +63,7 @@ impl OutputPool {
 
     /// Bytes of idle buffers held now.
     pub fn idle_bytes(&self) -> usize {
-        self.shared.lock().expect("pool lock").bytes
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner).bytes
     }
 }
 
@@ -96,7 +97,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let Some(buffer) = self.buffer.take() else { return };
-        let mut idle = self.pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut idle = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         if buffer.len() < MIN_KEPT || buffer.len() > idle.bound {
             return;
         }
