@@ -7,13 +7,15 @@
 //! | 0 | codec version (1) |
 //! | 1 | type tag ([`ValueType::tag`]; [`KEYS_TAG`] for a key chunk) |
 //! | 2..6 | rows, u32 LE |
-//! | 6 | flags: bit 0 = a validity bitmap is present; bit 1 = decimal doubles |
+//! | 6 | flags: bit 0 = a validity bitmap is present; bit 1 = decimal doubles; bit 2 = a dictionary |
 //! | 7..11 | uncompressed length, u32 LE |
 //!
 //! The uncompressed payload is the validity bitmap (if present, LSB-first like Arrow's) followed
 //! by the values. Fixed-width values are byte-shuffled (all first bytes, then all second bytes,
-//! ...) because float noise compresses badly otherwise. Doubles that are all short decimals
-//! (see [`decimal`]) are stored as a one-byte exponent and shuffled zigzag integers instead. Text
+//! ...) because float noise compresses badly otherwise. A fixed-width chunk with at most 256
+//! distinct values (see [`dictionary`]) is stored as a one-byte count less one, the values, and
+//! a one-byte index per row instead; doubles that are all short decimals (see [`decimal`]) as a
+//! one-byte exponent and shuffled zigzag integers. Text
 //! is shuffled u32 lengths followed by
 //! the UTF-8 bytes; booleans are a bitmap. A key chunk holds the sorted symbol ids as shuffled u32
 //! deltas.
@@ -29,6 +31,7 @@ use arrow::buffer::{Buffer, MutableBuffer};
 use crate::types::ValueType;
 
 mod decimal;
+mod dictionary;
 
 /// The codec version in byte 0 of every chunk.
 pub const CODEC_VERSION: u8 = 1;
@@ -37,6 +40,7 @@ pub const KEYS_TAG: u8 = 0;
 const HEADER_LEN: usize = 11;
 const HAS_NULLS: u8 = 1;
 const DECIMAL: u8 = 2;
+const DICTIONARY: u8 = 4;
 /// No chunk decompresses to more than this; a larger claim is corruption.
 const MAX_RAW_LEN: usize = 1 << 31;
 
@@ -51,14 +55,31 @@ pub fn encode_values(array: &dyn Array, dtype: ValueType, level: i32) -> Vec<u8>
         flags |= HAS_NULLS;
         raw.extend_from_slice(&nulls.inner().sliced().as_slice()[..rows.div_ceil(8)]);
     }
+    let fixed = dtype.width().map(|width| {
+        let data = array.to_data();
+        (width, data.buffers()[0].slice_with_length(data.offset() * width, rows * width))
+    });
+    let is_valid = |i: usize| nulls.is_none_or(|n| n.is_valid(i));
+    let indexed = fixed
+        .as_ref()
+        .filter(|(width, _)| *width >= 2)
+        .and_then(|(width, bytes)| dictionary::encode(bytes.as_slice(), *width, is_valid));
     let decimals = match dtype {
-        ValueType::Float64 => {
+        ValueType::Float64 if indexed.is_none() => {
             let floats = array.as_primitive::<arrow::datatypes::Float64Type>().values();
-            decimal::encode(floats, |i| nulls.is_none_or(|n| n.is_valid(i)))
+            decimal::encode(floats, is_valid)
         }
         _ => None,
     };
-    match (dtype, dtype.width()) {
+    match (dtype, fixed) {
+        (_, Some(_)) if indexed.is_some() => {
+            let (values, indices) = indexed.expect("matched");
+            flags |= DICTIONARY;
+            let width = dtype.width().expect("fixed width");
+            raw.push(u8::try_from(values.len() / width - 1).expect("at most 256 values"));
+            raw.extend_from_slice(&values);
+            raw.extend_from_slice(&indices);
+        }
         (_, Some(_)) if decimals.is_some() => {
             let (exponent, ints) = decimals.expect("matched");
             flags |= DECIMAL;
@@ -66,11 +87,7 @@ pub fn encode_values(array: &dyn Array, dtype: ValueType, level: i32) -> Vec<u8>
             let bytes: Vec<u8> = ints.iter().flat_map(|n| n.to_le_bytes()).collect();
             shuffle(&bytes, 8, &mut raw);
         }
-        (_, Some(width)) => {
-            let data = array.to_data();
-            let bytes = &data.buffers()[0].as_slice()[data.offset() * width..(data.offset() + rows) * width];
-            shuffle(bytes, width, &mut raw);
-        }
+        (_, Some((width, bytes))) => shuffle(bytes.as_slice(), width, &mut raw),
         (ValueType::Bool, None) => {
             raw.extend_from_slice(&array.as_boolean().values().sliced().as_slice()[..rows.div_ceil(8)]);
         }
@@ -112,6 +129,16 @@ pub fn decode_values(bytes: &[u8], dtype: ValueType) -> Result<ArrayRef, String>
             builder.add_buffer(buffer.into())
         }
         _ if header.flags & DECIMAL != 0 => return Err(format!("decimal flag on a {} chunk", dtype.arrow())),
+        (_, Some(width)) if header.flags & DICTIONARY != 0 => {
+            let (count, tail) = split(rest, 1, "dictionary size")?;
+            let (values, tail) = split(tail, (usize::from(count[0]) + 1) * width, "dictionary values")?;
+            let (indices, tail) = split(tail, rows, "dictionary indices")?;
+            rest = tail;
+            let mut buffer = MutableBuffer::from_len_zeroed(rows * width);
+            dictionary::decode(values, indices, width, buffer.as_slice_mut())?;
+            builder.add_buffer(buffer.into())
+        }
+        _ if header.flags & DICTIONARY != 0 => return Err(format!("dictionary flag on a {} chunk", dtype.arrow())),
         (_, Some(width)) => {
             let (values, tail) = split(rest, rows * width, "values")?;
             rest = tail;
@@ -328,7 +355,8 @@ mod tests {
         fn decimal_floats_round_trip(cents in prop::collection::vec(prop::option::weighted(0.9, -1_000_000i64..1_000_000), 0..300)) {
             let values = Float64Array::from_iter(cents.iter().map(|c| c.map(|c| c as f64 / 100.0)));
             let bytes = encode_values(&values, ValueType::Float64, 3);
-            prop_assert!(values.null_count() == values.len() || bytes[6] & DECIMAL != 0, "stored as decimals");
+            // Up to 256 distinct values make a dictionary, which wins over decimals.
+            prop_assert!(values.null_count() == values.len() || bytes[6] & (DECIMAL | DICTIONARY) != 0, "not plain doubles");
             round_trip(Arc::new(values), ValueType::Float64);
         }
 
@@ -406,6 +434,28 @@ mod tests {
         assert_eq!(decimal[6] & DECIMAL, DECIMAL);
         assert_eq!(plain[6] & DECIMAL, 0);
         assert!(decimal.len() * 2 < plain.len(), "{} vs {}", decimal.len(), plain.len());
+    }
+
+    #[test]
+    fn few_distinct_values_are_a_dictionary() {
+        let factors: Vec<Option<f64>> =
+            (0..5000u32).map(|i| (i % 97 != 0).then(|| 1.1f64.powi((i.wrapping_mul(7919) % 9) as i32))).collect();
+        let array: ArrayRef = Arc::new(Float64Array::from(factors.clone()));
+        let indexed = encode_values(array.as_ref(), ValueType::Float64, 3);
+        assert_eq!(indexed[6] & DICTIONARY, DICTIONARY);
+        let noisy: Vec<Option<f64>> = factors.iter().enumerate().map(|(i, v)| v.map(|v| v + i as f64 * 1e-9)).collect();
+        let plain = encode_values(&Float64Array::from(noisy), ValueType::Float64, 3);
+        assert_eq!(plain[6] & DICTIONARY, 0);
+        assert!(indexed.len() * 4 < plain.len(), "{} vs {}", indexed.len(), plain.len());
+        round_trip(array, ValueType::Float64);
+        round_trip(Arc::new(Date32Array::from(vec![Some(3), None, Some(3), Some(9)])), ValueType::Date32);
+    }
+
+    #[test]
+    fn dictionary_flag_on_text_is_an_error() {
+        let mut bytes = encode_values(&StringArray::from(vec!["a"]), ValueType::Utf8, 3);
+        bytes[6] |= DICTIONARY;
+        assert!(decode_values(&bytes, ValueType::Utf8).unwrap_err().contains("dictionary flag"));
     }
 
     #[test]

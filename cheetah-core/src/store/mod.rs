@@ -34,9 +34,12 @@ use crate::error::StoreError;
 ///   postcard catalog.
 /// - 2: adds the day index (`day/`), the change journal (`journal/`, `journal_floor`) and
 ///   `catalog_version` to `meta`, so readers refresh incrementally.
-/// - 3: Float64 chunks may hold decimal doubles as integers (codec flag bit 1). Version 2 stores
-///   are read as they are, and a writer marks them 3 before writing such chunks.
-pub const FORMAT_VERSION: u32 = 3;
+/// - 3: Float64 chunks may hold decimal doubles as integers (codec flag bit 1).
+/// - 4: fixed-width chunks may be dictionaries of at most 256 values (codec flag bit 2).
+///
+/// Stores of older versions from 2 on are read as they are, and a writer marks them current
+/// before writing chunks they may not hold.
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format this build reads: every later version only adds to it.
 const OLDEST_READABLE_VERSION: u32 = 2;
 
@@ -852,7 +855,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_2_store_is_read_and_upgraded_by_its_writer() {
+    fn an_older_store_is_read_and_upgraded_by_its_writer() {
         let dir = tempfile::tempdir().unwrap();
         write_version(dir.path(), 2);
         assert_eq!(Store::open_reader(dir.path()).unwrap().format_version().unwrap(), Some(2));
