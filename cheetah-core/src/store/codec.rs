@@ -15,9 +15,8 @@
 //! ...) because float noise compresses badly otherwise. A fixed-width chunk with at most 256
 //! distinct values (see [`dictionary`]) is stored as a one-byte count less one, the values, and
 //! a one-byte index per row instead; doubles that are all short decimals (see [`decimal`]) as a
-//! one-byte exponent and shuffled zigzag integers. Text
-//! is shuffled u32 lengths followed by
-//! the UTF-8 bytes; booleans are a bitmap. A key chunk holds the sorted symbol ids as shuffled u32
+//! one-byte exponent and shuffled zigzag integers. Text is shuffled u32 lengths followed by the
+//! UTF-8 bytes; booleans are a bitmap. A key chunk holds the sorted symbol ids as shuffled u32
 //! deltas.
 //!
 //! Decoding never panics: any bytes either decode to a valid array or give an error.
@@ -71,27 +70,24 @@ pub fn encode_values(array: &dyn Array, dtype: ValueType, level: i32) -> Vec<u8>
         }
         _ => None,
     };
-    match (dtype, fixed) {
-        (_, Some(_)) if indexed.is_some() => {
-            let (values, indices) = indexed.expect("matched");
+    match (fixed, indexed, decimals) {
+        (Some((width, _)), Some((values, indices)), _) => {
             flags |= DICTIONARY;
-            let width = dtype.width().expect("fixed width");
             raw.push(u8::try_from(values.len() / width - 1).expect("at most 256 values"));
             raw.extend_from_slice(&values);
             raw.extend_from_slice(&indices);
         }
-        (_, Some(_)) if decimals.is_some() => {
-            let (exponent, ints) = decimals.expect("matched");
+        (Some(_), None, Some((exponent, ints))) => {
             flags |= DECIMAL;
             raw.push(exponent);
             let bytes: Vec<u8> = ints.iter().flat_map(|n| n.to_le_bytes()).collect();
             shuffle(&bytes, 8, &mut raw);
         }
-        (_, Some((width, bytes))) => shuffle(bytes.as_slice(), width, &mut raw),
-        (ValueType::Bool, None) => {
+        (Some((width, bytes)), None, None) => shuffle(bytes.as_slice(), width, &mut raw),
+        (None, ..) if dtype == ValueType::Bool => {
             raw.extend_from_slice(&array.as_boolean().values().sliced().as_slice()[..rows.div_ceil(8)]);
         }
-        (_, None) => {
+        (None, ..) => {
             let text = array.as_string::<i32>();
             let offsets = text.value_offsets();
             let lengths: Vec<u8> = offsets.windows(2).flat_map(|w| ((w[1] - w[0]) as u32).to_le_bytes()).collect();
@@ -118,6 +114,9 @@ pub fn decode_values(bytes: &[u8], dtype: ValueType) -> Result<ArrayRef, String>
         None
     };
     let builder = ArrayData::builder(dtype.arrow()).len(rows).null_bit_buffer(nulls);
+    if header.flags & DECIMAL != 0 && header.flags & DICTIONARY != 0 {
+        return Err("chunk claims two encodings".into());
+    }
     let builder = match (dtype, dtype.width()) {
         (ValueType::Float64, Some(width)) if header.flags & DECIMAL != 0 => {
             let (exponent, tail) = split(rest, 1, "decimal exponent")?;
@@ -452,6 +451,13 @@ mod tests {
     }
 
     #[test]
+    fn two_encodings_are_an_error() {
+        let mut bytes = encode_values(&Float64Array::from(vec![1.25, 2.5]), ValueType::Float64, 3);
+        bytes[6] |= DECIMAL | DICTIONARY;
+        assert!(decode_values(&bytes, ValueType::Float64).unwrap_err().contains("two encodings"));
+    }
+
+    #[test]
     fn dictionary_flag_on_text_is_an_error() {
         let mut bytes = encode_values(&StringArray::from(vec!["a"]), ValueType::Utf8, 3);
         bytes[6] |= DICTIONARY;
@@ -460,7 +466,8 @@ mod tests {
 
     #[test]
     fn decimal_flag_on_other_types_is_an_error() {
-        let mut bytes = encode_values(&Int64Array::from(vec![1, 2]), ValueType::Int64, 3);
+        // More distinct values than a dictionary holds, so the chunk is plain.
+        let mut bytes = encode_values(&Int64Array::from_iter_values(0..300), ValueType::Int64, 3);
         bytes[6] |= DECIMAL;
         assert!(decode_values(&bytes, ValueType::Int64).unwrap_err().contains("decimal flag"));
     }
