@@ -126,11 +126,23 @@ class Market:
         return total
 
 
+def dsn_parts(dsn: str) -> dict[str, str]:
+    """The `key=value` pairs of a libpq connection string, with this machine's defaults."""
+    return {"host": "127.0.0.1", "port": "5432", "user": "postgres", **dict(p.split("=", 1) for p in dsn.split())}
+
+
+def odbc_string(dsn: str) -> str:
+    """The psqlODBC connection string to the database of `dsn`, as Cheetah's config holds it."""
+    parts = dsn_parts(dsn)
+    return (f"Driver={{PostgreSQL Unicode}};Server={parts['host']};Port={parts['port']};"
+            f"Database={parts['dbname']};Uid={parts['user']};BoolsAsChar=0;")
+
+
 def create_database(dsn: str) -> None:
     """Creates the database `dsn` names, if the server does not have it yet."""
     if subprocess.run(["psql", dsn, "-Atqc", "SELECT 1"], capture_output=True).returncode == 0:
         return
-    parts = dict(p.split("=", 1) for p in dsn.split())
+    parts = dsn_parts(dsn)
     admin = " ".join(f"{k}={v}" for k, v in {**parts, "dbname": "postgres"}.items())
     log(f"creating database {parts['dbname']}")
     subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{parts["dbname"]}"'], check=True)
@@ -185,8 +197,8 @@ def run_postgres(dsn: str) -> Callable:
 
 
 def dsn_to_uri(dsn: str) -> str:
-    parts = dict(p.split("=", 1) for p in dsn.split())
-    return f"{parts.get('user', 'postgres')}@{parts.get('host', '127.0.0.1')}:{parts.get('port', '5432')}/{parts['dbname']}"
+    parts = dsn_parts(dsn)
+    return f"{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
 
 
 def run_parquet(directory: Path) -> Callable:
@@ -282,9 +294,6 @@ built, so the output pool needs two results' buffers before it serves every call
 def write_config(work: Path, dsn: str, name: str = "cheetah", tables: dict[str, list[str]] = TABLES,
                  lookback: int = 5, store: str | None = None) -> Path:
     """`WORK/<name>.toml`, caching `tables` from the source into `store`, `WORK/<name>-store` by default."""
-    parts = dict(p.split("=", 1) for p in dsn.split())
-    odbc = (f"Driver={{PostgreSQL Unicode}};Server={parts.get('host', '127.0.0.1')};Port={parts.get('port', '5432')};"
-            f"Database={parts['dbname']};Uid={parts.get('user', 'postgres')};BoolsAsChar=0;")
     sections = "".join(f"""
 [[table]]
 name = "{t}"
@@ -301,7 +310,7 @@ path = "{store or name + '-store'}"
 hot_cache = "4GiB"
 
 [source]
-odbc = "{odbc}"
+odbc = "{odbc_string(dsn)}"
 {sections}""")
     return config
 
@@ -349,11 +358,11 @@ def store_field_bytes(config: Path) -> dict[str, int]:
     return {f["name"]: f["bytes"] for t in status["tables"] for f in t["fields"]}
 
 
-def bare_odbc_read(config: Path, tuned: bool) -> tuple[float, int]:
+def bare_odbc_read(dsn: str, tuned: bool) -> tuple[float, int]:
     """Seconds and rows of a bare arrow-odbc read of every table's cached rows: with Cheetah's
     connection string and text buffers, or `tuned` the fastest way found for psqlODBC (a
     streaming cursor and text buffers sized for the symbols)."""
-    odbc = config.read_text().split('odbc = "', 1)[1].split('"', 1)[0]
+    odbc = odbc_string(dsn)
     options = []
     if tuned:
         odbc += "UseDeclareFetch=1;Fetch=50000;"
@@ -465,8 +474,8 @@ def main(argv: list[str]) -> None:
         log("Cheetah: full backfill from PostgreSQL")
         backfill, peak, _ = timed_child([str(cheetah_bin()), "--config", str(config), "update"])
         log("bare arrow-odbc reads of the same rows")
-        plain, rows = bare_odbc_read(config, tuned=False)
-        tuned, _ = bare_odbc_read(config, tuned=True)
+        plain, rows = bare_odbc_read(args.pg, tuned=False)
+        tuned, _ = bare_odbc_read(args.pg, tuned=True)
         update_lines += [
             f"| full backfill, {rows:,} rows of {n_fields} fields | {fmt_seconds(backfill)} "
             f"({rows / backfill / 1e3:,.0f}k rows/s), peak RSS {fmt_bytes(peak)} |",
