@@ -88,7 +88,8 @@ pub struct Assembled {
     /// Date of each row, laid out as [`Inputs::dates`] asks.
     pub dates: ArrayRef,
     /// Symbol of each row, as a dictionary over the ranked symbols with the narrowest signed
-    /// keys that hold them (Int16 up to 32,768 symbols), as pandas keeps its codes.
+    /// keys pandas would keep them in (Int16 below 32,767 symbols), so pandas takes them as they
+    /// are.
     pub symbols: ArrayRef,
     /// One array per field.
     pub fields: Vec<ArrayRef>,
@@ -443,9 +444,10 @@ struct Codes {
 }
 
 impl Codes {
-    /// Codes into a dictionary of `levels` values, 16 bits wide while they fit.
+    /// Codes into a dictionary of `levels` values, 16 bits wide where pandas keeps 16-bit codes
+    /// (below `i16::MAX` levels; it would narrow smaller ones further, copying only those).
     fn new(levels: usize, rows: usize, pool: &OutputPool) -> Self {
-        let narrow = levels <= i16::MAX as usize + 1;
+        let narrow = levels < i16::MAX as usize;
         Self { lease: pool.take(rows * if narrow { 2 } else { 4 }), narrow, rows }
     }
 
@@ -508,7 +510,7 @@ impl<'a> CodeSlice<'a> {
         }
     }
 
-    /// Sets row `j`; a narrow buffer holds codes of at most 2^15 levels, so `value` fits.
+    /// Sets row `j`; a narrow buffer holds codes of fewer than `i16::MAX` levels, so `value` fits.
     fn set(&mut self, j: usize, value: i32) {
         match self {
             CodeSlice::Narrow(s) => s[j] = value as i16,
