@@ -26,12 +26,16 @@ enum Command {
     Fields(commands::fields::Args),
     /// Bring every table up to the newest date in the source
     Update(commands::update::Args),
+    /// Update on an interval until stopped (SIGINT or SIGTERM)
+    Serve(commands::serve::Args),
     /// Per table and field: dates, rows, bytes, watermark, last update
     Status(commands::status::Args),
     /// Read fields over a date range from the cache
     Get(commands::get::Args),
     /// Make sure a range is cached and pull its chunks into the OS page cache
     Warm(commands::warm::Args),
+    /// Compare the cache with the source date by date; re-fetch what differs with --repair
+    Verify(commands::verify::Args),
 }
 
 /// The log level unless `CHEETAH_LOG` says otherwise.
@@ -64,9 +68,11 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(config, args),
         Command::Fields(args) => commands::fields::run(config, args),
         Command::Update(args) => commands::update::run(config, args),
+        Command::Serve(args) => commands::serve::run(config, args),
         Command::Status(args) => commands::status::run(config, args),
         Command::Get(args) => commands::get::run(config, args),
         Command::Warm(args) => commands::warm::run(config, args),
+        Command::Verify(args) => commands::verify::run(config, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,16 +2,21 @@
 //! writer.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use crate::config::Config;
-use crate::error::{Error, StoreError};
+use chrono::NaiveDate;
+
+use crate::config::{Config, TableConfig};
+use crate::error::{ConfigError, Error, StoreError};
 use crate::hot::HotChunks;
 use crate::query::{self, OutputPool, QueryResult, Request, SymbolRanking, View};
+use crate::source::Source;
 use crate::status::{self, Status};
 use crate::store::catalog::Catalog;
 use crate::store::Store;
 use crate::update::{UpdateReport, Updater};
+use crate::verify::{self, TableVerification};
 
 /// Builds a [`Cache`].
 pub struct CacheBuilder {
@@ -220,14 +225,73 @@ impl Cache {
     /// # Errors
     /// [`StoreError::ReadOnly`] for a reader. Per-table failures are in the report.
     pub fn update(&self, show_progress: bool) -> Result<UpdateReport, Error> {
+        self.update_until(show_progress, &Arc::new(AtomicBool::new(false)))
+    }
+
+    /// [`Cache::update`] that stops between dates once `stop` is set: the date in progress is
+    /// committed or abandoned whole, and the tables stopped report [`crate::error::UpdateError::Interrupted`].
+    ///
+    /// # Errors
+    /// See [`Cache::update`].
+    pub fn update_until(&self, show_progress: bool, stop: &Arc<AtomicBool>) -> Result<UpdateReport, Error> {
         let store = self.store();
-        let report = Updater::new(&self.config, &store)?.progress(show_progress).run();
+        let report = Updater::new(&self.config, &store)?.progress(show_progress).stop_flag(stop.clone()).run();
         store.prune_journal()?;
         // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
         store.flush()?;
         drop(store);
         self.refresh()?;
         Ok(report)
+    }
+}
+
+impl Cache {
+    /// Compares the cached dates of `tables` (every configured table when empty) in
+    /// `start..=end` with the source; see [`crate::verify`]. Readers may verify.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownTable`] for a name not in the config; source and store failures.
+    pub fn verify(
+        &self,
+        tables: &[String],
+        range: (Option<NaiveDate>, Option<NaiveDate>),
+    ) -> Result<Vec<TableVerification>, Error> {
+        self.refresh()?;
+        let source = Source::new(self.config.source.clone());
+        let store = self.store();
+        self.tables(tables)?.into_iter().map(|table| Ok(verify::verify_table(&store, &source, table, range)?)).collect()
+    }
+
+    /// Re-fetches `dates` of `table` whole from the source; needs the writer role. Returns the
+    /// dates rewritten.
+    ///
+    /// # Errors
+    /// [`StoreError::ReadOnly`] for a reader; see [`Updater::repair`].
+    pub fn repair(&self, table: &str, dates: &[NaiveDate], stop: &Arc<AtomicBool>) -> Result<usize, Error> {
+        let config = self.tables(&[table.to_string()])?[0];
+        let store = self.store();
+        let repaired = Updater::new(&self.config, &store)?.stop_flag(stop.clone()).repair(config, dates)?;
+        store.flush()?;
+        drop(store);
+        self.refresh()?;
+        Ok(repaired)
+    }
+
+    /// The configured tables named, or all of them for none.
+    fn tables(&self, names: &[String]) -> Result<Vec<&TableConfig>, ConfigError> {
+        if names.is_empty() {
+            return Ok(self.config.tables.iter().collect());
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.config.tables.iter().find(|t| &t.name == name).ok_or_else(|| ConfigError::UnknownTable {
+                    path: self.config.path.clone(),
+                    name: name.clone(),
+                    known: self.config.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>().join(", "),
+                })
+            })
+            .collect()
     }
 }
 

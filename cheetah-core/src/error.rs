@@ -56,6 +56,16 @@ pub enum ConfigError {
         /// The variable's name.
         name: String,
     },
+    /// A table was asked for by a name the config does not have.
+    #[error("{path} has no table `{name}`; its tables are: {known}")]
+    UnknownTable {
+        /// The config file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The configured tables.
+        known: String,
+    },
 }
 
 /// Talking to the source database.
@@ -170,6 +180,22 @@ pub enum StoreError {
         /// The decoder's finding.
         message: String,
     },
+    /// The disk holding the store is full, or a file-size limit was hit.
+    #[error("store {path}: the disk is full ({message}); free space and run `cheetah update` again: every date committed before is intact")]
+    DiskFull {
+        /// The store directory.
+        path: PathBuf,
+        /// The operating system's message, through RocksDB.
+        message: String,
+    },
+    /// The store's files or directory are not writable.
+    #[error("store {path}: permission denied ({message}); give this user write access to the store directory and run `cheetah update` again: every date committed before is intact")]
+    PermissionDenied {
+        /// The store directory.
+        path: PathBuf,
+        /// The operating system's message, through RocksDB.
+        message: String,
+    },
     /// RocksDB reported an error.
     #[error("store {path}: {message}")]
     Rocks {
@@ -201,6 +227,12 @@ pub enum UpdateError {
         symbol: String,
         /// How many rows share the key.
         count: usize,
+    },
+    /// `repair` found the source's columns or the config no longer match the catalog.
+    #[error("table `{table}` changed in the source or the config since the last update; run `cheetah update` first, then repair")]
+    CatalogChanged {
+        /// The table.
+        table: String,
     },
     /// The run was asked to stop; every committed date is intact.
     #[error("update interrupted; every date committed so far is intact and the next update resumes")]

@@ -36,6 +36,7 @@ pub mod status;
 pub mod store;
 pub mod types;
 pub mod update;
+pub mod verify;
 
 pub use cache::{Cache, CacheBuilder};
 pub use config::Config;

@@ -3,12 +3,17 @@
 pub mod fields;
 pub mod get;
 pub mod init;
+pub mod serve;
 pub mod status;
 pub mod update;
+pub mod verify;
 pub mod warm;
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
+use anyhow::Context;
 use cheetah_core::Config;
 
 /// `--start` and `--end`, shared by the commands that take a date range.
@@ -25,6 +30,20 @@ pub struct DateRange {
 /// Finds and reads the config the way every command does.
 pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::discover(explicit)?)
+}
+
+/// A flag set by the first SIGINT or SIGTERM, so long runs stop between dates with nothing
+/// partial; a second signal ends the process at once.
+pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as the first signal left it.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
+            .context("cannot install signal handlers")?;
+    }
+    Ok(stop)
 }
 
 /// `1234567` as `1.2 MB`.

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::bail;
 use cheetah_core::Cache;
 
-use super::load_config;
+use super::{load_config, stop_on_signals};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,7 +19,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let cache = Cache::builder(config).writer(true).open()?;
     let progress = !args.no_progress && std::io::stderr().is_terminal();
-    let report = cache.update(progress)?;
+    let report = cache.update_until(progress, &stop_on_signals()?)?;
     for (table, outcome) in &report.tables {
         match outcome {
             Ok(r) => println!(

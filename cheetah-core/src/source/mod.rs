@@ -5,6 +5,7 @@
 //! bounded size.
 
 mod catalog;
+mod checksum;
 mod query;
 mod stream;
 
@@ -13,7 +14,8 @@ use std::sync::OnceLock;
 use arrow_odbc::odbc_api::{ConnectionOptions, Environment};
 
 pub use self::catalog::{list_columns, resolve, ColumnInfo, ResolvedTable};
-pub use self::query::Dialect;
+pub use self::checksum::{checksum_value, day_checksums, DayChecksum, FieldChecksum};
+pub use self::query::{Dialect, Family};
 pub use self::stream::{date_span, TableRows, WindowedRows};
 
 use crate::config::SourceConfig;

@@ -36,7 +36,23 @@ impl Dialect {
 
     /// Whether the source is SQLite, whose column types are only affinities.
     pub fn is_sqlite(&self) -> bool {
-        self.dbms.to_ascii_lowercase().contains("sqlite")
+        self.family() == Family::Sqlite
+    }
+
+    /// Which SQL dialect family the database speaks, for the few expressions that differ.
+    pub fn family(&self) -> Family {
+        let dbms = self.dbms.to_ascii_lowercase();
+        if dbms.contains("sqlite") {
+            Family::Sqlite
+        } else if dbms.contains("postgres") {
+            Family::Postgres
+        } else if dbms.contains("mysql") || dbms.contains("mariadb") {
+            Family::MySql
+        } else if dbms.contains("sql server") {
+            Family::SqlServer
+        } else {
+            Family::Other
+        }
     }
 
     /// Quotes an identifier, doubling any quote character inside it.
@@ -49,6 +65,21 @@ impl Dialect {
     fn table(&self, table: &TableConfig) -> String {
         table_ref(self, table)
     }
+}
+
+/// SQL dialect families, by the driver's DBMS name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    MySql,
+    /// SQLite.
+    Sqlite,
+    /// Microsoft SQL Server.
+    SqlServer,
+    /// Anything else: ANSI spellings.
+    Other,
 }
 
 /// The quoted, schema-qualified name of a table.
@@ -64,7 +95,8 @@ fn literal(date: NaiveDate) -> String {
     format!("'{}'", date.format("%Y-%m-%d"))
 }
 
-fn conditions(
+/// The `WHERE` of every fetch: the date range, a symbol, and the table's own filter.
+pub(crate) fn conditions(
     dialect: &Dialect,
     table: &TableConfig,
     date: &str,

@@ -841,8 +841,17 @@ fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {
     }
 }
 
+/// RocksDB reports an I/O failure as text, and once one write failed it refuses every later one
+/// with the first failure quoted inside: the text says which it was.
 fn rocks_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Rocks { path: path.to_path_buf(), message: e.to_string() }
+    let (path, message) = (path.to_path_buf(), e.to_string());
+    if message.contains("No space left") || message.contains("File too large") {
+        StoreError::DiskFull { path, message }
+    } else if message.contains("Permission denied") || message.contains("Read-only file system") {
+        StoreError::PermissionDenied { path, message }
+    } else {
+        StoreError::Rocks { path, message }
+    }
 }
 
 #[cfg(test)]

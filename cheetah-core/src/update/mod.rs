@@ -230,15 +230,7 @@ impl<'a> Updater<'a> {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
                 }
-                let day_rows = day_rows?;
-                let chunks = encode_day(
-                    &day_rows,
-                    &entry.fields,
-                    entry.kind,
-                    &config.name,
-                    &mut self.symbols,
-                    self.store.compression_level(),
-                )?;
+                let chunks = self.encode(&day_rows?, entry, &config.name)?;
                 let mut batch = self.store.batch();
                 while stale.front().is_some_and(|&d| d <= chunks.day) {
                     let day = stale.pop_front().expect("checked");
@@ -247,15 +239,10 @@ impl<'a> Updater<'a> {
                         report.dates_deleted += 1;
                     }
                 }
-                batch.put_day(entry.id, chunks.day, chunks.rows, &chunks.keys);
-                for (field_id, chunk) in &chunks.values {
-                    batch.put_values(*field_id, chunks.day, chunk);
-                }
-                batch.put_new_symbols(&self.symbols);
+                self.stage_day(&mut batch, entry.id, &chunks);
                 high_water = high_water.max(chunks.day);
                 batch.put_watermark(entry.id, high_water);
-                self.store.write(batch)?;
-                self.symbols.mark_persisted();
+                self.commit(batch)?;
                 report.dates += 1;
                 report.rows += chunks.rows as u64;
                 progress.advance(date_of(chunks.day), chunks.rows);
@@ -270,6 +257,63 @@ impl<'a> Updater<'a> {
         batch.put_updated(entry.id, chrono::Utc::now().timestamp());
         self.store.write(batch)?;
         progress.finish();
+        Ok(())
+    }
+
+    /// Re-fetches `dates` of `table` from the source, each replaced whole in one atomic batch; a
+    /// date the source no longer has is deleted. Watermarks do not move. Returns the dates
+    /// rewritten.
+    ///
+    /// # Errors
+    /// [`UpdateError::CatalogChanged`] when the source or config changed since the last update,
+    /// a source or store failure, or an interruption; the dates repaired before it stay.
+    pub fn repair(&mut self, table: &TableConfig, dates: &[NaiveDate]) -> Result<usize, UpdateError> {
+        let connection = self.source.connect()?;
+        let resolved = source::resolve(&self.source, &connection, table)?;
+        drop(connection);
+        let catalog = self.store.catalog()?;
+        let Some(entry) = catalog.table(&table.name) else { return Ok(0) };
+        if reconcile(&mut catalog.clone(), &resolved, true).any() {
+            return Err(UpdateError::CatalogChanged { table: table.name.clone() });
+        }
+        let mut dates = dates.to_vec();
+        dates.sort_unstable();
+        dates.dedup();
+        for &date in &dates {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(UpdateError::Interrupted);
+            }
+            let stream = WindowedRows::new(&self.source, &resolved, &field_list(&entry.fields), date, date);
+            let mut batch = self.store.batch();
+            match DaySplitter::new(stream, &table.name).next() {
+                Some(rows) => {
+                    let chunks = self.encode(&rows?, entry, &table.name)?;
+                    self.stage_day(&mut batch, entry.id, &chunks);
+                }
+                None => batch.delete_day(entry, day_of(date)),
+            }
+            self.commit(batch)?;
+            tracing::info!(table = %table.name, %date, "re-fetched");
+        }
+        Ok(dates.len())
+    }
+
+    fn encode(&mut self, rows: &DayRows, entry: &TableEntry, table: &str) -> Result<DayChunks, UpdateError> {
+        encode_day(rows, &entry.fields, entry.kind, table, &mut self.symbols, self.store.compression_level())
+    }
+
+    /// Adds a day's chunks and the symbols they introduced to `batch`.
+    fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table_id: u32, chunks: &DayChunks) {
+        batch.put_day(table_id, chunks.day, chunks.rows, &chunks.keys);
+        for (field_id, chunk) in &chunks.values {
+            batch.put_values(*field_id, chunks.day, chunk);
+        }
+        batch.put_new_symbols(&self.symbols);
+    }
+
+    fn commit(&mut self, batch: crate::store::StoreBatch<'_>) -> Result<(), StoreError> {
+        self.store.write(batch)?;
+        self.symbols.mark_persisted();
         Ok(())
     }
 

@@ -1,0 +1,105 @@
+//! `cheetah serve`: an update every `--interval` seconds, like the original DataService.
+//!
+//! The daemon holds the store's writer role for its whole life; readers in other processes see
+//! each committed date on their next query. A failed round is retried after a wait that doubles
+//! from `--retry-min` up to `--retry-max`, so a source that is down is not hammered, and the
+//! first round after it returns catches up. SIGINT or SIGTERM stops it between dates.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use cheetah_core::error::UpdateError;
+use cheetah_core::{Cache, UpdateReport};
+
+use super::{load_config, stop_on_signals};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds from the start of one round to the start of the next
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    interval: f64,
+    /// Seconds to wait after a failed round; the wait doubles with each failure in a row
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    retry_min: f64,
+    /// The longest wait after failed rounds, in seconds
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    retry_max: f64,
+}
+
+pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    for (name, value) in
+        [("--interval", args.interval), ("--retry-min", args.retry_min), ("--retry-max", args.retry_max)]
+    {
+        if !(value.is_finite() && value > 0.0) {
+            bail!("{name} must be a positive number of seconds, not {value}");
+        }
+    }
+    let stop = stop_on_signals()?;
+    let config = load_config(config)?;
+    let cache = Cache::builder(config).writer(true).open()?;
+    let source = cache.config().source.redacted();
+    tracing::info!(store = %cache.config().store.path.display(), %source, interval = args.interval, "serving");
+    let mut failures = 0u32;
+    for round in 1u64.. {
+        let started = Instant::now();
+        let failed = match cache.update_until(false, &stop) {
+            Ok(report) => log_round(round, &report, started.elapsed()),
+            Err(e) => {
+                tracing::error!(round, "round failed: {e}");
+                true
+            }
+        };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let wait = if failed {
+            failures += 1;
+            let wait = (args.retry_min * 2f64.powi(failures as i32 - 1)).min(args.retry_max);
+            tracing::warn!(round, failures, "backing off: next round in {wait:.1} s");
+            Duration::from_secs_f64(wait)
+        } else {
+            if failures > 0 {
+                tracing::info!(round, "the source is back after {failures} failed rounds");
+            }
+            failures = 0;
+            Duration::from_secs_f64(args.interval).saturating_sub(started.elapsed())
+        };
+        if !sleep_unless_stopped(wait, &stop) {
+            break;
+        }
+    }
+    tracing::info!("stopped; every committed date is intact");
+    Ok(())
+}
+
+/// Logs the round's totals (the updater logs each table); returns whether any table failed for
+/// a reason other than the stop.
+fn log_round(round: u64, report: &UpdateReport, took: Duration) -> bool {
+    let done: Vec<_> = report.tables.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+    let failed = report.failures().filter(|(_, e)| !matches!(e, UpdateError::Interrupted)).count();
+    tracing::info!(
+        round,
+        tables = report.tables.len(),
+        failed,
+        dates = done.iter().map(|r| r.dates).sum::<usize>(),
+        rows = done.iter().map(|r| r.rows).sum::<u64>(),
+        seconds = format!("{:.2}", took.as_secs_f64()),
+        "round finished"
+    );
+    failed > 0
+}
+
+/// Sleeps for `wait`, waking early when `stop` is set; returns false if it was.
+fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + wait;
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+    false
+}
