@@ -246,6 +246,9 @@ pub enum QueryError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Nothing is cached yet: no update has committed a table.
+    #[error("empty cache: no update has finished a table yet; run `cheetah update`, or wait for `cheetah serve`'s first round")]
+    Empty,
     /// A requested field is not cached.
     #[error("field `{name}` is not cached{hint}")]
     UnknownField {

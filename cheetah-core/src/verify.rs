@@ -114,7 +114,7 @@ fn compare(source: &DayChecksum, cached: &CachedDay, fields: &[&FieldEntry]) -> 
     for ((field, theirs), ours) in fields.iter().zip(&source.fields).zip(&cached.fields) {
         match ours {
             Err(e) => findings.push(format!("`{}`: {e}", field.name)),
-            Ok(ours) if !theirs.agrees(ours, source.rows, field.dtype) => findings.push(format!(
+            Ok(ours) if !theirs.agrees(ours, source.rows) => findings.push(format!(
                 "`{}`: source has {} values summing to {}, the cache {} summing to {}",
                 field.name, theirs.count, theirs.sum, ours.count, ours.sum
             )),

@@ -1,8 +1,10 @@
 //! `cheetah._cheetah.Cache`: an open cache.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use cheetah_core::chrono::NaiveDate;
+use cheetah_core::error::StoreError;
 use cheetah_core::{Cache as CoreCache, Config, DateLayout, Request};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
@@ -10,9 +12,24 @@ use pyo3_arrow::PyTable;
 use crate::gil::without_gil;
 
 /// An open cache. Build it with `cheetah.open`, which wraps this class.
+///
+/// A reader opened before the first update has no store to open yet: each call then tries again
+/// and answers "empty cache" until an update has created it.
 #[pyclass(module = "cheetah._cheetah", frozen)]
 pub struct Cache {
-    inner: CoreCache,
+    config: Config,
+    writer: bool,
+    inner: OnceLock<CoreCache>,
+}
+
+impl Cache {
+    fn cache(&self) -> Result<&CoreCache, cheetah_core::Error> {
+        if let Some(cache) = self.inner.get() {
+            return Ok(cache);
+        }
+        let opened = CoreCache::builder(self.config.clone()).writer(self.writer).open()?;
+        Ok(self.inner.get_or_init(|| opened))
+    }
 }
 
 #[pymethods]
@@ -21,11 +38,13 @@ impl Cache {
     #[new]
     #[pyo3(signature = (path=None, writer=false))]
     fn new(py: Python<'_>, path: Option<PathBuf>, writer: bool) -> PyResult<Self> {
-        let inner = without_gil(py, || {
-            let config = Config::discover(path.as_deref())?;
-            CoreCache::builder(config).writer(writer).open()
-        })?;
-        Ok(Self { inner })
+        let config = without_gil(py, || Config::discover(path.as_deref()).map_err(cheetah_core::Error::from))?;
+        let cache = Self { config, writer, inner: OnceLock::new() };
+        match py.detach(|| cache.cache().map(|_| ())) {
+            Err(cheetah_core::Error::Store(StoreError::Missing { .. })) if !writer => Ok(cache),
+            Err(e) => Err(crate::error::to_py(e)),
+            Ok(()) => Ok(cache),
+        }
     }
 
     /// Reads fields over `start..=end` (ISO dates). Returns the pyarrow table and the dates
@@ -47,7 +66,7 @@ impl Cache {
         let end = parse_date(end)?;
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
         let request = Request { start, end, fields: cols, symbols, base, dates };
-        let result = without_gil(py, || self.inner.get(&request))?;
+        let result = without_gil(py, || self.cache()?.get(&request))?;
         let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let schema = result.batch.schema();
         let table = PyTable::try_new(vec![result.batch], schema)?.into_pyarrow(py)?;
@@ -56,7 +75,7 @@ impl Cache {
 
     /// The status of the store as JSON.
     fn status_json(&self, py: Python<'_>) -> PyResult<String> {
-        let status = without_gil(py, || self.inner.status())?;
+        let status = without_gil(py, || self.cache()?.status())?;
         Ok(serde_json::to_string(&status).expect("status serializes"))
     }
 
@@ -64,7 +83,7 @@ impl Cache {
     /// for the first failed table.
     fn update_json(&self, py: Python<'_>) -> PyResult<String> {
         let reports = without_gil(py, || {
-            let report = self.inner.update(false)?;
+            let report = self.cache()?.update(false)?;
             report.into_result().map_err(cheetah_core::Error::from)
         })?;
         let reports: Vec<serde_json::Value> = reports
@@ -83,7 +102,7 @@ impl Cache {
     /// The config file's path.
     #[getter]
     fn config_path(&self) -> PathBuf {
-        self.inner.config().path.clone()
+        self.config.path.clone()
     }
 }
 

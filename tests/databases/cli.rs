@@ -2,21 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::{self, each_database, market, Db};
-
-fn cheetah(db: &Db, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(harness::cheetah_binary())
-        .arg("--config")
-        .arg(db.config_path())
-        .args(args)
-        .output()
-        .expect("run cheetah");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::harness::{self, cheetah, each_database, market};
 
 #[test]
 fn update_status_and_get_from_the_command_line() {

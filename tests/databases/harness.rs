@@ -322,16 +322,19 @@ pub fn model(rows: &[Row]) -> Model {
 
 /// Reads every field of the test's table from the cache over all dates.
 pub fn read_all(cache: &Cache, fields: &[&str]) -> cheetah_core::QueryResult {
-    cache
-        .get(&Request {
-            start: NaiveDate::from_ymd_opt(2000, 1, 1).expect("date"),
-            end: NaiveDate::from_ymd_opt(2100, 1, 1).expect("date"),
-            fields: fields.iter().map(|f| f.to_string()).collect(),
-            symbols: None,
-            base: None,
-            dates: cheetah_core::DateLayout::Date32,
-        })
-        .expect("read")
+    read_all_result(cache, fields).expect("read")
+}
+
+/// [`read_all`], failures included.
+pub fn read_all_result(cache: &Cache, fields: &[&str]) -> cheetah_core::Result<cheetah_core::QueryResult> {
+    cache.get(&Request {
+        start: NaiveDate::from_ymd_opt(2000, 1, 1).expect("date"),
+        end: NaiveDate::from_ymd_opt(2100, 1, 1).expect("date"),
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+        symbols: None,
+        base: None,
+        dates: cheetah_core::DateLayout::Date32,
+    })
 }
 
 /// Asserts that the cache holds exactly `expected` for `fields`, value for value, nulls
@@ -504,4 +507,51 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool) {
     }
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);
+}
+
+/// Runs `cheetah --config <db's config> args...`; returns success, stdout and stderr.
+pub fn cheetah(db: &Db, args: &[&str]) -> (bool, String, String) {
+    let output = cheetah_command(db, args).output().expect("run cheetah");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `cheetah --config <db's config> args...`, ready to spawn, logging without colours.
+pub fn cheetah_command(db: &Db, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(cheetah_binary());
+    command.arg("--config").arg(db.config_path()).args(args).env("NO_COLOR", "1");
+    command
+}
+
+/// A fresh reader of the db's store, as another process would open it.
+pub fn reader(db: &Db) -> Cache {
+    let config = Config::load(&db.config_path()).expect("config");
+    Cache::builder(config).open().expect("the store opens")
+}
+
+/// The watermark of the db's table as a fresh reader sees it.
+pub fn watermark(db: &Db) -> Option<NaiveDate> {
+    reader(db).status().expect("status").tables.iter().find(|t| t.name == db.table).and_then(|t| t.watermark)
+}
+
+/// Polls `done` every 50 ms until it holds or `seconds` pass; returns whether it held.
+pub fn wait_for(seconds: f64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
+
+/// Sends `signal` to a child process.
+pub fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on a pid we spawned and have not reaped.
+    let rc = unsafe { libc::kill(child.id() as i32, signal) };
+    assert_eq!(rc, 0, "kill({}, {signal})", child.id());
 }

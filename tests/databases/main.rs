@@ -5,3 +5,4 @@
 mod cli;
 mod harness;
 mod update;
+mod verify;

@@ -17,9 +17,12 @@ pub struct ResolvedField<'c> {
 /// Finds each requested name: `table.field`, or a bare `field` unique among cached fields.
 ///
 /// # Errors
-/// [`QueryError::UnknownField`] with close matches, [`QueryError::AmbiguousField`] with the
+/// [`QueryError::Empty`] before the first update, [`QueryError::UnknownField`] with close matches, [`QueryError::AmbiguousField`] with the
 /// candidates, or [`QueryError::InvalidArgument`] for a name asked twice.
 pub fn resolve_fields<'c>(catalog: &'c Catalog, names: &[String]) -> Result<Vec<ResolvedField<'c>>, QueryError> {
+    if catalog.tables.is_empty() && !names.is_empty() {
+        return Err(QueryError::Empty);
+    }
     let mut resolved = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         if names[..i].contains(name) {
