@@ -3,6 +3,7 @@
 //! `CHEETAH_REQUIRE_DATABASES` is set (as in CI).
 
 mod cli;
+mod crash;
 mod harness;
 mod update;
 mod verify;
