@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use chrono::NaiveDate;
 
 use crate::config::{Config, TableConfig};
-use crate::error::{ConfigError, Error, StoreError};
+use crate::error::{ConfigError, Error, QueryError, StoreError};
 use crate::hot::HotChunks;
 use crate::query::{self, OutputPool, QueryResult, Request, SymbolRanking, View};
 use crate::source::Source;
@@ -202,8 +202,32 @@ impl Cache {
     /// See [`query::read`].
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
         self.refresh()?;
-        let view = self.view.read().expect("view lock");
-        Ok(query::read(&self.store(), &self.hot, &self.pool, &view, request)?)
+        let read = || query::read(&self.store(), &self.hot, &self.pool, &self.view.read().expect("view lock"), request);
+        match read() {
+            // A reader instance's catch-up can leave it with a torn view of the writer's
+            // families; a fresh instance reads what is on disk. A chunk truly lost fails again.
+            Err(QueryError::Store(StoreError::Corrupt { what, message, .. })) if !self.store().is_writer() => {
+                tracing::warn!(%what, %message, "reopening the store: this reader's view was incomplete");
+                self.reopen()?;
+                Ok(read()?)
+            }
+            result => Ok(result?),
+        }
+    }
+
+    /// Replaces a reader's instance with a fresh one and reloads everything from it.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut position = self.position.lock().expect("position lock");
+        let (fresh, seen) = open_reader(&self.config.store.path)?;
+        *self.store.write().expect("store lock") = fresh;
+        self.hot.clear();
+        let store = self.store();
+        position.journal = store.journal_end()?;
+        position.catalog_version = store.catalog_version()?;
+        *self.view.write().expect("view lock") = load_view(&store, store.catalog()?)?;
+        position.manifest = seen.0.clone();
+        position.seen = Some(seen);
+        Ok(())
     }
 
     /// The catalog as of the last refresh.

@@ -84,7 +84,7 @@ fn sigkill_at_random_points_of_a_backfill_never_loses_or_tears_a_date() {
 fn check_committed_dates(db: &Db, expected: &Model) {
     let cache = harness::reader(db);
     if cache.catalog().tables.is_empty() {
-        let err = harness::read_all_result(&cache, &FIELDS).err().expect("nothing to read");
+        let err = harness::read_all_result(&cache, &FIELDS).expect_err("nothing to read");
         assert!(err.to_string().contains("empty cache"), "{err}");
         return;
     }

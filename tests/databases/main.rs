@@ -4,6 +4,8 @@
 
 mod cli;
 mod crash;
+mod disk;
 mod harness;
+mod service;
 mod update;
 mod verify;

@@ -160,6 +160,7 @@ pub fn read(
         },
     );
     let (keys, values) = (keys?, values?);
+    check_whole_dates(store, &days, &keys, &values, &fields)?;
     let wanted: Option<Vec<u32>> = request.symbols.as_ref().map(|names| {
         let mut ids: Vec<u32> = names.iter().filter_map(|n| view.symbols.id(n)).collect();
         ids.sort_unstable();
@@ -191,4 +192,27 @@ pub fn read(
         days.iter().zip(&assembled.rows_per_day).filter(|(_, &n)| n > 0).map(|(&d, &n)| (d, n)).collect();
     let covered = (start <= cut).then(|| (request.start, date_of(cut)));
     Ok(QueryResult { batch, covered, rows_per_day })
+}
+
+/// Every date below the cut has a value chunk for every field wherever its table has a key
+/// chunk: the writer commits them in one batch. A hole means this reader's view of the store
+/// is torn or a chunk is lost; either way the result would be wrong, so it is an error.
+fn check_whole_dates(
+    store: &Store,
+    days: &[Day],
+    keys: &[Vec<Option<Arc<[u32]>>>],
+    values: &[(usize, crate::types::ValueType, Vec<Option<ArrayRef>>)],
+    fields: &[ResolvedField<'_>],
+) -> Result<(), StoreError> {
+    for ((table, _, chunks), field) in values.iter().zip(fields) {
+        for (i, chunk) in chunks.iter().enumerate() {
+            if chunk.is_none() && keys[*table][i].as_ref().is_some_and(|ids| !ids.is_empty()) {
+                return Err(store.corrupt(
+                    &format!("chunk of field `{}` on {}", field.field.name, date_of(days[i])),
+                    "it is missing although the date's key chunk is present",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
