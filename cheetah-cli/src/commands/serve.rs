@@ -51,6 +51,10 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
                 true
             }
         };
+        if !failed && failures > 0 {
+            tracing::info!(round, "the source is back after {failures} failed rounds");
+            failures = 0;
+        }
         if stop.load(Ordering::Relaxed) {
             break;
         }
@@ -60,10 +64,6 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             tracing::warn!(round, failures, "backing off: next round in {wait:.1} s");
             Duration::from_secs_f64(wait)
         } else {
-            if failures > 0 {
-                tracing::info!(round, "the source is back after {failures} failed rounds");
-            }
-            failures = 0;
             Duration::from_secs_f64(args.interval).saturating_sub(started.elapsed())
         };
         if !sleep_unless_stopped(wait, &stop) {
