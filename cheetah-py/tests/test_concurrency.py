@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
+
+import cheetah
 
 from conftest import DAYS, build
 
@@ -66,3 +69,18 @@ def test_a_reader_sees_new_dates_while_another_process_updates(tmp_path):
     assert seen[0][0] == DAYS[-1].date().isoformat(), seen
     assert seen[-1] == [target, 30], f"the reader saw the last new date, whole, without reopening: {seen} {err}"
     assert len(seen) >= 2
+
+
+def test_a_reader_opened_before_the_first_update_says_empty_cache_then_serves_data(tmp_path):
+    (tmp_path / "source").mkdir()
+    market = build(tmp_path / "source")
+    config = tmp_path / "fresh.toml"
+    text = market.config.read_text().replace('path = "store"', f'path = "{tmp_path / "fresh-store"}"')
+    config.write_text(text)
+    reader = cheetah.open(config)
+    with pytest.raises(cheetah.StoreError, match="empty cache"):
+        reader.get_data("2019-01-01", "2030-01-01", ["close"])
+    update = subprocess.run([cheetah_binary(), "--config", str(config), "update"], capture_output=True, text=True)
+    assert update.returncode == 0, update.stderr
+    df = reader.get_data("2019-01-01", "2030-01-01", ["close"])
+    assert len(df) == len(market.tables["bar"]), "the same Cache serves the data once the store exists"

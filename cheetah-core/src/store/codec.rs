@@ -337,6 +337,24 @@ mod tests {
     };
     use proptest::prelude::*;
 
+    const ALL_TYPES: [ValueType; 15] = [
+        ValueType::Bool,
+        ValueType::Int8,
+        ValueType::UInt8,
+        ValueType::Int16,
+        ValueType::Int32,
+        ValueType::Int64,
+        ValueType::Float32,
+        ValueType::Float64,
+        ValueType::Date32,
+        ValueType::Timestamp(0),
+        ValueType::Timestamp(1),
+        ValueType::Timestamp(2),
+        ValueType::Timestamp(3),
+        ValueType::Utf8,
+        ValueType::Decimal128(18, 4),
+    ];
+
     fn round_trip(array: ArrayRef, dtype: ValueType) {
         let bytes = encode_values(array.as_ref(), dtype, 3);
         let decoded = decode_values(&bytes, dtype).unwrap();
@@ -398,6 +416,31 @@ mod tests {
             let _ = decode_keys(&bytes);
             for dtype in [ValueType::Float64, ValueType::Utf8, ValueType::Bool, ValueType::Decimal128(10, 2)] {
                 let _ = decode_values(&bytes, dtype);
+            }
+        }
+
+        /// The decoder's fuzz target: a well-formed header and zstd frame around an arbitrary
+        /// payload, for every type and flag combination, so the bytes reach the decoders behind
+        /// the frame checks (bitmaps, dictionaries, decimals, text offsets and UTF-8).
+        #[test]
+        fn arbitrary_payloads_in_valid_frames_never_panic(
+            payload in prop::collection::vec(any::<u8>(), 0..400),
+            divisor in 1usize..18,
+            flags in 0u8..8,
+            type_index in 0usize..ALL_TYPES.len(),
+        ) {
+            // Row counts that divide the payload, so lengths often line up and decoding runs on.
+            let rows = payload.len() / divisor;
+            let dtype = ALL_TYPES[type_index];
+            let bytes = frame(dtype.tag(), rows, flags, &payload, 1);
+            if let Ok(array) = decode_values(&bytes, dtype) {
+                prop_assert_eq!(array.len(), rows);
+                prop_assert_eq!(array.data_type(), &dtype.arrow());
+                array.to_data().validate_full().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+            let keys = frame(KEYS_TAG, rows, flags, &payload, 1);
+            if let Ok(ids) = decode_keys(&keys) {
+                prop_assert!(ids.windows(2).all(|w| w[0] < w[1]), "key ids strictly increase");
             }
         }
 
