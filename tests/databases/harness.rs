@@ -538,7 +538,7 @@ pub fn cheetah_command(db: &Db, args: &[&str]) -> std::process::Command {
 /// A fresh reader of the db's store, as another process would open it.
 pub fn reader(db: &Db) -> Cache {
     let config = Config::load(&db.config_path()).expect("config");
-    Cache::builder(config).open().expect("the store opens")
+    Cache::builder(config).open().unwrap_or_else(|e| panic!("the store opens: {e}"))
 }
 
 /// The watermark of the db's table as a fresh reader sees it.
