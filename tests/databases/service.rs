@@ -19,14 +19,26 @@ const FIRST: u32 = 10;
 const SEED: u64 = 21;
 const READERS: usize = 4;
 
+/// A `cheetah serve` process, killed if the test fails before it stops it.
+struct Daemon(Option<Child>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts `cheetah serve` logging to `serve.log` in the db's directory.
-fn serve(db: &Db, args: &[&str]) -> (Child, PathBuf) {
+fn serve(db: &Db, args: &[&str]) -> (Daemon, PathBuf) {
     let log = db.dir.path().join("serve.log");
     let file = std::fs::File::create(&log).expect("log file");
     let mut all = vec!["serve"];
     all.extend_from_slice(args);
     let child = cheetah_command(db, &all).stdout(Stdio::null()).stderr(file).spawn().expect("spawn serve");
-    (child, log)
+    (Daemon(Some(child)), log)
 }
 
 fn read_log(log: &Path) -> String {
@@ -34,7 +46,8 @@ fn read_log(log: &Path) -> String {
 }
 
 /// SIGTERM, then the seconds until it exited; it must exit successfully within `limit`.
-fn terminate(mut child: Child, limit: f64, log: &Path) -> f64 {
+fn terminate(mut daemon: Daemon, limit: f64, log: &Path) -> f64 {
+    let mut child = daemon.0.take().expect("running");
     let sent = Instant::now();
     harness::signal(&child, libc::SIGTERM);
     let exited = wait_for(limit, || child.try_wait().expect("poll").is_some());
