@@ -56,7 +56,7 @@ impl CacheBuilder {
         let pool = OutputPool::new(usize::try_from(hot_bytes / 2).unwrap_or(usize::MAX));
         let journal = store.journal_end()?;
         let catalog_version = store.catalog_version()?;
-        let view = load_view(&store, store.catalog()?)?;
+        let view = load_view(&store, store.catalog()?, &self.config)?;
         Ok(Cache {
             config: self.config,
             store: RwLock::new(store),
@@ -170,7 +170,7 @@ impl Cache {
             if changes.reset {
                 self.hot.clear();
             }
-            *view = load_view(&store, store.catalog()?)?;
+            *view = load_view(&store, store.catalog()?, &self.config)?;
         } else {
             store.load_new_symbols(&mut view.symbols)?;
             if symbols_grew {
@@ -224,10 +224,15 @@ impl Cache {
         let store = self.store();
         position.journal = store.journal_end()?;
         position.catalog_version = store.catalog_version()?;
-        *self.view.write().expect("view lock") = load_view(&store, store.catalog()?)?;
+        *self.view.write().expect("view lock") = load_view(&store, store.catalog()?, &self.config)?;
         position.manifest = seen.0.clone();
         position.seen = Some(seen);
         Ok(())
+    }
+
+    /// The config's aliases: alias → `table.column`.
+    pub fn aliases(&self) -> query::Aliases {
+        self.view.read().expect("view lock").aliases.clone()
     }
 
     /// The catalog as of the last refresh.
@@ -319,12 +324,12 @@ impl Cache {
     }
 }
 
-fn load_view(store: &Store, catalog: Catalog) -> Result<View, StoreError> {
+fn load_view(store: &Store, catalog: Catalog, config: &Config) -> Result<View, StoreError> {
     let symbols = store.symbols()?;
     let ranking = SymbolRanking::new(&symbols);
     let mut days = HashMap::with_capacity(catalog.tables.len());
     for table in &catalog.tables {
         days.insert(table.id, store.day_index(table.id)?.into_iter().map(|(day, _)| day).collect());
     }
-    Ok(View { catalog, symbols, ranking, days })
+    Ok(View { catalog, symbols, ranking, days, aliases: query::aliases(config) })
 }

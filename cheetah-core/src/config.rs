@@ -103,6 +103,18 @@ pub enum DecimalMode {
     Exact,
 }
 
+/// What an update does when a cached column has vanished from the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// The table's update fails, naming the column; nothing cached is touched.
+    #[default]
+    Error,
+    /// The update logs a warning and goes on: the column's cached dates stay readable, and
+    /// dates fetched from then on hold nulls for it.
+    Warn,
+}
+
 /// One `[[table]]`.
 #[derive(Debug, Clone)]
 pub struct TableConfig {
@@ -130,6 +142,10 @@ pub struct TableConfig {
     pub order_by: Option<String>,
     /// How DECIMAL/NUMERIC columns are cached.
     pub decimal: DecimalMode,
+    /// Other names for fields: alias → source column.
+    pub alias: std::collections::BTreeMap<String, String>,
+    /// What to do when a cached column vanishes from the source.
+    pub on_missing: MissingPolicy,
     /// `file:line` of the table's block, for messages.
     pub location: String,
 }
@@ -243,6 +259,7 @@ impl Config {
         };
 
         let mut seen = BTreeSet::new();
+        let mut aliases = BTreeSet::new();
         let mut tables = Vec::with_capacity(raw.table.len());
         for spanned in raw.table {
             let span = spanned.span();
@@ -265,6 +282,24 @@ impl Config {
                     })?;
                 }
             }
+            for (alias, column) in &t.alias {
+                if !aliases.insert(alias.clone()) {
+                    return Err(invalid(span, format!("[[table]] `{name}`: alias `{alias}` is also given in another table; an alias names one field")));
+                }
+                if alias.is_empty() || alias.contains('.') {
+                    return Err(invalid(
+                        span,
+                        format!("[[table]] `{name}`: alias {alias:?} must be a plain name, without a `.`"),
+                    ));
+                }
+                let selects = |patterns: &[String]| patterns.iter().any(|p| pattern_matches(p, column));
+                if !selects(&t.fields) || selects(&t.exclude) {
+                    return Err(invalid(
+                        span,
+                        format!("[[table]] `{name}`: alias `{alias}` names `{column}`, which `fields` does not select; add it to `fields`"),
+                    ));
+                }
+            }
             if t.kind == TableKind::Daily && t.order_by.is_some() {
                 return Err(invalid(
                     span,
@@ -284,6 +319,8 @@ impl Config {
                 lookback: t.lookback.unwrap_or(DEFAULT_LOOKBACK),
                 order_by: t.order_by,
                 decimal: t.decimal,
+                alias: t.alias,
+                on_missing: t.on_missing,
                 location,
             });
         }
@@ -397,6 +434,10 @@ struct RawTable {
     order_by: Option<String>,
     #[serde(default)]
     decimal: DecimalMode,
+    #[serde(default)]
+    alias: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    on_missing: MissingPolicy,
 }
 
 /// A date given as `"2015-01-01"` or as a bare TOML date `2015-01-01`.

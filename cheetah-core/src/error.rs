@@ -106,6 +106,16 @@ pub enum SourceError {
         /// Close matches, if any, as a ready-to-print suffix.
         hint: String,
     },
+    /// Cached columns are gone from the source.
+    #[error("{location}: table `{table}`: cached columns vanished from the source: {columns}; their cached data stays readable. Restore them, remove them from `fields`, or set on_missing = \"warn\" to go on caching the table with nulls for them")]
+    Vanished {
+        /// `file:line` of the `[[table]]`.
+        location: String,
+        /// The table.
+        table: String,
+        /// The columns, comma-separated.
+        columns: String,
+    },
     /// A column's SQL type has no Arrow mapping Cheetah can cache.
     #[error("table `{table}`, column `{column}`: SQL type {sql_type} is not supported; remove it from `fields` or add it to `exclude`")]
     UnsupportedType {

@@ -64,10 +64,12 @@ pub fn verify_table(
     report.range = Some((from, to));
 
     let connection = source.connect()?;
-    let resolved = source::resolve(source, &connection, table)?;
+    let resolved = source::resolve(source, &connection, table, &crate::update::cached_fields(&catalog, &table.name))?;
     drop(connection);
-    // A field still being backfilled holds only part of its dates: the next update finishes it.
-    let fields: Vec<&FieldEntry> = entry.fields.iter().filter(|f| f.complete).collect();
+    // A field still being backfilled holds only part of its dates (the next update finishes
+    // it), and one that vanished from the source has nothing to compare with.
+    let fields: Vec<&FieldEntry> =
+        entry.fields.iter().filter(|f| f.complete && !resolved.vanished.contains(&f.name)).collect();
     report.fields = fields.len();
     let list: Vec<(String, _)> = fields.iter().map(|f| (f.name.clone(), f.dtype)).collect();
     let theirs = source::day_checksums(source, &resolved, &list, (from, to))?;

@@ -2,6 +2,7 @@
 //! MariaDB. A server that is down is skipped loudly, or fails the run when
 //! `CHEETAH_REQUIRE_DATABASES` is set (as in CI).
 
+mod catalog;
 mod cli;
 mod crash;
 mod disk;

@@ -40,7 +40,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let catalog = cache.catalog();
     let wanted: Vec<(ChunkKind, u32)> = match &args.cols {
         Some(cols) => {
-            let fields = resolve_fields(&catalog, cols)?;
+            let fields = resolve_fields(&catalog, &cache.aliases(), cols)?;
             let mut ids: Vec<(ChunkKind, u32)> = fields.iter().map(|f| (ChunkKind::Values, f.field.id)).collect();
             for f in &fields {
                 if !ids.contains(&(ChunkKind::Keys, f.table.id)) {

@@ -1,6 +1,7 @@
 //! Reading: requested fields over a date range, assembled into one Arrow table keyed by
 //! (date, symbol).
 
+mod asof;
 mod assemble;
 mod pool;
 mod resolve;
@@ -14,9 +15,10 @@ use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use rayon::prelude::*;
 
-pub use self::assemble::{assemble, Assembled, DateLayout, Inputs, SymbolRanking};
+use self::asof::{align, Aligned, Events};
+pub use self::assemble::{assemble, Assembled, DateLayout, Inputs, SymbolRanking, TableKeys};
 pub use self::pool::{Lease, OutputPool};
-pub use self::resolve::{resolve_fields, ResolvedField};
+pub use self::resolve::{aliases, resolve_fields, Aliases, ResolvedField};
 
 use crate::config::TableKind;
 use crate::error::{QueryError, StoreError};
@@ -65,6 +67,8 @@ pub struct View {
     pub ranking: SymbolRanking,
     /// Cached days of each table, ascending.
     pub days: HashMap<u32, Vec<Day>>,
+    /// The config's other names for fields.
+    pub aliases: Aliases,
 }
 
 /// Reads `request` through the hot layer, into buffers from `pool`.
@@ -88,7 +92,7 @@ pub fn read(
         return Err(QueryError::InvalidArgument("no fields asked for; pass at least one field name".into()));
     }
     let catalog = &view.catalog;
-    let fields = resolve_fields(catalog, &request.fields)?;
+    let fields = resolve_fields(catalog, &view.aliases, &request.fields)?;
     let base = match &request.base {
         Some(name) => Some(catalog.table(name).ok_or_else(|| {
             QueryError::InvalidArgument(format!(
@@ -98,19 +102,30 @@ pub fn read(
         })?),
         None => None,
     };
-    if let Some(asof) = fields.iter().find(|f| f.table.kind == TableKind::Asof) {
+    let is_asof = |t: &TableEntry| t.kind == TableKind::Asof;
+    if let Some(table) = base.filter(|t| is_asof(t)) {
         return Err(QueryError::InvalidArgument(format!(
-            "field `{}` is in asof table `{}`; point-in-time reads are not available in this version",
-            asof.requested, asof.table.name
+            "base table `{}` is an asof (event) table; pass a daily table as base: its keys make the rows",
+            table.name
+        )));
+    }
+    if base.is_none() && fields.iter().all(|f| is_asof(f.table)) {
+        let daily: Vec<String> =
+            catalog.tables.iter().filter(|t| !is_asof(t)).map(|t| format!("`{}`", t.name)).collect();
+        return Err(QueryError::InvalidArgument(format!(
+            "asof fields ({}) do not make rows of their own; pass base= one of the daily tables ({}) to align them to",
+            fields.iter().map(|f| format!("`{}`", f.requested)).collect::<Vec<_>>().join(", "),
+            daily.join(", ")
         )));
     }
 
-    // Involved tables: the row tables first, then the other tables of the fields.
+    // Involved tables: the row tables first (the base, or the daily tables of the fields), then
+    // the other tables of the fields.
     let mut tables: Vec<&TableEntry> = Vec::new();
     match base {
         Some(table) => tables.push(table),
         None => {
-            for f in &fields {
+            for f in fields.iter().filter(|f| !is_asof(f.table)) {
                 if !tables.iter().any(|t| t.id == f.table.id) {
                     tables.push(f.table);
                 }
@@ -124,9 +139,11 @@ pub fn read(
         }
     }
 
-    // A consistent cut: never past the lowest watermark among the involved tables.
+    // A consistent cut: never past the lowest watermark among the involved daily tables. An
+    // asof table's watermark is its newest event, which may lie far behind (quarterly reports)
+    // or ahead: its events count as of its last update, and never past a row's own date.
     let mut cut = day_of(request.end);
-    for table in &tables {
+    for table in tables.iter().filter(|t| !is_asof(t)) {
         cut = cut.min(store.watermark(table.id)?.unwrap_or(Day::MIN));
     }
     for f in fields.iter().filter(|f| !f.field.complete) {
@@ -147,20 +164,35 @@ pub fn read(
 
     // Every table's and field's chunks at once: a short range has too few dates per field to
     // keep both cores busy.
+    // Asof tables' chunks are their events, read and aligned below.
     let (keys, values) = rayon::join(
-        || tables.par_iter().map(|t| hot.keys(store, t, &days)).collect::<Result<Vec<_>, _>>(),
+        || {
+            tables
+                .par_iter()
+                .map(|t| if is_asof(t) { Ok(Vec::new()) } else { hot.keys(store, t, &days) })
+                .collect::<Result<Vec<_>, _>>()
+        },
         || {
             fields
                 .par_iter()
                 .map(|f| {
                     let t = tables.iter().position(|t| t.id == f.table.id).expect("involved");
-                    Ok((t, f.field.dtype, hot.values(store, f.field, &days)?))
+                    let chunks = if is_asof(f.table) { Vec::new() } else { hot.values(store, f.field, &days)? };
+                    Ok((t, f.field.dtype, chunks))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         },
     );
-    let (keys, values) = (keys?, values?);
+    let (mut keys, mut values) = (keys?, values?);
     check_whole_dates(store, &days, &keys, &values, &fields)?;
+    for (t, table) in tables.iter().enumerate().filter(|(_, t)| is_asof(t)) {
+        let own: Vec<usize> = (0..fields.len()).filter(|&i| fields[i].table.id == table.id).collect();
+        let aligned = read_asof(store, hot, view, table, &own, &fields, &days)?;
+        keys[t] = aligned.keys;
+        for (i, chunks) in own.into_iter().zip(aligned.fields) {
+            values[i].2 = chunks;
+        }
+    }
     let wanted: Option<Vec<u32>> = request.symbols.as_ref().map(|names| {
         let mut ids: Vec<u32> = names.iter().filter_map(|n| view.symbols.id(n)).collect();
         ids.sort_unstable();
@@ -200,7 +232,7 @@ pub fn read(
 fn check_whole_dates(
     store: &Store,
     days: &[Day],
-    keys: &[Vec<Option<Arc<[u32]>>>],
+    keys: &[TableKeys],
     values: &[(usize, crate::types::ValueType, Vec<Option<ArrayRef>>)],
     fields: &[ResolvedField<'_>],
 ) -> Result<(), StoreError> {
@@ -215,4 +247,34 @@ fn check_whole_dates(
         }
     }
     Ok(())
+}
+
+/// Reads the events of asof `table` up to the last of `days` for its fields `own` (indexes into
+/// `fields`), and aligns them to `days`.
+fn read_asof(
+    store: &Store,
+    hot: &HotChunks,
+    view: &View,
+    table: &TableEntry,
+    own: &[usize],
+    fields: &[ResolvedField<'_>],
+    days: &[Day],
+) -> Result<Aligned, StoreError> {
+    let last = days.last().copied().unwrap_or(Day::MIN);
+    let cached = view.days.get(&table.id).map_or(&[][..], Vec::as_slice);
+    let event_days = cached[..cached.partition_point(|&d| d <= last)].to_vec();
+    let keys = hot.keys(store, table, &event_days)?;
+    let chunks = own
+        .iter()
+        .map(|&i| Ok((0, fields[i].field.dtype, hot.values(store, fields[i].field, &event_days)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let own_fields: Vec<ResolvedField<'_>> = own.iter().map(|&i| fields[i].clone()).collect();
+    let keys = vec![keys];
+    check_whole_dates(store, &event_days, &keys, &chunks, &own_fields)?;
+    let events = Events {
+        days: event_days,
+        keys: keys.into_iter().next().expect("one table"),
+        fields: chunks.into_iter().map(|(_, _, c)| c).collect(),
+    };
+    align(days, &events).map_err(|e| store.corrupt(&format!("events of asof table `{}`", table.name), e))
 }

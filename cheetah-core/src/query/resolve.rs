@@ -14,12 +14,17 @@ pub struct ResolvedField<'c> {
     pub field: &'c FieldEntry,
 }
 
-/// Finds each requested name: `table.field`, or a bare `field` unique among cached fields.
+/// Finds each requested name: an alias from the config, `table.field`, or a bare `field` unique
+/// among cached fields. The result keeps the name as requested.
 ///
 /// # Errors
 /// [`QueryError::Empty`] before the first update, [`QueryError::UnknownField`] with close matches, [`QueryError::AmbiguousField`] with the
 /// candidates, or [`QueryError::InvalidArgument`] for a name asked twice.
-pub fn resolve_fields<'c>(catalog: &'c Catalog, names: &[String]) -> Result<Vec<ResolvedField<'c>>, QueryError> {
+pub fn resolve_fields<'c>(
+    catalog: &'c Catalog,
+    aliases: &Aliases,
+    names: &[String],
+) -> Result<Vec<ResolvedField<'c>>, QueryError> {
     if catalog.tables.is_empty() && !names.is_empty() {
         return Err(QueryError::Empty);
     }
@@ -28,14 +33,27 @@ pub fn resolve_fields<'c>(catalog: &'c Catalog, names: &[String]) -> Result<Vec<
         if names[..i].contains(name) {
             return Err(QueryError::InvalidArgument(format!("field `{name}` is asked for twice")));
         }
-        resolved.push(resolve_one(catalog, name)?);
+        resolved.push(resolve_one(catalog, aliases, name)?);
     }
     Ok(resolved)
 }
 
-fn resolve_one<'c>(catalog: &'c Catalog, name: &str) -> Result<ResolvedField<'c>, QueryError> {
+/// Other names for cached fields, from the config: alias → `table.column`.
+pub type Aliases = std::collections::HashMap<String, String>;
+
+/// The aliases of every table of `config`.
+pub fn aliases(config: &crate::config::Config) -> Aliases {
+    config
+        .tables
+        .iter()
+        .flat_map(|t| t.alias.iter().map(move |(alias, column)| (alias.clone(), format!("{}.{column}", t.name))))
+        .collect()
+}
+
+fn resolve_one<'c>(catalog: &'c Catalog, aliases: &Aliases, requested: &str) -> Result<ResolvedField<'c>, QueryError> {
     let found =
-        |table: &'c TableEntry, field: &'c FieldEntry| ResolvedField { requested: name.to_string(), table, field };
+        |table: &'c TableEntry, field: &'c FieldEntry| ResolvedField { requested: requested.to_string(), table, field };
+    let name = aliases.get(requested).map_or(requested, String::as_str);
     if let Some((table_name, field_name)) = name.split_once('.') {
         if let Some(table) = catalog.table(table_name) {
             if let Some(field) = table.field(field_name) {
@@ -110,19 +128,27 @@ mod tests {
     #[test]
     fn bare_and_qualified_names() {
         let c = catalog();
-        let r = resolve_fields(&c, &["close".into(), "valuation.volume".into()]).unwrap();
+        let r = resolve_fields(&c, &Aliases::new(), &["close".into(), "valuation.volume".into()]).unwrap();
         assert_eq!((r[0].field.id, r[1].field.id), (1, 5));
     }
 
     #[test]
+    fn an_alias_names_its_column_and_keeps_the_requested_name() {
+        let aliases = Aliases::from([("vol".to_string(), "valuation.volume".to_string())]);
+        let c = catalog();
+        let r = resolve_fields(&c, &aliases, &["vol".into(), "bar.volume".into()]).unwrap();
+        assert_eq!((r[0].field.id, r[0].requested.as_str(), r[1].field.id), (5, "vol", 2));
+    }
+
+    #[test]
     fn ambiguous_names_list_candidates() {
-        let err = resolve_fields(&catalog(), &["volume".into()]).unwrap_err().to_string();
+        let err = resolve_fields(&catalog(), &Aliases::new(), &["volume".into()]).unwrap_err().to_string();
         assert!(err.contains("`bar.volume`, `valuation.volume`"), "{err}");
     }
 
     #[test]
     fn unknown_names_suggest_close_matches() {
-        let err = resolve_fields(&catalog(), &["pe".into()]).unwrap_err().to_string();
+        let err = resolve_fields(&catalog(), &Aliases::new(), &["pe".into()]).unwrap_err().to_string();
         assert!(err.contains("field `pe` is not cached; cached fields like it: `valuation.pe_ttm`"), "{err}");
         assert!(err.contains("add it to `fields`"), "{err}");
     }

@@ -9,7 +9,7 @@ use arrow_odbc::odbc_api::Cursor;
 
 use super::query::{self, Dialect};
 use super::{Connection, Source};
-use crate::config::{is_glob, DecimalMode, TableConfig};
+use crate::config::{is_glob, DecimalMode, MissingPolicy, TableConfig};
 use crate::error::{close_matches, SourceError};
 use crate::types::ValueType;
 
@@ -45,6 +45,8 @@ pub struct ResolvedTable {
     pub fields: Vec<(String, ValueType)>,
     /// Arrow type of the date column as fetched.
     pub date_type: DataType,
+    /// Cached fields gone from the source, kept under `on_missing = "warn"`: fetched as NULL.
+    pub vanished: Vec<String>,
 }
 
 impl ResolvedTable {
@@ -63,6 +65,9 @@ impl ResolvedTable {
     pub fn select_list(&self, fields: &[(String, ValueType)]) -> Vec<String> {
         let mut list = vec![self.dialect.quote(&self.date), self.dialect.quote(&self.symbol)];
         list.extend(fields.iter().map(|(name, dtype)| {
+            if self.vanished.contains(name) {
+                return "NULL".to_string();
+            }
             let column = self.dialect.quote(name);
             match dtype {
                 // `!` lifts SQLite's 16-digit cap: exact for every magnitude below 1e100.
@@ -132,7 +137,12 @@ fn table_names(connection: &Connection) -> Vec<String> {
 /// # Errors
 /// [`SourceError::NoSuchTable`], [`SourceError::NoSuchColumn`] or
 /// [`SourceError::UnsupportedType`], all before any query on the table runs.
-pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) -> Result<ResolvedTable, SourceError> {
+pub fn resolve(
+    source: &Source,
+    connection: &Connection,
+    table: &TableConfig,
+    cached: &[(String, ValueType)],
+) -> Result<ResolvedTable, SourceError> {
     let dialect = Dialect::of(connection).map_err(|e| SourceError::Query {
         table: table.name.clone(),
         doing: "asking the driver how to quote names".into(),
@@ -182,8 +192,27 @@ pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) ->
     let date = find(&table.date, "date")?;
     let symbol = find(&table.symbol, "symbol")?;
     let order_by = table.order_by.as_deref().map(|o| find(o, "order_by")).transpose()?;
+    // Cached fields the config still selects but the source no longer has.
+    let vanished: Vec<(String, ValueType)> = cached
+        .iter()
+        .filter(|(name, _)| table.selects(name) && !columns.iter().any(|c| &c.name == name))
+        .cloned()
+        .collect();
+    if !vanished.is_empty() {
+        let names: Vec<&str> = vanished.iter().map(|(n, _)| n.as_str()).collect();
+        if table.on_missing == MissingPolicy::Error {
+            return Err(SourceError::Vanished {
+                location: table.location.clone(),
+                table: table.name.clone(),
+                columns: names.join(", "),
+            });
+        }
+        tracing::warn!(table = %table.name, columns = ?names, "cached columns vanished from the source; their cached dates stay readable, and dates fetched from now on hold nulls for them (on_missing = \"warn\")");
+    }
     for name in table.fields.iter().chain(&table.exclude).filter(|f| !is_glob(f)) {
-        find(name, "field")?;
+        if !vanished.iter().any(|(v, _)| v == name) {
+            find(name, "field")?;
+        }
     }
     let selected: Vec<&ColumnInfo> = columns
         .iter()
@@ -240,7 +269,9 @@ pub fn resolve(source: &Source, connection: &Connection, table: &TableConfig) ->
         })?;
         fields.push((column.name.clone(), dtype));
     }
-    Ok(ResolvedTable { config: table.clone(), dialect, date, symbol, order_by, fields, date_type })
+    fields.extend(vanished.iter().cloned());
+    let vanished = vanished.into_iter().map(|(name, _)| name).collect();
+    Ok(ResolvedTable { config: table.clone(), dialect, date, symbol, order_by, fields, date_type, vanished })
 }
 
 /// SQLite columns without a declared type (view columns, `CREATE TABLE t AS ...`) are reported

@@ -150,8 +150,8 @@ impl<'a> Updater<'a> {
     pub fn run_table(&mut self, table: &TableConfig) -> Result<TableReport, UpdateError> {
         let started = Instant::now();
         let connection = self.source.connect()?;
-        let resolved = source::resolve(&self.source, &connection, table)?;
         let mut catalog = self.store.catalog()?;
+        let resolved = source::resolve(&self.source, &connection, table, &cached_fields(&catalog, &table.name))?;
         let has_data = match catalog.table(&table.name) {
             Some(entry) => self.store.watermark(entry.id)?.is_some(),
             None => false,
@@ -269,9 +269,9 @@ impl<'a> Updater<'a> {
     /// a source or store failure, or an interruption; the dates repaired before it stay.
     pub fn repair(&mut self, table: &TableConfig, dates: &[NaiveDate]) -> Result<usize, UpdateError> {
         let connection = self.source.connect()?;
-        let resolved = source::resolve(&self.source, &connection, table)?;
-        drop(connection);
         let catalog = self.store.catalog()?;
+        let resolved = source::resolve(&self.source, &connection, table, &cached_fields(&catalog, &table.name))?;
+        drop(connection);
         let Some(entry) = catalog.table(&table.name) else { return Ok(0) };
         if reconcile(&mut catalog.clone(), &resolved, true).any() {
             return Err(UpdateError::CatalogChanged { table: table.name.clone() });
@@ -371,6 +371,11 @@ impl<'a> Updater<'a> {
         progress.finish();
         Ok(cached.len())
     }
+}
+
+/// The (name, type) of every field the store holds for table `name`.
+pub fn cached_fields(catalog: &crate::store::catalog::Catalog, name: &str) -> Vec<(String, crate::types::ValueType)> {
+    catalog.table(name).map_or_else(Vec::new, |t| t.fields.iter().map(|f| (f.name.clone(), f.dtype)).collect())
 }
 
 /// The (name, type) pairs a fetch selects.

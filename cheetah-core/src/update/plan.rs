@@ -136,6 +136,7 @@ mod tests {
             order_by: None,
             fields: fields.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
             date_type: DataType::Date32,
+            vanished: Vec::new(),
         }
     }
 
