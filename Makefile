@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build demo test test-rust test-python python bench bench-micro check fmt clippy clean
+.PHONY: deps build demo test test-rust test-python python bench bench-scale bench-micro check fmt clippy clean
 
 ## Install missing Debian packages and the Python venv.
 deps:
@@ -42,6 +42,12 @@ bench: deps
 	$(CARGO) build --release -p cheetah-cli -p cheetah-benches --bins
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release -m cheetah-py/Cargo.toml
 	$(PY) benches/compare.py $(BENCH_ARGS)
+
+## 10,000 cached fields: open, status, one new date, and reads of 4 against 50 fields.
+bench-scale: deps
+	$(CARGO) build --release -p cheetah-cli
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release -m cheetah-py/Cargo.toml
+	$(PY) benches/scale.py $(BENCH_ARGS)
 
 ## Criterion micro-benchmarks: the chunk codec and the assembler.
 bench-micro:
