@@ -292,7 +292,8 @@ built, so the output pool needs two results' buffers before it serves every call
 
 
 def write_config(work: Path, dsn: str, name: str = "cheetah", tables: dict[str, list[str]] = TABLES,
-                 lookback: int = 5, store: str | None = None) -> Path:
+                 lookback: int = 5, store: str | None = None, start: str = "2015-01-01",
+                 source_extra: str = "", hot_cache: str = "4GiB") -> Path:
     """`WORK/<name>.toml`, caching `tables` from the source into `store`, `WORK/<name>-store` by default."""
     sections = "".join(f"""
 [[table]]
@@ -300,17 +301,18 @@ name = "{t}"
 date = "trade_date"
 symbol = "symbol"
 fields = {json.dumps(fields)}
-start = "2015-01-01"
+start = "{start}"
 lookback = {lookback}
 """ for t, fields in tables.items())
     config = work / f"{name}.toml"
     config.write_text(f"""# Written by benches/compare.py.
 [store]
 path = "{store or name + '-store'}"
-hot_cache = "4GiB"
+hot_cache = "{hot_cache}"
 
 [source]
 odbc = "{odbc_string(dsn)}"
+{source_extra}
 {sections}""")
     return config
 

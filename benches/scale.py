@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from compare import ROOT, cheetah_bin, create_database, log, odbc_string
+from compare import ROOT, cheetah_bin, create_database, log, write_config
 
 TABLES = 10
 FIELDS_PER_TABLE = 1000
@@ -71,27 +71,10 @@ def remove_dates_after(dsn: str, day: str) -> None:
         psql(dsn, f"DELETE FROM scale_{t} WHERE trade_date > '{day}'")
 
 
-def write_config(work: Path, dsn: str) -> Path:
-    sections = "".join(f"""
-[[table]]
-name = "scale_{t}"
-date = "trade_date"
-symbol = "symbol"
-fields = ["*"]
-start = "{FIRST}"
-lookback = 0
-""" for t in range(TABLES))
-    config = work / "scale.toml"
-    config.write_text(f"""# Written by benches/scale.py.
-[store]
-path = "scale-store"
-hot_cache = "2GiB"
-
-[source]
-odbc = "{odbc_string(dsn)}"
-query_rows = 20000
-{sections}""")
-    return config
+def scale_config(work: Path, dsn: str) -> Path:
+    # Windows of 20,000 rows bound the update's memory at 1,000 doubles a row.
+    return write_config(work, dsn, name="scale", tables={f"scale_{t}": ["*"] for t in range(TABLES)}, lookback=0,
+                        start=FIRST, source_extra="query_rows = 20000", hot_cache="2GiB")
 
 
 def seconds_of(argv: list[str]) -> float:
@@ -136,7 +119,7 @@ def main(argv: list[str]) -> None:
     create_database(args.pg)
     ensure_source(args.pg)
     remove_dates_after(args.pg, LAST)
-    config = write_config(work, args.pg)
+    config = scale_config(work, args.pg)
     shutil.rmtree(work / "scale-store", ignore_errors=True)
     cheetah = [str(cheetah_bin()), "--config", str(config)]
 
