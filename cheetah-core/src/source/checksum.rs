@@ -115,11 +115,13 @@ fn run(
     let Some(cursor) = connection.into_cursor(&sql, (), None).map_err(|e| failed(e.error.to_string()))? else {
         return Ok(Vec::new());
     };
+    // SQLite's driver hands doubles over as 15-digit text; its sums come as exact text instead.
+    let sums = if table.dialect.family() == Family::Sqlite { DataType::Utf8 } else { DataType::Float64 };
     let mut columns = vec![Field::new("day", DataType::Utf8, false), Field::new("rows", DataType::Int64, false)];
     for i in 0..fields.len() {
         columns.push(Field::new(format!("n{i}"), DataType::Int64, true));
-        columns.push(Field::new(format!("s{i}"), DataType::Float64, true));
-        columns.push(Field::new(format!("a{i}"), DataType::Float64, true));
+        columns.push(Field::new(format!("s{i}"), sums.clone(), true));
+        columns.push(Field::new(format!("a{i}"), sums.clone(), true));
     }
     let reader = OdbcReaderBuilder::new()
         .with_schema(std::sync::Arc::new(Schema::new(columns)))
@@ -143,10 +145,10 @@ fn run(
                 .map(|f| {
                     let number = |c: usize| {
                         let column = batch.column(2 + 3 * f + c);
-                        if column.is_null(r) {
-                            0.0
-                        } else {
-                            column.as_primitive::<Float64Type>().value(r)
+                        match column.data_type() {
+                            _ if column.is_null(r) => 0.0,
+                            DataType::Utf8 => column.as_string::<i32>().value(r).trim().parse().unwrap_or(f64::NAN),
+                            _ => column.as_primitive::<Float64Type>().value(r),
                         }
                     };
                     let count = batch.column(2 + 3 * f).as_primitive::<Int64Type>().value(r);
@@ -174,8 +176,12 @@ fn checksum_sql(table: &ResolvedTable, fields: &[(String, ValueType)], (from, to
         let column = d.quote(name);
         let value = checksum_expr(d, *dtype, &column);
         select.push(format!("COUNT({column})"));
-        select.push(format!("SUM({value})"));
-        select.push(format!("SUM(ABS({value}))"));
+        for sum in [format!("SUM({value})"), format!("SUM(ABS({value}))")] {
+            select.push(match d.family() {
+                Family::Sqlite => format!("printf('%!.17g', {sum})"),
+                _ => sum,
+            });
+        }
     }
     let mut filter = query::conditions(d, &table.config, &table.date, &table.symbol, from, Some(to));
     if let Some(order) = &table.order_by {
