@@ -110,7 +110,7 @@ fn init_writes_a_config_that_loads_and_never_overwrites() {
     std::env::set_var("PGUSER", "reader");
     std::env::set_var("PGPASSWORD", "secret");
     let config = cheetah_core::Config::load(&path).expect("the starter config loads");
-    assert_eq!(config.tables.len(), 2);
+    assert_eq!(config.tables.len(), 3, "daily_bar, valuation and the asof fundamentals");
     let second = run();
     assert!(!second.status.success());
     assert!(String::from_utf8_lossy(&second.stderr).contains("already exists; pass --force"));
