@@ -113,7 +113,7 @@ pub fn read(
         let daily: Vec<String> =
             catalog.tables.iter().filter(|t| !is_asof(t)).map(|t| format!("`{}`", t.name)).collect();
         return Err(QueryError::InvalidArgument(format!(
-            "asof fields ({}) do not make rows of their own; pass base= one of the daily tables ({}) to align them to",
+            "asof fields ({}) do not make rows of their own; pass base= (`--base` on the command line) naming one of the daily tables ({}) to align them to",
             fields.iter().map(|f| format!("`{}`", f.requested)).collect::<Vec<_>>().join(", "),
             daily.join(", ")
         )));
