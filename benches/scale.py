@@ -53,7 +53,9 @@ def ensure_source(dsn: str) -> None:
         psql(dsn, f"DROP TABLE IF EXISTS scale_{t}; CREATE TABLE scale_{t} (trade_date DATE NOT NULL, "
                   f"symbol TEXT NOT NULL, {columns}); "
                   f"INSERT INTO scale_{t} SELECT days.d, 'X' || lpad(s::text, 4, '0'), {values} "
-                  f"FROM ({days}) days CROSS JOIN generate_series(0, {SYMBOLS - 1}) s; ANALYZE scale_{t};")
+                  f"FROM ({days}) days CROSS JOIN generate_series(0, {SYMBOLS - 1}) s; "
+                  # Research tables are indexed by their key, which the date-span queries use.
+                  f"CREATE UNIQUE INDEX ON scale_{t} (trade_date, symbol); ANALYZE scale_{t};")
     psql(dsn, f"CREATE TABLE {MARKER} (description TEXT); INSERT INTO {MARKER} VALUES ('{description}')")
 
 

@@ -135,7 +135,7 @@ fn table_names(connection: &Connection) -> Vec<String> {
 /// Checks a `[[table]]` against the source and resolves its fields and their types.
 ///
 /// # Errors
-/// [`SourceError::NoSuchTable`], [`SourceError::NoSuchColumn`] or
+/// [`SourceError::NoSuchTable`], [`SourceError::NoSuchColumn`], [`SourceError::Vanished`] or
 /// [`SourceError::UnsupportedType`], all before any query on the table runs.
 pub fn resolve(
     source: &Source,

@@ -84,6 +84,8 @@ pub mod meta {
     pub const JOURNAL_FLOOR: &[u8] = b"journal_floor";
     /// Changes whenever the catalog does.
     pub const CATALOG_VERSION: &[u8] = b"catalog_version";
+    /// Present while the catalog has dropped ids whose chunks are not yet deleted.
+    pub const SWEEP_PENDING: &[u8] = b"sweep_pending";
 
     /// `day/ ++ table id ++ day`.
     pub fn day(table_id: u32, day: super::Day) -> Vec<u8> {

@@ -568,8 +568,16 @@ impl Store {
         self.db.write(batch.batch).map_err(|e| self.rocks(e))
     }
 
+    /// Whether the catalog dropped ids whose chunks [`Store::sweep`] has not deleted yet.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn sweep_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.get(CF_META, meta::SWEEP_PENDING)?.is_some())
+    }
+
     /// Deletes the chunks of every id the catalog no longer holds and compacts their ranges,
-    /// so the space is reclaimed. Returns the ids swept.
+    /// so the space is reclaimed, then clears [`Store::sweep_pending`]. Returns the ids swept.
     ///
     /// # Errors
     /// [`StoreError::Rocks`].
@@ -611,6 +619,7 @@ impl Store {
                 orphan_marks.delete_range_cf(self.cf(CF_META), meta::with_id(meta::DAY, id), end);
             }
         }
+        orphan_marks.delete_cf(self.cf(CF_META), meta::SWEEP_PENDING);
         self.db.write(orphan_marks).map_err(|e| self.rocks(e))?;
         swept.sort_unstable();
         swept.dedup();
@@ -779,6 +788,11 @@ impl StoreBatch<'_> {
     /// Clears a field's backfill progress.
     pub fn delete_fieldmark(&mut self, field_id: u32) {
         self.batch.delete_cf(self.store.cf(CF_META), meta::with_id(meta::FIELDMARK, field_id));
+    }
+
+    /// Marks that the catalog written with this batch dropped ids: the next update sweeps them.
+    pub fn mark_sweep_pending(&mut self) {
+        self.put_meta(meta::SWEEP_PENDING.to_vec(), Vec::new());
     }
 
     /// Replaces the catalog.

@@ -161,11 +161,18 @@ impl<'a> Updater<'a> {
             log_changes(&table.name, &changes);
             let mut batch = self.store.batch();
             batch.put_catalog(&catalog);
+            if changes.drops_ids() {
+                batch.mark_sweep_pending();
+            }
             self.store.write(batch)?;
         }
-        let swept = self.store.sweep(&catalog)?;
-        if !swept.is_empty() {
-            tracing::info!(table = %table.name, ids = ?swept, "deleted the chunks of dropped fields and compacted their space");
+        // Walking every id is the costliest part of an update with nothing new to fetch, so it
+        // runs only while dropped ids await it (across a crash too: the mark is in the store).
+        if self.store.sweep_pending()? {
+            let swept = self.store.sweep(&catalog)?;
+            if !swept.is_empty() {
+                tracing::info!(table = %table.name, ids = ?swept, "deleted the chunks of dropped fields and compacted their space");
+            }
         }
         let mut entry = catalog.table(&table.name).expect("reconciled").clone();
         let mut report = TableReport { table: table.name.clone(), changes, ..TableReport::default() };

@@ -20,6 +20,11 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Whether ids left the catalog, so their chunks must be swept.
+    pub fn drops_ids(&self) -> bool {
+        !self.invalidated.is_empty() || !self.removed.is_empty() || !self.retyped.is_empty()
+    }
+
     /// Whether the catalog changed.
     pub fn any(&self) -> bool {
         self.created
