@@ -272,9 +272,7 @@ impl Cache {
         self.refresh()?;
         Ok(report)
     }
-}
 
-impl Cache {
     /// Compares the cached dates of `tables` (every configured table when empty) in
     /// `start..=end` with the source; see [`crate::verify`]. Readers may verify.
     ///
