@@ -1,4 +1,4 @@
-"""A seeded synthetic stock market, the dataset of DESIGN.md §6.
+"""A seeded synthetic stock market, by default 5,000 symbols over 10 years of trading days.
 
 Symbols list, delist and get suspended; `daily_bar` has a row for every listed, trading
 (date, symbol); `valuation` covers about 97% of those keys; `factors` starts in the 8th year;

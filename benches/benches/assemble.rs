@@ -5,10 +5,8 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array};
-use cheetah_core::query::{assemble, DateLayout, Inputs, OutputPool, SymbolRanking};
-use cheetah_core::store::keys::Day;
-use cheetah_core::store::symbols::SymbolDictionary;
-use cheetah_core::types::ValueType;
+use cheetah_core::internals::{assemble, DateLayout, Inputs, OutputPool, SymbolDictionary, SymbolRanking};
+use cheetah_core::{Day, ValueType};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const SYMBOLS: u32 = 5_000;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array};
-use cheetah_core::store::codec::{decode_keys, decode_values, encode_keys, encode_values};
-use cheetah_core::types::ValueType;
+use cheetah_core::internals::{decode_rows, decode_values, encode_rows, encode_values};
+use cheetah_core::ValueType;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const ROWS: usize = 5_000;
@@ -51,11 +51,11 @@ fn codec(c: &mut Criterion) {
     group.finish();
 
     let ids: Vec<u32> = (0..ROWS as u32 * 2).step_by(2).collect();
-    let keys = encode_keys(&ids, 3);
+    let keys = encode_rows(&ids, 3);
     let mut group = c.benchmark_group("key_chunk");
     group.throughput(Throughput::Elements(ROWS as u64));
-    group.bench_function("encode", |b| b.iter(|| encode_keys(&ids, 3)));
-    group.bench_function("decode", |b| b.iter(|| decode_keys(&keys).expect("decodes")));
+    group.bench_function("encode", |b| b.iter(|| encode_rows(&ids, 3)));
+    group.bench_function("decode", |b| b.iter(|| decode_rows(&keys).expect("decodes")));
     group.finish();
 }
 

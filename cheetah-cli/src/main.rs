@@ -1,6 +1,7 @@
 //! The `cheetah` command: glue over `cheetah-core`.
 
 mod commands;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,22 +1,22 @@
-//! [`Cache`]: a config, its open store and the hot layer; the entry point for readers and the
-//! writer.
+//! [`Cache`]: a config, its store followed by a [`Follower`], and the hot layer; the entry
+//! point for readers and the writer.
 
-use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use crate::config::{Config, TableConfig};
-use crate::error::{ConfigError, Error, QueryError, StoreError};
+use crate::config::{pattern_matches, Config, TableConfig};
+use crate::error::{ConfigError, Error, StoreError};
 use crate::hot::HotChunks;
-use crate::query::{self, OutputPool, QueryResult, Request, SymbolRanking, View};
-use crate::source::Source;
+use crate::query::{self, resolve_fields, Aliases, HotStore, OutputPool, QueryResult, Request};
+use crate::source::{list_columns, Source};
 use crate::status::{self, Status};
-use crate::store::catalog::Catalog;
-use crate::store::Store;
-use crate::update::{UpdateReport, Updater};
+use crate::store::{ChunkKind, Store};
+use crate::types::{date_of, day_of};
+use crate::update::{ProgressFn, UpdateReport, Updater};
 use crate::verify::{self, TableVerification};
+use crate::view::Follower;
 
 /// Builds a [`Cache`].
 pub struct CacheBuilder {
@@ -27,12 +27,14 @@ pub struct CacheBuilder {
 
 impl CacheBuilder {
     /// Opens the store as its one writer (needed for [`Cache::update`]).
+    #[must_use]
     pub fn writer(mut self, writer: bool) -> Self {
         self.writer = writer;
         self
     }
 
     /// Bounds the hot layer; the config's `hot_cache` by default.
+    #[must_use]
     pub fn hot_bytes(mut self, bytes: u64) -> Self {
         self.hot_bytes = Some(bytes);
         self
@@ -44,64 +46,53 @@ impl CacheBuilder {
     /// [`StoreError::Locked`] when another writer holds the store, [`StoreError::Missing`] when
     /// a reader finds no store yet, [`StoreError::FormatVersion`] for a store of another format.
     pub fn open(self) -> Result<Cache, Error> {
-        let (store, seen) = if self.writer {
-            (Store::open_writer(&self.config.store.path, self.config.store.compression_level)?, None)
+        let path = &self.config.store.path;
+        let follower = if self.writer {
+            Follower::writer(Store::open_writer(path, self.config.store.compression_level)?)?
         } else {
-            let (store, seen) = open_reader(&self.config.store.path)?;
-            (store, Some(seen))
+            Follower::reader(path)?
         };
         let hot_bytes = self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes);
-        let hot = HotChunks::new(hot_bytes);
-        // Idle result buffers are kept up to half the hot layer's bound.
-        let pool = OutputPool::new(usize::try_from(hot_bytes / 2).unwrap_or(usize::MAX));
-        let journal = store.journal_end()?;
-        let catalog_version = store.catalog_version()?;
-        let view = load_view(&store, store.catalog()?, &self.config)?;
         Ok(Cache {
+            aliases: query::aliases(&self.config),
             config: self.config,
-            store: RwLock::new(store),
-            hot,
-            pool,
-            view: RwLock::new(view),
-            position: Mutex::new(Position {
-                journal,
-                catalog_version,
-                manifest: seen.as_ref().and_then(|s| s.0.clone()),
-                seen,
-            }),
+            follower,
+            hot: HotChunks::new(hot_bytes),
+            // Idle result buffers are kept up to half the hot layer's bound.
+            pool: OutputPool::new(usize::try_from(hot_bytes / 2).unwrap_or(usize::MAX)),
         })
     }
-}
-
-/// How far a cache has followed the store.
-struct Position {
-    journal: u64,
-    catalog_version: u64,
-    /// For readers: the writer's MANIFEST as it was before the reader instance was opened.
-    manifest: Option<(String, u64)>,
-    /// For readers: the store's files as they were when the last refresh began.
-    seen: Option<DiskState>,
-}
-
-/// The writer's MANIFEST and newest WAL with their lengths: a writer changes nothing without
-/// changing one of them.
-type DiskState = (Option<(String, u64)>, Option<(String, u64)>);
-
-/// Opens a reader instance, returning it with the store's files as they were just before: the
-/// instance holds at least that much, and any later change shows as a different state.
-fn open_reader(path: &std::path::Path) -> Result<(Store, DiskState), StoreError> {
-    let before = (Store::manifest_state_at(path), Store::wal_state_at(path));
-    Ok((Store::open_reader(path)?, before))
 }
 
 /// An open cache.
 pub struct Cache {
     config: Config,
-    store: RwLock<Store>,
+    aliases: Aliases,
+    follower: Follower,
     hot: HotChunks,
     pool: OutputPool,
-    view: RwLock<View>,
-    position: Mutex<Position>,
+}
+
+/// What [`Cache::warm`] read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WarmReport {
+    /// Chunks read.
+    pub chunks: usize,
+    /// Their bytes, as stored.
+    pub bytes: u64,
+}
+
+/// A column of a source table, as [`Cache::source_fields`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceField {
+    /// Its table.
+    pub table: String,
+    /// Its name.
+    pub name: String,
+    /// Its SQL type, as the driver names it.
+    pub sql_type: String,
+    /// Whether the cache holds it.
+    pub cached: bool,
 }
 
 impl Cache {
@@ -115,129 +106,25 @@ impl Cache {
         &self.config
     }
 
-    /// The store.
-    pub fn store(&self) -> RwLockReadGuard<'_, Store> {
-        self.store.read().expect("store lock")
-    }
-
-    /// The hot layer.
-    pub fn hot(&self) -> &HotChunks {
-        &self.hot
-    }
-
-    /// Catches up with what the writer committed since the last call: new catalog, new
-    /// symbols, and the days written or deleted, whose cached chunks it drops.
+    /// Catches up with what the writer committed since the last call.
     ///
     /// # Errors
     /// [`StoreError`].
     pub fn refresh(&self) -> Result<(), StoreError> {
-        let mut position = self.position.lock().expect("position lock");
-        let reader = !self.store().is_writer();
-        let mut disk = None;
-        if reader {
-            let path = &self.config.store.path;
-            let now = (Store::manifest_state_at(path), Store::wal_state_at(path));
-            // Nothing on disk changed, so there is nothing to catch up with: RocksDB's catch-up
-            // is not free even then.
-            if position.seen.as_ref() == Some(&now) {
-                return Ok(());
-            }
-            disk = Some(now);
-            let store = self.store();
-            store.refresh()?;
-            let after = store.manifest_state();
-            drop(store);
-            // Catch-up is exact only while the writer has neither flushed nor reopened.
-            if after != position.manifest {
-                let (fresh, (manifest, _)) = open_reader(&self.config.store.path)?;
-                *self.store.write().expect("store lock") = fresh;
-                position.manifest = manifest;
-            }
-        }
-        let store = self.store();
-        let catalog_version = store.catalog_version()?;
-        let changes = store.changes_since(position.journal)?;
-        let symbols_grew = {
-            let view = self.view.read().expect("view lock");
-            store.symbols_after(view.symbols.len())?
-        };
-        if catalog_version == position.catalog_version && changes.days.is_empty() && !changes.reset && !symbols_grew {
-            position.seen = disk;
-            return Ok(());
-        }
-        let mut view = self.view.write().expect("view lock");
-        if changes.reset || catalog_version != position.catalog_version {
-            if changes.reset {
-                self.hot.clear();
-            }
-            *view = load_view(&store, store.catalog()?, &self.config)?;
-        } else {
-            store.load_new_symbols(&mut view.symbols)?;
-            if symbols_grew {
-                view.ranking = SymbolRanking::new(&view.symbols);
-            }
-        }
-        for &(table_id, day) in &changes.days {
-            let Some(table) = view.catalog.tables.iter().find(|t| t.id == table_id) else { continue };
-            self.hot.invalidate(table, day);
-            let present = store.has_day(table_id, day)?;
-            let days = view.days.entry(table_id).or_default();
-            match (days.binary_search(&day), present) {
-                (Err(at), true) => days.insert(at, day),
-                (Ok(at), false) => {
-                    days.remove(at);
-                }
-                _ => {}
-            }
-        }
-        position.journal = changes.next_seq;
-        position.catalog_version = catalog_version;
-        position.seen = disk;
-        Ok(())
+        self.follower.refresh(&self.hot)
     }
 
     /// Reads a request, seeing every date committed before the call.
     ///
     /// # Errors
-    /// See [`query::read`].
+    /// [`crate::QueryError`] for bad arguments and unknown or ambiguous names, and store failures.
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
         self.refresh()?;
-        let read = || query::read(&self.store(), &self.hot, &self.pool, &self.view.read().expect("view lock"), request);
-        match read() {
-            // A reader instance's catch-up can leave it with a torn view of the writer's
-            // families; a fresh instance reads what is on disk. A chunk truly lost fails again.
-            Err(QueryError::Store(StoreError::Corrupt { what, message, .. })) if !self.store().is_writer() => {
-                tracing::warn!(%what, %message, "reopening the store: this reader's view was incomplete");
-                self.reopen()?;
-                Ok(read()?)
-            }
-            result => Ok(result?),
-        }
-    }
-
-    /// Replaces a reader's instance with a fresh one and reloads everything from it.
-    fn reopen(&self) -> Result<(), StoreError> {
-        let mut position = self.position.lock().expect("position lock");
-        let (fresh, seen) = open_reader(&self.config.store.path)?;
-        *self.store.write().expect("store lock") = fresh;
-        self.hot.clear();
-        let store = self.store();
-        position.journal = store.journal_end()?;
-        position.catalog_version = store.catalog_version()?;
-        *self.view.write().expect("view lock") = load_view(&store, store.catalog()?, &self.config)?;
-        position.manifest = seen.0.clone();
-        position.seen = Some(seen);
-        Ok(())
-    }
-
-    /// The config's aliases: alias → `table.column`.
-    pub fn aliases(&self) -> query::Aliases {
-        self.view.read().expect("view lock").aliases.clone()
-    }
-
-    /// The catalog as of the last refresh.
-    pub fn catalog(&self) -> Catalog {
-        self.view.read().expect("view lock").catalog.clone()
+        let read = |store: &Store, view: &_| {
+            let chunks = HotStore { hot: &self.hot, store };
+            query::read(view, &self.aliases, store, &chunks, &self.pool, request)
+        };
+        Ok(self.follower.read(&self.hot, read)?)
     }
 
     /// Per table and field: dates, rows, bytes and watermark.
@@ -246,25 +133,105 @@ impl Cache {
     /// [`StoreError`].
     pub fn status(&self) -> Result<Status, Error> {
         self.refresh()?;
-        Ok(status::status(&self.store())?)
+        Ok(status::status(&self.follower.store())?)
+    }
+
+    /// The last date every configured table has loaded; `None` while some table has loaded
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn loaded_through(&self) -> Result<Option<NaiveDate>, Error> {
+        self.refresh()?;
+        let (store, view) = (self.follower.store(), self.follower.view());
+        let mut through: Option<NaiveDate> = None;
+        for table in &self.config.tables {
+            let Some(entry) = view.catalog.table(&table.name) else { return Ok(None) };
+            let Some(watermark) = store.watermark(entry.id)? else { return Ok(None) };
+            through = Some(through.map_or(date_of(watermark), |t| t.min(date_of(watermark))));
+        }
+        Ok(through)
+    }
+
+    /// Reads the stored chunks of `cols` (every cached field when `None`) and their tables over
+    /// `start..=end` without decoding them, so the OS page cache holds them for every process's
+    /// next read.
+    ///
+    /// # Errors
+    /// Unknown or ambiguous names as for [`Cache::get`]; [`StoreError`].
+    pub fn warm(&self, start: NaiveDate, end: NaiveDate, cols: Option<&[String]>) -> Result<WarmReport, Error> {
+        self.refresh()?;
+        let (store, view) = (self.follower.store(), self.follower.view());
+        let mut wanted: Vec<(ChunkKind, u32)> = Vec::new();
+        match cols {
+            Some(cols) => {
+                for f in resolve_fields(&view.catalog, &self.aliases, cols)? {
+                    for id in [(ChunkKind::Rows, f.table.id), (ChunkKind::Values, f.field.id)] {
+                        if !wanted.contains(&id) {
+                            wanted.push(id);
+                        }
+                    }
+                }
+            }
+            None => {
+                for table in &view.catalog.tables {
+                    wanted.push((ChunkKind::Rows, table.id));
+                    wanted.extend(table.fields.iter().map(|f| (ChunkKind::Values, f.id)));
+                }
+            }
+        }
+        let mut report = WarmReport::default();
+        for (kind, id) in wanted {
+            let (chunks, bytes) = store.warm_chunks(kind, id, day_of(start), day_of(end))?;
+            report.chunks += chunks;
+            report.bytes += bytes;
+        }
+        Ok(report)
+    }
+
+    /// The source's columns in tables matching `table` (every table when `None`) whose name or
+    /// `table.name` matches `pattern` (a glob, or a substring), each marked if cached. Needs no
+    /// store: before the first update nothing is cached.
+    ///
+    /// # Errors
+    /// [`crate::SourceError`] when the source cannot be reached.
+    pub fn source_fields(config: &Config, pattern: &str, table: Option<&str>) -> Result<Vec<SourceField>, Error> {
+        let source = Source::new(config.source.clone());
+        let connection = source.connect()?;
+        let columns = list_columns(&source, &connection, None, table.unwrap_or("%"))?;
+        let catalog = Cache::builder(config.clone()).open().map(|c| c.follower.view().catalog.clone()).ok();
+        let pattern = if crate::config::is_glob(pattern) { pattern.to_string() } else { format!("*{pattern}*") };
+        Ok(columns
+            .into_iter()
+            .filter(|c| {
+                pattern_matches(&pattern, &c.name) || pattern_matches(&pattern, &format!("{}.{}", c.table, c.name))
+            })
+            .map(|c| SourceField {
+                cached: catalog.as_ref().and_then(|k| k.table(&c.table)).and_then(|t| t.field(&c.name)).is_some(),
+                table: c.table,
+                name: c.name,
+                sql_type: c.type_name,
+            })
+            .collect())
     }
 
     /// Runs one update of every table; needs the writer role.
     ///
     /// # Errors
     /// [`StoreError::ReadOnly`] for a reader. Per-table failures are in the report.
-    pub fn update(&self, show_progress: bool) -> Result<UpdateReport, Error> {
-        self.update_until(show_progress, &Arc::new(AtomicBool::new(false)))
+    pub fn update(&self) -> Result<UpdateReport, Error> {
+        self.update_with(&Arc::new(AtomicBool::new(false)), None)
     }
 
-    /// [`Cache::update`] that stops between dates once `stop` is set: the date in progress is
-    /// committed or abandoned whole, and the tables stopped report [`crate::error::UpdateError::Interrupted`].
+    /// [`Cache::update`] that reports its progress to `progress` and stops between dates once
+    /// `stop` is set: the date in progress is committed or abandoned whole, and the tables
+    /// stopped report [`crate::UpdateError::Interrupted`].
     ///
     /// # Errors
     /// See [`Cache::update`].
-    pub fn update_until(&self, show_progress: bool, stop: &Arc<AtomicBool>) -> Result<UpdateReport, Error> {
-        let store = self.store();
-        let report = Updater::new(&self.config, &store)?.progress(show_progress).stop_flag(stop.clone()).run();
+    pub fn update_with(&self, stop: &Arc<AtomicBool>, progress: Option<ProgressFn>) -> Result<UpdateReport, Error> {
+        let store = self.follower.store();
+        let report = Updater::new(&self.config, &store)?.on_progress(progress).stop_flag(stop.clone()).run();
         store.prune_journal()?;
         // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
         store.flush()?;
@@ -274,7 +241,7 @@ impl Cache {
     }
 
     /// Compares the cached dates of `tables` (every configured table when empty) in
-    /// `start..=end` with the source; see [`crate::verify`]. Readers may verify.
+    /// `start..=end` with the source; see [`crate::TableVerification`]. Readers may verify.
     ///
     /// # Errors
     /// [`ConfigError::UnknownTable`] for a name not in the config; source and store failures.
@@ -285,7 +252,7 @@ impl Cache {
     ) -> Result<Vec<TableVerification>, Error> {
         self.refresh()?;
         let source = Source::new(self.config.source.clone());
-        let store = self.store();
+        let store = self.follower.store();
         self.tables(tables)?.into_iter().map(|table| Ok(verify::verify_table(&store, &source, table, range)?)).collect()
     }
 
@@ -293,15 +260,22 @@ impl Cache {
     /// dates rewritten.
     ///
     /// # Errors
-    /// [`StoreError::ReadOnly`] for a reader; see [`Updater::repair`].
+    /// [`StoreError::ReadOnly`] for a reader; [`crate::UpdateError::CatalogChanged`] when the
+    /// table changed since the last update; source and store failures.
     pub fn repair(&self, table: &str, dates: &[NaiveDate], stop: &Arc<AtomicBool>) -> Result<usize, Error> {
         let config = self.tables(&[table.to_string()])?[0];
-        let store = self.store();
+        let store = self.follower.store();
         let repaired = Updater::new(&self.config, &store)?.stop_flag(stop.clone()).repair(config, dates)?;
         store.flush()?;
         drop(store);
         self.refresh()?;
         Ok(repaired)
+    }
+
+    /// The store, for tools that inspect or damage it on purpose (tests, benchmarks).
+    #[cfg(feature = "internals")]
+    pub fn store(&self) -> std::sync::RwLockReadGuard<'_, Store> {
+        self.follower.store()
     }
 
     /// The configured tables named, or all of them for none.
@@ -312,7 +286,7 @@ impl Cache {
         names
             .iter()
             .map(|name| {
-                self.config.tables.iter().find(|t| &t.name == name).ok_or_else(|| ConfigError::UnknownTable {
+                self.config.table(name).ok_or_else(|| ConfigError::UnknownTable {
                     path: self.config.path.clone(),
                     name: name.clone(),
                     known: self.config.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>().join(", "),
@@ -320,14 +294,4 @@ impl Cache {
             })
             .collect()
     }
-}
-
-fn load_view(store: &Store, catalog: Catalog, config: &Config) -> Result<View, StoreError> {
-    let symbols = store.symbols()?;
-    let ranking = SymbolRanking::new(&symbols);
-    let mut days = HashMap::with_capacity(catalog.tables.len());
-    for table in &catalog.tables {
-        days.insert(table.id, store.day_index(table.id)?.into_iter().map(|(day, _)| day).collect());
-    }
-    Ok(View { catalog, symbols, ranking, days, aliases: query::aliases(config) })
 }

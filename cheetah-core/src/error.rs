@@ -180,7 +180,21 @@ pub enum StoreError {
         /// The version this build writes.
         expected: u32,
     },
-    /// A chunk or meta record failed to decode.
+    /// A chunk failed to decode, or is missing beside its date's row chunk.
+    #[error("corrupt {} on {date} in store {path}: {message}; run `cheetah verify --repair` to re-fetch it", chunk_label(.table, .field.as_deref()))]
+    CorruptChunk {
+        /// The store directory.
+        path: PathBuf,
+        /// The chunk's table.
+        table: String,
+        /// The chunk's field; `None` for the table's row chunk.
+        field: Option<String>,
+        /// The chunk's date.
+        date: NaiveDate,
+        /// The decoder's finding.
+        message: String,
+    },
+    /// A meta record (catalog, dictionary, journal, index) failed to decode.
     #[error("corrupt {what} in store {path}: {message}; run `cheetah verify --repair` to re-fetch it")]
     Corrupt {
         /// The store directory.
@@ -299,6 +313,14 @@ pub enum Error {
     /// See [`QueryError`].
     #[error(transparent)]
     Query(#[from] QueryError),
+}
+
+/// How a message names a chunk: ``chunk of field `close` `` or ``row chunk of table `bar` ``.
+fn chunk_label(table: &str, field: Option<&str>) -> String {
+    match field {
+        Some(field) => format!("chunk of field `{field}`"),
+        None => format!("row chunk of table `{table}`"),
+    }
 }
 
 /// `Result` with Cheetah's [`Error`].

@@ -10,14 +10,14 @@ use moka::sync::Cache;
 use crate::error::StoreError;
 use crate::store::catalog::{FieldEntry, TableEntry};
 use crate::store::codec;
-use crate::store::keys::{date_of, Day};
 use crate::store::{ChunkKind, Store};
+use crate::types::Day;
 
 /// A decoded chunk.
 #[derive(Clone)]
 pub enum Decoded {
-    /// A key chunk: sorted symbol ids.
-    Keys(Arc<[u32]>),
+    /// A row chunk: sorted symbol ids.
+    Rows(Arc<[u32]>),
     /// A value chunk.
     Values(ArrayRef),
 }
@@ -25,7 +25,7 @@ pub enum Decoded {
 impl Decoded {
     fn bytes(&self) -> u32 {
         let bytes = match self {
-            Decoded::Keys(ids) => ids.len() * 4,
+            Decoded::Rows(ids) => ids.len() * 4,
             Decoded::Values(array) => array.get_array_memory_size(),
         };
         u32::try_from(bytes + 64).unwrap_or(u32::MAX)
@@ -47,20 +47,18 @@ impl HotChunks {
         Self { cache, decoded: AtomicU64::new(0) }
     }
 
-    /// The key chunks of `table` on `days`, `None` where the table has no row that day.
+    /// The row chunks (sorted symbol ids) of `table` on `days`, `None` where the table has no row that day.
     ///
     /// # Errors
     /// [`StoreError`], naming the table and day of a chunk that fails to decode.
-    pub fn keys(&self, store: &Store, table: &TableEntry, days: &[Day]) -> Result<Vec<Option<Arc<[u32]>>>, StoreError> {
-        let chunks = self.get(store, ChunkKind::Keys, table.id, days, |day, bytes| {
-            codec::decode_keys(bytes)
-                .map(Decoded::Keys)
-                .map_err(|e| store.corrupt(&format!("key chunk of table `{}` on {}", table.name, date_of(day)), e))
+    pub fn rows(&self, store: &Store, table: &TableEntry, days: &[Day]) -> Result<Vec<Option<Arc<[u32]>>>, StoreError> {
+        let chunks = self.get(store, ChunkKind::Rows, table.id, days, |day, bytes| {
+            codec::decode_rows(bytes).map(Decoded::Rows).map_err(|e| store.corrupt_chunk(&table.name, None, day, e))
         })?;
         Ok(chunks
             .into_iter()
             .map(|c| match c {
-                Some(Decoded::Keys(ids)) => Some(ids),
+                Some(Decoded::Rows(ids)) => Some(ids),
                 _ => None,
             })
             .collect())
@@ -70,11 +68,17 @@ impl HotChunks {
     ///
     /// # Errors
     /// [`StoreError`], naming the field and day of a chunk that fails to decode.
-    pub fn values(&self, store: &Store, field: &FieldEntry, days: &[Day]) -> Result<Vec<Option<ArrayRef>>, StoreError> {
+    pub fn values(
+        &self,
+        store: &Store,
+        table: &TableEntry,
+        field: &FieldEntry,
+        days: &[Day],
+    ) -> Result<Vec<Option<ArrayRef>>, StoreError> {
         let chunks = self.get(store, ChunkKind::Values, field.id, days, |day, bytes| {
             codec::decode_values(bytes, field.dtype)
                 .map(Decoded::Values)
-                .map_err(|e| store.corrupt(&format!("chunk of field `{}` on {}", field.name, date_of(day)), e))
+                .map_err(|e| store.corrupt_chunk(&table.name, Some(&field.name), day, e))
         })?;
         Ok(chunks
             .into_iter()
@@ -86,8 +90,8 @@ impl HotChunks {
     }
 
     /// Drops what is cached of `table` on `day`: it was rewritten or deleted.
-    pub fn invalidate(&self, table: &TableEntry, day: Day) {
-        self.cache.invalidate(&(ChunkKind::Keys, table.id, day));
+    pub fn evict(&self, table: &TableEntry, day: Day) {
+        self.cache.invalidate(&(ChunkKind::Rows, table.id, day));
         for field in &table.fields {
             self.cache.invalidate(&(ChunkKind::Values, field.id, day));
         }
@@ -99,11 +103,13 @@ impl HotChunks {
     }
 
     /// Chunks decompressed so far: the misses.
+    #[cfg(test)]
     pub fn decoded(&self) -> u64 {
         self.decoded.load(Ordering::Relaxed)
     }
 
     /// Bytes of decoded chunks held now.
+    #[cfg(test)]
     pub fn weighted_bytes(&self) -> u64 {
         self.cache.run_pending_tasks();
         self.cache.weighted_size()
@@ -139,7 +145,7 @@ impl HotChunks {
 mod tests {
     use super::*;
     use crate::store::catalog::Catalog;
-    use crate::store::codec::{encode_keys, encode_values};
+    use crate::store::codec::{encode_rows, encode_values};
     use crate::types::ValueType;
     use arrow::array::Float64Array;
 
@@ -150,15 +156,15 @@ mod tests {
         let table = TableEntry {
             id: 1,
             name: "bar".into(),
-            kind: crate::config::TableKind::Daily,
-            fingerprint: String::new(),
+            kind: crate::types::TableKind::Daily,
+            fingerprint: Default::default(),
             fields: vec![field],
         };
         let ids: Vec<u32> = (0..1000).collect();
         for day in 0..days {
             let values = Float64Array::from_iter_values((0..1000).map(|i| f64::from(i + day)));
             let mut batch = store.batch();
-            batch.put_day(1, day, ids.len(), &encode_keys(&ids, 1));
+            batch.put_day(1, day, ids.len(), &encode_rows(&ids, 1));
             batch.put_values(2, day, &encode_values(&values, ValueType::Float64, 1));
             store.write(batch).unwrap();
         }
@@ -174,16 +180,16 @@ mod tests {
         let (store, table) = store(dir.path(), 20);
         let hot = HotChunks::new(64 << 20);
         let days: Vec<Day> = (0..20).collect();
-        let first = hot.values(&store, &table.fields[0], &days).unwrap();
-        hot.keys(&store, &table, &days).unwrap();
+        let first = hot.values(&store, &table, &table.fields[0], &days).unwrap();
+        hot.rows(&store, &table, &days).unwrap();
         assert_eq!(hot.decoded(), 40);
-        let again = hot.values(&store, &table.fields[0], &days).unwrap();
-        hot.keys(&store, &table, &days).unwrap();
+        let again = hot.values(&store, &table, &table.fields[0], &days).unwrap();
+        hot.rows(&store, &table, &days).unwrap();
         assert_eq!(hot.decoded(), 40, "served from memory");
         assert_eq!(first[7].as_ref().unwrap().as_ref(), again[7].as_ref().unwrap().as_ref());
 
-        hot.invalidate(&table, 7);
-        hot.values(&store, &table.fields[0], &days).unwrap();
+        hot.evict(&table, 7);
+        hot.values(&store, &table, &table.fields[0], &days).unwrap();
         assert_eq!(hot.decoded(), 41, "only the invalidated day is read again");
     }
 
@@ -196,7 +202,7 @@ mod tests {
         let hot = HotChunks::new(bound);
         let days: Vec<Day> = (0..200).collect();
         for window in days.chunks(10) {
-            hot.values(&store, &table.fields[0], window).unwrap();
+            hot.values(&store, &table, &table.fields[0], window).unwrap();
             assert!(hot.weighted_bytes() <= bound, "{} > {bound}", hot.weighted_bytes());
         }
         assert!(hot.weighted_bytes() > bound / 2, "the cache is used: {}", hot.weighted_bytes());

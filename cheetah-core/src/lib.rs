@@ -1,48 +1,69 @@
 //! Cheetah: an embedded cache of (date, symbol) tables from SQL databases.
 //!
-//! Column chunks keyed by (field, date) are stored zstd-compressed in RocksDB. An [`Updater`]
-//! copies configured tables out of an ODBC source incrementally by date; a read assembles any
+//! Column chunks keyed by (field, date) are stored zstd-compressed in RocksDB. An update copies
+//! configured tables out of an ODBC source incrementally by date; a read assembles any
 //! combination of cached fields into one Arrow table keyed by (date, symbol).
 //!
 //! ```no_run
-//! use cheetah_core::{Cache, Config, DateLayout, Request};
+//! use cheetah_core::{Cache, Config, Request};
 //! use chrono::NaiveDate;
 //!
 //! # fn main() -> Result<(), cheetah_core::Error> {
 //! let config = Config::discover(None)?;
 //! let cache = Cache::builder(config).writer(true).open()?;
-//! cache.update(false)?.into_result()?;
-//! let result = cache.get(&Request {
-//!     start: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
-//!     end: NaiveDate::from_ymd_opt(2020, 12, 31).unwrap(),
-//!     fields: vec!["close".into(), "pe".into()],
-//!     symbols: None,
-//!     base: None,
-//!     dates: DateLayout::Date32,
-//! })?;
+//! cache.update()?.into_result()?;
+//! let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+//! let end = NaiveDate::from_ymd_opt(2020, 12, 31).unwrap();
+//! let result = cache.get(&Request::new(start, end, vec!["close".into(), "pe".into()]))?;
 //! println!("{} rows", result.batch.num_rows());
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The layers, from the bottom:
+//! - `store`: RocksDB, the chunk codec, the catalog, journal and marks; the on-disk format.
+//! - `source`: the ODBC source: its catalog, queries, row streams and checksums.
+//! - `update`: source rows into committed days of chunks.
+//! - `view`: a reader's view of the store, following the writer.
+//! - `hot`: the per-process LRU of decoded chunks.
+//! - `query`: a read, as plan, fetch and assemble.
+//! - `status`, `verify`: what the store holds, and whether it equals the source.
+//! - [`Cache`]: all of it behind one handle.
 #![deny(missing_docs)]
 
 mod cache;
-pub mod config;
-pub mod error;
-pub mod hot;
-pub mod query;
-pub mod source;
-pub mod status;
-pub mod store;
-pub mod types;
-pub mod update;
-pub mod verify;
+mod config;
+mod error;
+mod hot;
+mod query;
+mod source;
+mod status;
+mod store;
+mod types;
+mod update;
+mod verify;
+mod view;
 
-pub use cache::{Cache, CacheBuilder};
-pub use config::Config;
-pub use error::{Error, Result};
+pub use cache::{Cache, CacheBuilder, SourceField, WarmReport};
+pub use config::{Config, DecimalMode, MissingPolicy, SourceConfig, StoreConfig, TableConfig, DEFAULT_LOOKBACK};
+pub use error::{ConfigError, Error, QueryError, Result, SourceError, StoreError, UpdateError};
 pub use query::{DateLayout, QueryResult, Request};
-pub use update::{UpdateReport, Updater};
+pub use status::{FieldStatus, Status, TableStatus};
+pub use store::FORMAT_VERSION;
+pub use types::{date_of, day_of, Day, TableKind, ValueType};
+pub use update::{CatalogDiff, ProgressEvent, ProgressFn, ProgressTask, TableReport, UpdateReport};
+pub use verify::{Difference, TableVerification};
 
 pub use arrow;
 pub use chrono;
+
+/// The internals the benchmarks and the fixture tools drive directly. Not a stable API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::query::{assemble, DateLayout, Inputs, OutputPool};
+    pub use crate::store::codec::{decode_rows, decode_values, encode_rows, encode_values};
+    pub use crate::store::symbols::SymbolDictionary;
+    pub use crate::store::Store;
+    pub use crate::view::SymbolRanking;
+}

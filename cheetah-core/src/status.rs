@@ -4,17 +4,17 @@ use chrono::{DateTime, NaiveDate};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::config::TableKind;
 use crate::error::StoreError;
-use crate::store::keys::date_of;
 use crate::store::{ChunkSpan, Store, FORMAT_VERSION};
+use crate::types::date_of;
+use crate::types::TableKind;
 
 /// The whole store.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     /// The store directory.
     pub store: String,
-    /// Its format version.
+    /// The format version it is marked with; a writer marks an older store current.
     pub format_version: u32,
     /// Symbols in the dictionary.
     pub symbols: usize,
@@ -39,7 +39,7 @@ pub struct TableStatus {
     pub dates: usize,
     /// Cached rows (keys).
     pub rows: u64,
-    /// Compressed bytes of its key chunks.
+    /// Compressed bytes of its row chunks.
     pub key_bytes: u64,
     /// The last date fully loaded.
     pub watermark: Option<NaiveDate>,
@@ -116,7 +116,7 @@ pub fn status(store: &Store) -> Result<Status, StoreError> {
     }
     Ok(Status {
         store: store.path().display().to_string(),
-        format_version: FORMAT_VERSION,
+        format_version: store.format_version()?.unwrap_or(FORMAT_VERSION),
         symbols: store.symbols()?.len(),
         disk_bytes: store.disk_bytes(),
         tables,

@@ -1,7 +1,39 @@
-//! The value types Cheetah caches, and their Arrow equivalents.
+//! The value types Cheetah caches, their Arrow equivalents, and [`Day`], the date of a chunk.
 
 use arrow::datatypes::{DataType, TimeUnit};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+/// Days since 1970-01-01: the value of an Arrow `Date32`.
+pub type Day = i32;
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+
+/// The [`Day`] of a date.
+pub fn day_of(date: NaiveDate) -> Day {
+    (date - EPOCH).num_days() as Day
+}
+
+/// The date of a [`Day`].
+pub fn date_of(day: Day) -> NaiveDate {
+    // Saturates instead of panicking: a day read from a corrupt record must not abort.
+    EPOCH.checked_add_signed(chrono::TimeDelta::days(i64::from(day))).unwrap_or(if day < 0 {
+        NaiveDate::MIN
+    } else {
+        NaiveDate::MAX
+    })
+}
+
+/// The two kinds of table: rows, or events aligned point-in-time at read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    /// At most one row per (date, symbol).
+    #[default]
+    Daily,
+    /// Events, aligned point-in-time at read.
+    Asof,
+}
 
 /// The type of a cached field. Each maps to exactly one Arrow type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

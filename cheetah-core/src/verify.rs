@@ -13,8 +13,8 @@ use crate::error::{StoreError, UpdateError};
 use crate::source::{self, checksum_value, DayChecksum, FieldChecksum, Source};
 use crate::store::catalog::FieldEntry;
 use crate::store::codec;
-use crate::store::keys::{date_of, day_of, Day};
 use crate::store::{ChunkKind, Store};
+use crate::types::{date_of, day_of, Day};
 
 /// What `verify` found for one table.
 #[derive(Debug, Clone, Default)]
@@ -101,14 +101,14 @@ pub fn verify_table(
 struct CachedDay {
     day: Day,
     rows: u64,
-    keys: Result<(), String>,
+    ids: Result<(), String>,
     fields: Vec<Result<FieldChecksum, String>>,
 }
 
 fn compare(source: &DayChecksum, cached: &CachedDay, fields: &[&FieldEntry]) -> Vec<String> {
     let mut findings = Vec::new();
-    if let Err(e) = &cached.keys {
-        findings.push(format!("its key chunk is unreadable: {e}"));
+    if let Err(e) = &cached.ids {
+        findings.push(format!("its row chunk is unreadable: {e}"));
     }
     if source.rows != cached.rows {
         findings.push(format!("rows: source {}, cache {}", source.rows, cached.rows));
@@ -137,9 +137,9 @@ fn cache_checksums(
     let index: Vec<(Day, u32)> =
         store.day_index(entry.id)?.into_iter().filter(|(d, _)| (from..=to).contains(d)).collect();
     let key_ids: Vec<(u32, Day)> = index.iter().map(|&(day, _)| (entry.id, day)).collect();
-    let keys = store.read_chunks(ChunkKind::Keys, &key_ids, |i, bytes| {
+    let keys = store.read_chunks(ChunkKind::Rows, &key_ids, |i, bytes| {
         let rows = index[i].1 as usize;
-        Ok(match codec::decode_keys(bytes) {
+        Ok(match codec::decode_rows(bytes) {
             Ok(ids) if ids.len() == rows => Ok(()),
             Ok(ids) => Err(format!("it holds {} symbols where the day index says {rows}", ids.len())),
             Err(e) => Err(e),
@@ -151,7 +151,7 @@ fn cache_checksums(
         .map(|(&(day, rows), keys)| CachedDay {
             day,
             rows: u64::from(rows),
-            keys: keys.unwrap_or_else(|| Err("it is missing".into())),
+            ids: keys.unwrap_or_else(|| Err("it is missing".into())),
             fields: Vec::with_capacity(fields.len()),
         })
         .collect();

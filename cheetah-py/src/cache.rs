@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use cheetah_core::chrono::NaiveDate;
-use cheetah_core::error::StoreError;
-use cheetah_core::{Cache as CoreCache, Config, DateLayout, Request};
+use cheetah_core::{Cache as CoreCache, Config, DateLayout, Request, StoreError};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 
@@ -65,7 +64,13 @@ impl Cache {
         let start = parse_date(start)?;
         let end = parse_date(end)?;
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
-        let request = Request { start, end, fields: cols, symbols, base, dates };
+        let mut request = Request::new(start, end, cols).dates(dates);
+        if let Some(symbols) = symbols {
+            request = request.symbols(symbols);
+        }
+        if let Some(base) = base {
+            request = request.base(base);
+        }
         let result = without_gil(py, || self.cache()?.get(&request))?;
         let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let schema = result.batch.schema();
@@ -83,7 +88,7 @@ impl Cache {
     /// for the first failed table.
     fn update_json(&self, py: Python<'_>) -> PyResult<String> {
         let reports = without_gil(py, || {
-            let report = self.cache()?.update(false)?;
+            let report = self.cache()?.update()?;
             report.into_result().map_err(cheetah_core::Error::from)
         })?;
         let reports: Vec<serde_json::Value> = reports

@@ -1,9 +1,11 @@
 //! Python exceptions mirroring `cheetah_core::Error`: a `CheetahError` base with one subclass
-//! per family.
+//! per family, and distinct subclasses for the cases users handle differently.
 
-use cheetah_core::Error;
+use cheetah_core::{Error, QueryError as CoreQueryError, StoreError as CoreStoreError};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 pyo3::create_exception!(cheetah, CheetahError, PyException, "Any Cheetah error.");
 pyo3::create_exception!(cheetah, ConfigError, CheetahError, "A config file is missing, unreadable or invalid.");
@@ -21,6 +23,37 @@ pyo3::create_exception!(
     CheetahError,
     "A read was asked something invalid, such as an unknown field."
 );
+pyo3::create_exception!(
+    cheetah,
+    StoreLocked,
+    StoreError,
+    "Another process (`cheetah update` or `serve`) holds the store's writer role."
+);
+pyo3::create_exception!(
+    cheetah,
+    CorruptChunk,
+    StoreError,
+    "A chunk failed to decode or is missing; `table`, `field` (None for the table's rows) and \
+     `date` name it. `cheetah verify --repair` re-fetches it."
+);
+
+/// `EmptyCache`: nothing is cached yet. A missing store used to raise `StoreError` and a store
+/// with no table `QueryError`, so it subclasses both and either `except` clause still catches it.
+fn empty_cache(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    TYPE.get_or_try_init(py, || {
+        let bases = PyTuple::new(py, [py.get_type::<StoreError>(), py.get_type::<QueryError>()])?;
+        let namespace = PyDict::new(py);
+        namespace.set_item("__module__", "cheetah")?;
+        namespace.set_item(
+            "__doc__",
+            "Nothing is cached yet: run `cheetah update`, or wait for `cheetah serve`'s first round.",
+        )?;
+        let class = py.get_type::<PyType>().call1(("EmptyCache", bases, namespace))?;
+        Ok::<_, PyErr>(class.cast_into::<PyType>()?.unbind())
+    })
+    .map(|t| t.bind(py))
+}
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -30,6 +63,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("StoreError", py.get_type::<StoreError>())?;
     m.add("UpdateError", py.get_type::<UpdateError>())?;
     m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add("StoreLocked", py.get_type::<StoreLocked>())?;
+    m.add("CorruptChunk", py.get_type::<CorruptChunk>())?;
+    m.add("EmptyCache", empty_cache(py)?)?;
     Ok(())
 }
 
@@ -37,6 +73,29 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 pub fn to_py(error: Error) -> PyErr {
     let message = error.to_string();
     match error {
+        Error::Store(CoreStoreError::Missing { .. }) | Error::Query(CoreQueryError::Empty) => {
+            Python::attach(|py| match empty_cache(py) {
+                Ok(class) => PyErr::from_type(class.clone(), message),
+                Err(e) => e,
+            })
+        }
+        Error::Store(CoreStoreError::Locked { .. }) => StoreLocked::new_err(message),
+        Error::Store(CoreStoreError::CorruptChunk { table, field, date, .. })
+        | Error::Query(CoreQueryError::Store(CoreStoreError::CorruptChunk { table, field, date, .. })) => {
+            Python::attach(|py| {
+                let err = CorruptChunk::new_err(message);
+                let value = err.value(py);
+                let named = value
+                    .setattr("table", table)
+                    .and_then(|()| value.setattr("field", field))
+                    .and_then(|()| value.setattr("date", date));
+                match named {
+                    Ok(()) => err,
+                    Err(e) => e,
+                }
+            })
+        }
+        Error::Query(CoreQueryError::Store(CoreStoreError::Locked { .. })) => StoreLocked::new_err(message),
         Error::Config(_) => ConfigError::new_err(message),
         Error::Source(_) => SourceError::new_err(message),
         Error::Store(_) => StoreError::new_err(message),

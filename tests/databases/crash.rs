@@ -4,9 +4,7 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use cheetah_core::error::{Error, StoreError};
-use cheetah_core::store::keys::{day_of, Day};
-use cheetah_core::Cache;
+use cheetah_core::{day_of, Cache, Day, Error, StoreError};
 use chrono::NaiveDate;
 
 use crate::harness::{self, assert_matches, cheetah, cheetah_command, Db, Kind, Model, FIELDS};
@@ -82,7 +80,7 @@ fn sigkill_at_random_points_of_a_backfill_never_loses_or_tears_a_date() {
 /// The store opens; every date at or below the watermark equals the source, and no date above
 /// it is visible, not even as a stray chunk.
 fn check_committed_dates(db: &Db, cache: &Cache, expected: &Model) {
-    if cache.catalog().tables.is_empty() {
+    if cache.store().catalog().expect("catalog").tables.is_empty() {
         let err = harness::read_all_result(cache, &FIELDS).expect_err("nothing to read");
         assert!(err.to_string().contains("empty cache"), "{err}");
         return;

@@ -21,8 +21,6 @@ pub enum Kind {
     Mariadb,
 }
 
-pub const ALL: [Kind; 3] = [Kind::Sqlite, Kind::Postgres, Kind::Mariadb];
-
 fn environment() -> &'static Environment {
     static ENV: OnceLock<Environment> = OnceLock::new();
     ENV.get_or_init(|| Environment::new().expect("ODBC environment"))
@@ -164,14 +162,38 @@ impl Db {
     }
 }
 
-/// Runs `scenario` against every database that is up.
-pub fn each_database(name: &str, scenario: impl Fn(&Db)) {
-    for kind in ALL {
-        if let Some(db) = Db::open(kind, name) {
-            eprintln!("-- {name} on {kind:?}");
-            scenario(&db);
-        }
+/// Runs `scenario` against the database of `kind`, if it is up; its tables are named after
+/// `label`.
+pub fn run_on(kind: Kind, label: &str, scenario: impl Fn(&Db)) {
+    if let Some(db) = Db::open(kind, label) {
+        scenario(&db);
     }
+}
+
+/// One test case per database for each scenario: `database_tests! { scenario => "label" }` makes
+/// `scenario::sqlite`, `scenario::postgres` and `scenario::mariadb`, so each database passes or
+/// fails on its own. The label names the scenario's tables.
+macro_rules! database_tests {
+    ($($scenario:ident => $label:literal),* $(,)?) => {$(
+        mod $scenario {
+            use $crate::harness::{run_on, Kind};
+
+            #[test]
+            fn sqlite() {
+                run_on(Kind::Sqlite, $label, super::$scenario);
+            }
+
+            #[test]
+            fn postgres() {
+                run_on(Kind::Postgres, $label, super::$scenario);
+            }
+
+            #[test]
+            fn mariadb() {
+                run_on(Kind::Mariadb, $label, super::$scenario);
+            }
+        }
+    )*};
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,14 +349,11 @@ pub fn read_all(cache: &Cache, fields: &[&str]) -> cheetah_core::QueryResult {
 
 /// [`read_all`], failures included.
 pub fn read_all_result(cache: &Cache, fields: &[&str]) -> cheetah_core::Result<cheetah_core::QueryResult> {
-    cache.get(&Request {
-        start: NaiveDate::from_ymd_opt(2000, 1, 1).expect("date"),
-        end: NaiveDate::from_ymd_opt(2100, 1, 1).expect("date"),
-        fields: fields.iter().map(|f| f.to_string()).collect(),
-        symbols: None,
-        base: None,
-        dates: cheetah_core::DateLayout::Date32,
-    })
+    cache.get(&Request::new(
+        NaiveDate::from_ymd_opt(2000, 1, 1).expect("date"),
+        NaiveDate::from_ymd_opt(2100, 1, 1).expect("date"),
+        fields.iter().map(|f| f.to_string()).collect(),
+    ))
 }
 
 /// Asserts that the cache holds exactly `expected` for `fields`, value for value, nulls

@@ -1,12 +1,14 @@
-//! One test binary for every source database: each scenario runs against SQLite, PostgreSQL and
-//! MariaDB. A server that is down is skipped loudly, or fails the run when
-//! `CHEETAH_REQUIRE_DATABASES` is set (as in CI).
+//! One test binary for every source database: each scenario is a test case per database
+//! (`scenario::sqlite`, `scenario::postgres`, `scenario::mariadb`). A server that is down is
+//! skipped loudly, or fails the run when `CHEETAH_REQUIRE_DATABASES` is set (as in CI).
+
+#[macro_use]
+mod harness;
 
 mod catalog;
 mod cli;
 mod crash;
 mod disk;
-mod harness;
 mod service;
 mod update;
 mod verify;

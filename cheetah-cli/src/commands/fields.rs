@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use cheetah_core::config::pattern_matches;
-use cheetah_core::source::{list_columns, Source};
 use cheetah_core::Cache;
 
 use super::load_config;
@@ -19,30 +17,18 @@ pub struct Args {
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
-    let source = Source::new(config.source.clone());
-    let connection = source.connect()?;
-    let columns = list_columns(&connection, None, args.table.as_deref().unwrap_or("%"))?;
-    // The cached set, if a store exists; a missing store just means nothing is cached yet.
-    let catalog = Cache::builder(config.clone()).open().map(|c| c.catalog()).unwrap_or_default();
     let pattern = args.pattern.as_deref().unwrap_or("*");
-    let pattern = if cheetah_core::config::is_glob(pattern) { pattern.to_string() } else { format!("*{pattern}*") };
+    let fields = Cache::source_fields(&config, pattern, args.table.as_deref())?;
     println!("{:<24} {:<32} {:<20} cached", "table", "column", "type");
-    let mut shown = 0;
-    for column in &columns {
-        let qualified = format!("{}.{}", column.table, column.name);
-        if !(pattern_matches(&pattern, &column.name) || pattern_matches(&pattern, &qualified)) {
-            continue;
-        }
-        let cached = catalog.table(&column.table).and_then(|t| t.field(&column.name)).is_some();
+    for field in &fields {
         println!(
             "{:<24} {:<32} {:<20} {}",
-            column.table,
-            column.name,
-            column.type_name,
-            if cached { "yes" } else { "" }
+            field.table,
+            field.name,
+            field.sql_type,
+            if field.cached { "yes" } else { "" }
         );
-        shown += 1;
     }
-    eprintln!("{shown} of {} columns match `{pattern}`", columns.len());
+    eprintln!("{} columns match `{pattern}`", fields.len());
     Ok(())
 }

@@ -33,14 +33,13 @@ pub struct Args {
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let cache = Cache::builder(config).open()?;
-    let request = Request {
-        start: args.range.start,
-        end: args.range.end,
-        fields: args.cols,
-        symbols: args.symbols,
-        base: args.base,
-        dates: cheetah_core::DateLayout::Date32,
-    };
+    let mut request = Request::new(args.range.start, args.range.end, args.cols);
+    if let Some(symbols) = args.symbols {
+        request = request.symbols(symbols);
+    }
+    if let Some(base) = args.base {
+        request = request.base(base);
+    }
     let result = cache.get(&request)?;
     let batch = plain_symbols(&result.batch)?;
     let covered = result.covered.map_or("no cached dates".to_string(), |(s, e)| format!("dates {s} .. {e}"));

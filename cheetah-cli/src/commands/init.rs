@@ -19,7 +19,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         Some(p) => p.to_path_buf(),
         None => match std::env::var_os("CHEETAH_CONFIG") {
             Some(p) if !p.is_empty() => p.into(),
-            _ => cheetah_core::config::default_config_path(),
+            _ => cheetah_core::Config::default_path(),
         },
     };
     if path.exists() && !args.force {

@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use cheetah_core::error::UpdateError;
-use cheetah_core::{Cache, UpdateReport};
+use cheetah_core::{Cache, UpdateError, UpdateReport};
 
 use super::{load_config, stop_on_signals};
 
@@ -44,7 +43,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let mut failures = 0u32;
     for round in 1u64.. {
         let started = Instant::now();
-        let failed = match cache.update_until(false, &stop) {
+        let failed = match cache.update_with(&stop, None) {
             Ok(report) => log_round(round, &report, started.elapsed()),
             Err(e) => {
                 tracing::error!(round, "round failed: {e}");

@@ -7,6 +7,7 @@ use anyhow::bail;
 use cheetah_core::Cache;
 
 use super::{load_config, stop_on_signals};
+use crate::progress::terminal_bars;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,8 +19,8 @@ pub struct Args {
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let cache = Cache::builder(config).writer(true).open()?;
-    let progress = !args.no_progress && std::io::stderr().is_terminal();
-    let report = cache.update_until(progress, &stop_on_signals()?)?;
+    let progress = (!args.no_progress && std::io::stderr().is_terminal()).then(terminal_bars);
+    let report = cache.update_with(&stop_on_signals()?, progress)?;
     for (table, outcome) in &report.tables {
         match outcome {
             Ok(r) => println!(

@@ -4,8 +4,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use cheetah_core::verify::TableVerification;
-use cheetah_core::Cache;
+use cheetah_core::{Cache, TableVerification};
 
 use super::{load_config, stop_on_signals};
 

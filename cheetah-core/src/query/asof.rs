@@ -14,32 +14,29 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::{concat, take};
 
-use super::assemble::TableKeys;
-use crate::store::keys::Day;
+use super::assemble::{FieldChunks, TableRows};
+use crate::types::Day;
 
-/// A field's value chunk on each date.
-pub type FieldChunks = Vec<Option<ArrayRef>>;
-
-/// Events aligned to a read's dates: each date's state as a key chunk, and per field its values.
+/// Events aligned to a read's dates: each date's state as a row chunk, and per field its values.
 pub struct Aligned {
     /// Symbol ids with an event so far, on each date.
-    pub keys: TableKeys,
+    pub rows: TableRows,
     /// Per field, the latest values of those symbols on each date.
     pub fields: Vec<FieldChunks>,
 }
 
-/// Events of one asof table: its event dates ascending, the key chunk of each, and per field
+/// Events of one asof table: its event dates ascending, the row chunk of each, and per field
 /// the value chunk of each.
 pub struct Events {
     /// Event dates, ascending.
     pub days: Vec<Day>,
     /// Symbol ids with an event on each date.
-    pub keys: TableKeys,
-    /// Per field, its values on each event date, aligned with `keys`.
+    pub rows: TableRows,
+    /// Per field, its values on each event date, aligned with `rows`.
     pub fields: Vec<FieldChunks>,
 }
 
-/// The state of every symbol on each of `days` (ascending): key chunks of the symbols with an
+/// The state of every symbol on each of `days` (ascending): row chunks of the symbols with an
 /// event so far, and per field their latest values.
 ///
 /// # Errors
@@ -48,7 +45,7 @@ pub fn align(days: &[Day], events: &Events) -> Result<Aligned, String> {
     // Every event of a field in one array, in date order; `first_row[e]` is where date `e` starts.
     let mut first_row = Vec::with_capacity(events.days.len());
     let mut rows = 0usize;
-    for keys in &events.keys {
+    for keys in &events.rows {
         first_row.push(rows);
         rows += keys.as_ref().map_or(0, |k| k.len());
     }
@@ -68,14 +65,14 @@ pub fn align(days: &[Day], events: &Events) -> Result<Aligned, String> {
     // `latest[id]`: the row in `all` of the symbol's latest event so far.
     let mut latest: Vec<u32> = Vec::new();
     let mut next_event = 0;
-    let mut keys_out: TableKeys = Vec::with_capacity(days.len());
+    let mut keys_out: TableRows = Vec::with_capacity(days.len());
     let mut values_out: Vec<FieldChunks> = vec![Vec::with_capacity(days.len()); events.fields.len()];
     // The state on the previous date, reused while no event changes it.
     let mut previous: Option<(Arc<[u32]>, FieldChunks)> = None;
     for &day in days {
         let mut changed = false;
         while next_event < events.days.len() && events.days[next_event] <= day {
-            if let Some(ids) = &events.keys[next_event] {
+            if let Some(ids) = &events.rows[next_event] {
                 for (i, &id) in ids.iter().enumerate() {
                     let id = id as usize;
                     if latest.len() <= id {
@@ -103,7 +100,7 @@ pub fn align(days: &[Day], events: &Events) -> Result<Aligned, String> {
             out.push(value.clone().filter(|_| !ids.is_empty()));
         }
     }
-    Ok(Aligned { keys: keys_out, fields: values_out })
+    Ok(Aligned { rows: keys_out, fields: values_out })
 }
 
 #[cfg(test)]
@@ -121,10 +118,10 @@ mod tests {
         // Symbol 1 reports on day 2 and 10, symbol 3 on day 5 only.
         let events = Events {
             days: vec![2, 5, 10],
-            keys: vec![Some(Arc::from(vec![1])), Some(Arc::from(vec![3])), Some(Arc::from(vec![1]))],
+            rows: vec![Some(Arc::from(vec![1])), Some(Arc::from(vec![3])), Some(Arc::from(vec![1]))],
             fields: vec![vec![chunk(&[1.0]), chunk(&[3.0]), chunk(&[1.5])]],
         };
-        let Aligned { keys, fields: values } = align(&[1, 4, 5, 9, 10, 11], &events).unwrap();
+        let Aligned { rows: keys, fields: values } = align(&[1, 4, 5, 9, 10, 11], &events).unwrap();
         let state: Vec<Option<Vec<(u32, f64)>>> = keys
             .iter()
             .zip(&values[0])

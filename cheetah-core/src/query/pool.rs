@@ -62,6 +62,7 @@ impl OutputPool {
     }
 
     /// Bytes of idle buffers held now.
+    #[cfg(test)]
     pub fn idle_bytes(&self) -> usize {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner).bytes
     }

@@ -104,7 +104,7 @@ fn resolve_one<'c>(catalog: &'c Catalog, aliases: &Aliases, requested: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TableKind;
+    use crate::types::TableKind;
     use crate::types::ValueType;
 
     fn catalog() -> Catalog {
@@ -113,7 +113,7 @@ mod tests {
             id,
             name: name.into(),
             kind: TableKind::Daily,
-            fingerprint: String::new(),
+            fingerprint: Default::default(),
             fields,
         };
         Catalog {

@@ -11,12 +11,12 @@ use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
 use arrow_odbc::OdbcReaderBuilder;
 use chrono::NaiveDate;
 
-use super::catalog::ResolvedTable;
+use super::columns::ResolvedTable;
 use super::query::{self, Dialect, Family};
 use super::Source;
 use crate::error::SourceError;
-use crate::store::keys::{day_of, Day};
 use crate::types::ValueType;
+use crate::types::{day_of, Day};
 
 /// Aggregates of one query stay well below every database's column limit.
 const FIELDS_PER_QUERY: usize = 200;
@@ -85,11 +85,11 @@ pub fn day_checksums(
         }
         // Every group sees the same rows, so the same dates in the same order.
         if part.len() != days.len() || part.iter().zip(&days).any(|(p, d)| p.day != d.day || p.rows != d.rows) {
-            return Err(SourceError::Query {
-                table: table.config.name.clone(),
-                doing: "computing checksums".into(),
-                message: "the source changed while it was being checked; run verify again".into(),
-            });
+            return Err(source.failed(
+                &table.config.name,
+                "computing checksums",
+                "the source changed while it was being checked; run verify again",
+            ));
         }
         for (day, p) in days.iter_mut().zip(part) {
             day.fields.extend(p.fields);
@@ -104,11 +104,7 @@ fn run(
     fields: &[(String, ValueType)],
     range: (NaiveDate, NaiveDate),
 ) -> Result<Vec<DayChecksum>, SourceError> {
-    let failed = |message: String| SourceError::Query {
-        table: table.config.name.clone(),
-        doing: "computing checksums".into(),
-        message: source.scrub(&message),
-    };
+    let failed = |message: String| source.failed(&table.config.name, "computing checksums", message);
     let sql = checksum_sql(table, fields, range);
     tracing::debug!(table = %table.config.name, %sql, "checksums");
     let connection = source.connect()?;

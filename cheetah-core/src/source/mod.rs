@@ -4,8 +4,8 @@
 //! any query runs, and every query quotes its identifiers. Rows arrive as Arrow record batches of
 //! bounded size.
 
-mod catalog;
 mod checksum;
+mod columns;
 mod query;
 mod stream;
 
@@ -13,9 +13,10 @@ use std::sync::OnceLock;
 
 use arrow_odbc::odbc_api::{ConnectionOptions, Environment};
 
-pub use self::catalog::{list_columns, resolve, ColumnInfo, ResolvedTable};
 pub use self::checksum::{checksum_value, day_checksums, DayChecksum, FieldChecksum};
-pub use self::query::{Dialect, Family};
+pub use self::columns::{list_columns, resolve, ResolvedTable};
+#[cfg(test)]
+pub use self::query::Dialect;
 pub use self::stream::{date_span, TableRows, WindowedRows};
 
 use crate::config::SourceConfig;
@@ -51,26 +52,26 @@ impl Source {
     /// # Errors
     /// [`SourceError::Connect`], with the driver's message and without the connection string.
     pub fn connect(&self) -> Result<Connection, SourceError> {
-        let connect_error = |message: String| SourceError::Connect { source_name: self.name(), message };
-        let environment = environment().map_err(|e| connect_error(e.clone()))?;
+        let environment = environment().map_err(|e| self.connect_failed(e))?;
         let options = ConnectionOptions { login_timeout_sec: Some(self.config.login_timeout_secs), packet_size: None };
         environment
             .connect_with_connection_string(self.config.connection_string(), options)
-            .map_err(|e| connect_error(self.scrub(&e.to_string())))
+            .map_err(|e| self.connect_failed(e))
     }
 
-    /// Removes the connection string and its secrets from a driver message.
-    pub(crate) fn scrub(&self, message: &str) -> String {
-        let mut message = message.replace(self.config.connection_string(), "<connection string>");
-        for pair in self.config.connection_string().split(';') {
-            if let Some((key, value)) = pair.split_once('=') {
-                let key = key.trim().to_ascii_lowercase();
-                if ["pwd", "password", "uid", "user"].contains(&key.as_str()) && value.len() >= 3 {
-                    message = message.replace(value, "***");
-                }
-            }
-        }
-        message
+    /// The error for a failed connection. Every driver message reaches an error through this
+    /// or [`Source::failed`], which take the connection string and its secrets out of it.
+    fn connect_failed(&self, message: impl std::fmt::Display) -> SourceError {
+        SourceError::Connect { source_name: self.name(), message: self.scrub(message) }
+    }
+
+    /// The error for a failure of the source while `doing` something for `table`.
+    pub(crate) fn failed(&self, table: &str, doing: &str, message: impl std::fmt::Display) -> SourceError {
+        SourceError::Query { table: table.to_string(), doing: doing.to_string(), message: self.scrub(message) }
+    }
+
+    fn scrub(&self, message: impl std::fmt::Display) -> String {
+        crate::config::scrub(self.config.connection_string(), &message.to_string())
     }
 }
 

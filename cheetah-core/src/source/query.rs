@@ -25,6 +25,7 @@ impl Dialect {
     }
 
     /// A dialect with the given identifier quote, for tests.
+    #[cfg(test)]
     pub fn with_quote(quote: char, dbms: &str) -> Self {
         Self { quote, dbms: dbms.to_string() }
     }

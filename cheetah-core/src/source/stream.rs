@@ -7,10 +7,10 @@ use arrow_odbc::odbc_api::{Cursor, OwnedCursor};
 use arrow_odbc::{ConcurrentOdbcReader, OdbcReaderBuilder};
 use chrono::NaiveDate;
 
-use super::catalog::ResolvedTable;
+use super::columns::ResolvedTable;
 use super::{query, Connection, Source};
 use crate::error::SourceError;
-use crate::store::keys::Day;
+use crate::types::Day;
 use crate::types::ValueType;
 
 /// Bounds a batch's buffers whatever `batch_rows` says.
@@ -47,11 +47,7 @@ impl RowStream {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Self, SourceError> {
-        let failed = |doing: &str, message: String| SourceError::Query {
-            table: table.config.name.clone(),
-            doing: doing.to_string(),
-            message: source.scrub(&message),
-        };
+        let failed = |doing: &str, message: String| source.failed(&table.config.name, doing, message);
         let sql = query::rows(
             &table.dialect,
             &table.config,
@@ -109,11 +105,7 @@ impl Iterator for RowStream {
         let batch = self.reader.next()?;
         Some(match batch {
             Ok(batch) => self.convert(batch),
-            Err(e) => Err(SourceError::Query {
-                table: self.table.clone(),
-                doing: "fetching rows".into(),
-                message: self.source.scrub(&e.to_string()),
-            }),
+            Err(e) => Err(self.source.failed(&self.table, "fetching rows", e)),
         })
     }
 }
@@ -224,11 +216,7 @@ pub fn date_span(
     table: &ResolvedTable,
     from: NaiveDate,
 ) -> Result<Option<(NaiveDate, NaiveDate)>, SourceError> {
-    let failed = |e: arrow_odbc::odbc_api::Error| SourceError::Query {
-        table: table.config.name.clone(),
-        doing: "finding its date range".into(),
-        message: source.scrub(&e.to_string()),
-    };
+    let failed = |e: arrow_odbc::odbc_api::Error| source.failed(&table.config.name, "finding its date range", e);
     let sql = query::date_span(&table.dialect, &table.config, &table.date, &table.symbol, from);
     let Some(mut cursor) = connection.execute(&sql, (), None).map_err(failed)? else {
         return Ok(None);
@@ -279,7 +267,7 @@ fn to_days(array: &dyn Array) -> Result<Vec<Day>, String> {
             .map(|text| {
                 let text = text.unwrap_or_default();
                 parse_date_text(text)
-                    .map(crate::store::keys::day_of)
+                    .map(crate::types::day_of)
                     .ok_or_else(|| format!("date `{text}` is not an ISO date (YYYY-MM-DD)"))
             })
             .collect(),

@@ -5,7 +5,7 @@
 //! | bytes | meaning |
 //! |---|---|
 //! | 0 | codec version (1) |
-//! | 1 | type tag ([`ValueType::tag`]; [`KEYS_TAG`] for a key chunk) |
+//! | 1 | type tag ([`ValueType::tag`]; [`ROWS_TAG`] for a row chunk) |
 //! | 2..6 | rows, u32 LE |
 //! | 6 | flags: bit 0 = a validity bitmap is present; bit 1 = decimal doubles; bit 2 = a dictionary |
 //! | 7..11 | uncompressed length, u32 LE |
@@ -16,7 +16,7 @@
 //! distinct values (see [`dictionary`]) is stored as a one-byte count less one, the values, and
 //! a one-byte index per row instead; doubles that are all short decimals (see [`decimal`]) as a
 //! one-byte exponent and shuffled zigzag integers. Text is shuffled u32 lengths followed by the
-//! UTF-8 bytes; booleans are a bitmap. A key chunk holds the sorted symbol ids as shuffled u32
+//! UTF-8 bytes; booleans are a bitmap. A row chunk holds the sorted symbol ids as shuffled u32
 //! deltas.
 //!
 //! Decoding never panics: any bytes either decode to a valid array or give an error.
@@ -34,8 +34,8 @@ mod dictionary;
 
 /// The codec version in byte 0 of every chunk.
 pub const CODEC_VERSION: u8 = 1;
-/// The type tag of key chunks.
-pub const KEYS_TAG: u8 = 0;
+/// The type tag of row chunks.
+pub const ROWS_TAG: u8 = 0;
 const HEADER_LEN: usize = 11;
 const HAS_NULLS: u8 = 1;
 const DECIMAL: u8 = 2;
@@ -175,7 +175,7 @@ pub fn decode_values(bytes: &[u8], dtype: ValueType) -> Result<ArrayRef, String>
 }
 
 /// Encodes a strictly increasing list of symbol ids.
-pub fn encode_keys(ids: &[u32], level: i32) -> Vec<u8> {
+pub fn encode_rows(ids: &[u32], level: i32) -> Vec<u8> {
     debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "symbol ids must be sorted and unique");
     let mut previous = 0;
     let deltas: Vec<u8> = ids
@@ -188,15 +188,15 @@ pub fn encode_keys(ids: &[u32], level: i32) -> Vec<u8> {
         .collect();
     let mut raw = Vec::with_capacity(deltas.len());
     shuffle(&deltas, 4, &mut raw);
-    frame(KEYS_TAG, ids.len(), 0, &raw, level)
+    frame(ROWS_TAG, ids.len(), 0, &raw, level)
 }
 
-/// Decodes a key chunk written by [`encode_keys`].
+/// Decodes a row chunk written by [`encode_rows`].
 ///
 /// # Errors
 /// A description of what is wrong with the bytes, including ids that are not strictly increasing.
-pub fn decode_keys(bytes: &[u8]) -> Result<Arc<[u32]>, String> {
-    let (header, raw) = unframe(bytes, KEYS_TAG)?;
+pub fn decode_rows(bytes: &[u8]) -> Result<Arc<[u32]>, String> {
+    let (header, raw) = unframe(bytes, ROWS_TAG)?;
     if raw.len() != header.rows * 4 {
         return Err(format!("{} bytes of ids for {} rows", raw.len(), header.rows));
     }
@@ -408,12 +408,12 @@ mod tests {
         fn keys_round_trip(mut ids in prop::collection::vec(any::<u32>(), 0..500)) {
             ids.sort_unstable();
             ids.dedup();
-            prop_assert_eq!(&*decode_keys(&encode_keys(&ids, 3)).unwrap(), ids.as_slice());
+            prop_assert_eq!(&*decode_rows(&encode_rows(&ids, 3)).unwrap(), ids.as_slice());
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_keys(&bytes);
+            let _ = decode_rows(&bytes);
             for dtype in [ValueType::Float64, ValueType::Utf8, ValueType::Bool, ValueType::Decimal128(10, 2)] {
                 let _ = decode_values(&bytes, dtype);
             }
@@ -438,8 +438,8 @@ mod tests {
                 prop_assert_eq!(array.data_type(), &dtype.arrow());
                 array.to_data().validate_full().map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
-            let keys = frame(KEYS_TAG, rows, flags, &payload, 1);
-            if let Ok(ids) = decode_keys(&keys) {
+            let keys = frame(ROWS_TAG, rows, flags, &payload, 1);
+            if let Ok(ids) = decode_rows(&keys) {
                 prop_assert!(ids.windows(2).all(|w| w[0] < w[1]), "key ids strictly increase");
             }
         }

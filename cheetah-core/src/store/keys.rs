@@ -3,27 +3,7 @@
 //! Chunk keys are `id (u32 BE) ++ day (u32 BE, sign bit flipped)`, so one table's or one
 //! field's chunks are contiguous and in chronological order, negative days included.
 
-use chrono::NaiveDate;
-
-/// Days since 1970-01-01: the value of an Arrow `Date32`.
-pub type Day = i32;
-
-const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-
-/// The [`Day`] of a date.
-pub fn day_of(date: NaiveDate) -> Day {
-    (date - EPOCH).num_days() as Day
-}
-
-/// The date of a [`Day`].
-pub fn date_of(day: Day) -> NaiveDate {
-    // Saturates instead of panicking: a day read from a corrupt record must not abort.
-    EPOCH.checked_add_signed(chrono::TimeDelta::days(i64::from(day))).unwrap_or(if day < 0 {
-        NaiveDate::MIN
-    } else {
-        NaiveDate::MAX
-    })
-}
+use crate::types::Day;
 
 /// Length of a chunk key.
 pub const CHUNK_KEY_LEN: usize = 8;
@@ -113,6 +93,8 @@ pub mod meta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::{date_of, day_of};
+    use chrono::NaiveDate;
     use proptest::prelude::*;
 
     proptest! {

@@ -14,6 +14,7 @@ pub struct SymbolDictionary {
 
 impl SymbolDictionary {
     /// A dictionary holding `names` as ids `0..names.len()`, all persisted.
+    #[cfg(any(test, feature = "internals"))]
     pub fn from_persisted(names: Vec<Arc<str>>) -> Self {
         let ids = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
         Self { persisted: names.len(), names, ids }
@@ -47,13 +48,12 @@ impl SymbolDictionary {
     }
 
     /// Number of symbols.
+    #[expect(
+        clippy::len_without_is_empty,
+        reason = "ids are 0..len(): callers ask where new ids start, never whether any exist"
+    )]
     pub fn len(&self) -> usize {
         self.names.len()
-    }
-
-    /// Whether there are no symbols.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
     }
 
     /// Symbols assigned since the last [`Self::mark_persisted`], with their ids.

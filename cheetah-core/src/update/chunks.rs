@@ -5,12 +5,12 @@ use arrow::compute::take;
 use rayon::prelude::*;
 
 use super::days::DayRows;
-use crate::config::TableKind;
 use crate::error::UpdateError;
 use crate::store::catalog::FieldEntry;
 use crate::store::codec;
-use crate::store::keys::{date_of, Day};
 use crate::store::symbols::SymbolDictionary;
+use crate::types::TableKind;
+use crate::types::{date_of, Day};
 
 /// Everything written for one (table, day).
 pub struct DayChunks {
@@ -18,13 +18,13 @@ pub struct DayChunks {
     pub day: Day,
     /// Rows (symbols) that day.
     pub rows: usize,
-    /// The encoded key chunk.
-    pub keys: Vec<u8>,
+    /// The encoded row chunk.
+    pub ids: Vec<u8>,
     /// `(field id, encoded chunk)` for every field.
     pub values: Vec<(u32, Vec<u8>)>,
 }
 
-/// Sorts a day's rows by symbol id and encodes the key chunk and one chunk per field.
+/// Sorts a day's rows by symbol id and encodes the row chunk and one chunk per field.
 ///
 /// A daily table with two rows for one symbol is an error; for an asof table the last row wins
 /// (rows arrive ordered by the table's `order_by`).
@@ -67,10 +67,10 @@ pub fn encode_day(
     }
     let picks = UInt32Array::from(picks);
     let values = encode_fields(&rows.fields, fields, &picks, level);
-    Ok(DayChunks { day: rows.day, rows: ids.len(), keys: codec::encode_keys(&ids, level), values })
+    Ok(DayChunks { day: rows.day, rows: ids.len(), ids: codec::encode_rows(&ids, level), values })
 }
 
-/// Encodes the day's rows of `fields` into the row order of an existing key chunk: key `i` takes
+/// Encodes the day's rows of `fields` into the row order of an existing row chunk: key `i` takes
 /// the row whose symbol is `keys[i]`, or null. Rows whose symbol is not in `keys` are dropped,
 /// because only the main fetch may change which keys a day has.
 pub fn encode_aligned(
@@ -135,7 +135,7 @@ mod tests {
         let chunks =
             encode_day(&day(&["A", "C", "B"], &[1.0, 3.0, 2.0]), &field(), TableKind::Daily, "t", &mut dictionary, 3)
                 .unwrap();
-        assert_eq!(&*codec::decode_keys(&chunks.keys).unwrap(), [0, 1, 2]);
+        assert_eq!(&*codec::decode_rows(&chunks.ids).unwrap(), [0, 1, 2]);
         assert_eq!(decoded(&chunks.values[0].1), [Some(2.0), Some(1.0), Some(3.0)]);
         assert_eq!(dictionary.unpersisted().collect::<Vec<_>>(), [(2, "C")]);
     }

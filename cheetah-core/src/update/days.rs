@@ -5,7 +5,7 @@ use arrow::compute::concat;
 
 use crate::error::SourceError;
 use crate::source::TableRows;
-use crate::store::keys::{date_of, Day};
+use crate::types::{date_of, Day};
 
 /// Every fetched row of one day.
 pub struct DayRows {

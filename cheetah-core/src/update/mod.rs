@@ -12,8 +12,8 @@
 
 mod chunks;
 mod days;
-mod plan;
 mod progress;
+mod reconcile;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,24 +24,25 @@ use chrono::NaiveDate;
 
 pub use self::chunks::{encode_aligned, encode_day, DayChunks};
 pub use self::days::{DayRows, DaySplitter};
-pub use self::plan::{reconcile, Changes};
+pub use self::progress::{ProgressEvent, ProgressFn, ProgressTask};
+pub use self::reconcile::{reconcile, CatalogDiff};
 
-use self::progress::Progress;
+use self::progress::Reporter;
 use crate::config::{Config, TableConfig};
 use crate::error::{StoreError, UpdateError};
 use crate::source::{self, ResolvedTable, Source, WindowedRows};
 use crate::store::catalog::{FieldEntry, TableEntry};
-use crate::store::keys::{date_of, day_of, Day};
 use crate::store::symbols::SymbolDictionary;
 use crate::store::Store;
+use crate::types::{date_of, day_of, Day};
 
 /// What one table's run did.
 #[derive(Debug, Clone, Default)]
 pub struct TableReport {
     /// The table.
     pub table: String,
-    /// Catalog changes.
-    pub changes: Changes,
+    /// What changed in the catalog.
+    pub changes: CatalogDiff,
     /// Dates written (new or replaced).
     pub dates: usize,
     /// Rows written.
@@ -85,7 +86,7 @@ pub struct Updater<'a> {
     source: Source,
     symbols: SymbolDictionary,
     stop: Arc<AtomicBool>,
-    show_progress: bool,
+    progress: Option<ProgressFn>,
 }
 
 impl<'a> Updater<'a> {
@@ -104,7 +105,7 @@ impl<'a> Updater<'a> {
             source: Source::new(config.source.clone()),
             symbols: store.symbols()?,
             stop: Arc::new(AtomicBool::new(false)),
-            show_progress: false,
+            progress: None,
         })
     }
 
@@ -115,9 +116,9 @@ impl<'a> Updater<'a> {
         self
     }
 
-    /// Shows a progress bar on a terminal.
-    pub fn progress(mut self, show: bool) -> Self {
-        self.show_progress = show;
+    /// Reports progress to `callback`.
+    pub fn on_progress(mut self, callback: Option<ProgressFn>) -> Self {
+        self.progress = callback;
         self
     }
 
@@ -228,7 +229,7 @@ impl<'a> Updater<'a> {
         // Cached dates in the range that the fetch does not return have vanished from the source.
         let mut stale: VecDeque<Day> = self.store.days(entry.id, day_of(from), day_of(to))?.into();
         let mut high_water = watermark.unwrap_or(Day::MIN);
-        let progress = Progress::new(self.show_progress, &config.name, from, to);
+        let progress = Reporter::start(self.progress.as_ref(), &config.name, ProgressTask::NewDates, from, to);
 
         if let Some((oldest, newest)) = span {
             // Starting at the oldest row skips an empty stretch without sizing windows on it.
@@ -252,7 +253,7 @@ impl<'a> Updater<'a> {
                 self.commit(batch)?;
                 report.dates += 1;
                 report.rows += chunks.rows as u64;
-                progress.advance(date_of(chunks.day), chunks.rows);
+                progress.committed(date_of(chunks.day), chunks.rows);
             }
         }
         let mut batch = self.store.batch();
@@ -263,7 +264,6 @@ impl<'a> Updater<'a> {
         batch.put_watermark(entry.id, high_water.max(day_of(to)));
         batch.put_updated(entry.id, chrono::Utc::now().timestamp());
         self.store.write(batch)?;
-        progress.finish();
         Ok(())
     }
 
@@ -311,7 +311,7 @@ impl<'a> Updater<'a> {
 
     /// Adds a day's chunks and the symbols they introduced to `batch`.
     fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table_id: u32, chunks: &DayChunks) {
-        batch.put_day(table_id, chunks.day, chunks.rows, &chunks.keys);
+        batch.put_day(table_id, chunks.day, chunks.rows, &chunks.ids);
         for (field_id, chunk) in &chunks.values {
             batch.put_values(*field_id, chunks.day, chunk);
         }
@@ -349,9 +349,10 @@ impl<'a> Updater<'a> {
         tracing::info!(table = %table.config.name, fields = ?names, from = %date_of(first), to = %date_of(last), "backfilling added fields");
         let stream = WindowedRows::new(&self.source, table, &field_list(fields), date_of(first), date_of(last));
         let mut source_days = DaySplitter::new(stream, &table.config.name).peekable();
-        let progress = Progress::new(
-            self.show_progress,
-            &format!("{} (added fields)", table.config.name),
+        let progress = Reporter::start(
+            self.progress.as_ref(),
+            &table.config.name,
+            ProgressTask::AddedFields,
             date_of(first),
             date_of(last),
         );
@@ -364,18 +365,17 @@ impl<'a> Updater<'a> {
                 Some(result) => Some(result?),
                 None => None,
             };
-            let keys = self.store.keys(entry, day)?.unwrap_or_else(|| Arc::from([]));
-            let chunks = encode_aligned(rows.as_ref(), &keys, fields, &self.symbols, self.store.compression_level());
+            let ids = self.store.rows(entry, day)?.unwrap_or_else(|| Arc::from([]));
+            let chunks = encode_aligned(rows.as_ref(), &ids, fields, &self.symbols, self.store.compression_level());
             let mut batch = self.store.batch();
             for (field_id, chunk) in &chunks {
                 batch.put_values(*field_id, day, chunk);
                 batch.put_fieldmark(*field_id, day);
             }
-            batch.touch(entry.id, day);
+            batch.journal_day(entry.id, day);
             self.store.write(batch)?;
-            progress.advance(date_of(day), keys.len());
+            progress.committed(date_of(day), ids.len());
         }
-        progress.finish();
         Ok(cached.len())
     }
 }
@@ -390,7 +390,7 @@ fn field_list(fields: &[FieldEntry]) -> Vec<(String, crate::types::ValueType)> {
     fields.iter().map(|f| (f.name.clone(), f.dtype)).collect()
 }
 
-fn log_changes(table: &str, changes: &Changes) {
+fn log_changes(table: &str, changes: &CatalogDiff) {
     if changes.created {
         tracing::info!(table, "new table: backfilling from its start date");
     }

@@ -1,43 +1,92 @@
-//! The progress bar of an update: dates covered, rows per second and an ETA, on a terminal only.
+//! Progress of an update, reported to a callback: the library draws nothing itself, so the CLI
+//! renders a terminal bar and Python a notebook one from the same events.
 
-use std::time::Instant;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Progress through a date range; draws nothing unless shown on a terminal.
-pub struct Progress {
-    bar: ProgressBar,
-    from: NaiveDate,
-    started: Instant,
-    rows: std::cell::Cell<u64>,
+/// One step of an update.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ProgressEvent {
+    /// A table starts fetching the dates `from..=to`. `task` tells a table's new dates from the
+    /// backfill of its added fields.
+    Started {
+        /// The table.
+        table: String,
+        /// What it fetches.
+        task: ProgressTask,
+        /// The first date it may fetch.
+        from: NaiveDate,
+        /// The last date it may fetch.
+        to: NaiveDate,
+    },
+    /// A date was committed.
+    Committed {
+        /// The table.
+        table: String,
+        /// What it fetches.
+        task: ProgressTask,
+        /// The date.
+        date: NaiveDate,
+        /// Rows committed for it.
+        rows: usize,
+    },
+    /// The table's fetch ended, however it ended.
+    Finished {
+        /// The table.
+        table: String,
+        /// What it fetched.
+        task: ProgressTask,
+    },
 }
 
-impl Progress {
-    /// A bar over `from..=to`, labelled `label`.
-    pub fn new(show: bool, label: &str, from: NaiveDate, to: NaiveDate) -> Self {
-        let days = (to - from).num_days().max(0) as u64 + 1;
-        let target = if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let bar = ProgressBar::with_draw_target(Some(days), target);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {msg} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(label.to_string());
-        Self { bar, from, started: Instant::now(), rows: 0.into() }
+/// What part of a table's update a [`ProgressEvent`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProgressTask {
+    /// The lookback dates and every newer one.
+    NewDates,
+    /// Fields added to the config, over the dates already cached.
+    AddedFields,
+}
+
+/// Receives an update's [`ProgressEvent`]s, from the thread that runs the update.
+pub type ProgressFn = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+
+/// Reports one fetch's events to an optional callback, and `Finished` when dropped.
+pub(super) struct Reporter {
+    callback: Option<ProgressFn>,
+    table: String,
+    task: ProgressTask,
+}
+
+impl Reporter {
+    pub fn start(
+        callback: Option<&ProgressFn>,
+        table: &str,
+        task: ProgressTask,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Self {
+        let table = table.to_string();
+        if let Some(callback) = callback {
+            callback(&ProgressEvent::Started { table: table.clone(), task, from, to });
+        }
+        Self { callback: callback.cloned(), table, task }
     }
 
-    /// Records that `day` was committed with `rows` rows.
-    pub fn advance(&self, day: NaiveDate, rows: usize) {
-        self.rows.set(self.rows.get() + rows as u64);
-        self.bar.set_position((day - self.from).num_days().max(0) as u64 + 1);
-        let rate = self.rows.get() as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-        self.bar.set_message(format!("{day}  {} rows  {:.0} rows/s", self.rows.get(), rate));
+    pub fn committed(&self, date: NaiveDate, rows: usize) {
+        if let Some(callback) = &self.callback {
+            callback(&ProgressEvent::Committed { table: self.table.clone(), task: self.task, date, rows });
+        }
     }
+}
 
-    /// Clears the bar.
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        if let Some(callback) = &self.callback {
+            callback(&ProgressEvent::Finished { table: self.table.clone(), task: self.task });
+        }
     }
 }

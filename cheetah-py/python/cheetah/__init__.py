@@ -25,9 +25,12 @@ from . import _cheetah
 from ._cheetah import (
     CheetahError,
     ConfigError,
+    CorruptChunk,
+    EmptyCache,
     QueryError,
     SourceError,
     StoreError,
+    StoreLocked,
     UpdateError,
 )
 
@@ -38,10 +41,13 @@ __all__ = [
     "Cache",
     "CheetahError",
     "ConfigError",
+    "CorruptChunk",
     "DateLike",
+    "EmptyCache",
     "QueryError",
     "SourceError",
     "StoreError",
+    "StoreLocked",
     "UpdateError",
     "get_arrow",
     "get_data",

@@ -88,11 +88,6 @@ impl ResolvedTable {
     pub fn fetched_as_text(&self, dtype: ValueType) -> bool {
         self.dialect.is_sqlite() && matches!(dtype, ValueType::Float32 | ValueType::Float64 | ValueType::Timestamp(_))
     }
-
-    /// The type of field `name`.
-    pub fn field_type(&self, name: &str) -> Option<ValueType> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, t)| *t)
-    }
 }
 
 /// Lists columns of tables whose name matches the ODBC search pattern `table` (`%` and `_`).
@@ -100,15 +95,12 @@ impl ResolvedTable {
 /// # Errors
 /// [`SourceError::Query`].
 pub fn list_columns(
+    source: &Source,
     connection: &Connection,
     schema: Option<&str>,
     table: &str,
 ) -> Result<Vec<ColumnInfo>, SourceError> {
-    let failed = |e: arrow_odbc::odbc_api::Error| SourceError::Query {
-        table: table.to_string(),
-        doing: "reading the catalog".into(),
-        message: e.to_string(),
-    };
+    let failed = |e: arrow_odbc::odbc_api::Error| source.failed(table, "reading the catalog", e);
     let mut columns = Vec::new();
     for row in connection.columns("", schema.unwrap_or(""), table, "%").map_err(failed)? {
         let row = row.map_err(failed)?;
@@ -143,12 +135,9 @@ pub fn resolve(
     table: &TableConfig,
     cached: &[(String, ValueType)],
 ) -> Result<ResolvedTable, SourceError> {
-    let dialect = Dialect::of(connection).map_err(|e| SourceError::Query {
-        table: table.name.clone(),
-        doing: "asking the driver how to quote names".into(),
-        message: source.scrub(&e.to_string()),
-    })?;
-    let all = list_columns(connection, table.schema.as_deref(), &table.name)?;
+    let dialect =
+        Dialect::of(connection).map_err(|e| source.failed(&table.name, "asking the driver how to quote names", e))?;
+    let all = list_columns(source, connection, table.schema.as_deref(), &table.name)?;
     // The table name is a search pattern (`_` matches any character): keep exact matches, or a
     // unique case-insensitive one for sources that fold case.
     let exact: Vec<ColumnInfo> = all.iter().filter(|c| c.table == table.name).cloned().collect();
@@ -226,11 +215,7 @@ pub fn resolve(
     let mut probe_columns = vec![date.as_str(), symbol.as_str()];
     probe_columns.extend(selected.iter().map(|c| c.name.as_str()));
     let sql = query::probe(&dialect, table, &probe_columns);
-    let query_failed = |e: String| SourceError::Query {
-        table: table.name.clone(),
-        doing: "describing its columns".into(),
-        message: source.scrub(&e),
-    };
+    let query_failed = |e: String| source.failed(&table.name, "describing its columns", e);
     let mut cursor = connection
         .execute(&sql, (), None)
         .map_err(|e| query_failed(e.to_string()))?

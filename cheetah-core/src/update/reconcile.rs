@@ -6,7 +6,7 @@ use crate::store::catalog::{Catalog, FieldEntry, TableEntry};
 
 /// What reconciling changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Changes {
+pub struct CatalogDiff {
     /// The table is new to the store.
     pub created: bool,
     /// The settings that changed, if the table was rebuilt.
@@ -19,7 +19,7 @@ pub struct Changes {
     pub retyped: Vec<String>,
 }
 
-impl Changes {
+impl CatalogDiff {
     /// Whether ids left the catalog, so their chunks must be swept.
     pub fn drops_ids(&self) -> bool {
         !self.invalidated.is_empty() || !self.removed.is_empty() || !self.retyped.is_empty()
@@ -37,10 +37,10 @@ impl Changes {
 
 /// Updates `catalog` for `table`. `has_data` says whether the table's current entry has loaded
 /// any date; fields added to such a table start incomplete and are backfilled alone.
-pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -> Changes {
+pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -> CatalogDiff {
     let name = &table.config.name;
     let fingerprint = table.config.fingerprint();
-    let mut changes = Changes::default();
+    let mut changes = CatalogDiff::default();
     let position = catalog.tables.iter().position(|t| &t.name == name);
     let rebuild = match position {
         None => {
@@ -48,7 +48,7 @@ pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -
             true
         }
         Some(i) if catalog.tables[i].fingerprint != fingerprint => {
-            changes.invalidated = changed_settings(&catalog.tables[i].fingerprint, &fingerprint);
+            changes.invalidated = catalog.tables[i].fingerprint.changed_settings(&fingerprint);
             true
         }
         Some(_) => false,
@@ -100,23 +100,6 @@ pub fn reconcile(catalog: &mut Catalog, table: &ResolvedTable, has_data: bool) -
         .collect();
     catalog.tables[i].fields = fields;
     changes
-}
-
-/// Names the settings that differ between two fingerprints.
-fn changed_settings(old: &str, new: &str) -> Vec<String> {
-    let settings = |f: &str| -> Vec<(String, String)> {
-        f.split(';').filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
-    };
-    let old = settings(old);
-    let mut changed: Vec<String> = settings(new)
-        .into_iter()
-        .filter(|kv| !old.contains(kv))
-        .map(|(k, _)| if k == "where" { "where".into() } else { k })
-        .collect();
-    if changed.is_empty() {
-        changed.push("format".into());
-    }
-    changed
 }
 
 #[cfg(test)]

@@ -1,0 +1,229 @@
+//! The TOML config: where the store lives, how to reach the source, which tables and fields to
+//! cache.
+//!
+//! Config files are found the same way by the CLI and by Python: an explicit path, else
+//! `$CHEETAH_CONFIG`, else `~/.config/cheetah/cheetah.toml`.
+
+mod parse;
+mod secrets;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+pub(crate) use self::secrets::scrub;
+use crate::error::ConfigError;
+use crate::store::catalog::TableFingerprint;
+use crate::types::TableKind;
+
+/// Default number of most recent cached dates re-fetched by every update.
+pub const DEFAULT_LOOKBACK: u32 = 5;
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[source]`.
+    pub source: SourceConfig,
+    /// Every `[[table]]`, in file order.
+    pub tables: Vec<TableConfig>,
+}
+
+/// `[store]`: the RocksDB directory and the per-process hot cache.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The RocksDB directory; relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// Bytes of decoded chunks each process keeps in memory.
+    pub hot_cache_bytes: u64,
+    /// zstd level for chunks.
+    pub compression_level: i32,
+}
+
+/// `[source]`: the ODBC connection.
+#[derive(Clone)]
+pub struct SourceConfig {
+    /// The connection string with `${NAME}` already substituted. Never print it.
+    pub(crate) connection_string: String,
+    /// Largest text value fetched, in bytes; longer values are an error, never truncated.
+    pub max_text_size: usize,
+    /// Seconds to wait for a login.
+    pub login_timeout_secs: u32,
+    /// Rows per fetched batch; with text buffers it bounds the update's memory.
+    pub batch_rows: usize,
+    /// Rows per query: long date ranges are fetched in date windows of about this many rows.
+    pub query_rows: usize,
+}
+
+impl SourceConfig {
+    /// A description of the source safe to print: the driver, server, port and database, never
+    /// the user or password.
+    pub fn redacted(&self) -> String {
+        secrets::redact(&self.connection_string)
+    }
+
+    /// The connection string. Pass it to ODBC only, never to a log or an error.
+    pub fn connection_string(&self) -> &str {
+        &self.connection_string
+    }
+}
+
+impl fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("odbc", &self.redacted())
+            .field("max_text_size", &self.max_text_size)
+            .finish()
+    }
+}
+
+/// How DECIMAL/NUMERIC columns are cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecimalMode {
+    /// As float64 (the default).
+    #[default]
+    Float,
+    /// As exact Decimal128 with the source's precision and scale.
+    Exact,
+}
+
+/// What an update does when a cached column has vanished from the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// The table's update fails, naming the column; nothing cached is touched.
+    #[default]
+    Error,
+    /// The update logs a warning and goes on: the column's cached dates stay readable, and
+    /// dates fetched from then on hold nulls for it.
+    Warn,
+}
+
+/// One `[[table]]`.
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    /// The table or view in the source.
+    pub name: String,
+    /// Its schema, if not the connection's default.
+    pub schema: Option<String>,
+    /// Daily or asof.
+    pub kind: TableKind,
+    /// The date column.
+    pub date: String,
+    /// The symbol column.
+    pub symbol: String,
+    /// Field names or glob patterns.
+    pub fields: Vec<String>,
+    /// Names or patterns removed from what `fields` matches.
+    pub exclude: Vec<String>,
+    /// An SQL filter ANDed into every query.
+    pub filter: Option<String>,
+    /// The first date to cache.
+    pub start: NaiveDate,
+    /// Most recent cached dates re-fetched on every update.
+    pub lookback: u32,
+    /// For asof tables: orders several events of one (date, symbol).
+    pub order_by: Option<String>,
+    /// How DECIMAL/NUMERIC columns are cached.
+    pub decimal: DecimalMode,
+    /// Other names for fields: alias → source column.
+    pub alias: std::collections::BTreeMap<String, String>,
+    /// What to do when a cached column vanishes from the source.
+    pub on_missing: MissingPolicy,
+    /// `file:line` of the table's block, for messages.
+    pub location: String,
+}
+
+impl TableConfig {
+    /// Whether `column` is selected by `fields` and not removed by `exclude`.
+    pub fn selects(&self, column: &str) -> bool {
+        let matches = |patterns: &[String]| patterns.iter().any(|p| pattern_matches(p, column));
+        matches(&self.fields) && !matches(&self.exclude)
+    }
+
+    /// The settings whose change invalidates everything cached for the table.
+    pub fn fingerprint(&self) -> TableFingerprint {
+        TableFingerprint::new([
+            ("kind", format!("{:?}", self.kind)),
+            ("date", self.date.clone()),
+            ("symbol", self.symbol.clone()),
+            ("where", format!("{:?}", self.filter)),
+            ("start", self.start.to_string()),
+            ("schema", format!("{:?}", self.schema)),
+            ("order_by", format!("{:?}", self.order_by)),
+            ("decimal", format!("{:?}", self.decimal)),
+        ])
+    }
+}
+
+/// Whether a `fields`/`exclude` entry matches a column: globs for entries with `*`, `?` or `[`,
+/// exact names otherwise.
+pub fn pattern_matches(pattern: &str, column: &str) -> bool {
+    if is_glob(pattern) {
+        glob::Pattern::new(pattern).is_ok_and(|p| p.matches(column))
+    } else {
+        pattern == column
+    }
+}
+
+/// Whether a `fields` entry is a glob rather than a name.
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+impl Config {
+    /// Finds the config: `explicit`, else `$CHEETAH_CONFIG`, else
+    /// `~/.config/cheetah/cheetah.toml`.
+    ///
+    /// # Errors
+    /// [`ConfigError::NotFound`] when no file exists at the chosen place.
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os("CHEETAH_CONFIG") {
+                Some(p) if !p.is_empty() => PathBuf::from(p),
+                _ => Self::default_path(),
+            },
+        };
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(ConfigError::NotFound { default: path })
+        }
+    }
+
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the line and the key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Finds and reads the config the way the CLI and Python do.
+    ///
+    /// # Errors
+    /// See [`Config::locate`] and [`Config::load`].
+    pub fn discover(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(&Self::locate(explicit)?)
+    }
+
+    /// Where a config is looked for last: `~/.config/cheetah/cheetah.toml`.
+    pub fn default_path() -> PathBuf {
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        home.join(".config").join("cheetah").join("cheetah.toml")
+    }
+
+    /// The table named `name`.
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}

@@ -1,0 +1,198 @@
+//! The assembler against a naive join, and its layouts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::{AsArray, Float64Array, Int64Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use proptest::prelude::*;
+
+use super::*;
+use crate::store::symbols::SymbolDictionary;
+
+/// One table: per day, its (symbol id, value) rows; values are null where `None`.
+type Table = Vec<BTreeMap<u32, Option<i64>>>;
+
+fn symbols(names: &[String]) -> SymbolDictionary {
+    SymbolDictionary::from_persisted(names.iter().map(|n| Arc::from(n.as_str())).collect())
+}
+
+/// The chunks Cheetah would store for `table`: sorted ids, and each value as an Int64, a
+/// Float64 and a text column.
+fn chunks(table: &Table) -> (TableRows, [Vec<Option<ArrayRef>>; 3]) {
+    let mut keys = Vec::new();
+    let mut columns: [Vec<Option<ArrayRef>>; 3] = Default::default();
+    for day in table {
+        if day.is_empty() {
+            keys.push(None);
+            columns.iter_mut().for_each(|c| c.push(None));
+            continue;
+        }
+        keys.push(Some(day.keys().copied().collect::<Vec<_>>().into()));
+        let values: Vec<Option<i64>> = day.values().copied().collect();
+        columns[0].push(Some(Arc::new(Int64Array::from(values.clone())) as ArrayRef));
+        columns[1].push(Some(
+            Arc::new(Float64Array::from_iter(values.iter().map(|v| v.map(|v| v as f64 / 4.0)))) as ArrayRef
+        ));
+        columns[2].push(Some(
+            Arc::new(StringArray::from_iter(values.iter().map(|v| v.map(|v| format!("v{v}"))))) as ArrayRef
+        ));
+    }
+    (keys, columns)
+}
+
+fn cell(array: &dyn Array, i: usize) -> Option<String> {
+    if let Some(floats) = array.as_primitive_opt::<arrow::datatypes::Float64Type>() {
+        // Nulls in float columns carry NaN, which pandas reads without the validity bitmap.
+        let value = floats.values()[i];
+        assert_eq!(array.is_null(i), value.is_nan(), "a float is null exactly when it is NaN");
+    }
+    array.is_valid(i).then(|| ArrayFormatter::try_new(array, &FormatOptions::default()).unwrap().value(i).to_string())
+}
+
+fn arb_case() -> impl Strategy<Value = (Vec<String>, Vec<Table>, Vec<usize>, Option<Vec<u32>>)> {
+    (2usize..40, 1usize..4, 1usize..6).prop_flat_map(|(n_symbols, n_tables, n_days)| {
+        let names = prop::collection::btree_set("[A-Z]{1,3}", n_symbols).prop_map(|s| {
+            let mut names: Vec<String> = s.into_iter().collect();
+            // Ids in a scrambled order, so id order is not text order.
+            names.reverse();
+            let third = names.len() / 3;
+            names.rotate_left(third);
+            names
+        });
+        let n = n_symbols;
+        let day = prop::collection::btree_map(0..n as u32, prop::option::weighted(0.8, -1000i64..1000), 0..n);
+        let table = prop::collection::vec(day, n_days);
+        let tables = prop::collection::vec(table, n_tables);
+        let rows = prop::sample::subsequence((0..n_tables).collect::<Vec<_>>(), 1..=n_tables);
+        let filter = prop::option::weighted(0.3, prop::collection::vec(0..n as u32 + 2, 0..n));
+        (names, tables, rows, filter)
+    })
+}
+
+proptest! {
+    #[test]
+    fn matches_a_naive_join((names, tables, row_tables, filter) in arb_case(), dictionary_dates in any::<bool>()) {
+        let dictionary = symbols(&names);
+        let ranking = SymbolRanking::new(&dictionary);
+        let n_days = tables[0].len();
+        let days: Vec<Day> = (0..n_days as Day).map(|d| 100 + d * 3).collect();
+        let mut keys = Vec::new();
+        let mut fields = Vec::new();
+        for (t, table) in tables.iter().enumerate() {
+            let (table_keys, columns) = chunks(table);
+            keys.push(table_keys);
+            for (column, dtype) in columns.into_iter().zip([ValueType::Int64, ValueType::Float64, ValueType::Utf8]) {
+                fields.push((t, dtype, column));
+            }
+        }
+        let layout = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
+        let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), ranking: &ranking, dates: layout };
+        let out = assemble(&inputs, &OutputPool::new(0));
+
+        // The naive reference: per day, the union of the row tables' symbols as text,
+        // sorted, filtered, with each table's value looked up by symbol.
+        let mut expected: Vec<(Day, String, Vec<Option<String>>)> = Vec::new();
+        for (d, &day) in days.iter().enumerate() {
+            let mut rows: BTreeSet<&str> = BTreeSet::new();
+            for &t in &row_tables {
+                rows.extend(tables[t][d].keys().map(|&id| names[id as usize].as_str()));
+            }
+            if let Some(filter) = &filter {
+                rows.retain(|s| filter.iter().any(|&id| names.get(id as usize).is_some_and(|n| n == s)));
+            }
+            for symbol in rows {
+                let id = names.iter().position(|n| n == symbol).unwrap() as u32;
+                let values = tables.iter().flat_map(|table| {
+                    let v = table[d].get(&id).copied().flatten();
+                    [v.map(|v| v.to_string()), v.map(|v| format!("{:?}", v as f64 / 4.0)), v.map(|v| format!("v{v}"))]
+                }).collect();
+                expected.push((day, symbol.to_string(), values));
+            }
+        }
+
+        prop_assert_eq!(out.dates.len(), expected.len());
+        prop_assert_eq!(out.rows_per_day.iter().sum::<usize>(), expected.len());
+        prop_assert_eq!(matches!(out.dates.data_type(), DataType::Dictionary(..)), dictionary_dates);
+        prop_assert_eq!(out.symbols.data_type(), &DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)));
+        let dates = cast(&out.dates, &DataType::Date32).unwrap();
+        let dates = dates.as_primitive::<arrow::datatypes::Date32Type>();
+        let symbol_text = cast(&out.symbols, &DataType::Utf8).unwrap();
+        let symbol_text = symbol_text.as_string::<i32>();
+        for (i, (day, symbol, values)) in expected.iter().enumerate() {
+            prop_assert_eq!(dates.value(i), *day);
+            prop_assert_eq!(symbol_text.value(i), symbol.as_str());
+            for (f, want) in values.iter().enumerate() {
+                let got = cell(out.fields[f].as_ref(), i);
+                prop_assert_eq!(&got, want, "field {} row {}", f, i);
+            }
+        }
+    }
+}
+
+#[test]
+fn codes_widen_past_32768_symbols() {
+    let names: Vec<String> = (0..40_000).map(|i| format!("S{i:05}")).collect();
+    let ranking = SymbolRanking::new(&symbols(&names));
+    let table: Table = vec![BTreeMap::from([(3, Some(1)), (39_999, Some(2))])];
+    let (keys, [column, _, _]) = chunks(&table);
+    let inputs = Inputs {
+        days: &[7],
+        tables: vec![keys],
+        row_tables: vec![0],
+        fields: vec![(0, ValueType::Int64, column)],
+        symbols: None,
+        ranking: &ranking,
+        dates: DateLayout::Dictionary,
+    };
+    let out = assemble(&inputs, &OutputPool::new(0));
+    assert_eq!(out.symbols.data_type(), &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)));
+    let text = cast(&out.symbols, &DataType::Utf8).unwrap();
+    assert_eq!(text.as_string::<i32>().iter().collect::<Vec<_>>(), [Some("S00003"), Some("S39999")]);
+    let dates = out.dates.as_any_dictionary();
+    assert_eq!(dates.keys().to_data().buffers()[0].typed_data::<i16>(), [0, 0]);
+    assert_eq!(dates.values().as_primitive::<arrow::datatypes::Date32Type>().values(), &[7]);
+}
+
+#[test]
+fn two_tables_assembled() {
+    let names: Vec<String> = ["ZZ", "AA", "MM"].map(String::from).to_vec();
+    let dictionary = symbols(&names);
+    let ranking = SymbolRanking::new(&dictionary);
+    let bar: Table = vec![BTreeMap::from([(0, Some(1)), (1, Some(2))]), BTreeMap::from([(2, Some(3))])];
+    let valuation: Table = vec![BTreeMap::from([(1, None), (2, Some(7))]), BTreeMap::new()];
+    let (bar_keys, [bar_close, _, _]) = chunks(&bar);
+    let (val_keys, [_, val_pe, val_name]) = chunks(&valuation);
+    let inputs = Inputs {
+        days: &[18262, 18263],
+        tables: vec![bar_keys, val_keys],
+        row_tables: vec![0, 1],
+        fields: vec![(0, ValueType::Int64, bar_close), (1, ValueType::Float64, val_pe), (1, ValueType::Utf8, val_name)],
+        symbols: None,
+        ranking: &ranking,
+        dates: DateLayout::Date32,
+    };
+    let out = assemble(&inputs, &OutputPool::new(0));
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("date", arrow::datatypes::DataType::Date32, false),
+        arrow::datatypes::Field::new("symbol", out.symbols.data_type().clone(), false),
+        arrow::datatypes::Field::new("close", arrow::datatypes::DataType::Int64, true),
+        arrow::datatypes::Field::new("pe", arrow::datatypes::DataType::Float64, true),
+        arrow::datatypes::Field::new("name", arrow::datatypes::DataType::Utf8, true),
+    ]));
+    let mut columns: Vec<ArrayRef> = vec![out.dates, out.symbols];
+    columns.extend(out.fields);
+    let batch = arrow::record_batch::RecordBatch::try_new(schema, columns).unwrap();
+    insta::assert_snapshot!(arrow::util::pretty::pretty_format_batches(&[batch]).unwrap(), @r"
+    +------------+--------+-------+------+------+
+    | date       | symbol | close | pe   | name |
+    +------------+--------+-------+------+------+
+    | 2020-01-01 | AA     | 2     |      |      |
+    | 2020-01-01 | MM     |       | 1.75 | v7   |
+    | 2020-01-01 | ZZ     | 1     |      |      |
+    | 2020-01-02 | MM     | 3     |      |      |
+    +------------+--------+-------+------+------+
+    ");
+    assert_eq!(out.rows_per_day, [3, 1]);
+}

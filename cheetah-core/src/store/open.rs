@@ -1,0 +1,215 @@
+//! Opening a store: as its one writer, or as a reader following the writer; the format version
+//! check, and RocksDB's options.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Options, DB};
+
+use super::keys::meta;
+use super::{open_error, rocks_error, Store, CF_META, CF_ROWS, CF_VALUES, COLUMN_FAMILIES};
+use crate::error::StoreError;
+
+/// The on-disk format this build reads and writes.
+///
+/// - 1: the first format: `keys`/`values`/`meta` column families, chunk codec version 1,
+///   postcard catalog.
+/// - 2: adds the day index (`day/`), the change journal (`journal/`, `journal_floor`) and
+///   `catalog_version` to `meta`, so readers refresh incrementally.
+/// - 3: Float64 chunks may hold decimal doubles as integers (codec flag bit 1).
+/// - 4: fixed-width chunks may be dictionaries of at most 256 values (codec flag bit 2).
+///
+/// Stores of older versions from 2 on are read as they are, and a writer marks them current
+/// before writing chunks they may not hold.
+pub const FORMAT_VERSION: u32 = 4;
+/// The oldest format this build reads: every later version only adds to it.
+const OLDEST_READABLE_VERSION: u32 = 2;
+
+impl Store {
+    /// Opens (creating if needed) the store for writing.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] if another process writes it, [`StoreError::FormatVersion`] if
+    /// another format wrote it, [`StoreError::Rocks`] for other failures.
+    pub fn open_writer(path: &Path, compression_level: i32) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| rocks_error(path, e))?;
+        let mut options = db_options();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| open_error(path, e))?;
+        let store =
+            Self { db, path: path.to_path_buf(), secondary_dir: None, compression_level, next_seq: AtomicU64::new(1) };
+        store.next_seq.store(store.journal_end()?, Ordering::Relaxed);
+        match store.format_version()? {
+            None => store
+                .db
+                .put_cf(store.cf(CF_META), meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())
+                .map_err(|e| rocks_error(path, e))?,
+            Some(found) => {
+                check_version(path, found)?;
+                if found < FORMAT_VERSION {
+                    tracing::info!(path = %path.display(), from = found, to = FORMAT_VERSION, "upgrading the store's format version");
+                    store
+                        .db
+                        .put_cf(store.cf(CF_META), meta::FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())
+                        .map_err(|e| rocks_error(path, e))?;
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Opens the store for reading while another process may write it. Call
+    /// [`Store::refresh`] to see what the writer committed since.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] if no update has created the store yet,
+    /// [`StoreError::FormatVersion`] if another format wrote it.
+    pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
+        if !path.join("CURRENT").is_file() {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
+        static READERS: AtomicU64 = AtomicU64::new(0);
+        let secondary_dir = std::env::temp_dir().join(format!(
+            "cheetah-reader-{}-{}",
+            std::process::id(),
+            READERS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut options = db_options();
+        // Secondary instances must keep every table file open to follow the primary.
+        options.set_max_open_files(-1);
+        // Each catch-up reloads table handlers; more than one thread means spawning threads
+        // on every call.
+        options.set_max_file_opening_threads(1);
+        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let db = DB::open_cf_descriptors_as_secondary(&options, path, &secondary_dir, descriptors)
+            .map_err(|e| open_error(path, e))?;
+        let store = Self {
+            db,
+            path: path.to_path_buf(),
+            secondary_dir: Some(secondary_dir),
+            compression_level: 3,
+            next_seq: AtomicU64::new(0),
+        };
+        match store.format_version()? {
+            None => return Err(StoreError::Missing { path: path.to_path_buf() }),
+            Some(found) => check_version(path, found)?,
+        }
+        Ok(store)
+    }
+
+    /// For readers, replays what the writer appended to its write-ahead log since the last call;
+    /// a no-op for the writer. This alone is not enough to follow a writer that flushes: see
+    /// [`crate::view`].
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn catch_up(&self) -> Result<(), StoreError> {
+        if self.is_writer() {
+            return Ok(());
+        }
+        self.db.try_catch_up_with_primary().map_err(|e| self.rocks(e))
+    }
+
+    /// Flushes memtables to table files, so a reopen needs no WAL replay.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn flush(&self) -> Result<(), StoreError> {
+        // Meta last: a reader's catch-up may apply one family's flush before it replays the
+        // others' log, and a date becomes visible only through meta (its day index, journal
+        // entry and watermark), so its chunks must never be behind it.
+        for name in [CF_VALUES, CF_ROWS, CF_META] {
+            self.db.flush_cf(self.cf(name)).map_err(|e| self.rocks(e))?;
+        }
+        Ok(())
+    }
+
+    /// The format version the store is marked with; `None` before the first open wrote it.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the record is not 4 bytes.
+    pub fn format_version(&self) -> Result<Option<u32>, StoreError> {
+        match self.get(CF_META, meta::FORMAT_VERSION)? {
+            None => Ok(None),
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
+                .map(|b| Some(u32::from_be_bytes(b)))
+                .map_err(|_| self.corrupt("format version", "not 4 bytes")),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.secondary_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn db_options() -> Options {
+    let mut options = Options::default();
+    options.set_max_background_jobs(2);
+    // Automatic flushes take every family at once, so no reader sees one family's part of a
+    // date flushed while another's is still only in the log.
+    options.set_atomic_flush(true);
+    // The small `meta` family rarely fills a memtable; without a cap it would pin every WAL.
+    options.set_max_total_wal_size(64 << 20);
+    options.set_keep_log_file_num(3);
+    options.set_max_log_file_size(1 << 20);
+    options
+}
+
+fn cf_options(name: &str) -> Options {
+    let mut options = Options::default();
+    // Chunks are zstd-compressed already.
+    options.set_compression_type(DBCompressionType::None);
+    if name == CF_VALUES {
+        options.set_write_buffer_size(64 << 20);
+    }
+    options
+}
+
+fn check_version(path: &Path, found: u32) -> Result<(), StoreError> {
+    if (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&found) {
+        Ok(())
+    } else {
+        Err(StoreError::FormatVersion {
+            path: path.to_path_buf(),
+            found,
+            oldest: OLDEST_READABLE_VERSION,
+            expected: FORMAT_VERSION,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_version(dir: &Path, version: u32) {
+        let store = Store::open_writer(dir, 1).unwrap();
+        store.db.put_cf(store.cf(CF_META), meta::FORMAT_VERSION, version.to_be_bytes()).unwrap();
+    }
+
+    #[test]
+    fn an_older_store_is_read_and_upgraded_by_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        write_version(dir.path(), 2);
+        assert_eq!(Store::open_reader(dir.path()).unwrap().format_version().unwrap(), Some(2));
+        let writer = Store::open_writer(dir.path(), 1).unwrap();
+        assert_eq!(writer.format_version().unwrap(), Some(FORMAT_VERSION));
+    }
+
+    #[test]
+    fn unknown_versions_are_refused_by_name() {
+        for version in [1, FORMAT_VERSION + 1] {
+            let dir = tempfile::tempdir().unwrap();
+            write_version(dir.path(), version);
+            let err = Store::open_reader(dir.path()).err().expect("refused");
+            assert!(matches!(err, StoreError::FormatVersion { found, .. } if found == version), "{version}: {err}");
+            assert!(Store::open_writer(dir.path(), 1).is_err(), "{version}");
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The meta records beside the chunks: the catalog and its version, the symbol dictionary,
+//! watermarks, fieldmarks and update times.
+
+use std::sync::Arc;
+
+use rocksdb::{Direction, IteratorMode};
+
+use super::catalog::Catalog;
+use super::keys::{meta, parse_day};
+use super::symbols::SymbolDictionary;
+use super::{Store, CF_META};
+use crate::error::StoreError;
+use crate::types::Day;
+
+impl Store {
+    /// The catalog; empty for a new store.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if it does not decode.
+    pub fn catalog(&self) -> Result<Catalog, StoreError> {
+        match self.get(CF_META, meta::CATALOG)? {
+            None => Ok(Catalog::default()),
+            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| self.corrupt("catalog", e)),
+        }
+    }
+
+    /// A number that changes whenever the catalog does.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn catalog_version(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .get(CF_META, meta::CATALOG_VERSION)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// The whole symbol dictionary.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if an entry is not UTF-8 or ids have gaps.
+    pub fn symbols(&self) -> Result<SymbolDictionary, StoreError> {
+        let mut dictionary = SymbolDictionary::default();
+        self.load_new_symbols(&mut dictionary)?;
+        Ok(dictionary)
+    }
+
+    /// Whether symbols with ids at or above `known` exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn symbols_after(&self, known: usize) -> Result<bool, StoreError> {
+        Ok(self.get(CF_META, &meta::with_id(meta::SYMBOL, known as u32))?.is_some())
+    }
+
+    /// Appends to `dictionary` the symbols persisted after its last one.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if an entry is not UTF-8 or ids have gaps.
+    pub fn load_new_symbols(&self, dictionary: &mut SymbolDictionary) -> Result<(), StoreError> {
+        let first = dictionary.len() as u32;
+        let start = meta::with_id(meta::SYMBOL, first);
+        let mut names = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&start, Direction::Forward)) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let Some(id_bytes) = key.strip_prefix(meta::SYMBOL) else {
+                break;
+            };
+            let expected = first + names.len() as u32;
+            if id_bytes != expected.to_be_bytes() {
+                return Err(self.corrupt("symbol dictionary", format!("missing symbol id {expected}")));
+            }
+            let name = std::str::from_utf8(&value).map_err(|e| self.corrupt("symbol dictionary", e))?;
+            names.push(Arc::from(name));
+        }
+        dictionary.extend_persisted(first, names);
+        Ok(())
+    }
+
+    /// The last date fully loaded for table `table_id`.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub fn watermark(&self, table_id: u32) -> Result<Option<Day>, StoreError> {
+        self.get_day(&meta::with_id(meta::WATERMARK, table_id), "watermark")
+    }
+
+    /// The last date backfilled for a field that is not yet complete.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub fn fieldmark(&self, field_id: u32) -> Result<Option<Day>, StoreError> {
+        self.get_day(&meta::with_id(meta::FIELDMARK, field_id), "fieldmark")
+    }
+
+    /// When table `table_id` last finished an update, in seconds since the Unix epoch.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn last_updated(&self, table_id: u32) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .get(CF_META, &meta::with_id(meta::UPDATED, table_id))?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(i64::from_be_bytes))
+    }
+
+    fn get_day(&self, key: &[u8], what: &str) -> Result<Option<Day>, StoreError> {
+        self.get(CF_META, key)?
+            .map(|bytes| parse_day(&bytes).ok_or_else(|| self.corrupt(what, "not 4 bytes")))
+            .transpose()
+    }
+}
