@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod crash;
 mod disk;
+mod fixtures;
 mod service;
 mod update;
 mod verify;
