@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod disk;
 mod fixtures;
+mod secrets;
 mod service;
 mod update;
 mod verify;
