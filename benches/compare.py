@@ -2,29 +2,32 @@
 
     python benches/compare.py [--runs 5] [--work bench] [--pg "host=127.0.0.1 user=postgres dbname=cheetah_bench"]
 
-1. Data: the seeded market of `market.py` (DESIGN.md §6) in PostgreSQL (the source), as zstd
+1. Data: the seeded market of `market.py` (5,000 symbols, 10 years) in PostgreSQL (the source), as zstd
    Parquet, and in ArcticDB (LMDB). Each is built once and reused while the market's
    parameters match.
 2. Update: Cheetah's full backfill from PostgreSQL against bare arrow-odbc reads of the same
    rows (`odbc-read`), the store's size against Parquet's, and one new date: for the market's
    fields, and for a 1,000-field table that PostgreSQL fills with random doubles.
 3. Reads: Q1, Q2 and Q3 through Cheetah (cold: a new process, with its peak memory; hot:
-   repeated in-process after two untimed calls), and through PostgreSQL into pandas
+   repeated in-process after two untimed calls), on the bench venv's pandas (ArcticDB holds it
+   below 3) and, with `--newest-python`, on a venv with the newest pandas a user would get,
+   reading the same store; and through PostgreSQL into pandas
    (connectorx), Parquet with pyarrow and pandas, Polars, DuckDB and ArcticDB. Every runner
    returns the same frame, the outer join indexed by a sorted (date, symbol) MultiIndex, and
    the frames are checked equal before any time is shown.
 
-Prints a Markdown report (median and min of `--runs` runs) and writes it to `WORK/report.md`.
+Prints a Markdown report (median and min of `--runs` runs), headed by the versions it ran on,
+and writes it to `WORK/report.md`. Every peak memory figure is one process's own peak.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -286,6 +289,20 @@ peak = status("VmHWM") - before
 result = int(df.memory_usage(index=True, deep=False).sum())
 print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result}))
 """
+HOT = r"""
+import json, sys, time
+import cheetah, pandas
+config, start, end, cols, warmup, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(","), int(sys.argv[5]), int(sys.argv[6])
+cache = cheetah.open(config)
+for _ in range(warmup):
+    frame = cache.get_data(start, end, cols)
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    frame = cache.get_data(start, end, cols)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"seconds": times, "pandas": pandas.__version__}))
+"""
 WARMUP = 2
 """Untimed calls before the hot runs: the second one's output still lives while the next is
 built, so the output pool needs two results' buffers before it serves every call."""
@@ -344,13 +361,21 @@ def cheetah_bin() -> Path:
 
 
 def timed_child(argv: list[str]) -> tuple[float, int, str]:
-    """Runs a command; returns its wall seconds, its peak resident bytes and its stdout."""
-    started = time.perf_counter()
-    done = subprocess.run(argv, check=True, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    # Children's peak RSS is a maximum over every child so far: only the largest is meaningful.
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return seconds, peak, done.stdout
+    """Runs a command; returns its wall seconds, its own peak resident bytes and its stdout."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
+        # wait4 reports the rusage of exactly this child; RUSAGE_CHILDREN would be the largest
+        # child of the whole run so far (the market generation, say).
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise subprocess.CalledProcessError(child.returncode, argv, out.read(), err.read())
+        return seconds, usage.ru_maxrss * 1024, out.read()
 
 
 def store_field_bytes(config: Path) -> dict[str, int]:
@@ -438,6 +463,37 @@ def check_equal(name: str, query: str, frame: pd.DataFrame, reference: pd.DataFr
         raise SystemExit(f"{name} returned a different frame for {query} than Cheetah: {e}") from None
 
 
+def versions(dsn: str, newest_python: str | None) -> str:
+    """What the report ran on: Cheetah's commit, the Python stack of each venv, PostgreSQL, the CPU."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip():
+        commit += " with uncommitted changes"
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+    stack = ", ".join(f"{n} {version(n)}" for n in ("pandas", "numpy", "pyarrow", "polars", "duckdb", "arcticdb", "connectorx"))
+    newest = ""
+    if newest_python:
+        probe = "import pandas, numpy, pyarrow; print(pandas.__version__, numpy.__version__, pyarrow.__version__)"
+        p, n, a = subprocess.run([newest_python, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+        newest = f"; newest-pandas venv: pandas {p}, numpy {n}, pyarrow {a}"
+    server = subprocess.run(["psql", dsn, "-Atqc", "SHOW server_version"], capture_output=True, text=True).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    return (f"Cheetah {commit}; Python {platform.python_version()}: {stack}{newest}; PostgreSQL {server}; "
+            f"{os.cpu_count()} cores of {cpu}, "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {platform.platform()}.")
+
+
+def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], runs: int) -> list[dict]:
+    """`runs` reads, each in a new process of `python`."""
+    return [json.loads(subprocess.run([python, "-c", COLD, str(config), start, end, ",".join(cols)],
+                                      check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
+
+
 def fmt_seconds(s: float) -> str:
     return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
 
@@ -458,6 +514,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keep-store", action="store_true",
                         help="reuse the Cheetah store of a previous run instead of timing a new backfill")
     parser.add_argument("--peers", default="", help="only the peers whose names contain one of these, comma-separated")
+    parser.add_argument("--newest-python", default=None,
+                        help="a Python whose venv has the newest pandas and cheetah: Cheetah's rows are measured on it too")
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -510,15 +568,12 @@ def main(argv: list[str]) -> None:
     peers = {n: r for n, r in peers.items() if not wanted or any(w in n.lower() for w in wanted)}
     read_lines = []
     memory_lines = []
+    bench_pandas = f"pandas {pd.__version__}"
     for q, (what, start, end, cols) in QUERIES.items():
-        log(f"{q}: Cheetah")
+        log(f"{q}: Cheetah on {bench_pandas}")
         reference = cache.get_data(start, end, cols)
         rows = len(reference)
-        colds = []
-        for _ in range(args.runs):
-            out = subprocess.run([sys.executable, "-c", COLD, str(config), start, end, ",".join(cols)],
-                                 check=True, capture_output=True, text=True).stdout
-            colds.append(json.loads(out))
+        colds = {bench_pandas: cold_runs(sys.executable, config, start, end, cols, args.runs)}
         for _ in range(WARMUP):
             frame = cache.get_data(start, end, cols)
         hot = []
@@ -527,10 +582,21 @@ def main(argv: list[str]) -> None:
             frame = cache.get_data(start, end, cols)
             hot.append(time.perf_counter() - started)
         del frame
-        timings = {"Cheetah cold": [c["seconds"] for c in colds], "Cheetah hot": hot}
-        ratio = max(c["peak_bytes"] / c["result_bytes"] for c in colds)
-        memory_lines.append(f"| {q} | {rows:,} | {fmt_bytes(colds[0]['result_bytes'])} | "
-                            f"{fmt_bytes(max(c['peak_bytes'] for c in colds))} | {ratio:.2f}x |")
+        timings = {f"Cheetah cold ({bench_pandas})": [c["seconds"] for c in colds[bench_pandas]],
+                   f"Cheetah hot ({bench_pandas})": hot}
+        if args.newest_python:
+            out = subprocess.run([args.newest_python, "-c", HOT, str(config), start, end, ",".join(cols), str(WARMUP),
+                                  str(args.runs)], check=True, capture_output=True, text=True).stdout
+            newest = json.loads(out)
+            label = f"pandas {newest['pandas']}"
+            log(f"{q}: Cheetah on {label}")
+            colds[label] = cold_runs(args.newest_python, config, start, end, cols, args.runs)
+            timings[f"Cheetah cold ({label})"] = [c["seconds"] for c in colds[label]]
+            timings[f"Cheetah hot ({label})"] = newest["seconds"]
+        for label, runs in colds.items():
+            ratio = max(c["peak_bytes"] / c["result_bytes"] for c in runs)
+            memory_lines.append(f"| {q} | {label} | {rows:,} | {fmt_bytes(runs[0]['result_bytes'])} | "
+                                f"{fmt_bytes(max(c['peak_bytes'] for c in runs))} | {ratio:.2f}x |")
         for name, runner in peers.items():
             log(f"{q}: {name}")
             times = []
@@ -548,8 +614,12 @@ def main(argv: list[str]) -> None:
         for name, times in timings.items():
             median = statistics.median(times)
             speedup = best_peer / median
-            versus = ((f"{speedup:.1f}x faster" if speedup < 10 else f"{speedup:,.0f}x faster") if name.startswith("Cheetah")
-                      else ("best peer" if median == best_peer else f"{median / best_peer:.1f}x slower"))
+            if not name.startswith("Cheetah"):
+                versus = "best peer" if median == best_peer else f"{median / best_peer:.1f}x slower"
+            elif speedup >= 1:
+                versus = f"{speedup:.1f}x faster" if speedup < 10 else f"{speedup:,.0f}x faster"
+            else:
+                versus = f"{1 / speedup:.1f}x slower"
             read_lines.append(f"| | {name} | {fmt_seconds(median)} | {fmt_seconds(min(times))} | {versus} |")
         del reference
 
@@ -572,12 +642,10 @@ def main(argv: list[str]) -> None:
         f"| one new date, {len(WIDE_FIELDS):,} fields of one table, lookback 0 | median "
         f"{fmt_seconds(statistics.median(times))}, min {fmt_seconds(min(times))}: "
         f"{statistics.median(times) / len(WIDE_FIELDS) * 1000:.2f} s per 1,000 fields (target <= 2 s) |")
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
     report += [
-        f"Measured {dt.date.today()} on {os.cpu_count()} cores ({cpu}), "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {platform.platform()}; "
-        f"market: {data.description}; {args.runs} runs each. Every frame was checked equal to Cheetah's.",
+        f"Measured {dt.date.today()} on {versions(args.pg, args.newest_python)}",
+        "",
+        f"Market: {data.description}; {args.runs} runs each. Every frame was checked equal to Cheetah's.",
         "",
         "| query | runner | median | min | against the best peer |",
         "|---|---|---|---|---|",
@@ -587,10 +655,10 @@ def main(argv: list[str]) -> None:
         "|---|---|",
         *update_lines,
         "",
-        "Peak memory of a cold Cheetah read (a new process; the hot layer fills as it reads):",
+        "Peak memory of a cold Cheetah read (a new process's own VmHWM growth; the hot layer fills as it reads):",
         "",
-        "| query | rows | pandas result | peak RSS growth | peak / result (target <= 2x) |",
-        "|---|---|---|---|---|",
+        "| query | venv | rows | pandas result | peak RSS growth | peak / result (target <= 2x) |",
+        "|---|---|---|---|---|---|",
         *memory_lines,
     ]
     text = "\n".join(report)

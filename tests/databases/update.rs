@@ -231,24 +231,14 @@ fn a_second_writer_gets_a_clear_lock_error(db: &Db) {
     let second = Cache::builder(db.config(&["close"], "")).writer(true).open();
     assert!(matches!(second, Err(Error::Store(StoreError::Locked { .. }))), "in-process second writer");
 
-    let output = std::process::Command::new(harness::cheetah_binary())
-        .arg("--config")
-        .arg(db.config_path())
-        .arg("update")
-        .output()
-        .expect("run cheetah");
+    let output = harness::cheetah_command(db, &["update"]).output().expect("run cheetah");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("is locked by another writer"), "{stderr}");
     assert!(stderr.contains(&db.store_path().display().to_string()), "names the store: {stderr}");
     drop(cache);
 
-    let output = std::process::Command::new(harness::cheetah_binary())
-        .arg("--config")
-        .arg(db.config_path())
-        .arg("update")
-        .output()
-        .expect("run cheetah");
+    let output = harness::cheetah_command(db, &["update"]).output().expect("run cheetah");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
