@@ -360,22 +360,28 @@ def cheetah_bin() -> Path:
     return ROOT / "target" / "release" / "cheetah"
 
 
+PEAK = r"""
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "peak_bytes": usage.ru_maxrss * 1024, "code": os.waitstatus_to_exitcode(status)}), file=sys.stderr)
+"""
+"""Runs a command and reports its wall time and its own peak RSS. Linux starts a child's
+`ru_maxrss` at its parent's RSS when it forks and keeps it across `exec`, so a child of this
+process would inherit the benchmark's gigabytes (the market it generated); a child of this small
+helper inherits only the helper's ~10 MB."""
+
+
 def timed_child(argv: list[str]) -> tuple[float, int, str]:
     """Runs a command; returns its wall seconds, its own peak resident bytes and its stdout."""
-    import tempfile
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=out, stderr=err, text=True)
-        # wait4 reports the rusage of exactly this child; RUSAGE_CHILDREN would be the largest
-        # child of the whole run so far (the market generation, say).
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if child.returncode != 0:
-            raise subprocess.CalledProcessError(child.returncode, argv, out.read(), err.read())
-        return seconds, usage.ru_maxrss * 1024, out.read()
+    done = subprocess.run([sys.executable, "-c", PEAK, *argv], capture_output=True, text=True)
+    *lines, last = done.stderr.rstrip("\n").split("\n")
+    measured = json.loads(last)
+    if measured["code"] != 0:
+        raise subprocess.CalledProcessError(measured["code"], argv, done.stdout, "\n".join(lines))
+    return measured["seconds"], measured["peak_bytes"], done.stdout
 
 
 def store_field_bytes(config: Path) -> dict[str, int]:
