@@ -29,6 +29,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             if field.cached { "yes" } else { "" }
         );
     }
-    eprintln!("{} columns match `{pattern}`", fields.len());
+    let plural = if fields.len() == 1 { "" } else { "s" };
+    eprintln!("{} column{plural} match `{pattern}`", fields.len());
     Ok(())
 }
