@@ -6,7 +6,7 @@ against its baseline on the same data, machine and moment.
 
 Each `--build` is a Python whose venv has that build of `cheetah` installed (for example with
 `maturin develop --release` from a worktree of the baseline commit). For Q1, Q2 and Q3 of
-`compare.py` it times cold reads (a new process each) and hot reads (repeated in one process
+`queries.py` it times cold reads (a new process each) and hot reads (repeated in one process
 after untimed warm-up calls), alternating the builds, and prints medians and minima.
 """
 
@@ -18,7 +18,8 @@ import statistics
 import subprocess
 import sys
 
-from compare import COLD, HOT, QUERIES, WARMUP, fmt_seconds
+from measure import COLD, HOT, WARMUP, fmt_seconds
+from queries import QUERIES
 
 
 def main(argv: list[str]) -> None:

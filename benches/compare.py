@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -41,20 +38,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import market
-
-ROOT = Path(__file__).resolve().parent.parent
-TABLES = {
-    "daily_bar": market.BAR_FIELDS,
-    "valuation": market.VALUATION_FIELDS,
-    "factors": market.FACTOR_FIELDS,
-}
-QUERIES = {
-    "Q1": ("all 10 years x close, volume, pe, total_mv", "2015-01-01", "2025-12-31", ["close", "volume", "pe", "total_mv"]),
-    "Q2": ("one month x the same 4 fields", "2020-03-01", "2020-03-31", ["close", "volume", "pe", "total_mv"]),
-    "Q3": ("one year x close, pe and the 40 factors", "2023-01-01", "2023-12-31", ["close", "pe"] + market.FACTOR_FIELDS),
-}
-FIELD_TABLE = {f: t for t, fields in TABLES.items() for f in fields}
-
+from measure import HOT, ROOT, WARMUP, cold_runs, fmt_bytes, fmt_seconds, timed_child, versions
+from peers import (check_equal, dsn_parts, run_arctic, run_duckdb, run_parquet, run_polars,
+                   run_postgres)
+from queries import QUERIES, TABLES
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -129,11 +116,6 @@ class Market:
         return total
 
 
-def dsn_parts(dsn: str) -> dict[str, str]:
-    """The `key=value` pairs of a libpq connection string, with this machine's defaults."""
-    return {"host": "127.0.0.1", "port": "5432", "user": "postgres", **dict(p.split("=", 1) for p in dsn.split())}
-
-
 def odbc_string(dsn: str) -> str:
     """The psqlODBC connection string to the database of `dsn`, as Cheetah's config holds it."""
     parts = dsn_parts(dsn)
@@ -158,154 +140,7 @@ def frame_of(table: market.Table) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# Runners: each returns the outer join of the fields' tables, indexed by a sorted (date, symbol).
-
-
-def tables_of(cols: list[str]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for c in cols:
-        grouped.setdefault(FIELD_TABLE[c], []).append(c)
-    return grouped
-
-
-def outer_join(frames: list[pd.DataFrame], cols: list[str]) -> pd.DataFrame:
-    joined = frames[0]
-    for other in frames[1:]:
-        joined = joined.join(other, how="outer")
-    return joined[cols].sort_index()
-
-
-def run_postgres(dsn: str) -> Callable:
-    import connectorx as cx
-
-    uri = "postgresql://" + dsn_to_uri(dsn)
-
-    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
-        grouped = list(tables_of(cols).items())
-        first = grouped[0][0]
-        sql = ["SELECT * FROM (SELECT COALESCE(" + ", ".join(f"{t}.trade_date" for t, _ in grouped) + ") AS date, "
-               "COALESCE(" + ", ".join(f"{t}.symbol" for t, _ in grouped) + ") AS symbol, "
-               + ", ".join(f'{t}."{c}"' for t, fields in grouped for c in fields)
-               + f" FROM (SELECT * FROM {first} WHERE trade_date BETWEEN '{start}' AND '{end}') {first}"]
-        for t, _ in grouped[1:]:
-            sql.append(f" FULL OUTER JOIN (SELECT * FROM {t} WHERE trade_date BETWEEN '{start}' AND '{end}') {t}"
-                       f" ON {t}.trade_date = {first}.trade_date AND {t}.symbol = {first}.symbol")
-        sql.append(') joined ORDER BY date, symbol COLLATE "C"')
-        table = cx.read_sql(uri, "".join(sql), return_type="arrow")
-        frame = table.to_pandas(date_as_object=False)
-        frame["date"] = frame["date"].astype("datetime64[ns]")
-        return frame.set_index(["date", "symbol"])[cols]
-
-    return run
-
-
-def dsn_to_uri(dsn: str) -> str:
-    parts = dsn_parts(dsn)
-    return f"{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
-
-
-def run_parquet(directory: Path) -> Callable:
-    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
-        frames = []
-        for t, fields in tables_of(cols).items():
-            table = pq.read_table(directory / f"{t}.parquet", columns=["date", "symbol", *fields],
-                                  filters=[("date", ">=", pd.Timestamp(start)), ("date", "<=", pd.Timestamp(end))])
-            frames.append(table.to_pandas().set_index(["date", "symbol"]))
-        return outer_join(frames, cols)
-
-    return run
-
-
-def run_polars(directory: Path) -> Callable:
-    import polars as pl
-
-    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
-        lo, hi = dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
-        joined = None
-        for t, fields in tables_of(cols).items():
-            scan = pl.scan_parquet(directory / f"{t}.parquet").select(["date", "symbol", *fields]).filter(
-                pl.col("date").is_between(lo, hi))
-            joined = scan if joined is None else joined.join(scan, on=["date", "symbol"], how="full", coalesce=True)
-        frame = joined.sort(["date", "symbol"]).collect().to_pandas()
-        return frame.set_index(["date", "symbol"])[cols]
-
-    return run
-
-
-def run_duckdb(directory: Path) -> Callable:
-    import duckdb
-
-    connection = duckdb.connect()
-
-    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
-        grouped = list(tables_of(cols).items())
-        first = grouped[0][0]
-        subquery = lambda t, fields: (  # noqa: E731
-            f"(SELECT date, symbol, {', '.join(fields)} FROM read_parquet('{directory / (t + '.parquet')}') "
-            f"WHERE date BETWEEN TIMESTAMP '{start}' AND TIMESTAMP '{end}') {t}")
-        sql = [f"SELECT * FROM {subquery(first, grouped[0][1])}"]
-        for t, fields in grouped[1:]:
-            sql.append(f" FULL OUTER JOIN {subquery(t, fields)} USING (date, symbol)")
-        sql.append(" ORDER BY date, symbol")
-        frame = connection.sql("".join(sql)).df()
-        return frame.set_index(["date", "symbol"])[cols]
-
-    return run
-
-
-def run_arctic(directory: Path) -> Callable:
-    import arcticdb
-
-    library = arcticdb.Arctic(f"lmdb://{directory}?map_size=20GB").get_library("market")
-
-    def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
-        frames = [library.read(t, date_range=(pd.Timestamp(start), pd.Timestamp(end)), columns=fields).data
-                  for t, fields in tables_of(cols).items()]
-        return outer_join(frames, cols)
-
-    return run
-
-
-# ---------------------------------------------------------------------------------------------
-# Cheetah
-
-
-COLD = r"""
-import json, sys, time
-t0 = time.perf_counter()
-import cheetah
-config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
-
-def status(key):  # bytes; VmHWM is this process's own peak (ru_maxrss would include the parent's)
-    line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
-    return int(line.split()[1]) * 1024
-
-t1 = time.perf_counter()
-cache = cheetah.open(config)
-before = status("VmRSS")
-df = cache.get_data(start, end, cols)
-t2 = time.perf_counter()
-peak = status("VmHWM") - before
-result = int(df.memory_usage(index=True, deep=False).sum())
-print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result}))
-"""
-HOT = r"""
-import json, sys, time
-import cheetah, pandas
-config, start, end, cols, warmup, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(","), int(sys.argv[5]), int(sys.argv[6])
-cache = cheetah.open(config)
-for _ in range(warmup):
-    frame = cache.get_data(start, end, cols)
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    frame = cache.get_data(start, end, cols)
-    times.append(time.perf_counter() - t)
-print(json.dumps({"seconds": times, "pandas": pandas.__version__}))
-"""
-WARMUP = 2
-"""Untimed calls before the hot runs: the second one's output still lives while the next is
-built, so the output pool needs two results' buffers before it serves every call."""
+# Cheetah's config and the update figures
 
 
 def write_config(work: Path, dsn: str, name: str = "cheetah", tables: dict[str, list[str]] = TABLES,
@@ -358,30 +193,6 @@ def ensure_wide(dsn: str) -> None:
 
 def cheetah_bin() -> Path:
     return ROOT / "target" / "release" / "cheetah"
-
-
-PEAK = r"""
-import json, os, subprocess, sys, time
-started = time.perf_counter()
-child = subprocess.Popen(sys.argv[1:])
-_, status, usage = os.wait4(child.pid, 0)
-seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "peak_bytes": usage.ru_maxrss * 1024, "code": os.waitstatus_to_exitcode(status)}), file=sys.stderr)
-"""
-"""Runs a command and reports its wall time and its own peak RSS. Linux starts a child's
-`ru_maxrss` at its parent's RSS when it forks and keeps it across `exec`, so a child of this
-process would inherit the benchmark's gigabytes (the market it generated); a child of this small
-helper inherits only the helper's ~10 MB."""
-
-
-def timed_child(argv: list[str]) -> tuple[float, int, str]:
-    """Runs a command; returns its wall seconds, its own peak resident bytes and its stdout."""
-    done = subprocess.run([sys.executable, "-c", PEAK, *argv], capture_output=True, text=True)
-    *lines, last = done.stderr.rstrip("\n").split("\n")
-    measured = json.loads(last)
-    if measured["code"] != 0:
-        raise subprocess.CalledProcessError(measured["code"], argv, done.stdout, "\n".join(lines))
-    return measured["seconds"], measured["peak_bytes"], done.stdout
 
 
 def store_field_bytes(config: Path) -> dict[str, int]:
@@ -448,64 +259,6 @@ def new_date_update(config: Path, dsn: str, tables: dict[str, list[str]], runs: 
 
 # ---------------------------------------------------------------------------------------------
 # Report
-
-
-def canonical(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with plain index types, so runners that differ only in dtype spelling compare."""
-    dates = pd.DatetimeIndex(frame.index.get_level_values(0)).astype("datetime64[ns]")
-    symbols = pd.Index(frame.index.get_level_values(1).astype(str), dtype=object)
-    out = frame.copy()
-    out.index = pd.MultiIndex.from_arrays([dates, symbols], names=["date", "symbol"])
-    for c in out.columns:
-        if out[c].dtype.kind in "iu":
-            out[c] = out[c].astype("float64")  # a join that found a gap would have widened it
-    return out
-
-
-def check_equal(name: str, query: str, frame: pd.DataFrame, reference: pd.DataFrame) -> None:
-    try:
-        pd.testing.assert_frame_equal(canonical(frame), canonical(reference), check_exact=True)
-    except AssertionError as e:
-        raise SystemExit(f"{name} returned a different frame for {query} than Cheetah: {e}") from None
-
-
-def versions(dsn: str, newest_python: str | None) -> str:
-    """What the report ran on: Cheetah's commit, the Python stack of each venv, PostgreSQL, the CPU."""
-    git = ["git", "-C", str(ROOT)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip():
-        commit += " with uncommitted changes"
-    def version(name: str) -> str:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-    stack = ", ".join(f"{n} {version(n)}" for n in ("pandas", "numpy", "pyarrow", "polars", "duckdb", "arcticdb", "connectorx"))
-    newest = ""
-    if newest_python:
-        probe = "import pandas, numpy, pyarrow; print(pandas.__version__, numpy.__version__, pyarrow.__version__)"
-        p, n, a = subprocess.run([newest_python, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
-        newest = f"; newest-pandas venv: pandas {p}, numpy {n}, pyarrow {a}"
-    server = subprocess.run(["psql", dsn, "-Atqc", "SHOW server_version"], capture_output=True, text=True).stdout.strip()
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor())
-    return (f"Cheetah {commit}; Python {platform.python_version()}: {stack}{newest}; PostgreSQL {server}; "
-            f"{os.cpu_count()} cores of {cpu}, "
-            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {platform.platform()}.")
-
-
-def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], runs: int) -> list[dict]:
-    """`runs` reads, each in a new process of `python`."""
-    return [json.loads(subprocess.run([python, "-c", COLD, str(config), start, end, ",".join(cols)],
-                                      check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
-
-
-def fmt_seconds(s: float) -> str:
-    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
-
-
-def fmt_bytes(n: float) -> str:
-    return f"{n / 1e6:,.1f} MB"
 
 
 def main(argv: list[str]) -> None:

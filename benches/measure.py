@@ -1,0 +1,114 @@
+"""Measuring Cheetah in child processes: cold reads (a new process each), hot reads, a command's
+own wall time and peak memory, and the versions a report ran on."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+COLD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import cheetah
+config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+
+def status(key):  # bytes; VmHWM is this process's own peak (ru_maxrss would include the parent's)
+    line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
+    return int(line.split()[1]) * 1024
+
+t1 = time.perf_counter()
+cache = cheetah.open(config)
+before = status("VmRSS")
+df = cache.get_data(start, end, cols)
+t2 = time.perf_counter()
+peak = status("VmHWM") - before
+result = int(df.memory_usage(index=True, deep=False).sum())
+print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result}))
+"""
+HOT = r"""
+import json, sys, time
+import cheetah, pandas
+config, start, end, cols, warmup, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(","), int(sys.argv[5]), int(sys.argv[6])
+cache = cheetah.open(config)
+for _ in range(warmup):
+    frame = cache.get_data(start, end, cols)
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    frame = cache.get_data(start, end, cols)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"seconds": times, "pandas": pandas.__version__}))
+"""
+WARMUP = 2
+"""Untimed calls before the hot runs: the second one's output still lives while the next is
+built, so the output pool needs two results' buffers before it serves every call."""
+
+
+PEAK = r"""
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "peak_bytes": usage.ru_maxrss * 1024, "code": os.waitstatus_to_exitcode(status)}), file=sys.stderr)
+"""
+"""Runs a command and reports its wall time and its own peak RSS. Linux starts a child's
+`ru_maxrss` at its parent's RSS when it forks and keeps it across `exec`, so a child of this
+process would inherit the benchmark's gigabytes (the market it generated); a child of this small
+helper inherits only the helper's ~10 MB."""
+
+
+def timed_child(argv: list[str]) -> tuple[float, int, str]:
+    """Runs a command; returns its wall seconds, its own peak resident bytes and its stdout."""
+    done = subprocess.run([sys.executable, "-c", PEAK, *argv], capture_output=True, text=True)
+    *lines, last = done.stderr.rstrip("\n").split("\n")
+    measured = json.loads(last)
+    if measured["code"] != 0:
+        raise subprocess.CalledProcessError(measured["code"], argv, done.stdout, "\n".join(lines))
+    return measured["seconds"], measured["peak_bytes"], done.stdout
+
+
+def versions(dsn: str, newest_python: str | None) -> str:
+    """What the report ran on: Cheetah's commit, the Python stack of each venv, PostgreSQL, the CPU."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip():
+        commit += " with uncommitted changes"
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+    stack = ", ".join(f"{n} {version(n)}" for n in ("pandas", "numpy", "pyarrow", "polars", "duckdb", "arcticdb", "connectorx"))
+    newest = ""
+    if newest_python:
+        probe = "import pandas, numpy, pyarrow; print(pandas.__version__, numpy.__version__, pyarrow.__version__)"
+        p, n, a = subprocess.run([newest_python, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+        newest = f"; newest-pandas venv: pandas {p}, numpy {n}, pyarrow {a}"
+    server = subprocess.run(["psql", dsn, "-Atqc", "SHOW server_version"], capture_output=True, text=True).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    return (f"Cheetah {commit}; Python {platform.python_version()}: {stack}{newest}; PostgreSQL {server}; "
+            f"{os.cpu_count()} cores of {cpu}, "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {platform.platform()}.")
+
+
+def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], runs: int) -> list[dict]:
+    """`runs` reads, each in a new process of `python`."""
+    return [json.loads(subprocess.run([python, "-c", COLD, str(config), start, end, ",".join(cols)],
+                                      check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
+
+
+def fmt_seconds(s: float) -> str:
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
