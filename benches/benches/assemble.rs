@@ -76,6 +76,7 @@ fn assembler(c: &mut Criterion) {
             symbols: None,
             ranking: &ranking,
             dates: DateLayout::Date32,
+            presence: false,
         };
         let pool = OutputPool::new(1 << 30);
         group.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| assemble(&inputs, &pool)));

@@ -294,6 +294,57 @@ pub enum QueryError {
     InvalidArgument(String),
 }
 
+/// Publishing into the shared layer. Reads never fail for the layer's sake: they fall back to
+/// the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShareError {
+    /// The config has no `[share]`.
+    #[error("{config} has no [share] section; add one with `path` (a tmpfs directory such as /dev/shm/cheetah) and `budget`, or drop the publishing option")]
+    NotConfigured {
+        /// The config file.
+        config: PathBuf,
+    },
+    /// What was asked for is larger than the budget.
+    #[error("publishing needs {needed} bytes, more than the shared layer's budget of {budget} bytes ({path}); raise [share] budget, or publish a shorter range or fewer fields")]
+    OverBudget {
+        /// The layer directory.
+        path: PathBuf,
+        /// Bytes needed.
+        needed: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// The file system under the layer has no room.
+    #[error("the file system of the shared layer {path} is full ({detail}); enlarge the tmpfs (Docker gives /dev/shm 64 MB unless run with --shm-size), lower [share] budget, or publish less. Readers keep using what is published, and the store")]
+    Full {
+        /// The layer directory.
+        path: PathBuf,
+        /// How much was needed and free, or which write failed.
+        detail: String,
+    },
+    /// Any other I/O failure in the layer directory.
+    #[error("shared layer {path}: {message}; check that the directory is writable (it should be on a tmpfs such as /dev/shm)")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl ShareError {
+    /// An I/O failure on `path`, told apart into a full file system or anything else.
+    pub(crate) fn io(path: &std::path::Path, e: &std::io::Error) -> Self {
+        if e.raw_os_error() == Some(libc::ENOSPC) {
+            tracing::error!(layer = %path.display(), "the shared layer's file system is full");
+            ShareError::Full { path: path.to_path_buf(), detail: format!("writing {} failed: {e}", path.display()) }
+        } else {
+            ShareError::Io { path: path.to_path_buf(), message: e.to_string() }
+        }
+    }
+}
+
 /// Any Cheetah error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -313,6 +364,9 @@ pub enum Error {
     /// See [`QueryError`].
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// See [`ShareError`].
+    #[error(transparent)]
+    Share(#[from] ShareError),
 }
 
 /// How a message names a chunk: ``chunk of field `close` `` or ``row chunk of table `bar` ``.

@@ -26,6 +26,7 @@
 //! - `update`: source rows into committed days of chunks.
 //! - `view`: a reader's view of the store, following the writer.
 //! - `hot`: the per-process LRU of decoded chunks.
+//! - `share`: the layer of decoded columns on a tmpfs that every process on the box maps.
 //! - `query`: a read, as plan, fetch and assemble.
 //! - `status`, `verify`: what the store holds, and whether it equals the source.
 //! - [`Cache`]: all of it behind one handle.
@@ -36,6 +37,7 @@ mod config;
 mod error;
 mod hot;
 mod query;
+mod share;
 mod source;
 mod status;
 mod store;
@@ -45,9 +47,12 @@ mod verify;
 mod view;
 
 pub use cache::{Cache, CacheBuilder, SourceField, WarmReport};
-pub use config::{Config, DecimalMode, MissingPolicy, SourceConfig, StoreConfig, TableConfig, DEFAULT_LOOKBACK};
-pub use error::{ConfigError, Error, QueryError, Result, SourceError, StoreError, UpdateError};
-pub use query::{DateLayout, QueryResult, Request};
+pub use config::{
+    Config, DecimalMode, MissingPolicy, ShareConfig, SourceConfig, StoreConfig, TableConfig, DEFAULT_LOOKBACK,
+};
+pub use error::{ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError};
+pub use query::{DateLayout, QueryResult, Request, SharedUse};
+pub use share::{PublishReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus};
 pub use store::FORMAT_VERSION;
 pub use types::{date_of, day_of, Day, TableKind, ValueType};

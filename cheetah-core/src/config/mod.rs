@@ -32,6 +32,17 @@ pub struct Config {
     pub source: SourceConfig,
     /// Every `[[table]]`, in file order.
     pub tables: Vec<TableConfig>,
+    /// `[share]`, if the box shares decoded columns between processes.
+    pub share: Option<ShareConfig>,
+}
+
+/// `[share]`: the shared layer every reader process on the box maps.
+#[derive(Debug, Clone)]
+pub struct ShareConfig {
+    /// Its directory, on a tmpfs; relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// The most bytes it may hold.
+    pub budget_bytes: u64,
 }
 
 /// `[store]`: the RocksDB directory and the per-process hot cache.

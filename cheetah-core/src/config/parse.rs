@@ -8,13 +8,14 @@ use serde::{Deserialize, Deserializer};
 
 use super::secrets::substitute_env;
 use super::{
-    is_glob, pattern_matches, Config, DecimalMode, MissingPolicy, SourceConfig, StoreConfig, TableConfig,
+    is_glob, pattern_matches, Config, DecimalMode, MissingPolicy, ShareConfig, SourceConfig, StoreConfig, TableConfig,
     DEFAULT_LOOKBACK,
 };
 use crate::error::ConfigError;
 use crate::types::TableKind;
 
 const DEFAULT_HOT_CACHE: u64 = 2 << 30;
+const DEFAULT_SHARE_BUDGET: u64 = 4 << 30;
 const DEFAULT_MAX_TEXT_SIZE: usize = 4096;
 const DEFAULT_BATCH_ROWS: usize = 50_000;
 const DEFAULT_QUERY_ROWS: usize = 100_000;
@@ -124,7 +125,23 @@ impl Config {
                 location,
             });
         }
-        Ok(Self { path: path.to_path_buf(), store, source, tables })
+        let share = match raw.share {
+            Some(share) => {
+                if share.path.get_ref().as_os_str().is_empty() {
+                    return Err(invalid(
+                        share.path.span(),
+                        "[share] path is empty; give a tmpfs directory such as /dev/shm/cheetah".into(),
+                    ));
+                }
+                let dir = base_dir.join(share.path.get_ref());
+                Some(ShareConfig {
+                    path: std::path::absolute(&dir).unwrap_or(dir),
+                    budget_bytes: share.budget.map_or(DEFAULT_SHARE_BUDGET, |b| b.0),
+                })
+            }
+            None => None,
+        };
+        Ok(Self { path: path.to_path_buf(), store, source, tables, share })
     }
 }
 
@@ -142,6 +159,14 @@ struct RawConfig {
     source: RawSource,
     #[serde(default)]
     table: Vec<toml::Spanned<RawTable>>,
+    share: Option<RawShare>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShare {
+    path: toml::Spanned<PathBuf>,
+    budget: Option<ByteSize>,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +341,19 @@ start = "2015-01-01"
         let block = &GOOD[GOOD.find("[[table]]").unwrap()..];
         let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n{block}")).unwrap_err().to_string();
         assert!(err.starts_with("c.toml:17:") && err.contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn share_is_optional_and_checked() {
+        let c = Config::parse(Path::new("/etc/cheetah/c.toml"), GOOD).unwrap();
+        assert!(c.share.is_none());
+        let text = format!("{GOOD}\n[share]\npath = \"shm\"\nbudget = \"1GiB\"\n");
+        let share = Config::parse(Path::new("/etc/cheetah/c.toml"), &text).unwrap().share.unwrap();
+        assert_eq!((share.path.as_path(), share.budget_bytes), (Path::new("/etc/cheetah/shm"), 1 << 30));
+        let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[share]\npath = \"x\"\nbudgett = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:19: ") && err.contains("budgett"), "{err}");
     }
 
     #[test]

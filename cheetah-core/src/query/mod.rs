@@ -11,6 +11,7 @@
 mod asof;
 mod assemble;
 mod fetch;
+mod layered;
 mod plan;
 mod pool;
 mod resolve;
@@ -22,12 +23,15 @@ use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 
+pub(crate) use self::assemble::Assembled;
 pub use self::assemble::DateLayout;
 pub(crate) use self::fetch::{ChunkSource, HotStore};
-pub(crate) use self::plan::Marks;
+pub(crate) use self::layered::dictionary_keys;
+pub(crate) use self::plan::{plan, Marks, Plan};
 pub use self::pool::OutputPool;
 pub(crate) use self::resolve::{aliases, resolve_fields, Aliases};
-use crate::error::QueryError;
+use crate::error::{QueryError, StoreError};
+use crate::share::{LayerView, SharedLayer};
 use crate::types::Day;
 use crate::view::View;
 
@@ -90,10 +94,33 @@ pub struct QueryResult {
     pub covered: Option<(NaiveDate, NaiveDate)>,
     /// Each date with rows, and how many; the rows are in this order.
     pub rows_per_day: Vec<(Day, usize)>,
+    /// What the shared layer gave, if it served any of the rows.
+    pub shared: Option<SharedUse>,
 }
 
-/// Reads `request`: plans it against `view` within `marks`, fetches its chunks from `chunks`,
-/// and assembles them into buffers from `pool`.
+/// How a read used the shared layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedUse {
+    /// The layer's generation.
+    pub generation: u64,
+    /// The result's rows it served.
+    pub rows: usize,
+    /// Whether the result's columns are views of the layer's memory: nothing decoded, copied or
+    /// allocated per row.
+    pub views: bool,
+}
+
+/// A result's columns before they become a batch.
+pub(crate) struct Columns {
+    dates: ArrayRef,
+    symbols: ArrayRef,
+    fields: Vec<ArrayRef>,
+    rows_per_day: Vec<(Day, usize)>,
+    shared: Option<SharedUse>,
+}
+
+/// Reads `request`: plans it against `view` within `marks`, takes what it can from `shared`,
+/// fetches the other chunks from `chunks`, and assembles them into buffers from `pool`.
 ///
 /// # Errors
 /// [`QueryError`] for bad arguments, unknown or ambiguous names, and store failures.
@@ -102,18 +129,75 @@ pub(crate) fn read(
     aliases: &Aliases,
     marks: &impl Marks,
     chunks: &impl ChunkSource,
+    shared: Option<(&SharedLayer, &LayerView)>,
     pool: &OutputPool,
     request: &Request,
 ) -> Result<QueryResult, QueryError> {
     let plan = plan::plan(view, aliases, marks, request)?;
-    let fetched = fetch::fetch(&plan, view, chunks)?;
+    let store = |plan: &Plan<'_>| from_store(plan, view, chunks, pool, request.dates);
+    let columns = match shared.and_then(|(layer, lv)| Some((layer, lv, layered::choose(&plan, view, lv)?))) {
+        Some((layer, lv, choice)) => match layered::read(&plan, view, lv, &choice, request.dates, store)? {
+            Ok(columns) => {
+                layer.touch(choice.segment.id);
+                columns
+            }
+            Err(e) => {
+                layer.failed(&e);
+                store(&plan)?
+            }
+        },
+        None => store(&plan)?,
+    };
+
+    let mut schema_fields = vec![
+        Field::new("date", columns.dates.data_type().clone(), false),
+        Field::new("symbol", columns.symbols.data_type().clone(), false),
+    ];
+    schema_fields.extend(plan.fields.iter().map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)));
+    let mut arrays: Vec<ArrayRef> = vec![columns.dates, columns.symbols];
+    arrays.extend(columns.fields);
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays).expect("columns match the schema");
+    Ok(QueryResult { batch, covered: plan.covered, rows_per_day: columns.rows_per_day, shared: columns.shared })
+}
+
+/// Fetches and assembles `plan` from the store.
+fn from_store(
+    plan: &Plan<'_>,
+    view: &View,
+    chunks: &impl ChunkSource,
+    pool: &OutputPool,
+    dates: DateLayout,
+) -> Result<Columns, StoreError> {
+    let assembled = assemble_plan(plan, view, chunks, pool, dates, false)?;
+    let rows_per_day =
+        plan.days.iter().zip(&assembled.rows_per_day).filter(|(_, &n)| n > 0).map(|(&d, &n)| (d, n)).collect();
+    Ok(Columns {
+        dates: assembled.dates,
+        symbols: assembled.symbols,
+        fields: assembled.fields,
+        rows_per_day,
+        shared: None,
+    })
+}
+
+/// Fetches `plan`'s chunks from `chunks` and assembles them, with the row tables' presence if
+/// asked.
+pub(crate) fn assemble_plan(
+    plan: &Plan<'_>,
+    view: &View,
+    chunks: &impl ChunkSource,
+    pool: &OutputPool,
+    dates: DateLayout,
+    presence: bool,
+) -> Result<Assembled, StoreError> {
+    let fetched = fetch::fetch(plan, view, chunks)?;
     let fields = plan
         .fields
         .iter()
         .zip(fetched.fields)
         .map(|(f, chunks)| (plan.table_index(f.table.id), f.field.dtype, chunks))
         .collect();
-    let assembled = assemble::assemble(
+    Ok(assemble::assemble(
         &assemble::Inputs {
             days: &plan.days,
             tables: fetched.tables,
@@ -121,20 +205,9 @@ pub(crate) fn read(
             fields,
             symbols: plan.symbols.as_deref(),
             ranking: &view.ranking,
-            dates: request.dates,
+            dates,
+            presence,
         },
         pool,
-    );
-
-    let mut schema_fields = vec![
-        Field::new("date", assembled.dates.data_type().clone(), false),
-        Field::new("symbol", assembled.symbols.data_type().clone(), false),
-    ];
-    schema_fields.extend(plan.fields.iter().map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)));
-    let mut columns: Vec<ArrayRef> = vec![assembled.dates, assembled.symbols];
-    columns.extend(assembled.fields);
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).expect("columns match the schema");
-    let rows_per_day =
-        plan.days.iter().zip(&assembled.rows_per_day).filter(|(_, &n)| n > 0).map(|(&d, &n)| (d, n)).collect();
-    Ok(QueryResult { batch, covered: plan.covered, rows_per_day })
+    ))
 }

@@ -30,7 +30,7 @@ impl Marks for crate::store::Store {
 }
 
 /// A read, resolved and bounded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Plan<'v> {
     /// The requested fields, in request order.
     pub fields: Vec<ResolvedField<'v>>,
@@ -47,6 +47,11 @@ pub(crate) struct Plan<'v> {
 }
 
 impl Plan<'_> {
+    /// The same read over only `days`, a subset of [`Plan::days`].
+    pub fn with_days(&self, days: &[Day]) -> Self {
+        Self { days: days.to_vec(), ..self.clone() }
+    }
+
     /// The index in [`Plan::tables`] of the table `table_id`.
     pub fn table_index(&self, table_id: u32) -> usize {
         self.tables.iter().position(|t| t.id == table_id).expect("every field's table is involved")

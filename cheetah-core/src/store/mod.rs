@@ -90,6 +90,16 @@ impl Store {
         &self.path
     }
 
+    /// RocksDB's identity of the store: unique to it, kept across reopens.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the store has no readable `IDENTITY` file.
+    pub fn identity(&self) -> Result<String, StoreError> {
+        std::fs::read_to_string(self.path.join("IDENTITY"))
+            .map(|s| s.trim().to_string())
+            .map_err(|e| self.corrupt("IDENTITY", e))
+    }
+
     /// Whether this handle may write.
     pub fn is_writer(&self) -> bool {
         self.secondary_dir.is_none()

@@ -14,7 +14,6 @@ pub struct SymbolDictionary {
 
 impl SymbolDictionary {
     /// A dictionary holding `names` as ids `0..names.len()`, all persisted.
-    #[cfg(any(test, feature = "internals"))]
     pub fn from_persisted(names: Vec<Arc<str>>) -> Self {
         let ids = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
         Self { persisted: names.len(), names, ids }

@@ -45,6 +45,8 @@ pub struct Inputs<'a> {
     pub ranking: &'a SymbolRanking,
     /// How the `date` column is laid out.
     pub dates: DateLayout,
+    /// Whether to report which rows each row table has ([`Assembled::presence`]).
+    pub presence: bool,
 }
 
 /// The layout of the `date` column.
@@ -71,6 +73,9 @@ pub struct Assembled {
     pub fields: Vec<ArrayRef>,
     /// Rows of each input date (zero for dates with no rows).
     pub rows_per_day: Vec<usize>,
+    /// When [`Inputs::presence`] asks: per row table, in [`Inputs::row_tables`] order, which
+    /// rows it has.
+    pub presence: Vec<BooleanBuffer>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -135,7 +140,7 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
         }
     }
 
-    let per_day: Vec<Vec<DayPart>> = days_out
+    let per_day: Vec<(Vec<DayPart>, Vec<BooleanBuffer>)> = days_out
         .into_par_iter()
         .enumerate()
         .map_init(
@@ -148,7 +153,16 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
         .into_iter()
         .enumerate()
         .map(|(f, output)| {
-            output.finish(inputs.fields[f].1, total, per_day.iter().zip(&counts).map(|(day, &n)| (&day[f], n)))
+            output.finish(inputs.fields[f].1, total, per_day.iter().zip(&counts).map(|((day, _), &n)| (&day[f], n)))
+        })
+        .collect();
+    let presence = (0..if inputs.presence { inputs.row_tables.len() } else { 0 })
+        .map(|i| {
+            let mut bits = BooleanBufferBuilder::new(total);
+            for (_, day) in &per_day {
+                bits.append_buffer(&day[i]);
+            }
+            bits.finish()
         })
         .collect();
     let symbols = codes.into_dictionary(Arc::new(inputs.ranking.sorted.clone()));
@@ -156,7 +170,7 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
         DateLayout::Date32 => dates.into_dates(),
         DateLayout::Dictionary => dates.into_dictionary(Arc::new(Date32Array::from(days_with_rows))),
     };
-    Assembled { dates, symbols, fields, rows_per_day: counts }
+    Assembled { dates, symbols, fields, rows_per_day: counts, presence }
 }
 
 /// Sets `bits` to the ranks of the rows of date `d`.
@@ -183,12 +197,17 @@ fn fill_day(
     rows: &RankBits,
     scratch: &mut Scratch,
     out: DayOut<'_>,
-) -> Vec<DayPart> {
+) -> (Vec<DayPart>, Vec<BooleanBuffer>) {
     let DayOut { mut dates, mut codes, mut fields } = out;
     let n = dates.len();
     let mut parts: Vec<DayPart> = inputs.fields.iter().map(|_| DayPart::AllValid).collect();
     if n == 0 {
-        return parts;
+        let empty = if inputs.presence {
+            inputs.row_tables.iter().map(|_| BooleanBuffer::new_unset(0)).collect()
+        } else {
+            Vec::new()
+        };
+        return (parts, empty);
     }
     dates.fill(date_value);
     let mut j = 0;
@@ -240,7 +259,26 @@ fn fill_day(
             }
         }
     }
-    parts
+    let presence = if inputs.presence {
+        inputs.row_tables.iter().map(|&t| presence(inputs, t, d, rows, scratch, n)).collect()
+    } else {
+        Vec::new()
+    };
+    (parts, presence)
+}
+
+/// Which of date `d`'s `n` rows table `t` has.
+fn presence(inputs: &Inputs<'_>, t: usize, d: usize, rows: &RankBits, scratch: &Scratch, n: usize) -> BooleanBuffer {
+    let mut bits = BooleanBufferBuilder::new(n);
+    bits.append_n(n, false);
+    for &id in inputs.tables[t][d].as_deref().unwrap_or(&[]) {
+        if let Some(&rank) = inputs.ranking.rank.get(id as usize) {
+            if rows.get(rank) {
+                bits.set_bit(scratch.position[rank as usize] as usize, true);
+            }
+        }
+    }
+    bits.finish()
 }
 
 /// What one date adds to a field besides the values written in place.

@@ -88,12 +88,13 @@ proptest! {
             }
         }
         let layout = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
-        let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), ranking: &ranking, dates: layout };
+        let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), ranking: &ranking, dates: layout, presence: true };
         let out = assemble(&inputs, &OutputPool::new(0));
 
         // The naive reference: per day, the union of the row tables' symbols as text,
         // sorted, filtered, with each table's value looked up by symbol.
         let mut expected: Vec<(Day, String, Vec<Option<String>>)> = Vec::new();
+        let mut present: Vec<Vec<bool>> = Vec::new();
         for (d, &day) in days.iter().enumerate() {
             let mut rows: BTreeSet<&str> = BTreeSet::new();
             for &t in &row_tables {
@@ -108,6 +109,7 @@ proptest! {
                     let v = table[d].get(&id).copied().flatten();
                     [v.map(|v| v.to_string()), v.map(|v| format!("{:?}", v as f64 / 4.0)), v.map(|v| format!("v{v}"))]
                 }).collect();
+                present.push(row_tables.iter().map(|&t| tables[t][d].contains_key(&id)).collect::<Vec<_>>());
                 expected.push((day, symbol.to_string(), values));
             }
         }
@@ -127,7 +129,11 @@ proptest! {
                 let got = cell(out.fields[f].as_ref(), i);
                 prop_assert_eq!(&got, want, "field {} row {}", f, i);
             }
+            for (t, &want) in present[i].iter().enumerate() {
+                prop_assert_eq!(out.presence[t].value(i), want, "presence of row table {} at row {}", t, i);
+            }
         }
+        prop_assert_eq!(out.presence.len(), row_tables.len());
     }
 }
 
@@ -145,6 +151,7 @@ fn codes_widen_past_32768_symbols() {
         symbols: None,
         ranking: &ranking,
         dates: DateLayout::Dictionary,
+        presence: false,
     };
     let out = assemble(&inputs, &OutputPool::new(0));
     assert_eq!(out.symbols.data_type(), &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)));
@@ -172,6 +179,7 @@ fn two_tables_assembled() {
         symbols: None,
         ranking: &ranking,
         dates: DateLayout::Date32,
+        presence: false,
     };
     let out = assemble(&inputs, &OutputPool::new(0));
     let schema = Arc::new(arrow::datatypes::Schema::new(vec![

@@ -1,5 +1,7 @@
-//! [`Cache`]: a config, its store followed by a [`Follower`], and the hot layer; the entry
-//! point for readers and the writer.
+//! [`Cache`]: a config, its store followed by a [`Follower`], the hot layer and the shared
+//! layer; the entry point for readers and the writer.
+
+mod share;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use crate::config::{pattern_matches, Config, TableConfig};
 use crate::error::{ConfigError, Error, StoreError};
 use crate::hot::HotChunks;
 use crate::query::{self, resolve_fields, Aliases, HotStore, OutputPool, QueryResult, Request};
+use crate::share::SharedLayer;
 use crate::source::{list_columns, Source};
 use crate::status::{self, Status};
 use crate::store::{ChunkKind, Store};
@@ -23,6 +26,7 @@ pub struct CacheBuilder {
     config: Config,
     writer: bool,
     hot_bytes: Option<u64>,
+    share: bool,
 }
 
 impl CacheBuilder {
@@ -40,6 +44,14 @@ impl CacheBuilder {
         self
     }
 
+    /// Whether reads use the shared layer of the config's `[share]` (the default); without it,
+    /// every read decodes from the store.
+    #[must_use]
+    pub fn share(mut self, share: bool) -> Self {
+        self.share = share;
+        self
+    }
+
     /// Opens the store.
     ///
     /// # Errors
@@ -53,7 +65,12 @@ impl CacheBuilder {
             Follower::reader(path)?
         };
         let hot_bytes = self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes);
+        let shared = match (&self.config.share, self.share) {
+            (Some(share), true) => Some(SharedLayer::new(share.path.clone(), follower.store().identity()?)),
+            _ => None,
+        };
         Ok(Cache {
+            shared,
             aliases: query::aliases(&self.config),
             config: self.config,
             follower,
@@ -67,6 +84,7 @@ impl CacheBuilder {
 /// An open cache.
 pub struct Cache {
     config: Config,
+    shared: Option<SharedLayer>,
     aliases: Aliases,
     follower: Follower,
     hot: HotChunks,
@@ -98,7 +116,7 @@ pub struct SourceField {
 impl Cache {
     /// Starts opening the cache of `config`; readers by default.
     pub fn builder(config: Config) -> CacheBuilder {
-        CacheBuilder { config, writer: false, hot_bytes: None }
+        CacheBuilder { config, writer: false, hot_bytes: None, share: true }
     }
 
     /// The config.
@@ -120,9 +138,11 @@ impl Cache {
     /// [`crate::QueryError`] for bad arguments and unknown or ambiguous names, and store failures.
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
         self.refresh()?;
-        let read = |store: &Store, view: &_| {
+        let read = |store: &Store, view: &crate::view::View| {
             let chunks = HotStore { hot: &self.hot, store };
-            query::read(view, &self.aliases, store, &chunks, &self.pool, request)
+            let layer = self.shared.as_ref().and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
+            let shared = layer.as_ref().map(|(s, l)| (*s, l));
+            query::read(view, &self.aliases, store, &chunks, shared, &self.pool, request)
         };
         Ok(self.follower.read(&self.hot, read)?)
     }

@@ -1,0 +1,351 @@
+//! Reads the shared layer serves: which segment serves a plan and over which of its days, and
+//! the result put together from the segment's mapped columns and the store's assembly of the
+//! days before and after them.
+//!
+//! The segment's columns become the result's as views when the read keeps every row of the
+//! served days; otherwise the kept rows are copied out of the mapping (never decoded).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, DictionaryArray, Int16Array, Int32Array, PrimitiveArray};
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::{concat, filter};
+use arrow::datatypes::{Int16Type, Int32Type};
+
+use super::assemble::DateLayout;
+use super::plan::Plan;
+use super::{Columns, SharedUse};
+use crate::share::{asof_tables, FieldFile, LayerView, Segment};
+use crate::store::symbols::SymbolDictionary;
+use crate::types::Day;
+use crate::view::{SymbolRanking, View};
+
+/// A segment that can serve part of a plan.
+pub(crate) struct Choice<'g> {
+    pub segment: &'g Segment,
+    /// The segment's column of each of the plan's fields.
+    fields: Vec<&'g FieldFile>,
+    /// The plan's days the segment serves.
+    pub served: Range<usize>,
+    /// The segment's days that cover them.
+    days: Range<usize>,
+    /// When the plan's rows come from fewer tables than the segment's: their places among the
+    /// segment's tables.
+    presence: Option<Vec<usize>>,
+}
+
+/// The segment serving the most of `plan`'s days, if any can.
+pub(crate) fn choose<'g>(plan: &Plan<'_>, view: &View, layer: &'g LayerView) -> Option<Choice<'g>> {
+    let mut best: Option<Choice<'g>> = None;
+    for segment in &layer.generation.manifest.segments {
+        let Some(choice) = fit(plan, view, layer, segment) else { continue };
+        let rank = |c: &Choice<'_>| (c.served.len(), c.presence.is_none());
+        if best.as_ref().is_none_or(|b| rank(&choice) > rank(b)) {
+            best = Some(choice);
+        }
+    }
+    best
+}
+
+fn fit<'g>(plan: &Plan<'_>, view: &View, layer: &LayerView, segment: &'g Segment) -> Option<Choice<'g>> {
+    let fields = plan
+        .fields
+        .iter()
+        .map(|f| segment.fields.iter().find(|p| p.id == f.field.id && p.dtype == f.field.dtype))
+        .collect::<Option<Vec<_>>>()?;
+    let places = plan.tables[..plan.row_tables]
+        .iter()
+        .map(|t| segment.tables.iter().position(|&id| id == t.id))
+        .collect::<Option<Vec<usize>>>()?;
+    let presence = (places.len() < segment.tables.len()).then_some(places);
+    let last = segment.days.last()?.0;
+    let asof = asof_tables(view, &segment.fields);
+    let changed = |day: Day| layer.dirty.touches(&segment.tables, &asof, day);
+
+    // The plan's days from the segment's first on, up to the first that changed since it was
+    // published. A segment day the plan skips (no row of the plan's tables then) must be
+    // unchanged too: its rows are kept out only by the presence published for it.
+    let first = plan.days.partition_point(|&d| d < segment.days[0].0);
+    let first_day = *plan.days.get(first)?;
+    let (mut p, mut s) = (first, segment.days.partition_point(|&(d, _)| d < first_day));
+    let start = s;
+    'days: while p < plan.days.len() && plan.days[p] <= last {
+        let day = plan.days[p];
+        while segment.days[s].0 < day {
+            if changed(segment.days[s].0) {
+                break 'days;
+            }
+            s += 1;
+        }
+        if segment.days[s].0 != day {
+            // A day the plan reads and the segment never saw: they disagree on what is cached.
+            return None;
+        }
+        if changed(day) {
+            break;
+        }
+        p += 1;
+        s += 1;
+    }
+    (p > first).then_some(Choice { segment, fields, served: first..p, days: start..s, presence })
+}
+
+/// Reads `plan` with `choice` serving its days there, and `store` assembling the others. The
+/// outer error is the store's; the inner one says what failed in the layer.
+pub(crate) fn read(
+    plan: &Plan<'_>,
+    view: &View,
+    layer: &LayerView,
+    choice: &Choice<'_>,
+    layout: DateLayout,
+    store: impl Fn(&Plan<'_>) -> Result<Columns, crate::error::StoreError>,
+) -> Result<Result<Columns, String>, crate::error::StoreError> {
+    let part = match layer_part(plan, view, layer, choice) {
+        Ok(part) => part,
+        Err(e) => return Ok(Err(e)),
+    };
+    let before = &plan.days[..choice.served.start];
+    let after = &plan.days[choice.served.end..];
+    let generation = layer.generation.manifest.generation;
+    if before.is_empty() && after.is_empty() {
+        let views = part.views;
+        let dates = match part.dates {
+            Some(dates) if layout == DateLayout::Dictionary => dates,
+            _ => dates_column(&part.rows_per_day, layout),
+        };
+        let rows = part.symbols.len();
+        return Ok(Ok(Columns {
+            dates,
+            symbols: dictionary(part.symbols, &view.ranking),
+            fields: part.fields,
+            rows_per_day: part.rows_per_day,
+            shared: Some(SharedUse { generation, rows, views }),
+        }));
+    }
+
+    let mut pieces: Vec<Columns> = Vec::with_capacity(3);
+    if !before.is_empty() {
+        pieces.push(store(&plan.with_days(before))?);
+    }
+    let rows = part.symbols.len();
+    pieces.push(Columns {
+        dates: dates_column(&part.rows_per_day, DateLayout::Date32),
+        symbols: dictionary(part.symbols, &view.ranking),
+        fields: part.fields,
+        rows_per_day: part.rows_per_day,
+        shared: None,
+    });
+    if !after.is_empty() {
+        pieces.push(store(&plan.with_days(after))?);
+    }
+    let keys: Vec<ArrayRef> = pieces.iter().map(|p| dictionary_keys(&p.symbols)).collect();
+    let joined = |arrays: Vec<&dyn Array>| {
+        concat(&arrays).map_err(|e| format!("joining the layer's rows with the store's: {e}"))
+    };
+    let keys = match joined(keys.iter().map(AsRef::as_ref).collect()) {
+        Ok(keys) => keys,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut fields = Vec::with_capacity(plan.fields.len());
+    for f in 0..plan.fields.len() {
+        match joined(pieces.iter().map(|p| p.fields[f].as_ref()).collect()) {
+            Ok(field) => fields.push(field),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    let rows_per_day: Vec<(Day, usize)> = pieces.iter().flat_map(|p| p.rows_per_day.iter().copied()).collect();
+    Ok(Ok(Columns {
+        dates: dates_column(&rows_per_day, layout),
+        symbols: dictionary(keys, &view.ranking),
+        fields,
+        rows_per_day,
+        shared: Some(SharedUse { generation, rows, views: false }),
+    }))
+}
+
+/// The rows the layer serves.
+struct LayerPart {
+    /// Symbol ranks in the reader's ranking.
+    symbols: ArrayRef,
+    fields: Vec<ArrayRef>,
+    rows_per_day: Vec<(Day, usize)>,
+    /// The `date` codes, when they are the segment's own (a view).
+    dates: Option<ArrayRef>,
+    /// Whether the columns are views of the mapping.
+    views: bool,
+}
+
+fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'_>) -> Result<LayerPart, String> {
+    let (g, segment) = (&layer.generation, choice.segment);
+    let rows_before = |end: usize| segment.days[..end].iter().map(|&(_, n)| n as usize).sum::<usize>();
+    let lo = rows_before(choice.days.start);
+    let n = rows_before(choice.days.end) - lo;
+    let days = &segment.days[choice.days.clone()];
+    let rows = &segment.rows;
+    let mut symbols = g.codes(segment, rows.symbol_codes, rows.symbol_width)?.slice(lo, n);
+    let mut fields =
+        choice.fields.iter().map(|f| g.column(segment, f).map(|c| c.slice(lo, n))).collect::<Result<Vec<_>, _>>()?;
+    let published = layer.generation.manifest.symbols;
+    let old_ranking = (published != view.symbols.len()).then(|| ranking_of_first(&view.symbols, published));
+
+    let mut keep: Option<BooleanBuffer> = None;
+    if let Some(places) = &choice.presence {
+        for &place in places {
+            let has = g.presence(segment, place)?.slice(lo, n);
+            keep = Some(match keep {
+                Some(k) => &k | &has,
+                None => has,
+            });
+        }
+    }
+    if let Some(ids) = &plan.symbols {
+        let rank = old_ranking.as_ref().map_or(&view.ranking.rank, |r| &r.rank);
+        let mut wanted = vec![false; published];
+        for &id in ids {
+            if let Some(&r) = rank.get(id as usize).filter(|&&r| (r as usize) < published) {
+                wanted[r as usize] = true;
+            }
+        }
+        let by_symbol = match_codes(&symbols, |code| wanted.get(code).copied().unwrap_or(false));
+        keep = Some(match keep {
+            Some(k) => &k & &by_symbol,
+            None => by_symbol,
+        });
+    }
+    let keep = keep.filter(|k| k.count_set_bits() < n);
+    let mut rows_per_day: Vec<(Day, usize)> = Vec::with_capacity(days.len());
+    let mut at = 0;
+    for &(day, rows) in days {
+        let rows = rows as usize;
+        let kept = keep.as_ref().map_or(rows, |k| k.slice(at, rows).count_set_bits());
+        if kept > 0 {
+            rows_per_day.push((day, kept));
+        }
+        at += rows;
+    }
+    if let Some(keep) = &keep {
+        let keep = arrow::array::BooleanArray::new(keep.clone(), None);
+        let copy = |a: &ArrayRef| filter(a.as_ref(), &keep).map_err(|e| e.to_string());
+        symbols = copy(&symbols)?;
+        fields = fields.iter().map(copy).collect::<Result<_, _>>()?;
+    }
+    if let Some(old) = &old_ranking {
+        symbols = recode(&symbols, old, &view.ranking);
+    }
+    let views = keep.is_none() && old_ranking.is_none();
+    // The segment's date codes count its days with rows from its first; they are the result's
+    // when the served rows start at its first such day and none is dropped.
+    let first_ordinal = segment.days[..choice.days.start].iter().filter(|&&(_, n)| n > 0).count();
+    let same_width = narrow(rows_per_day.len()) == (rows.date_width == 2);
+    let dates = (keep.is_none() && first_ordinal == 0 && same_width)
+        .then(|| g.codes(segment, rows.date_codes, rows.date_width).map(|codes| codes.slice(lo, n)))
+        .transpose()?
+        .map(|codes| {
+            let served: Vec<Day> = rows_per_day.iter().map(|&(d, _)| d).collect();
+            date_dictionary(codes, served)
+        });
+    Ok(LayerPart { symbols, fields, rows_per_day, dates, views })
+}
+
+/// The ranking the first `n` symbols of `symbols` had: the one a generation published with `n`
+/// symbols coded its rows in (the dictionary only grows).
+fn ranking_of_first(symbols: &SymbolDictionary, n: usize) -> SymbolRanking {
+    let names = symbols.names();
+    SymbolRanking::new(&SymbolDictionary::from_persisted(names[..n.min(names.len())].to_vec()))
+}
+
+/// Codes of `old` ranks as ranks of `new`, in `new`'s code width.
+fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking) -> ArrayRef {
+    let mut by_rank = vec![0u32; old.rank.len()];
+    for (id, &rank) in old.rank.iter().enumerate() {
+        by_rank[rank as usize] = new.rank[id];
+    }
+    let ranks: Vec<u32> = (0..codes.len()).map(|i| by_rank[code_at(codes, i)]).collect();
+    if narrow(new.rank.len()) {
+        Arc::new(Int16Array::from_iter_values(ranks.into_iter().map(|r| r as i16)))
+    } else {
+        Arc::new(Int32Array::from_iter_values(ranks.into_iter().map(|r| r as i32)))
+    }
+}
+
+fn code_at(codes: &ArrayRef, i: usize) -> usize {
+    match codes.as_primitive_opt::<Int16Type>() {
+        Some(c) => c.value(i) as usize,
+        None => codes.as_primitive::<Int32Type>().value(i) as usize,
+    }
+}
+
+fn match_codes(codes: &ArrayRef, wanted: impl Fn(usize) -> bool) -> BooleanBuffer {
+    match codes.as_primitive_opt::<Int16Type>() {
+        Some(c) => BooleanBuffer::collect_bool(c.len(), |i| wanted(c.value(i) as usize)),
+        None => {
+            let c = codes.as_primitive::<Int32Type>();
+            BooleanBuffer::collect_bool(c.len(), |i| wanted(c.value(i) as usize))
+        }
+    }
+}
+
+/// The keys of a dictionary column, sharing its buffer.
+pub(crate) fn dictionary_keys(column: &ArrayRef) -> ArrayRef {
+    arrow::array::make_array(column.as_any_dictionary().keys().to_data())
+}
+
+/// Whether codes into `levels` values are 16 bits wide, as the assembler writes them.
+fn narrow(levels: usize) -> bool {
+    levels < i16::MAX as usize
+}
+
+/// The `symbol` column of ranks `keys` into the reader's ranked symbols.
+fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> ArrayRef {
+    let values: ArrayRef = Arc::new(ranking.sorted.clone());
+    match keys.as_primitive_opt::<Int16Type>() {
+        Some(k) => Arc::new(DictionaryArray::try_new(k.clone(), values).expect("ranks index the symbols")),
+        None => Arc::new(
+            DictionaryArray::try_new(keys.as_primitive::<Int32Type>().clone(), values)
+                .expect("ranks index the symbols"),
+        ),
+    }
+}
+
+fn date_dictionary(codes: ArrayRef, days: Vec<Day>) -> ArrayRef {
+    let values: ArrayRef = Arc::new(Date32Array::from(days));
+    match codes.as_primitive_opt::<Int16Type>() {
+        Some(k) => Arc::new(DictionaryArray::try_new(k.clone(), values).expect("ordinals index the days")),
+        None => Arc::new(
+            DictionaryArray::try_new(codes.as_primitive::<Int32Type>().clone(), values)
+                .expect("ordinals index the days"),
+        ),
+    }
+}
+
+/// The `date` column of rows laid out per `rows_per_day`.
+pub(crate) fn dates_column(rows_per_day: &[(Day, usize)], layout: DateLayout) -> ArrayRef {
+    let total: usize = rows_per_day.iter().map(|&(_, n)| n).sum();
+    match layout {
+        DateLayout::Date32 => {
+            let mut days = Vec::with_capacity(total);
+            for &(day, n) in rows_per_day {
+                days.extend(std::iter::repeat_n(day, n));
+            }
+            Arc::new(Date32Array::from(days))
+        }
+        DateLayout::Dictionary => {
+            let levels: Vec<Day> = rows_per_day.iter().map(|&(d, _)| d).collect();
+            let codes: ArrayRef = if narrow(levels.len()) {
+                let mut codes = Vec::with_capacity(total);
+                for (ordinal, &(_, n)) in rows_per_day.iter().enumerate() {
+                    codes.extend(std::iter::repeat_n(ordinal as i16, n));
+                }
+                Arc::new(PrimitiveArray::<Int16Type>::from(codes))
+            } else {
+                let mut codes = Vec::with_capacity(total);
+                for (ordinal, &(_, n)) in rows_per_day.iter().enumerate() {
+                    codes.extend(std::iter::repeat_n(ordinal as i32, n));
+                }
+                Arc::new(PrimitiveArray::<Int32Type>::from(codes))
+            };
+            date_dictionary(codes, levels)
+        }
+    }
+}

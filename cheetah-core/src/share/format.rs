@@ -1,0 +1,302 @@
+//! The layer's files: the manifest, and the headers of the data files it names.
+//!
+//! A layer directory holds:
+//! - `MANIFEST`: the current generation, as JSON followed by a line with its FNV-1a checksum.
+//!   It is written to `MANIFEST.tmp` and renamed into place, so a reader sees a whole one.
+//! - Data files named `g{generation}-s{segment}-{part}`, where the part is `rows` or `f{field id}`:
+//!   a [`Header`] and then Arrow buffers, each at a 64-byte aligned offset. A file is written
+//!   once, before any manifest names it, and never changed after; a later generation that keeps
+//!   its content names the same file again.
+//! - `used-s{segment}`: an empty file whose modification time readers set when they serve from
+//!   the segment; the publisher evicts the segment used least recently first.
+//! - `LOCK`: held (flock) by the one process publishing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Day, ValueType};
+
+/// The layer's format. Version 1: the first.
+pub const LAYER_FORMAT_VERSION: u32 = 1;
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "MANIFEST";
+/// Where a manifest is written before it is renamed into place.
+pub const MANIFEST_TMP: &str = "MANIFEST.tmp";
+/// The publishers' lock file.
+pub const LOCK: &str = "LOCK";
+
+const MAGIC: [u8; 8] = *b"CHTLAYR\x01";
+/// Bytes before a data file's first buffer.
+pub const HEADER_BYTES: usize = 64;
+/// Every buffer starts at a multiple of this, so it views as any Arrow native type.
+pub const ALIGN: usize = 64;
+
+/// One generation of the layer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// [`LAYER_FORMAT_VERSION`] of the writer.
+    pub format: u32,
+    /// The RocksDB identity of the store it was built from.
+    pub store_identity: String,
+    /// The store's directory, for messages.
+    pub store_path: String,
+    /// Increases with every manifest written.
+    pub generation: u64,
+    /// The store's journal position the content reflects: nothing journaled before it is missing.
+    pub journal: u64,
+    /// The symbol dictionary's length then; codes are ranks among these first symbols.
+    pub symbols: usize,
+    /// When it was written, in seconds since 1970.
+    pub published: i64,
+    /// The budget it was written under.
+    pub budget: u64,
+    /// The published segments.
+    pub segments: Vec<Segment>,
+}
+
+/// A box of (date, symbol) rows over a date range with fields filled in: the union of the keys
+/// of `tables` on each day, in symbol-text order, as a plain read of its fields lays them out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Stable across generations; names its `used-s{id}` stamp.
+    pub id: u64,
+    /// The range asked for, inclusive. The content ends at the cut of its last build.
+    pub start: Day,
+    /// See `start`.
+    pub end: Day,
+    /// The daily tables whose keys make the rows.
+    pub tables: Vec<u32>,
+    /// Every day read, with its rows (possibly none), ascending.
+    pub days: Vec<(Day, u64)>,
+    /// The date and symbol codes and the tables' presence.
+    pub rows: RowsFile,
+    /// The fields, in publish order.
+    pub fields: Vec<FieldFile>,
+}
+
+impl Segment {
+    /// Rows over all days.
+    pub fn total_rows(&self) -> u64 {
+        self.days.iter().map(|&(_, n)| n).sum()
+    }
+
+    /// Bytes of its files.
+    pub fn bytes(&self) -> u64 {
+        self.rows.file.bytes + self.fields.iter().map(|f| f.file.bytes).sum::<u64>()
+    }
+}
+
+/// A data file as the manifest names it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileRef {
+    /// Its name in the layer directory.
+    pub name: String,
+    /// The generation that wrote it, as its header says.
+    pub generation: u64,
+    /// Its length, header included.
+    pub bytes: u64,
+}
+
+/// A run of bytes in a data file.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Span {
+    /// From the start of the file, a multiple of [`ALIGN`].
+    pub offset: u64,
+    /// Its length.
+    pub len: u64,
+}
+
+/// The rows of a segment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RowsFile {
+    /// The file.
+    pub file: FileRef,
+    /// Bytes per code: 2 or 4.
+    pub date_width: u8,
+    /// Per row, the ordinal of its day among the days with rows.
+    pub date_codes: Span,
+    /// Bytes per code: 2 or 4.
+    pub symbol_width: u8,
+    /// Per row, the rank of its symbol among the manifest's symbols.
+    pub symbol_codes: Span,
+    /// Per table of a segment of several, a bitmap of the rows it has; empty for one table.
+    pub presence: Vec<Span>,
+}
+
+/// One published field of a segment: the Arrow buffers of its column over every row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldFile {
+    /// The field's id in the store's catalog.
+    pub id: u32,
+    /// Its table's id.
+    pub table: u32,
+    /// `table.field`, for status and messages.
+    pub name: String,
+    /// Its type when published; a field whose type changed is not served.
+    pub dtype: ValueType,
+    /// The file.
+    pub file: FileRef,
+    /// The array's buffers, in Arrow's order for the type.
+    pub buffers: Vec<Span>,
+    /// Its validity bitmap, if it has nulls.
+    pub validity: Option<Span>,
+}
+
+/// The start of every data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The generation that wrote it.
+    pub generation: u64,
+    /// The file's whole length.
+    pub bytes: u64,
+}
+
+impl Header {
+    /// The header's bytes: magic, format, generation and length (little-endian), the FNV-1a of
+    /// those, then zeros.
+    pub fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut out = [0u8; HEADER_BYTES];
+        out[..8].copy_from_slice(&MAGIC);
+        out[8..12].copy_from_slice(&LAYER_FORMAT_VERSION.to_le_bytes());
+        out[12..20].copy_from_slice(&self.generation.to_le_bytes());
+        out[20..28].copy_from_slice(&self.bytes.to_le_bytes());
+        let check = fnv1a(&out[..28]);
+        out[28..36].copy_from_slice(&check.to_le_bytes());
+        out
+    }
+
+    /// Reads a header, or says what is wrong with it.
+    ///
+    /// # Errors
+    /// A message for a short, foreign, other-format or damaged header.
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let bytes = bytes.get(..HEADER_BYTES).ok_or("shorter than its header")?;
+        if bytes[..8] != MAGIC {
+            return Err("not a Cheetah layer file".into());
+        }
+        let word = |range: std::ops::Range<usize>| u64::from_le_bytes(bytes[range].try_into().expect("8 bytes"));
+        if word(28..36) != fnv1a(&bytes[..28]) {
+            return Err("its header is damaged".into());
+        }
+        let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if format != LAYER_FORMAT_VERSION {
+            return Err(format!("written by layer format {format}; this build reads {LAYER_FORMAT_VERSION}"));
+        }
+        Ok(Self { generation: word(12..20), bytes: word(20..28) })
+    }
+}
+
+/// The manifest as stored: its JSON, a newline, and the JSON's checksum in hex.
+pub fn encode_manifest(manifest: &Manifest) -> Vec<u8> {
+    let json = serde_json::to_vec(manifest).expect("a manifest serializes");
+    let mut out = json.clone();
+    out.extend_from_slice(format!("\n{:016x}\n", fnv1a(&json)).as_bytes());
+    out
+}
+
+/// Reads a stored manifest, or says what is wrong with it.
+///
+/// # Errors
+/// A message for a truncated or damaged manifest, or one of another format.
+pub fn decode_manifest(bytes: &[u8]) -> Result<Manifest, String> {
+    let text = bytes.strip_suffix(b"\n").ok_or("truncated")?;
+    let split = text.iter().rposition(|&b| b == b'\n').ok_or("truncated")?;
+    let (json, check) = (&text[..split], &text[split + 1..]);
+    let check = std::str::from_utf8(check).ok().and_then(|c| u64::from_str_radix(c, 16).ok()).ok_or("damaged")?;
+    if check != fnv1a(json) {
+        return Err("its checksum does not match: it is damaged".into());
+    }
+    #[derive(Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    let format: Format = serde_json::from_slice(json).map_err(|e| format!("unreadable: {e}"))?;
+    if format.format != LAYER_FORMAT_VERSION {
+        return Err(format!("written by layer format {}; this build reads {LAYER_FORMAT_VERSION}", format.format));
+    }
+    serde_json::from_slice(json).map_err(|e| format!("unreadable: {e}"))
+}
+
+/// 64-bit FNV-1a: small, dependency-free, and enough to tell a damaged record from a whole one.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The name of the data file `part` of `segment` written by `generation`.
+pub fn file_name(generation: u64, segment: u64, part: &str) -> String {
+    format!("g{generation}-s{segment}-{part}")
+}
+
+/// The name of a segment's use stamp.
+pub fn stamp_name(segment: u64) -> String {
+    format!("used-s{segment}")
+}
+
+/// Whether `name` is one of the files a publisher writes (and so may delete).
+pub fn is_layer_file(name: &str) -> bool {
+    name == MANIFEST_TMP
+        || name.starts_with("used-s")
+        || (name.starts_with('g') && name.contains("-s") && name[1..].starts_with(|c: char| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: LAYER_FORMAT_VERSION,
+            store_identity: "id".into(),
+            store_path: "/s".into(),
+            generation: 3,
+            journal: 9,
+            symbols: 2,
+            published: 0,
+            budget: 1 << 20,
+            segments: vec![],
+        }
+    }
+
+    #[test]
+    fn a_manifest_round_trips_and_any_damage_is_found() {
+        let bytes = encode_manifest(&manifest());
+        assert_eq!(decode_manifest(&bytes).unwrap(), manifest());
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode_manifest(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[5] ^= 1;
+        assert!(decode_manifest(&flipped).unwrap_err().contains("damaged"));
+        let mut other = manifest();
+        other.format = 99;
+        let err = decode_manifest(&encode_manifest(&other)).unwrap_err();
+        assert!(err.contains("layer format 99"), "{err}");
+    }
+
+    #[test]
+    fn a_header_round_trips_and_any_damage_is_found() {
+        let header = Header { generation: 7, bytes: 4096 };
+        let bytes = header.encode();
+        assert_eq!(Header::decode(&bytes), Ok(header));
+        assert!(Header::decode(&bytes[..10]).is_err());
+        for at in [0, 9, 13, 21, 30] {
+            let mut damaged = bytes;
+            damaged[at] ^= 0x40;
+            assert!(Header::decode(&damaged).is_err(), "byte {at}");
+        }
+    }
+
+    #[test]
+    fn only_the_publishers_own_files_are_layer_files() {
+        assert!(is_layer_file(&file_name(12, 3, "rows")) && is_layer_file(&file_name(1, 0, "f17")));
+        assert!(is_layer_file(&stamp_name(4)) && is_layer_file(MANIFEST_TMP));
+        for foreign in ["MANIFEST", "LOCK", "notes.txt", "gossip-s", "g-s1"] {
+            assert!(!is_layer_file(foreign), "{foreign}");
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! Reads through the shared layer against the same reads from the store: a writer commits a
+//! seeded market day by day, a reader publishes segments of it, and every request shape is read
+//! both ways, with the layer exact and after the store moved on under it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, Float64Array, Int64Array, StringArray};
+use proptest::prelude::*;
+
+use crate::store::catalog::{Catalog, FieldEntry, TableEntry};
+use crate::store::codec::{encode_rows, encode_values};
+use crate::store::symbols::SymbolDictionary;
+use crate::store::Store;
+use crate::types::{date_of, Day, TableKind, ValueType};
+use crate::{Cache, Config, DateLayout, QueryResult, Request};
+
+const BAR: u32 = 1;
+const VAL: u32 = 5;
+const FUND: u32 = 8;
+const FIRST: Day = 18_000;
+const DAYS: Day = 24;
+
+fn field(id: u32, name: &str, dtype: ValueType) -> FieldEntry {
+    FieldEntry { id, name: name.into(), dtype, complete: true }
+}
+
+fn catalog() -> Catalog {
+    let table = |id, name: &str, kind, fields| TableEntry {
+        id,
+        name: name.into(),
+        kind,
+        fingerprint: Default::default(),
+        fields,
+    };
+    Catalog {
+        next_id: 10,
+        tables: vec![
+            table(
+                BAR,
+                "bar",
+                TableKind::Daily,
+                vec![
+                    field(2, "close", ValueType::Float64),
+                    field(3, "volume", ValueType::Int64),
+                    field(4, "name", ValueType::Utf8),
+                ],
+            ),
+            table(
+                VAL,
+                "val",
+                TableKind::Daily,
+                vec![field(6, "pe", ValueType::Float64), field(7, "mv", ValueType::Float64)],
+            ),
+            table(FUND, "fund", TableKind::Asof, vec![field(9, "revenue", ValueType::Float64)]),
+        ],
+    }
+}
+
+/// A deterministic generator: xorshift64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// The writer's side: commits days of the three tables.
+struct Market {
+    store: Store,
+    symbols: SymbolDictionary,
+    rng: Rng,
+    /// Bumped on every rewrite, so a rewritten day has other values.
+    version: f64,
+}
+
+impl Market {
+    fn new(dir: &Path, symbols: usize, seed: u64) -> Self {
+        let store = Store::open_writer(dir, 1).unwrap();
+        let mut names = SymbolDictionary::default();
+        // Ids out of text order, so ranks differ from ids.
+        for i in (0..symbols).rev() {
+            names.intern(&format!("S{i:02}"));
+        }
+        let mut batch = store.batch();
+        batch.put_catalog(&catalog());
+        batch.put_new_symbols(&names);
+        store.write(batch).unwrap();
+        names.mark_persisted();
+        Self { store, symbols: names, rng: Rng(seed), version: 0.0 }
+    }
+
+    /// Commits `day` of every table: about 80% of the symbols in `bar`, 70% in `val` (with
+    /// nulls), and now and then an event in `fund`.
+    fn commit(&mut self, day: Day) {
+        let n = self.symbols.len() as u32;
+        let mut batch = self.store.batch();
+        let mut put = |rng: &mut Rng, table: u32, percent: u64, fields: &[(u32, ValueType)], version: f64| {
+            let ids: Vec<u32> = (0..n).filter(|_| rng.chance(percent)).collect();
+            if ids.is_empty() {
+                return;
+            }
+            batch.put_day(table, day, ids.len(), &encode_rows(&ids, 1));
+            for &(id, dtype) in fields {
+                let value = |s: u32| f64::from(day - FIRST) * 100.0 + f64::from(s) + f64::from(id) / 10.0 + version;
+                let array: Arc<dyn Array> = match dtype {
+                    ValueType::Int64 => Arc::new(Int64Array::from_iter_values(ids.iter().map(|&s| value(s) as i64))),
+                    ValueType::Utf8 => {
+                        Arc::new(StringArray::from_iter_values(ids.iter().map(|&s| format!("n{}", value(s)))))
+                    }
+                    _ => Arc::new(Float64Array::from_iter(ids.iter().map(|&s| (!rng.chance(10)).then(|| value(s))))),
+                };
+                batch.put_values(id, day, &encode_values(array.as_ref(), dtype, 1));
+            }
+            batch.put_watermark(table, day);
+        };
+        put(
+            &mut self.rng,
+            BAR,
+            80,
+            &[(2, ValueType::Float64), (3, ValueType::Int64), (4, ValueType::Utf8)],
+            self.version,
+        );
+        put(&mut self.rng, VAL, 70, &[(6, ValueType::Float64), (7, ValueType::Float64)], self.version);
+        if self.rng.chance(30) {
+            put(&mut self.rng, FUND, 20, &[(9, ValueType::Float64)], self.version);
+        }
+        self.store.write(batch).unwrap();
+    }
+
+    fn rewrite(&mut self, day: Day) {
+        self.version += 0.5;
+        self.commit(day);
+    }
+
+    fn delete(&mut self, day: Day) {
+        let mut batch = self.store.batch();
+        batch.delete_day(&catalog().tables[1], day);
+        self.store.write(batch).unwrap();
+    }
+
+    fn add_symbol(&mut self, name: &str) {
+        self.symbols.intern(name);
+        let mut batch = self.store.batch();
+        batch.put_new_symbols(&self.symbols);
+        self.store.write(batch).unwrap();
+        self.symbols.mark_persisted();
+    }
+}
+
+fn config(dir: &Path, budget: &str) -> Config {
+    let text = format!(
+        r#"
+[store]
+path = "{0}/store"
+[source]
+odbc = "Driver={{SQLite3}};Database={0}/none.db;NoCreat=1;"
+[share]
+path = "{0}/share"
+budget = "{budget}"
+[[table]]
+name = "bar"
+date = "d"
+symbol = "s"
+fields = ["*"]
+start = "2019-01-01"
+"#,
+        dir.display()
+    );
+    Config::parse(&dir.join("cheetah.toml"), &text).unwrap()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    market: Market,
+    shared: Cache,
+    plain: Cache,
+}
+
+fn setup(symbols: usize, seed: u64) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "64MiB");
+    let mut market = Market::new(&config.store.path, symbols, seed);
+    for day in FIRST..FIRST + DAYS {
+        market.commit(day);
+    }
+    let shared = Cache::builder(config.clone()).open().unwrap();
+    let plain = Cache::builder(config).share(false).open().unwrap();
+    let (start, end) = (date_of(FIRST), date_of(FIRST + 365));
+    shared.publish(start, end, None).unwrap();
+    let bar = ["bar.close".to_string(), "bar.volume".to_string()];
+    shared.publish(date_of(FIRST + 3), date_of(FIRST + 15), Some(&bar)).unwrap();
+    Setup { _dir: dir, market, shared, plain }
+}
+
+const COLS: [&str; 6] = ["close", "volume", "name", "pe", "mv", "revenue"];
+
+fn request(start: Day, len: Day, cols: &[bool], symbols: Option<Vec<u8>>, base: Option<bool>, dict: bool) -> Request {
+    let cols: Vec<String> = COLS.iter().zip(cols).filter(|(_, &on)| on).map(|(c, _)| c.to_string()).collect();
+    let mut request = Request::new(date_of(FIRST + start), date_of(FIRST + start + len), cols).dates(if dict {
+        DateLayout::Dictionary
+    } else {
+        DateLayout::Date32
+    });
+    if let Some(symbols) = symbols {
+        request = request.symbols(symbols.iter().map(|s| format!("S{s:02}")).chain(["nope".to_string()]).collect());
+    }
+    if let Some(bar) = base {
+        request = request.base(if bar { "bar" } else { "val" });
+    }
+    request
+}
+
+/// Reads `request` both ways; they must be equal, and errors must be the same.
+fn both(setup: &Setup, request: &Request) -> Option<QueryResult> {
+    let plain = setup.plain.get(request);
+    let shared = setup.shared.get(request);
+    match (plain, shared) {
+        (Ok(plain), Ok(shared)) => {
+            assert_eq!(plain.batch.schema(), shared.batch.schema(), "{request:?}");
+            for (i, (a, b)) in plain.batch.columns().iter().zip(shared.batch.columns()).enumerate() {
+                assert_eq!(a.as_ref(), b.as_ref(), "column {i} of {request:?}");
+            }
+            assert_eq!(plain.rows_per_day, shared.rows_per_day, "{request:?}");
+            assert_eq!(plain.covered, shared.covered);
+            assert!(plain.shared.is_none());
+            Some(shared)
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string());
+            None
+        }
+        (a, b) => panic!("{request:?}: from the store {a:?}, through the layer {b:?}"),
+    }
+}
+
+fn arb_request() -> impl Strategy<Value = Request> {
+    (
+        -3..DAYS,
+        0..DAYS + 4,
+        prop::collection::vec(any::<bool>(), 6),
+        prop::option::weighted(0.3, prop::collection::vec(0u8..14, 0..6)),
+        prop::option::weighted(0.3, any::<bool>()),
+        any::<bool>(),
+    )
+        .prop_map(|(start, len, cols, symbols, base, dict)| request(start, len, &cols, symbols, base, dict))
+}
+
+thread_local! {
+    static SETUP: Setup = setup(12, 7);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #[test]
+    fn reads_through_the_layer_equal_reads_from_the_store(request in arb_request()) {
+        SETUP.with(|setup| { both(setup, &request); });
+    }
+}
+
+#[test]
+fn a_read_matching_a_segment_is_views_of_it() {
+    let setup = setup(12, 11);
+    let all = [true, true, true, true, true, false];
+    let exact = request(0, DAYS, &all, None, None, true);
+    let used = both(&setup, &exact).unwrap().shared.expect("served by the layer");
+    assert!(used.views, "the whole segment, every row: views");
+    let batch = setup.shared.get(&exact).unwrap().batch;
+    let close = batch.column(2).to_data().buffers()[0].as_ptr();
+    let again = setup.shared.get(&exact).unwrap().batch.column(2).to_data().buffers()[0].as_ptr();
+    assert_eq!(close, again, "both results view the same mapped bytes");
+
+    let later = both(&setup, &request(4, 6, &all, None, None, true)).unwrap().shared.unwrap();
+    assert!(later.views, "a later start slices the columns; only the date codes are rebuilt");
+    let fewer_rows = both(&setup, &request(0, DAYS, &[true; 6], Some(vec![1, 2, 3]), None, true));
+    assert!(!fewer_rows.unwrap().shared.unwrap().views, "a symbol filter copies the rows it keeps");
+    let narrower = both(&setup, &request(0, DAYS, &[true, false, false, false, false, false], None, None, true));
+    let narrower = narrower.unwrap().shared.unwrap();
+    assert!(narrower.rows > 0);
+}
+
+#[test]
+fn days_the_store_changed_are_read_from_it_until_the_layer_is_refreshed() {
+    let mut setup = setup(12, 13);
+    let all = [true; 6];
+    let exact = request(0, DAYS + 5, &all, None, None, true);
+    assert!(both(&setup, &exact).unwrap().shared.unwrap().views);
+
+    setup.market.commit(FIRST + DAYS);
+    setup.market.rewrite(FIRST + DAYS - 3);
+    setup.market.delete(FIRST + 5);
+    setup.market.add_symbol("A00");
+    setup.market.commit(FIRST + DAYS + 1);
+    for start in [-2, 0, 4, 10] {
+        for symbols in [None, Some(vec![0, 5, 11])] {
+            for base in [None, Some(true), Some(false)] {
+                let r = request(start, DAYS + 5, &all, symbols.clone(), base, start % 4 == 0);
+                if let Some(result) = both(&setup, &r) {
+                    assert!(result.shared.is_none_or(|s| !s.views), "a stale layer serves no views: {r:?}");
+                }
+            }
+        }
+    }
+
+    let report = setup.shared.refresh_share().unwrap();
+    assert_eq!(report.generation, Some(3), "one new generation after the two publishes");
+    assert!(setup.shared.refresh_share().unwrap().generation.is_none(), "nothing changed since");
+    let fresh = both(&setup, &exact).unwrap().shared.unwrap();
+    assert!(fresh.views, "refreshed, the exact read is views again");
+    for _ in 0..3 {
+        let r = request(0, DAYS + 5, &[true, false, true, false, true, true], Some(vec![1, 4]), Some(false), false);
+        both(&setup, &r);
+    }
+}
+
+#[test]
+fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
+    let setup = setup(10, 17);
+    let dir = setup.shared.config().share.as_ref().unwrap().path.clone();
+    let exact = request(0, DAYS, &[true; 5].into_iter().chain([false]).collect::<Vec<_>>(), None, None, true);
+    assert!(both(&setup, &exact).unwrap().shared.is_some());
+    assert!(setup.shared.take_share_warnings().is_empty());
+
+    let manifest = std::fs::read(dir.join("MANIFEST")).unwrap();
+    let mut damaged = manifest.clone();
+    damaged[40] ^= 0x11;
+    std::fs::write(dir.join("MANIFEST.new"), &damaged).unwrap();
+    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    for _ in 0..3 {
+        assert!(both(&setup, &exact).unwrap().shared.is_none());
+    }
+    let warnings = setup.shared.take_share_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("damaged"), "{warnings:?}");
+
+    // A truncated column file: the manifest is whole again, its file is not.
+    std::fs::write(dir.join("MANIFEST.new"), &manifest).unwrap();
+    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    let victim = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with("-f2"))
+        .unwrap();
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    for _ in 0..2 {
+        assert!(both(&setup, &exact).unwrap().shared.is_none());
+    }
+    let warnings = setup.shared.take_share_warnings();
+    assert!(warnings.len() == 1 && warnings[0].contains("truncated"), "{warnings:?}");
+
+    // Published from another store.
+    let foreign =
+        String::from_utf8(manifest.clone()).unwrap().replace(&setup.market.store.identity().unwrap(), "elsewhere");
+    let body = &foreign[..foreign.trim_end().rfind('\n').unwrap()];
+    let check = super::format::fnv1a(body.as_bytes());
+    std::fs::write(dir.join("MANIFEST.new"), format!("{body}\n{check:016x}\n")).unwrap();
+    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    assert!(both(&setup, &exact).unwrap().shared.is_none());
+    let warnings = setup.shared.take_share_warnings();
+    assert!(warnings.len() == 1 && warnings[0].contains("another store"), "{warnings:?}");
+
+    // Deleted whole; a publish makes it again.
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(both(&setup, &exact).unwrap().shared.is_none());
+    assert_eq!(setup.shared.take_share_warnings().len(), 1);
+    setup.shared.publish(date_of(FIRST), date_of(FIRST + DAYS), None).unwrap();
+    assert!(both(&setup, &exact).unwrap().shared.unwrap().views);
+}
+
+#[test]
+fn over_budget_the_least_recently_used_segment_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "24KiB");
+    let mut market = Market::new(&config.store.path, 30, 5);
+    for day in FIRST..FIRST + DAYS {
+        market.commit(day);
+    }
+    let cache = Cache::builder(config).open().unwrap();
+    let cols = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let early = cache.publish(date_of(FIRST), date_of(FIRST + 9), Some(&cols(&["close", "pe"]))).unwrap();
+    let late = cache.publish(date_of(FIRST + 10), date_of(FIRST + 19), Some(&cols(&["close", "pe"]))).unwrap();
+    assert!(early.evicted.is_empty() && late.evicted.is_empty(), "two fit");
+    // Reading the early one makes the late one the least recently used.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let read = cache.get(&Request::new(date_of(FIRST), date_of(FIRST + 9), cols(&["close", "pe"]))).unwrap();
+    assert!(read.shared.is_some());
+    let third = cache.publish(date_of(FIRST + 5), date_of(FIRST + 23), Some(&cols(&["close", "pe", "mv"]))).unwrap();
+    assert_eq!(third.evicted.len(), 1, "{third:?}");
+    let status = cache.share_status().unwrap();
+    assert!(status.bytes <= 24 << 10, "{status:?}");
+    let ranges: Vec<_> = status.segments.iter().map(|s| s.start).collect();
+    assert!(ranges.contains(&date_of(FIRST)) && !ranges.contains(&date_of(FIRST + 10)), "{ranges:?}");
+
+    let err = cache.publish(date_of(FIRST), date_of(FIRST + DAYS), None).unwrap_err().to_string();
+    assert!(err.contains("budget"), "{err}");
+}
