@@ -22,6 +22,8 @@ pub struct Status {
     pub disk_bytes: u64,
     /// Every cached table.
     pub tables: Vec<TableStatus>,
+    /// The shared layer, when the config has `[share]`.
+    pub share: Option<crate::share::ShareStatus>,
 }
 
 /// One cached table.
@@ -120,5 +122,6 @@ pub fn status(store: &Store) -> Result<Status, StoreError> {
         symbols: store.symbols()?.len(),
         disk_bytes: store.disk_bytes(),
         tables,
+        share: None,
     })
 }

@@ -18,6 +18,7 @@ use crate::gil::without_gil;
 pub struct Cache {
     config: Config,
     writer: bool,
+    share: bool,
     inner: OnceLock<CoreCache>,
 }
 
@@ -26,7 +27,7 @@ impl Cache {
         if let Some(cache) = self.inner.get() {
             return Ok(cache);
         }
-        let opened = CoreCache::builder(self.config.clone()).writer(self.writer).open()?;
+        let opened = CoreCache::builder(self.config.clone()).writer(self.writer).share(self.share).open()?;
         Ok(self.inner.get_or_init(|| opened))
     }
 }
@@ -35,10 +36,10 @@ impl Cache {
 impl Cache {
     /// Opens the cache of the config at `path` (or the default config when `None`).
     #[new]
-    #[pyo3(signature = (path=None, writer=false))]
-    fn new(py: Python<'_>, path: Option<PathBuf>, writer: bool) -> PyResult<Self> {
+    #[pyo3(signature = (path=None, writer=false, share=true))]
+    fn new(py: Python<'_>, path: Option<PathBuf>, writer: bool, share: bool) -> PyResult<Self> {
         let config = without_gil(py, || Config::discover(path.as_deref()).map_err(cheetah_core::Error::from))?;
-        let cache = Self { config, writer, inner: OnceLock::new() };
+        let cache = Self { config, writer, share, inner: OnceLock::new() };
         match py.detach(|| cache.cache().map(|_| ())) {
             Err(cheetah_core::Error::Store(StoreError::Missing { .. })) if !writer => Ok(cache),
             Err(e) => Err(crate::error::to_py(e)),
@@ -46,9 +47,10 @@ impl Cache {
         }
     }
 
-    /// Reads fields over `start..=end` (ISO dates). Returns the pyarrow table and the dates
-    /// covered (ISO pair or `None`). With `dictionary_dates`, the `date` column is
-    /// dictionary-encoded: a code per row into the dates that have rows.
+    /// Reads fields over `start..=end` (ISO dates). Returns the pyarrow table, the dates
+    /// covered (ISO pair or `None`), and what the shared layer served (generation, rows,
+    /// whether the columns are views of it) or `None`. With `dictionary_dates`, the `date`
+    /// column is dictionary-encoded: a code per row into the dates that have rows.
     #[pyo3(signature = (start, end, cols, symbols=None, base=None, dictionary_dates=false))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn get<'py>(
@@ -60,7 +62,7 @@ impl Cache {
         symbols: Option<Vec<String>>,
         base: Option<String>,
         dictionary_dates: bool,
-    ) -> PyResult<(Bound<'py, PyAny>, Option<(String, String)>)> {
+    ) -> PyResult<(Bound<'py, PyAny>, Option<(String, String)>, Option<(u64, usize, bool)>)> {
         let start = parse_date(start)?;
         let end = parse_date(end)?;
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
@@ -73,9 +75,41 @@ impl Cache {
         }
         let result = without_gil(py, || self.cache()?.get(&request))?;
         let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
+        let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
         let schema = result.batch.schema();
         let table = PyTable::try_new(vec![result.batch], schema)?.into_pyarrow(py)?;
-        Ok((table, covered))
+        Ok((table, covered, shared))
+    }
+
+    /// Warnings about the shared layer since the last call (it was missing, foreign or damaged,
+    /// and reads fell back to the store).
+    fn take_share_warnings(&self) -> Vec<String> {
+        self.inner.get().map(CoreCache::take_share_warnings).unwrap_or_default()
+    }
+
+    /// Publishes `cols` (every cached field when `None`) over `start..=end` into the shared
+    /// layer; returns the report as JSON.
+    #[pyo3(signature = (start, end, cols=None))]
+    fn publish_json(&self, py: Python<'_>, start: &str, end: &str, cols: Option<Vec<String>>) -> PyResult<String> {
+        let (start, end) = (parse_date(start)?, parse_date(end)?);
+        let report = without_gil(py, || self.cache()?.publish(start, end, cols.as_deref()))?;
+        let written: Vec<serde_json::Value> = report
+            .written
+            .iter()
+            .map(|(fields, first, last, bytes)| {
+                serde_json::json!({"fields": fields, "first": first.map(|d| d.to_string()), "last": last.map(|d| d.to_string()), "bytes": bytes})
+            })
+            .collect();
+        let evicted: Vec<serde_json::Value> = report
+            .evicted
+            .iter()
+            .map(|(fields, bytes)| serde_json::json!({"fields": fields, "bytes": bytes}))
+            .collect();
+        Ok(serde_json::json!({
+            "generation": report.generation, "written": written, "evicted": evicted,
+            "rows": report.rows, "bytes": report.bytes, "total_bytes": report.total_bytes,
+        })
+        .to_string())
     }
 
     /// The status of the store as JSON.

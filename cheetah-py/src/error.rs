@@ -25,6 +25,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     cheetah,
+    ShareError,
+    CheetahError,
+    "Publishing into the shared layer failed: no [share], over its budget, or its file system is full."
+);
+pyo3::create_exception!(
+    cheetah,
     StoreLocked,
     StoreError,
     "Another process (`cheetah update` or `serve`) holds the store's writer role."
@@ -63,6 +69,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("StoreError", py.get_type::<StoreError>())?;
     m.add("UpdateError", py.get_type::<UpdateError>())?;
     m.add("QueryError", py.get_type::<QueryError>())?;
+    m.add("ShareError", py.get_type::<ShareError>())?;
     m.add("StoreLocked", py.get_type::<StoreLocked>())?;
     m.add("CorruptChunk", py.get_type::<CorruptChunk>())?;
     m.add("EmptyCache", empty_cache(py)?)?;
@@ -101,6 +108,7 @@ pub fn to_py(error: Error) -> PyErr {
         Error::Store(_) => StoreError::new_err(message),
         Error::Update(_) => UpdateError::new_err(message),
         Error::Query(_) => QueryError::new_err(message),
+        Error::Share(_) => ShareError::new_err(message),
         // Families added to the core later surface as the base class.
         _ => CheetahError::new_err(message),
     }

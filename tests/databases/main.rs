@@ -12,5 +12,6 @@ mod disk;
 mod fixtures;
 mod secrets;
 mod service;
+mod share;
 mod update;
 mod verify;

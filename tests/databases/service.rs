@@ -20,7 +20,7 @@ const SEED: u64 = 21;
 const READERS: usize = 4;
 
 /// A `cheetah serve` process, killed if the test fails before it stops it.
-struct Daemon(Option<Child>);
+pub(crate) struct Daemon(pub(crate) Option<Child>);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -32,7 +32,7 @@ impl Drop for Daemon {
 }
 
 /// Starts `cheetah serve` logging to `serve.log` in the db's directory.
-fn serve(db: &Db, args: &[&str]) -> (Daemon, PathBuf) {
+pub(crate) fn serve(db: &Db, args: &[&str]) -> (Daemon, PathBuf) {
     let log = db.dir.path().join("serve.log");
     let file = std::fs::File::create(&log).expect("log file");
     let mut all = vec!["serve"];
@@ -41,12 +41,12 @@ fn serve(db: &Db, args: &[&str]) -> (Daemon, PathBuf) {
     (Daemon(Some(child)), log)
 }
 
-fn read_log(log: &Path) -> String {
+pub(crate) fn read_log(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
 }
 
 /// SIGTERM, then the seconds until it exited; it must exit successfully within `limit`.
-fn terminate(mut daemon: Daemon, limit: f64, log: &Path) -> f64 {
+pub(crate) fn terminate(mut daemon: Daemon, limit: f64, log: &Path) -> f64 {
     let mut child = daemon.0.take().expect("running");
     let sent = Instant::now();
     harness::signal(&child, libc::SIGTERM);
@@ -133,7 +133,7 @@ fn reader_processes_see_whole_dates_equal_to_the_source_while_serve_writes() {
 }
 
 /// The watermark, or `None` while the store does not exist yet.
-fn watermark_if_any(db: &Db) -> Option<chrono::NaiveDate> {
+pub(crate) fn watermark_if_any(db: &Db) -> Option<chrono::NaiveDate> {
     let config = Config::load(&db.config_path()).expect("config");
     let cache = Cache::builder(config).open().ok()?;
     cache.status().ok()?.tables.first().and_then(|t| t.watermark)

@@ -3,7 +3,8 @@
 //! The daemon holds the store's writer role for its whole life; readers in other processes see
 //! each committed date on their next query. A failed round is retried after a wait that doubles
 //! from `--retry-min` up to `--retry-max`, so a source that is down is not hammered, and the
-//! first round after it returns catches up. SIGINT or SIGTERM stops it between dates.
+//! first round after it returns catches up. SIGINT or SIGTERM stops it between dates. After each
+//! round it brings the shared layer (`[share]`) up to the store.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
                 true
             }
         };
+        publish_round(round, &cache);
         if !failed && failures > 0 {
             tracing::info!(round, "the source is back after {failures} failed rounds");
             failures = 0;
@@ -88,6 +90,27 @@ fn log_round(round: u64, report: &UpdateReport, took: Duration) -> bool {
         "round finished"
     );
     failed > 0
+}
+
+/// Brings the shared layer up to what the round committed. A failure (a full tmpfs) is logged
+/// and leaves readers on what was published before and on the store; it does not make the
+/// source back off.
+fn publish_round(round: u64, cache: &Cache) {
+    match cache.refresh_share() {
+        Ok(report) if report.generation.is_some() => {
+            tracing::info!(
+                round,
+                generation = report.generation,
+                segments = report.written.len(),
+                rows = report.rows,
+                bytes = report.bytes,
+                evicted = report.evicted.len(),
+                "shared layer refreshed"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(round, "the shared layer was not refreshed: {e}"),
+    }
 }
 
 /// Sleeps for `wait`, waking early when `stop` is set; returns false if it was.

@@ -29,6 +29,31 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         human_bytes(status.disk_bytes)
     );
     let show = |d: Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+    if let Some(share) = &status.share {
+        let state = match (share.usable, share.generation) {
+            (true, Some(g)) => format!("generation {g}, published {}", share.published.as_deref().unwrap_or("-")),
+            _ => "nothing usable published: `cheetah warm` publishes".to_string(),
+        };
+        println!(
+            "shared layer {}: {} of {} budget; {state}",
+            share.path,
+            human_bytes(share.bytes),
+            human_bytes(share.budget)
+        );
+        for s in &share.segments {
+            println!(
+                "  {} .. {} ({} .. {} asked), {} rows, {}, last used {}: {}",
+                show(s.first),
+                show(s.last),
+                s.start,
+                s.end,
+                s.rows,
+                human_bytes(s.bytes),
+                s.last_used.as_deref().unwrap_or("never"),
+                s.fields.join(", ")
+            );
+        }
+    }
     for t in &status.tables {
         println!(
             "\n{} ({:?}): {} .. {}, {} dates, {} rows, watermark {}, last update {}",

@@ -56,6 +56,10 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             left += still.len();
         }
     }
+    // Published dates that were re-fetched change in the shared layer too.
+    if let Some(generation) = cache.refresh_share()?.generation {
+        println!("the shared layer now holds the repaired dates (generation {generation})");
+    }
     if left > 0 {
         bail!("{left} dates still differ after the repair; the source may be changing under it: run verify again");
     }

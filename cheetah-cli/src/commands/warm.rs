@@ -1,10 +1,11 @@
-//! `cheetah warm`: make sure a range is cached, and pull its chunks into the OS page cache.
+//! `cheetah warm`: make sure a range is cached; then publish it into the shared layer of
+//! `[share]`, or without one, pull its chunks into the OS page cache.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::bail;
-use cheetah_core::Cache;
+use cheetah_core::{Cache, Error, StoreError};
 
 use super::{human_bytes, load_config, DateRange};
 
@@ -30,12 +31,43 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let loaded = Cache::builder(config.clone()).open().ok().map(|c| c.loaded_through()).transpose()?.flatten();
     if loaded.is_none_or(|through| through < end) && !args.no_update {
         eprintln!("the cache ends before {end}: updating first");
-        let writer = Cache::builder(config.clone()).writer(true).open()?;
-        writer.update()?.into_result()?;
+        match Cache::builder(config.clone()).writer(true).open() {
+            Ok(writer) => {
+                writer.update()?.into_result()?;
+            }
+            // `cheetah serve` is the writer: it brings the range in, and keeps what is
+            // published current.
+            Err(Error::Store(StoreError::Locked { .. })) => {
+                eprintln!("another process (cheetah serve?) is updating the store: using what it has committed");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 
     let cache = Cache::builder(config).open()?;
     let started = Instant::now();
+    if let Some(share) = &cache.config().share {
+        let report = cache.publish(start, end, args.cols.as_deref())?;
+        let seconds = started.elapsed().as_secs_f64();
+        for (fields, first, last, bytes) in &report.written {
+            let show = |d: &Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+            println!("published {} .. {}, {}: {}", show(first), show(last), human_bytes(*bytes), fields.join(", "));
+        }
+        for (fields, bytes) in &report.evicted {
+            println!("evicted (least recently used, over the budget) {}: {}", human_bytes(*bytes), fields.join(", "));
+        }
+        println!(
+            "shared layer {} generation {}: wrote {} rows, {} in {seconds:.2} s ({}/s); it holds {} of {}",
+            share.path.display(),
+            report.generation.map_or("-".to_string(), |g| g.to_string()),
+            report.rows,
+            human_bytes(report.bytes),
+            human_bytes((report.bytes as f64 / seconds.max(1e-9)) as u64),
+            human_bytes(report.total_bytes),
+            human_bytes(share.budget_bytes),
+        );
+        return Ok(());
+    }
     let warmed = cache.warm(start, end, args.cols.as_deref())?;
     let seconds = started.elapsed().as_secs_f64();
     println!(

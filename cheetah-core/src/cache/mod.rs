@@ -153,7 +153,9 @@ impl Cache {
     /// [`StoreError`].
     pub fn status(&self) -> Result<Status, Error> {
         self.refresh()?;
-        Ok(status::status(&self.follower.store())?)
+        let mut status = status::status(&self.follower.store())?;
+        status.share = self.share_status();
+        Ok(status)
     }
 
     /// The last date every configured table has loaded; `None` while some table has loaded

@@ -14,6 +14,7 @@ import datetime as _dt
 import json
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Union
 
@@ -28,6 +29,7 @@ from ._cheetah import (
     CorruptChunk,
     EmptyCache,
     QueryError,
+    ShareError,
     SourceError,
     StoreError,
     StoreLocked,
@@ -45,6 +47,8 @@ __all__ = [
     "DateLike",
     "EmptyCache",
     "QueryError",
+    "ShareError",
+    "ShareWarning",
     "SourceError",
     "StoreError",
     "StoreLocked",
@@ -57,6 +61,10 @@ __all__ = [
 
 DateLike = Union[_dt.date, _dt.datetime, pd.Timestamp, np.datetime64, str]
 """Anything naming a calendar day: a date, a datetime or Timestamp (its day), or "YYYY-MM-DD"."""
+
+
+class ShareWarning(UserWarning):
+    """The shared layer was missing, foreign or damaged; the read came from the store."""
 
 
 def _day(value: DateLike, name: str) -> str:
@@ -86,8 +94,10 @@ def _names(cols: str | Sequence[str], what: str) -> list[str]:
 class Cache:
     """An open cache. Readers see every date the writer has committed, on each call."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, writer: bool = False) -> None:
-        self._inner = _cheetah.Cache(os.fspath(path) if path is not None else None, writer)
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, writer: bool = False, share: bool = True
+    ) -> None:
+        self._inner = _cheetah.Cache(os.fspath(path) if path is not None else None, writer, share)
 
     @property
     def config_path(self) -> str:
@@ -102,8 +112,8 @@ class Cache:
         symbols: Sequence[str] | None,
         base: str | None,
         dictionary_dates: bool = False,
-    ) -> tuple[pa.Table, tuple[str, str] | None]:
-        return self._inner.get(
+    ) -> tuple[pa.Table, dict[str, Any]]:
+        table, covered, shared = self._inner.get(
             _day(start, "start"),
             _day(end, "end"),
             _names(cols, "cols"),
@@ -111,6 +121,14 @@ class Cache:
             base,
             dictionary_dates,
         )
+        for message in self._inner.take_share_warnings():
+            warnings.warn(message, ShareWarning, stacklevel=3)
+        info = {
+            "requested": (_day(start, "start"), _day(end, "end")),
+            "covered": covered,
+            "shared": None if shared is None else dict(zip(("generation", "rows", "views"), shared)),
+        }
+        return table, info
 
     def get_arrow(
         self,
@@ -127,8 +145,8 @@ class Cache:
         union), or of table `base`. Dates are inclusive; `symbols` keeps only those symbols.
         The schema metadata `cheetah.covered` says which dates were covered.
         """
-        table, covered = self._get(start, end, cols, symbols, base)
-        meta = {b"cheetah.covered": json.dumps(covered).encode()}
+        table, info = self._get(start, end, cols, symbols, base)
+        meta = {b"cheetah.covered": json.dumps(info["covered"]).encode()}
         return table.replace_schema_metadata(meta)
 
     def get_data(
@@ -144,16 +162,14 @@ class Cache:
         """A DataFrame indexed by (`date`, `symbol`), with `cols` as columns in order.
 
         A field's value is missing (NaN with the numpy backend) where its table has no row.
-        ``df.attrs["cheetah"]`` holds the dates actually covered.
+        ``df.attrs["cheetah"]`` holds the dates actually covered, and under ``"shared"`` what the
+        shared layer served: its generation, the rows, and whether the columns are views of it.
         """
         if dtype_backend not in ("numpy", "pyarrow"):
             raise ValueError(f"dtype_backend must be 'numpy' or 'pyarrow', not {dtype_backend!r}")
-        table, covered = self._get(start, end, cols, symbols, base, dictionary_dates=True)
+        table, info = self._get(start, end, cols, symbols, base, dictionary_dates=True)
         frame = _to_pandas(table, dtype_backend)
-        frame.attrs["cheetah"] = {
-            "requested": (_day(start, "start"), _day(end, "end")),
-            "covered": covered,
-        }
+        frame.attrs["cheetah"] = info
         return frame
 
     def get_polars(
@@ -194,6 +210,12 @@ class Cache:
         for column in ("first", "last"):
             frame[column] = pd.to_datetime(frame[column])
         return frame
+
+    def publish(self, start: DateLike, end: DateLike, cols: str | Sequence[str] | None = None) -> dict[str, Any]:
+        """Publishes `cols` (every cached field when None) over `start..end` into the shared
+        layer of the config's ``[share]``, as `cheetah warm` does; returns what was written."""
+        names = None if cols is None else _names(cols, "cols")
+        return json.loads(self._inner.publish_json(_day(start, "start"), _day(end, "end"), names))
 
     def update(self) -> list[dict[str, Any]]:
         """Runs one update of every table (needs ``writer=True``); returns a report per table."""
@@ -256,9 +278,11 @@ _default: Cache | None = None
 _default_lock = threading.Lock()
 
 
-def open(path: str | os.PathLike[str] | None = None, *, writer: bool = False) -> Cache:  # noqa: A001
-    """Opens the cache of the config at `path`, or of the default config when `path` is None."""
-    return Cache(path, writer=writer)
+def open(path: str | os.PathLike[str] | None = None, *, writer: bool = False, share: bool = True) -> Cache:  # noqa: A001
+    """Opens the cache of the config at `path`, or of the default config when `path` is None.
+
+    With ``share=False`` reads never use the shared layer of the config's ``[share]``."""
+    return Cache(path, writer=writer, share=share)
 
 
 def _default_cache() -> Cache:
