@@ -1,5 +1,5 @@
-//! One generation of the layer as a reader holds it: a validated manifest, and its files mapped
-//! copy-on-write as they are needed.
+//! One generation of the layer as a reader holds it: a validated manifest, whose files each read
+//! maps copy-on-write afresh.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -22,16 +22,15 @@ pub(crate) struct Generation {
     /// What it holds.
     pub manifest: Manifest,
     dir: PathBuf,
-    /// Files mapped so far, by name.
-    maps: Mutex<HashMap<String, Arc<Mapping>>>,
     /// The days changed in the store since the manifest's journal position, as of the last
     /// reader position asked about.
     dirty: Mutex<Option<(u64, Arc<Dirty>)>>,
 }
 
-/// A file mapped `MAP_PRIVATE`: a reader (or a frame made of it) may write into its pages
-/// without any other process seeing it. The kernel keeps the file's pages alive until the last
-/// mapping goes, even after the publisher unlinks it.
+/// A file mapped `MAP_PRIVATE` for one read: a frame made of it may be written in place, and the
+/// write lands in pages private to that mapping, so no other process and no other result sees it.
+/// Unwritten pages are the tmpfs file's own, shared by every process. The kernel keeps them
+/// until the last mapping goes, even after the publisher unlinks the file.
 struct Mapping(MmapMut);
 
 impl Generation {
@@ -49,7 +48,7 @@ impl Generation {
         for segment in &manifest.segments {
             check_segment(dir, segment)?;
         }
-        Ok(Self { manifest, dir: dir.to_path_buf(), maps: Mutex::default(), dirty: Mutex::default() })
+        Ok(Self { manifest, dir: dir.to_path_buf(), dirty: Mutex::default() })
     }
 
     /// The days written or deleted in `store` since this generation was published, as of the
@@ -123,10 +122,6 @@ impl Generation {
     }
 
     fn map(&self, file: &FileRef) -> Result<Arc<Mapping>, String> {
-        let mut maps = self.maps.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mapping) = maps.get(&file.name) {
-            return Ok(Arc::clone(mapping));
-        }
         let path = self.dir.join(&file.name);
         let handle = File::open(&path).map_err(|e| format!("{} cannot be opened: {e}", file.name))?;
         let len = handle.metadata().map_err(|e| e.to_string())?.len();
@@ -141,9 +136,7 @@ impl Generation {
         if header != (Header { generation: file.generation, bytes: file.bytes }) {
             return Err(format!("{} does not match its manifest: it was replaced", file.name));
         }
-        let mapping = Arc::new(Mapping(map));
-        maps.insert(file.name.clone(), Arc::clone(&mapping));
-        Ok(mapping)
+        Ok(Arc::new(Mapping(map)))
     }
 }
 

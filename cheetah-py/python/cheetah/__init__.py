@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
 import json
 import os
@@ -255,10 +256,25 @@ def _code_type(levels: int) -> type:
 
 
 def _values(array: pa.Array) -> np.ndarray:
-    """The data buffer of a fixed-width array, as numpy, without a copy."""
+    """The data buffer of a fixed-width array, as read-only numpy, without a copy."""
     width = array.type.bit_width // 8
     buffer = array.buffers()[1]
     return np.frombuffer(buffer, dtype=array.type.to_pandas_dtype(), count=len(array), offset=array.offset * width)
+
+
+def _writable_values(array: pa.Array) -> np.ndarray:
+    """`_values`, writable: the frame may be modified in place, as any pandas frame.
+
+    Each result's buffers are its own: memory from Cheetah's output pool, or a private
+    (copy-on-write) mapping of the shared layer made for this read, whose written pages no
+    other result or process sees. pyarrow exports buffers read-only, so the view is taken by
+    address; it holds the pyarrow buffer, which holds the memory.
+    """
+    width = array.type.bit_width // 8
+    buffer = array.buffers()[1]
+    raw = (ctypes.c_byte * (len(array) * width)).from_address(buffer.address + array.offset * width)
+    raw._owner = buffer  # type: ignore[attr-defined]
+    return np.frombuffer(raw, dtype=array.type.to_pandas_dtype(), count=len(array))
 
 
 def _column(column: pa.ChunkedArray, backend: str) -> Any:
@@ -267,9 +283,9 @@ def _column(column: pa.ChunkedArray, backend: str) -> Any:
         return pd.arrays.ArrowExtensionArray(array)
     if pa.types.is_floating(array.type):
         # Cheetah writes NaN into the slots of missing values, so the buffer is the column.
-        return _values(array)
+        return _writable_values(array)
     if (pa.types.is_integer(array.type)) and array.null_count == 0:
-        return _values(array)
+        return _writable_values(array)
     # The array, not the Series: a Series would be aligned to the frame's index.
     return array.to_pandas(date_as_object=False).array
 
