@@ -30,7 +30,7 @@ df = cache.get_data(start, end, cols)
 t2 = time.perf_counter()
 peak = status("VmHWM") - before
 result = int(df.memory_usage(index=True, deep=False).sum())
-print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result}))
+print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result, "shared": df.attrs["cheetah"].get("shared")}))
 """
 HOT = r"""
 import json, sys, time

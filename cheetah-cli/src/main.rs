@@ -57,6 +57,10 @@ fn log_filter() -> String {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, which turns `cheetah status | head` into a panic on the next print;
+    // a command-line tool should end quietly, as `cat` does.
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(log_filter()))

@@ -52,7 +52,7 @@ pub use config::{
 };
 pub use error::{ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError};
 pub use query::{DateLayout, QueryResult, Request, SharedUse};
-pub use share::{PublishReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
+pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus};
 pub use store::FORMAT_VERSION;
 pub use types::{date_of, day_of, Day, TableKind, ValueType};

@@ -93,18 +93,17 @@ impl Cache {
     fn publish_json(&self, py: Python<'_>, start: &str, end: &str, cols: Option<Vec<String>>) -> PyResult<String> {
         let (start, end) = (parse_date(start)?, parse_date(end)?);
         let report = without_gil(py, || self.cache()?.publish(start, end, cols.as_deref()))?;
-        let written: Vec<serde_json::Value> = report
-            .written
-            .iter()
-            .map(|(fields, first, last, bytes)| {
-                serde_json::json!({"fields": fields, "first": first.map(|d| d.to_string()), "last": last.map(|d| d.to_string()), "bytes": bytes})
-            })
-            .collect();
-        let evicted: Vec<serde_json::Value> = report
-            .evicted
-            .iter()
-            .map(|(fields, bytes)| serde_json::json!({"fields": fields, "bytes": bytes}))
-            .collect();
+        let segments = |list: &[cheetah_core::SegmentReport]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "fields": s.fields, "first": s.first.map(|d| d.to_string()),
+                        "last": s.last.map(|d| d.to_string()), "bytes": s.bytes,
+                    })
+                })
+                .collect()
+        };
+        let (written, evicted) = (segments(&report.written), segments(&report.evicted));
         Ok(serde_json::json!({
             "generation": report.generation, "written": written, "evicted": evicted,
             "rows": report.rows, "bytes": report.bytes, "total_bytes": report.total_bytes,

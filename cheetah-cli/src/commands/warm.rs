@@ -49,12 +49,24 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if let Some(share) = &cache.config().share {
         let report = cache.publish(start, end, args.cols.as_deref())?;
         let seconds = started.elapsed().as_secs_f64();
-        for (fields, first, last, bytes) in &report.written {
-            let show = |d: &Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
-            println!("published {} .. {}, {}: {}", show(first), show(last), human_bytes(*bytes), fields.join(", "));
+        let show = |d: Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+        for s in &report.written {
+            println!(
+                "published {} .. {}, {}: {}",
+                show(s.first),
+                show(s.last),
+                human_bytes(s.bytes),
+                s.fields.join(", ")
+            );
         }
-        for (fields, bytes) in &report.evicted {
-            println!("evicted (least recently used, over the budget) {}: {}", human_bytes(*bytes), fields.join(", "));
+        for s in &report.evicted {
+            println!(
+                "evicted, the least recently used over the budget: {} .. {}, {}: {}",
+                show(s.first),
+                show(s.last),
+                human_bytes(s.bytes),
+                s.fields.join(", ")
+            );
         }
         println!(
             "shared layer {} generation {}: wrote {} rows, {} in {seconds:.2} s ({}/s); it holds {} of {}",

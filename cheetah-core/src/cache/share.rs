@@ -9,7 +9,8 @@ use super::Cache;
 use crate::config::ShareConfig;
 use crate::error::{Error, QueryError, ShareError};
 use crate::query::{self, resolve_fields, DateLayout, HotStore, OutputPool, Request};
-use crate::share::{asof_tables, publish, PublishReport, Publisher, Segment, ShareStatus};
+use crate::share::publish::{self, SegmentReport};
+use crate::share::{asof_tables, PublishReport, Publisher, Segment, ShareStatus};
 use crate::store::catalog::Catalog;
 use crate::types::{date_of, day_of, Day, TableKind};
 
@@ -106,7 +107,8 @@ impl Cache {
         let current = publisher.current();
 
         // One snapshot decides what is still exact; every segment built later reflects at least
-        // this journal position, so the manifest may claim it for all of them.
+        // its journal position. A segment kept as it is reflects the current manifest's, which
+        // may be newer when another publisher saw more of the store: the new manifest spans both.
         let (position, symbols, mut wanted, changed) = self.follower.read(&self.hot, |store, view| {
             let position = store.journal_end()?;
             let symbols = view.symbols.len();
@@ -136,8 +138,7 @@ impl Cache {
                                 watched.contains(&table) && (day <= segment.end || asof.contains(&table))
                             })
                     })
-                    && days_now.iter().eq(segment.days.iter().map(|(d, _)| d))
-                    && alive.len() == segment.fields.len();
+                    && days_now.iter().eq(segment.days.iter().map(|(d, _)| d));
                 changed |= !exact;
                 let mut kept = segment.clone();
                 kept.fields.retain(|f| field_alive(&view.catalog, f));
@@ -206,7 +207,7 @@ impl Cache {
             .map(|w| published(w.id).map_or(0, |s| s.bytes()))
             .sum();
         publisher.check_free(needed + rewritten)?;
-        report.evicted = evicted.iter().map(|s| (publish::field_names(s), s.bytes())).collect();
+        report.evicted = evicted.iter().map(SegmentReport::of).collect();
 
         let mut segments: Vec<Segment> = Vec::new();
         for (i, w) in wanted.into_iter().enumerate() {
@@ -223,18 +224,19 @@ impl Cache {
         }
         for segment in &segments {
             if segment.rows.file.generation == generation {
-                report.written.push((
-                    publish::field_names(segment),
-                    segment.days.first().map(|&(d, _)| date_of(d)),
-                    segment.days.last().map(|&(d, _)| date_of(d)),
-                    segment.bytes(),
-                ));
+                report.written.push(SegmentReport::of(segment));
                 report.rows += segment.total_rows();
                 report.bytes += segment.bytes();
             }
         }
         report.total_bytes = segments.iter().map(Segment::bytes).sum();
-        let manifest = publisher.manifest(generation, position, symbols, segments);
+        let span = match &current {
+            Some(m) if segments.iter().any(|s| s.rows.file.generation != generation) => {
+                (position.min(m.journal), position.max(m.journal_newest))
+            }
+            _ => (position, position),
+        };
+        let manifest = publisher.manifest(generation, span, symbols, segments);
         publisher.install(&manifest)?;
         report.generation = Some(generation);
         tracing::info!(

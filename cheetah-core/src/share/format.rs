@@ -43,8 +43,12 @@ pub struct Manifest {
     pub store_path: String,
     /// Increases with every manifest written.
     pub generation: u64,
-    /// The store's journal position the content reflects: nothing journaled before it is missing.
+    /// The store's journal position the oldest content reflects: nothing journaled before it is
+    /// missing, and readers treat every day journaled since as changed.
     pub journal: u64,
+    /// The position the newest content reflects: a reader whose view of the store is older must
+    /// not use the layer, which may hold what that reader cannot see yet.
+    pub journal_newest: u64,
     /// The symbol dictionary's length then; codes are ranks among these first symbols.
     pub symbols: usize,
     /// When it was written, in seconds since 1970.
@@ -255,6 +259,7 @@ mod tests {
             store_path: "/s".into(),
             generation: 3,
             journal: 9,
+            journal_newest: 9,
             symbols: 2,
             published: 0,
             budget: 1 << 20,

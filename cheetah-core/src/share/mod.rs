@@ -32,8 +32,8 @@ use serde::Serialize;
 pub use self::format::LAYER_FORMAT_VERSION;
 pub(crate) use self::format::{FieldFile, Segment};
 pub(crate) use self::generation::{asof_tables, Dirty, Generation};
-pub use self::publish::PublishReport;
 pub(crate) use self::publish::Publisher;
+pub use self::publish::{PublishReport, SegmentReport};
 use crate::store::Store;
 use crate::types::date_of;
 
@@ -95,7 +95,7 @@ impl SharedLayer {
         let generation = self.current()?;
         let position = store.journal_end().ok()?;
         // Newer than this reader's snapshot: its next read, after catching up, can use it.
-        if generation.manifest.journal > position || generation.manifest.symbols > symbols {
+        if generation.manifest.journal_newest > position || generation.manifest.symbols > symbols {
             return None;
         }
         match generation.dirty(store, position) {

@@ -70,16 +70,40 @@ impl SegmentContent {
 pub struct PublishReport {
     /// The generation now in place; `None` when nothing needed publishing.
     pub generation: Option<u64>,
-    /// The segments written, as `table.field` lists with their first and last dates and bytes.
-    pub written: Vec<(Vec<String>, Option<chrono::NaiveDate>, Option<chrono::NaiveDate>, u64)>,
-    /// The segments evicted to stay within the budget, with their bytes.
-    pub evicted: Vec<(Vec<String>, u64)>,
+    /// The segments written.
+    pub written: Vec<SegmentReport>,
+    /// The segments evicted to stay within the budget (their dates are those they held).
+    pub evicted: Vec<SegmentReport>,
     /// Rows written.
     pub rows: u64,
     /// Bytes written.
     pub bytes: u64,
     /// Bytes the layer holds now.
     pub total_bytes: u64,
+}
+
+/// A segment a publish wrote or evicted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// Its fields, as `table.field`.
+    pub fields: Vec<String>,
+    /// The first date it holds.
+    pub first: Option<chrono::NaiveDate>,
+    /// The last date it holds.
+    pub last: Option<chrono::NaiveDate>,
+    /// Its bytes.
+    pub bytes: u64,
+}
+
+impl SegmentReport {
+    pub(crate) fn of(segment: &Segment) -> Self {
+        Self {
+            fields: field_names(segment),
+            first: segment.days.first().map(|&(d, _)| crate::types::date_of(d)),
+            last: segment.days.last().map(|&(d, _)| crate::types::date_of(d)),
+            bytes: segment.bytes(),
+        }
+    }
 }
 
 /// The one process allowed to publish into a layer directory, for as long as it lives.
@@ -292,14 +316,17 @@ impl Publisher {
         }
     }
 
-    /// A manifest of `segments` as of the store's journal position `journal`.
-    pub fn manifest(&self, generation: u64, journal: u64, symbols: usize, segments: Vec<Segment>) -> Manifest {
+    /// A manifest of `segments` whose content reflects the store's journal positions
+    /// `journal.0` (the oldest) to `journal.1` (the newest).
+    pub fn manifest(&self, generation: u64, journal: (u64, u64), symbols: usize, segments: Vec<Segment>) -> Manifest {
+        let (journal, journal_newest) = journal;
         Manifest {
             format: super::LAYER_FORMAT_VERSION,
             store_identity: self.identity.clone(),
             store_path: self.store_path.clone(),
             generation,
             journal,
+            journal_newest,
             symbols,
             published: chrono::Utc::now().timestamp(),
             budget: self.budget,
@@ -368,5 +395,5 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     }
     // SAFETY: statvfs succeeded, so it filled `stats`.
     let stats = unsafe { stats.assume_init() };
-    Ok(u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }

@@ -409,3 +409,21 @@ fn over_budget_the_least_recently_used_segment_goes() {
     let err = cache.publish(date_of(FIRST), date_of(FIRST + DAYS), None).unwrap_err().to_string();
     assert!(err.contains("budget"), "{err}");
 }
+
+#[test]
+fn a_layer_newer_than_the_readers_view_of_the_store_waits_for_it() {
+    let setup = setup(10, 19);
+    let dir = setup.shared.config().share.as_ref().unwrap().path.clone();
+    let exact = request(0, DAYS, &[true, true, true, true, true, false], None, None, true);
+    assert!(both(&setup, &exact).unwrap().shared.is_some());
+    // Another publisher saw more of the store than this reader has: as if its content were
+    // committed after the reader's snapshot.
+    let text = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
+    let json = text.lines().next().unwrap();
+    let mut manifest: super::format::Manifest = serde_json::from_str(json).unwrap();
+    manifest.journal_newest += 1_000;
+    std::fs::write(dir.join("MANIFEST.new"), super::format::encode_manifest(&manifest)).unwrap();
+    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    assert!(both(&setup, &exact).unwrap().shared.is_none(), "not used before the reader catches up");
+    assert!(setup.shared.take_share_warnings().is_empty(), "and that is no fault");
+}

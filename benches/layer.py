@@ -1,0 +1,161 @@
+"""The shared layer's rows of `make bench`: publishing Q1's and Q3's ranges with `cheetah warm`,
+new processes reading through it, a pass over every column against the peers doing the same, and
+the memory of eight processes each holding Q1's frame."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from measure import fmt_bytes, fmt_seconds, timed_child
+
+LAYER = Path("/dev/shm/cheetah-bench")
+
+COLD_SUM = r"""
+import json, sys, time
+import cheetah
+config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+t0 = time.perf_counter()
+df = cheetah.open(config).get_data(start, end, cols)
+t1 = time.perf_counter()
+total = df.sum()
+t2 = time.perf_counter()
+print(json.dumps({"read": t1 - t0, "sum": t2 - t1, "shared": df.attrs["cheetah"]["shared"]}))
+"""
+
+HOLDER = r"""
+import sys
+import cheetah
+config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+cache = cheetah.open(config)
+print("opened", flush=True)
+sys.stdin.readline()
+df = cache.get_data(start, end, cols)
+print("read", int(df.memory_usage(index=True, deep=False).sum()), flush=True)
+sys.stdin.readline()
+"""
+
+
+def share_section() -> str:
+    return f'\n[share]\npath = "{LAYER}"\nbudget = "8GiB"\n'
+
+
+def publish(binary: Path, config: Path, queries: dict) -> list[str]:
+    """Publishes Q1's and Q3's ranges and fields afresh; returns the report lines."""
+    shutil.rmtree(LAYER, ignore_errors=True)
+    lines = []
+    for q in ("Q1", "Q3"):
+        _, start, end, cols = queries[q]
+        seconds, peak, out = timed_child([str(binary), "--config", str(config), "warm", "--start", start,
+                                          "--end", end, "--cols", ",".join(cols), "--no-update"])
+        written = next(line for line in out.splitlines() if line.startswith("shared layer"))
+        size = written.split("wrote ")[1].split(" in ")[0]
+        lines.append(f"| `cheetah warm` publishing {q}'s range and fields | {fmt_seconds(seconds)} for {size}, "
+                     f"peak RSS {fmt_bytes(peak)} |")
+    return lines
+
+
+def cold(python: str, config: Path, start: str, end: str, cols: list[str], runs: int) -> tuple[list[float], list[float], bool]:
+    """New processes reading through the layer: read seconds, then `df.sum()` seconds, and
+    whether every read was views."""
+    reads, sums, views = [], [], True
+    for _ in range(runs):
+        out = subprocess.run([python, "-c", COLD_SUM, str(config), start, end, ",".join(cols)],
+                             check=True, capture_output=True, text=True).stdout
+        result = json.loads(out)
+        reads.append(result["read"])
+        sums.append(result["sum"])
+        views &= bool(result["shared"] and result["shared"]["views"])
+    return reads, sums, views
+
+
+def peers_with_sum(peers: dict[str, Callable], start: str, end: str, cols: list[str], runs: int) -> dict[str, list[float]]:
+    """Each peer building the frame and then summing every column, as one timing."""
+    timings = {}
+    for name, runner in peers.items():
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            frame = runner(start, end, cols)
+            frame.sum()
+            times.append(time.perf_counter() - started)
+            del frame
+        timings[name] = times
+    return timings
+
+
+def pss(python: str, config: Path, start: str, end: str, cols: list[str], processes: int = 8) -> str:
+    """Total PSS of `processes` readers each holding the same frame, against one frame."""
+    def total_pss(children: list[subprocess.Popen]) -> int:
+        total = 0
+        for child in children:
+            for line in Path(f"/proc/{child.pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+
+    children = [subprocess.Popen([python, "-c", HOLDER, str(config), start, end, ",".join(cols)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    try:
+        for child in children:
+            assert child.stdout.readline().startswith("opened")
+        before = total_pss(children)
+        frame_bytes = 0
+        for child in children:
+            child.stdin.write("\n")
+            child.stdin.flush()
+        for child in children:
+            frame_bytes = int(child.stdout.readline().split()[1])
+        after = total_pss(children)
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    return (f"| {processes} processes each holding Q1's frame ({fmt_bytes(frame_bytes)}) | total PSS "
+            f"{fmt_bytes(after)}: {after / frame_bytes:.2f}x one frame; the frames added {fmt_bytes(after - before)}, "
+            f"{(after - before) / frame_bytes:.2f}x (target <= 1.5x) |")
+
+
+def report(python: str, share_config: Path, plain_config: Path, queries: dict, peers: dict[str, Callable],
+           best_peer: dict[str, float], runs: int, binary: Path, log: Callable[[str], None]) -> list[str]:
+    """Every row of the layer's table."""
+    log("the shared layer: publishing Q1 and Q3 with cheetah warm")
+    lines = publish(binary, share_config, queries)
+    read_lines = []
+    for q, (what, start, end, cols) in queries.items():
+        log(f"{q}: new processes through the shared layer")
+        reads, sums, views = cold(python, share_config, start, end, cols, runs)
+        median = statistics.median(reads)
+        read_lines.append(f"| {q} | new process, layer published | {fmt_seconds(median)} | {fmt_seconds(min(reads))} | "
+                          f"{best_peer[q] / median:,.0f}x | {'views' if views else 'copies'} |")
+        if q == "Q1":
+            plain, _, _ = cold(python, plain_config, start, end, cols, runs)
+            read_lines.append(f"| Q1 | new process, no layer (the store) | {fmt_seconds(statistics.median(plain))} | "
+                              f"{fmt_seconds(min(plain))} | {best_peer[q] / statistics.median(plain):,.1f}x | decoded |")
+            ours = [r + s for r, s in zip(reads, sums)]
+            log("Q1 and df.sum(): the peers")
+            theirs = peers_with_sum(peers, start, end, cols, runs)
+            best = min(statistics.median(t) for t in theirs.values())
+            read_lines.append(f"| Q1 + `df.sum()` | new process, layer published | {fmt_seconds(statistics.median(ours))} | "
+                              f"{fmt_seconds(min(ours))} | {best / statistics.median(ours):,.0f}x | views |")
+            for name, times in theirs.items():
+                read_lines.append(f"| Q1 + `df.sum()` | {name} | {fmt_seconds(statistics.median(times))} | "
+                                  f"{fmt_seconds(min(times))} | {best / statistics.median(times):.2f}x | |")
+    log("Q1's frame held by 8 processes: PSS")
+    _, start, end, cols = queries["Q1"]
+    lines.append(pss(python, share_config, start, end, cols))
+    return [
+        "| query | runner | median | min | against the best peer | columns |",
+        "|---|---|---|---|---|---|",
+        *read_lines,
+        "",
+        "| shared layer | figure |",
+        "|---|---|",
+        *lines,
+    ]
