@@ -577,6 +577,36 @@ pub fn wait_for(seconds: f64, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// Starts `n` processes of this test binary, each running its ignored test `name` (a reader of
+/// a process test) with `envs` set.
+pub fn spawn_children(name: &str, n: usize, envs: &[(&str, &Path)]) -> Vec<std::process::Child> {
+    (0..n)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
+                .envs(envs.iter().copied())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn a child test")
+        })
+        .collect()
+}
+
+/// Waits for a child of [`spawn_children`] to pass, and returns the JSON it printed after
+/// `READER `.
+pub fn child_report(child: std::process::Child) -> serde_json::Value {
+    let output = child.wait_with_output().expect("child test");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child test failed:\n{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("READER ").map(|(_, report)| report))
+        .unwrap_or_else(|| panic!("no report:\n{stdout}\n{stderr}"));
+    serde_json::from_str(line).expect("json")
+}
+
 /// Sends `signal` to a child process.
 pub fn signal(child: &std::process::Child, signal: i32) {
     // SAFETY: kill(2) on a pid we spawned and have not reaped.

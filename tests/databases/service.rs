@@ -73,18 +73,9 @@ fn reader_processes_see_whole_dates_equal_to_the_source_while_serve_writes() {
     assert!(wait_for(60.0, || watermark_if_any(&db) == Some(day(FIRST - 1))), "first round:\n{}", read_log(&log));
 
     let idle_flag = db.dir.path().join("writer-stopped");
-    let readers: Vec<Child> = (0..READERS)
-        .map(|_| {
-            std::process::Command::new(std::env::current_exe().expect("test binary"))
-                .args(["--exact", "service::reader_process", "--ignored", "--nocapture", "--test-threads=1"])
-                .env("CHEETAH_READER_CONFIG", db.config_path())
-                .env("CHEETAH_READER_IDLE_FLAG", &idle_flag)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn reader")
-        })
-        .collect();
+    let config = db.config_path();
+    let envs = [("CHEETAH_READER_CONFIG", config.as_path()), ("CHEETAH_READER_IDLE_FLAG", idle_flag.as_path())];
+    let readers = harness::spawn_children("service::reader_process", READERS, &envs);
 
     // One new date every 100 ms, while serve picks them up every half second.
     for date in FIRST..DAYS {
@@ -102,14 +93,7 @@ fn reader_processes_see_whole_dates_equal_to_the_source_while_serve_writes() {
     let mut busy = Vec::new();
     let mut idle = Vec::new();
     for reader in readers {
-        let output = reader.wait_with_output().expect("reader");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "reader failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        let line = stdout
-            .lines()
-            .find_map(|l| l.split_once("READER ").map(|(_, report)| report))
-            .unwrap_or_else(|| panic!("no report:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
-        let report: serde_json::Value = serde_json::from_str(line).expect("json");
+        let report = harness::child_report(reader);
         assert_eq!(report["last"], day(DAYS - 1).to_string(), "each reader saw the last date without reopening");
         let times = |key: &str| {
             report[key].as_array().expect("list").iter().map(|v| v.as_f64().expect("ms")).collect::<Vec<_>>()

@@ -2,7 +2,7 @@
 //! processes read through it, and publishers killed with SIGKILL in the middle of a publish.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cheetah_core::{Cache, Config, Request};
@@ -57,18 +57,9 @@ fn serve_keeps_the_layer_current_while_reader_processes_read_through_it() {
 
     let (daemon, log) = serve(&db, &["--interval", "0.5", "--retry-min", "0.2", "--retry-max", "1"]);
     let idle_flag = db.dir.path().join("readers-stop");
-    let readers: Vec<Child> = (0..READERS)
-        .map(|_| {
-            std::process::Command::new(std::env::current_exe().expect("test binary"))
-                .args(["--exact", "share::reader_process", "--ignored", "--nocapture", "--test-threads=1"])
-                .env("CHEETAH_READER_CONFIG", db.config_path())
-                .env("CHEETAH_READER_IDLE_FLAG", &idle_flag)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn reader")
-        })
-        .collect();
+    let config = db.config_path();
+    let envs = [("CHEETAH_READER_CONFIG", config.as_path()), ("CHEETAH_READER_IDLE_FLAG", idle_flag.as_path())];
+    let readers = harness::spawn_children("share::reader_process", READERS, &envs);
 
     for date in FIRST..DAYS {
         db.insert(&new.iter().filter(|r| r.date == day(date)).cloned().collect::<Vec<_>>());
@@ -85,11 +76,7 @@ fn serve_keeps_the_layer_current_while_reader_processes_read_through_it() {
 
     let (mut reads, mut layered, mut views, mut generations) = (0, 0, 0, std::collections::BTreeSet::new());
     for reader in readers {
-        let output = reader.wait_with_output().expect("reader");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "reader failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-        let line = stdout.lines().find_map(|l| l.split_once("READER ").map(|(_, r)| r)).expect("report");
-        let report: serde_json::Value = serde_json::from_str(line).expect("json");
+        let report = harness::child_report(reader);
         reads += report["reads"].as_u64().expect("reads");
         layered += report["layered"].as_u64().expect("layered");
         views += report["views"].as_u64().expect("views");
