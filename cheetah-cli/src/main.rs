@@ -27,13 +27,14 @@ enum Command {
     Fields(commands::fields::Args),
     /// Bring every table up to the newest date in the source
     Update(commands::update::Args),
-    /// Update on an interval until stopped (SIGINT or SIGTERM)
+    /// Update on an interval until stopped (SIGINT or SIGTERM), keeping the shared layer current
     Serve(commands::serve::Args),
-    /// Per table and field: dates, rows, bytes, watermark, last update
+    /// Per table and field: dates, rows, bytes, watermark, last update; the shared layer
     Status(commands::status::Args),
     /// Read fields over a date range from the cache
     Get(commands::get::Args),
-    /// Make sure a range is cached and pull its chunks into the OS page cache
+    /// Make sure a range is cached, then publish it into the shared layer ([share]), or
+    /// without one pull its chunks into the OS page cache
     Warm(commands::warm::Args),
     /// Compare the cache with the source date by date; re-fetch what differs with --repair
     Verify(commands::verify::Args),

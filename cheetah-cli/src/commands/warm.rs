@@ -13,7 +13,8 @@ use super::{human_bytes, load_config, DateRange};
 pub struct Args {
     #[command(flatten)]
     range: DateRange,
-    /// Only these fields, comma-separated [default: every cached field]
+    /// Only these fields, comma-separated [default: every cached field]; with [share], one
+    /// segment of the shared layer holds them, with the union of their daily tables' rows
     #[arg(long, value_delimiter = ',')]
     cols: Option<Vec<String>>,
     /// Never fetch from the source, even if the range is not fully cached

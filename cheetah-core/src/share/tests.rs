@@ -427,3 +427,58 @@ fn a_layer_newer_than_the_readers_view_of_the_store_waits_for_it() {
     assert!(both(&setup, &exact).unwrap().shared.is_none(), "not used before the reader catches up");
     assert!(setup.shared.take_share_warnings().is_empty(), "and that is no fault");
 }
+
+/// A tmpfs of `bytes` mounted at `dir` for the life of the value, when this process may mount.
+struct TinyTmpfs(std::path::PathBuf);
+
+impl TinyTmpfs {
+    fn mount(dir: &Path, bytes: usize) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_tmpfs_fails_the_publish_and_readers_keep_what_was_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), "64MiB");
+    let mut market = Market::new(&config.store.path, 40, 23);
+    for day in FIRST..FIRST + DAYS {
+        market.commit(day);
+    }
+    let Some(_tmpfs) = TinyTmpfs::mount(&config.share.as_ref().unwrap().path, 64 << 10) else {
+        // Mounting needs root, which CI has.
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root and must be able to mount a tmpfs");
+        eprintln!("SKIPPED a_full_tmpfs_fails_the_publish: this process may not mount a tmpfs");
+        return;
+    };
+    let cache = Cache::builder(config.clone()).open().unwrap();
+    let plain = Cache::builder(config).share(false).open().unwrap();
+    let small = ["close".to_string()];
+    cache.publish(date_of(FIRST), date_of(FIRST + 5), Some(&small)).unwrap();
+    let err = cache.publish(date_of(FIRST), date_of(FIRST + DAYS), None).unwrap_err();
+    assert!(matches!(err, crate::Error::Share(crate::ShareError::Full { .. })), "{err}");
+    assert!(err.to_string().contains("enlarge the tmpfs"), "{err}");
+    let request = Request::new(date_of(FIRST), date_of(FIRST + 5), small.to_vec());
+    let (through_layer, from_store) = (cache.get(&request).unwrap(), plain.get(&request).unwrap());
+    assert!(through_layer.shared.is_some_and(|s| s.views), "the generation before the failure still serves");
+    assert_eq!(through_layer.batch, from_store.batch);
+    let left: Vec<String> = std::fs::read_dir(&cache.config().share.as_ref().unwrap().path)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("g2-"))
+        .collect();
+    assert!(left.is_empty(), "the failed generation's files are removed: {left:?}");
+}
