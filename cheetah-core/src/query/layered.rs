@@ -117,7 +117,7 @@ pub(crate) fn read(
         let rows = part.symbols.len();
         return Ok(Ok(Columns {
             dates,
-            symbols: dictionary(part.symbols, &view.ranking),
+            symbols: part.symbols,
             fields: part.fields,
             rows_per_day: part.rows_per_day,
             shared: Some(SharedUse { generation, rows, views }),
@@ -131,7 +131,7 @@ pub(crate) fn read(
     let rows = part.symbols.len();
     pieces.push(Columns {
         dates: dates_column(&part.rows_per_day, DateLayout::Date32),
-        symbols: dictionary(part.symbols, &view.ranking),
+        symbols: part.symbols,
         fields: part.fields,
         rows_per_day: part.rows_per_day,
         shared: None,
@@ -157,7 +157,7 @@ pub(crate) fn read(
     let rows_per_day: Vec<(Day, usize)> = pieces.iter().flat_map(|p| p.rows_per_day.iter().copied()).collect();
     Ok(Ok(Columns {
         dates: dates_column(&rows_per_day, layout),
-        symbols: dictionary(keys, &view.ranking),
+        symbols: dictionary(keys, &view.ranking).expect("every part's codes rank the reader's symbols"),
         fields,
         rows_per_day,
         shared: Some(SharedUse { generation, rows, views: false }),
@@ -166,7 +166,7 @@ pub(crate) fn read(
 
 /// The rows the layer serves.
 struct LayerPart {
-    /// Symbol ranks in the reader's ranking.
+    /// The `symbol` column: ranks in the reader's ranking, checked to index its symbols.
     symbols: ArrayRef,
     fields: Vec<ArrayRef>,
     rows_per_day: Vec<(Day, usize)>,
@@ -188,6 +188,10 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
         choice.fields.iter().map(|f| g.column(segment, f).map(|c| c.slice(lo, n))).collect::<Result<Vec<_>, _>>()?;
     let published = layer.generation.manifest.symbols;
     let old_ranking = (published != view.symbols.len()).then(|| ranking_of_first(&view.symbols, published));
+    // Filters below trust the codes: a damaged file must fail here, not keep the wrong rows.
+    if !codes_below(&symbols, published) {
+        return Err(format!("segment {}: a symbol code out of range: the layer is damaged", segment.id));
+    }
 
     let mut keep: Option<BooleanBuffer> = None;
     if let Some(places) = &choice.presence {
@@ -231,8 +235,9 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
         fields = fields.iter().map(copy).collect::<Result<_, _>>()?;
     }
     if let Some(old) = &old_ranking {
-        symbols = recode(&symbols, old, &view.ranking);
+        symbols = recode(&symbols, old, &view.ranking)?;
     }
+    let symbols = dictionary(symbols, &view.ranking)?;
     let views = keep.is_none() && old_ranking.is_none();
     // The segment's date codes count its days with rows from its first; they are the result's
     // when the served rows start at its first such day and none is dropped.
@@ -243,8 +248,9 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
         .transpose()?
         .map(|codes| {
             let served: Vec<Day> = rows_per_day.iter().map(|&(d, _)| d).collect();
-            date_dictionary(codes, served)
-        });
+            date_dictionary(codes, served).map_err(|e| format!("the date codes of segment {}: {e}", segment.id))
+        })
+        .transpose()?;
     Ok(LayerPart { symbols, fields, rows_per_day, dates, views })
 }
 
@@ -256,34 +262,52 @@ fn ranking_of_first(symbols: &SymbolDictionary, n: usize) -> SymbolRanking {
 }
 
 /// Codes of `old` ranks as ranks of `new`, in `new`'s code width.
-fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking) -> ArrayRef {
+///
+/// # Errors
+/// A code that is no rank of `old`: the file holding it is damaged.
+fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking) -> Result<ArrayRef, String> {
     let mut by_rank = vec![0u32; old.rank.len()];
     for (id, &rank) in old.rank.iter().enumerate() {
         by_rank[rank as usize] = new.rank[id];
     }
-    let ranks: Vec<u32> = (0..codes.len()).map(|i| by_rank[code_at(codes, i)]).collect();
-    if narrow(new.rank.len()) {
+    let ranks = (0..codes.len())
+        .map(|i| by_rank.get(code_at(codes, i)).copied().ok_or("a symbol code out of range: the layer is damaged"))
+        .collect::<Result<Vec<u32>, _>>()?;
+    Ok(if narrow(new.rank.len()) {
         Arc::new(Int16Array::from_iter_values(ranks.into_iter().map(|r| r as i16)))
     } else {
         Arc::new(Int32Array::from_iter_values(ranks.into_iter().map(|r| r as i32)))
-    }
+    })
 }
 
+/// Code `i`; a negative one (only a damaged file has one) indexes nothing.
 fn code_at(codes: &ArrayRef, i: usize) -> usize {
-    match codes.as_primitive_opt::<Int16Type>() {
-        Some(c) => c.value(i) as usize,
-        None => codes.as_primitive::<Int32Type>().value(i) as usize,
-    }
+    let code = match codes.as_primitive_opt::<Int16Type>() {
+        Some(c) => i32::from(c.value(i)),
+        None => codes.as_primitive::<Int32Type>().value(i),
+    };
+    usize::try_from(code).unwrap_or(usize::MAX)
+}
+
+/// Whether every code is in `0..limit`, in one pass the compiler vectorises.
+fn codes_below(codes: &ArrayRef, limit: usize) -> bool {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (min, max) = match codes.as_primitive_opt::<Int16Type>() {
+        Some(c) => c.values().iter().fold((i16::MAX, i16::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
+        None => {
+            let (lo, hi) = codes
+                .as_primitive::<Int32Type>()
+                .values()
+                .iter()
+                .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            return codes.is_empty() || (lo >= 0 && i64::from(hi) < limit);
+        }
+    };
+    codes.is_empty() || (min >= 0 && i64::from(max) < limit)
 }
 
 fn match_codes(codes: &ArrayRef, wanted: impl Fn(usize) -> bool) -> BooleanBuffer {
-    match codes.as_primitive_opt::<Int16Type>() {
-        Some(c) => BooleanBuffer::collect_bool(c.len(), |i| wanted(c.value(i) as usize)),
-        None => {
-            let c = codes.as_primitive::<Int32Type>();
-            BooleanBuffer::collect_bool(c.len(), |i| wanted(c.value(i) as usize))
-        }
-    }
+    BooleanBuffer::collect_bool(codes.len(), |i| wanted(code_at(codes, i)))
 }
 
 /// The keys of a dictionary column, sharing its buffer.
@@ -297,26 +321,26 @@ fn narrow(levels: usize) -> bool {
 }
 
 /// The `symbol` column of ranks `keys` into the reader's ranked symbols.
-fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> ArrayRef {
-    let values: ArrayRef = Arc::new(ranking.sorted.clone());
-    match keys.as_primitive_opt::<Int16Type>() {
-        Some(k) => Arc::new(DictionaryArray::try_new(k.clone(), values).expect("ranks index the symbols")),
-        None => Arc::new(
-            DictionaryArray::try_new(keys.as_primitive::<Int32Type>().clone(), values)
-                .expect("ranks index the symbols"),
-        ),
-    }
+///
+/// # Errors
+/// A key that ranks no symbol: the layer file it came from is damaged.
+fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> Result<ArrayRef, String> {
+    keyed(keys, Arc::new(ranking.sorted.clone())).map_err(|e| format!("the symbol codes: {e}"))
 }
 
-fn date_dictionary(codes: ArrayRef, days: Vec<Day>) -> ArrayRef {
-    let values: ArrayRef = Arc::new(Date32Array::from(days));
-    match codes.as_primitive_opt::<Int16Type>() {
-        Some(k) => Arc::new(DictionaryArray::try_new(k.clone(), values).expect("ordinals index the days")),
-        None => Arc::new(
-            DictionaryArray::try_new(codes.as_primitive::<Int32Type>().clone(), values)
-                .expect("ordinals index the days"),
-        ),
-    }
+/// Codes into `values` as a dictionary column; the codes of a damaged file may not index them.
+fn keyed(codes: ArrayRef, values: ArrayRef) -> Result<ArrayRef, String> {
+    let checked = match codes.as_primitive_opt::<Int16Type>() {
+        Some(k) => DictionaryArray::try_new(k.clone(), values).map(|d| Arc::new(d) as ArrayRef),
+        None => {
+            DictionaryArray::try_new(codes.as_primitive::<Int32Type>().clone(), values).map(|d| Arc::new(d) as ArrayRef)
+        }
+    };
+    checked.map_err(|e| format!("{e}; the layer is damaged"))
+}
+
+fn date_dictionary(codes: ArrayRef, days: Vec<Day>) -> Result<ArrayRef, String> {
+    keyed(codes, Arc::new(Date32Array::from(days)))
 }
 
 /// The `date` column of rows laid out per `rows_per_day`.
@@ -345,7 +369,7 @@ pub(crate) fn dates_column(rows_per_day: &[(Day, usize)], layout: DateLayout) ->
                 }
                 Arc::new(PrimitiveArray::<Int32Type>::from(codes))
             };
-            date_dictionary(codes, levels)
+            date_dictionary(codes, levels).expect("ordinals of the days counted")
         }
     }
 }

@@ -482,3 +482,28 @@ fn a_full_tmpfs_fails_the_publish_and_readers_keep_what_was_published() {
         .collect();
     assert!(left.is_empty(), "the failed generation's files are removed: {left:?}");
 }
+
+#[test]
+fn codes_damaged_inside_an_intact_file_fall_back_to_the_store() {
+    let setup = setup(10, 29);
+    let dir = setup.shared.config().share.as_ref().unwrap().path.clone();
+    let text = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
+    let manifest: super::format::Manifest = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    // Rewritten under a new inode, as a layer file is never written in place; header and size
+    // stay whole, the symbol codes become -1.
+    let rows = &manifest.segments[0].rows;
+    let path = dir.join(&rows.file.name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let span = rows.symbol_codes;
+    bytes[span.offset as usize..(span.offset + span.len) as usize].fill(0xFF);
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let exact = request(0, DAYS, &[true, true, true, true, true, false], None, None, true);
+    for symbols in [None, Some(vec![1, 2])] {
+        let mut r = exact.clone();
+        r.symbols = symbols.map(|s| s.iter().map(|i| format!("S{i:02}")).collect());
+        assert!(both(&setup, &r).unwrap().shared.is_none(), "read from the store instead");
+    }
+    let warnings = setup.shared.take_share_warnings();
+    assert!(!warnings.is_empty() && warnings[0].contains("damaged"), "{warnings:?}");
+}
