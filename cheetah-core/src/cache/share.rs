@@ -107,8 +107,7 @@ impl Cache {
         let current = publisher.current();
 
         // One snapshot decides what is still exact; every segment built later reflects at least
-        // its journal position. A segment kept as it is reflects the current manifest's, which
-        // may be newer when another publisher saw more of the store: the new manifest spans both.
+        // its journal position.
         let (position, symbols, mut wanted, changed) = self.follower.read(&self.hot, |store, view| {
             let position = store.journal_end()?;
             let symbols = view.symbols.len();
@@ -230,9 +229,12 @@ impl Cache {
             }
         }
         report.total_bytes = segments.iter().map(Segment::bytes).sum();
+        // A segment kept as it was is unchanged in the store up to `position` (checked above), so
+        // every segment is exact as of `position`; a kept one may also hold what a publisher
+        // with a newer view saw, which readers behind that must not use.
         let span = match &current {
             Some(m) if segments.iter().any(|s| s.rows.file.generation != generation) => {
-                (position.min(m.journal), position.max(m.journal_newest))
+                (position, position.max(m.journal_newest))
             }
             _ => (position, position),
         };

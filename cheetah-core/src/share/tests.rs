@@ -507,3 +507,18 @@ fn codes_damaged_inside_an_intact_file_fall_back_to_the_store() {
     let warnings = setup.shared.take_share_warnings();
     assert!(!warnings.is_empty() && warnings[0].contains("damaged"), "{warnings:?}");
 }
+
+#[test]
+fn a_publish_that_keeps_a_segment_leaves_the_rebuilt_one_views() {
+    let mut setup = setup(12, 31);
+    // A new date inside the whole-range segment only; republishing it keeps the bar segment
+    // as it was. The rebuilt segment holds the new date and must serve it as views: nothing
+    // journaled before this publish is stale any more.
+    setup.market.commit(FIRST + DAYS);
+    setup.shared.publish(date_of(FIRST), date_of(FIRST + 365), None).unwrap();
+    let all = request(0, DAYS + 1, &[true, true, true, true, true, false], None, None, true);
+    let served = both(&setup, &all).unwrap().shared.unwrap();
+    assert!(served.views, "{served:?}");
+    let bar_read = request(3, 12, &[true, true, false, false, false, false], None, None, true);
+    assert!(both(&setup, &bar_read).unwrap().shared.unwrap().views, "the kept segment too");
+}
