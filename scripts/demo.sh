@@ -117,7 +117,7 @@ print(pit.iloc[::40])
 PY
 
 step "cheetah status   (the shared layer heads it)"
-"$CHEETAH" status | head -4
+"$CHEETAH" status | sed -n 1,4p
 
 step "cheetah verify   (row counts and per-field checksums, computed by the source, date by date)"
 "$CHEETAH" verify
