@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod disk;
 mod fixtures;
+mod processes;
 mod secrets;
 mod service;
 mod share;

@@ -201,6 +201,12 @@ fn setup(symbols: usize, seed: u64) -> Setup {
     Setup { _dir: dir, market, shared, plain }
 }
 
+/// Puts `bytes` in place as the layer's manifest, renamed over the old one as a publisher does.
+fn replace_manifest(dir: &Path, bytes: impl AsRef<[u8]>) {
+    std::fs::write(dir.join("MANIFEST.new"), bytes).unwrap();
+    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+}
+
 const COLS: [&str; 6] = ["close", "volume", "name", "pe", "mv", "revenue"];
 
 fn request(start: Day, len: Day, cols: &[bool], symbols: Option<Vec<u8>>, base: Option<bool>, dict: bool) -> Request {
@@ -336,8 +342,7 @@ fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
     let manifest = std::fs::read(dir.join("MANIFEST")).unwrap();
     let mut damaged = manifest.clone();
     damaged[40] ^= 0x11;
-    std::fs::write(dir.join("MANIFEST.new"), &damaged).unwrap();
-    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    replace_manifest(&dir, &damaged);
     for _ in 0..3 {
         assert!(both(&setup, &exact).unwrap().shared.is_none());
     }
@@ -346,8 +351,7 @@ fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
     assert!(warnings[0].contains("damaged"), "{warnings:?}");
 
     // A truncated column file: the manifest is whole again, its file is not.
-    std::fs::write(dir.join("MANIFEST.new"), &manifest).unwrap();
-    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    replace_manifest(&dir, &manifest);
     let victim = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -368,8 +372,7 @@ fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
         String::from_utf8(manifest.clone()).unwrap().replace(&setup.market.store.identity().unwrap(), "elsewhere");
     let body = &foreign[..foreign.trim_end().rfind('\n').unwrap()];
     let check = super::format::fnv1a(body.as_bytes());
-    std::fs::write(dir.join("MANIFEST.new"), format!("{body}\n{check:016x}\n")).unwrap();
-    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    replace_manifest(&dir, format!("{body}\n{check:016x}\n"));
     assert!(both(&setup, &exact).unwrap().shared.is_none());
     let warnings = setup.shared.take_share_warnings();
     assert!(warnings.len() == 1 && warnings[0].contains("another store"), "{warnings:?}");
@@ -422,8 +425,7 @@ fn a_layer_newer_than_the_readers_view_of_the_store_waits_for_it() {
     let json = text.lines().next().unwrap();
     let mut manifest: super::format::Manifest = serde_json::from_str(json).unwrap();
     manifest.journal_newest += 1_000;
-    std::fs::write(dir.join("MANIFEST.new"), super::format::encode_manifest(&manifest)).unwrap();
-    std::fs::rename(dir.join("MANIFEST.new"), dir.join("MANIFEST")).unwrap();
+    replace_manifest(&dir, super::format::encode_manifest(&manifest));
     assert!(both(&setup, &exact).unwrap().shared.is_none(), "not used before the reader catches up");
     assert!(setup.shared.take_share_warnings().is_empty(), "and that is no fault");
 }
