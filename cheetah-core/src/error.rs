@@ -48,11 +48,15 @@ pub enum ConfigError {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// `${NAME}` in the connection string names an unset variable.
-    #[error("{path}: [source] odbc uses ${{{name}}}, but the environment variable {name} is not set")]
+    /// `${NAME}` in a value names an unset variable.
+    #[error(
+        "{path}: {key} uses ${{{name}}}, but the environment variable {name} is not set; set it, or write the value in"
+    )]
     MissingEnv {
         /// The config file.
         path: PathBuf,
+        /// The key holding it, such as `[source] odbc`.
+        key: &'static str,
         /// The variable's name.
         name: String,
     },

@@ -48,10 +48,11 @@ mod view;
 
 pub use cache::{Cache, CacheBuilder, SourceField, WarmReport};
 pub use config::{
-    Config, DecimalMode, MissingPolicy, ShareConfig, SourceConfig, StoreConfig, TableConfig, DEFAULT_LOOKBACK,
+    Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig, TableConfig, TlsFiles,
+    DEFAULT_LOOKBACK,
 };
 pub use error::{ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError};
-pub use query::{DateLayout, QueryResult, Request, SharedUse};
+pub use query::{DateLayout, Outline, QueryResult, Request, SharedUse};
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus};
 pub use store::FORMAT_VERSION;

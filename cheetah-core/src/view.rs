@@ -23,6 +23,7 @@ use arrow::array::StringArray;
 
 use crate::error::{QueryError, StoreError};
 use crate::hot::HotChunks;
+use crate::query::MarkSnapshot;
 use crate::store::catalog::Catalog;
 use crate::store::symbols::SymbolDictionary;
 use crate::store::Store;
@@ -39,10 +40,14 @@ pub(crate) struct View {
     pub ranking: SymbolRanking,
     /// Cached days of each table, ascending.
     pub days: HashMap<u32, Vec<Day>>,
+    /// The watermarks and fieldmarks, read before the days: a read's cut comes from here, so it
+    /// never passes a day this view does not list yet.
+    pub marks: MarkSnapshot,
 }
 
 impl View {
     fn load(store: &Store) -> Result<Self, StoreError> {
+        let marks = store.marks()?;
         let catalog = store.catalog()?;
         let symbols = store.symbols()?;
         let ranking = SymbolRanking::new(&symbols);
@@ -50,7 +55,7 @@ impl View {
         for table in &catalog.tables {
             days.insert(table.id, store.day_index(table.id)?.into_iter().map(|(day, _)| day).collect());
         }
-        Ok(Self { catalog, symbols, ranking, days })
+        Ok(Self { catalog, symbols, ranking, days, marks })
     }
 
     /// The cached days of table `table_id`, ascending.
@@ -208,11 +213,16 @@ impl Follower {
             }
         }
         let store = self.store();
+        // Before the journal: every day these marks cover is committed, so the journal lists it.
+        let marks = store.marks()?;
         let catalog_version = store.catalog_version()?;
         let tail = store.journal_since(position.journal)?;
         let symbols_grew = store.symbols_after(self.view().symbols.len())?;
         let catalog_changed = catalog_version != position.catalog_version;
         if !catalog_changed && tail.days.is_empty() && !tail.fell_behind && !symbols_grew {
+            if self.view().marks != marks {
+                self.view.write().expect("view lock").marks = marks;
+            }
             position.seen = disk;
             return Ok(());
         }
@@ -239,6 +249,7 @@ impl Follower {
                 _ => {}
             }
         }
+        view.marks = marks;
         position.journal = tail.next_seq;
         position.catalog_version = catalog_version;
         position.seen = disk;

@@ -142,9 +142,21 @@ impl Cache {
             let chunks = HotStore { hot: &self.hot, store };
             let layer = self.shared.as_ref().and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
             let shared = layer.as_ref().map(|(s, l)| (*s, l));
-            query::read(view, &self.aliases, store, &chunks, shared, &self.pool, request)
+            query::read(view, &self.aliases, &view.marks, &chunks, shared, &self.pool, request)
         };
         Ok(self.follower.read(&self.hot, read)?)
+    }
+
+    /// What [`Cache::get`] of `request` would return, without reading a chunk: its columns and
+    /// its dates with their rows, as of now.
+    ///
+    /// # Errors
+    /// As for [`Cache::get`].
+    pub fn outline(&self, request: &Request) -> Result<query::Outline, Error> {
+        self.refresh()?;
+        let (store, view) = (self.follower.store(), self.follower.view());
+        let plan = query::plan(&view, &self.aliases, &view.marks, request)?;
+        Ok(query::outline(&plan, &store, view.symbols.len())?)
     }
 
     /// Per table and field: dates, rows, bytes and watermark.

@@ -34,6 +34,51 @@ pub struct Config {
     pub tables: Vec<TableConfig>,
     /// `[share]`, if the box shares decoded columns between processes.
     pub share: Option<ShareConfig>,
+    /// `[flight]`, if `cheetah serve` serves reads over Arrow Flight.
+    pub flight: Option<FlightConfig>,
+}
+
+/// `[flight]`: where `cheetah serve` serves reads over Arrow Flight, and who may read.
+#[derive(Clone)]
+pub struct FlightConfig {
+    /// The address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// The bearer token clients must present, with `${NAME}` substituted. Never print it.
+    pub(crate) token: Option<String>,
+    /// The certificate chain and private key (PEM files) to serve TLS with.
+    pub tls: Option<TlsFiles>,
+    /// The most bytes one read may return; a larger one is refused before it is read.
+    pub max_read_bytes: u64,
+    /// About how many bytes each endpoint (a date range) of a read holds.
+    pub part_bytes: u64,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+impl FlightConfig {
+    /// The bearer token clients must present. Compare it, never print it.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
+
+impl fmt::Debug for FlightConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlightConfig")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("tls", &self.tls)
+            .field("max_read_bytes", &self.max_read_bytes)
+            .field("part_bytes", &self.part_bytes)
+            .finish()
+    }
 }
 
 /// `[share]`: the shared layer every reader process on the box maps.

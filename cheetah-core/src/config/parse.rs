@@ -8,14 +8,16 @@ use serde::{Deserialize, Deserializer};
 
 use super::secrets::substitute_env;
 use super::{
-    is_glob, pattern_matches, Config, DecimalMode, MissingPolicy, ShareConfig, SourceConfig, StoreConfig, TableConfig,
-    DEFAULT_LOOKBACK,
+    is_glob, pattern_matches, Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig,
+    TableConfig, TlsFiles, DEFAULT_LOOKBACK,
 };
 use crate::error::ConfigError;
 use crate::types::TableKind;
 
 const DEFAULT_HOT_CACHE: u64 = 2 << 30;
 const DEFAULT_SHARE_BUDGET: u64 = 4 << 30;
+const DEFAULT_FLIGHT_MAX_READ: u64 = 4 << 30;
+const DEFAULT_FLIGHT_PART: u64 = 64 << 20;
 const DEFAULT_MAX_TEXT_SIZE: usize = 4096;
 const DEFAULT_BATCH_ROWS: usize = 50_000;
 const DEFAULT_QUERY_ROWS: usize = 100_000;
@@ -49,8 +51,11 @@ impl Config {
             compression_level: raw.store.compression_level.unwrap_or(3),
         };
 
-        let connection_string = substitute_env(&raw.source.odbc)
-            .map_err(|name| ConfigError::MissingEnv { path: path.to_path_buf(), name })?;
+        let connection_string = substitute_env(&raw.source.odbc).map_err(|name| ConfigError::MissingEnv {
+            path: path.to_path_buf(),
+            key: "[source] odbc",
+            name,
+        })?;
         let source = SourceConfig {
             connection_string,
             max_text_size: raw.source.max_text_size.unwrap_or(DEFAULT_MAX_TEXT_SIZE),
@@ -141,8 +146,81 @@ impl Config {
             }
             None => None,
         };
-        Ok(Self { path: path.to_path_buf(), store, source, tables, share })
+        let flight = match raw.flight {
+            Some(flight) => Some(parse_flight(path, base_dir, flight, &invalid)?),
+            None => None,
+        };
+        Ok(Self { path: path.to_path_buf(), store, source, tables, share, flight })
     }
+}
+
+/// `[flight]`: the address, the token (required beyond loopback), and TLS.
+fn parse_flight(
+    path: &Path,
+    base_dir: &Path,
+    raw: RawFlight,
+    invalid: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<FlightConfig, ConfigError> {
+    let span = raw.listen.span();
+    let text = raw.listen.into_inner();
+    let listen =
+        resolve_listen(&text).map_err(|why| invalid(span.clone(), format!("[flight] listen = {text:?}: {why}")))?;
+    let token = match raw.token {
+        Some(template) => {
+            let token = substitute_env(&template).map_err(|name| ConfigError::MissingEnv {
+                path: path.to_path_buf(),
+                key: "[flight] token",
+                name,
+            })?;
+            if token.trim().is_empty() {
+                return Err(invalid(
+                    span,
+                    "[flight] token is empty; set a long random token, or leave the key out to serve loopback only"
+                        .into(),
+                ));
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    if token.is_none() && !listen.ip().is_loopback() {
+        return Err(invalid(
+            span,
+            format!(
+                "[flight] listen = {text:?} serves other machines, so clients must present a token: add token = \"${{CHEETAH_TOKEN}}\" and set CHEETAH_TOKEN, or listen on 127.0.0.1"
+            ),
+        ));
+    }
+    let tls = match (raw.tls_cert, raw.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert: base_dir.join(cert), key: base_dir.join(key) }),
+        (None, None) => None,
+        (cert, _) => {
+            let (given, missing) = if cert.is_some() { ("tls_cert", "tls_key") } else { ("tls_key", "tls_cert") };
+            return Err(invalid(span, format!("[flight] has {given} but no {missing}; TLS needs both PEM files")));
+        }
+    };
+    Ok(FlightConfig {
+        listen,
+        token,
+        tls,
+        max_read_bytes: raw.max_read.map_or(DEFAULT_FLIGHT_MAX_READ, |b| b.0),
+        part_bytes: raw.part_bytes.map_or(DEFAULT_FLIGHT_PART, |b| b.0).max(1),
+    })
+}
+
+/// `host:port`, with `localhost` and other host names resolved to their first address.
+fn resolve_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err("give host:port, such as \"127.0.0.1:8815\"".into());
+    }
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve it ({e}); give host:port, such as \"127.0.0.1:8815\""))?;
+    addrs.next().ok_or_else(|| "it resolves to no address".into())
 }
 
 /// The 1-based line of the first non-blank character at or after `offset`.
@@ -160,6 +238,18 @@ struct RawConfig {
     #[serde(default)]
     table: Vec<toml::Spanned<RawTable>>,
     share: Option<RawShare>,
+    flight: Option<RawFlight>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlight {
+    listen: toml::Spanned<String>,
+    token: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_read: Option<ByteSize>,
+    part_bytes: Option<ByteSize>,
 }
 
 #[derive(Deserialize)]
@@ -334,6 +424,47 @@ start = "2015-01-01"
             .unwrap_err()
             .to_string();
         assert!(err.contains("CHEETAH_SURELY_UNSET"), "{err}");
+    }
+
+    #[test]
+    fn flight_needs_a_token_beyond_loopback_and_never_shows_it() {
+        let with = |flight: &str| Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[flight]\n{flight}\n"));
+        let local = with(r#"listen = "localhost:8815""#).unwrap().flight.unwrap();
+        assert!(local.listen.ip().is_loopback() && local.listen.port() == 8815 && local.token().is_none());
+        let err = with(r#"listen = "0.0.0.0:8815""#).unwrap_err().to_string();
+        assert!(err.contains("serves other machines") && err.contains("token"), "{err}");
+        let open = with(
+            r#"listen = "0.0.0.0:8815"
+token = "${HOME}-x""#,
+        )
+        .unwrap()
+        .flight
+        .unwrap();
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(open.token(), Some(format!("{home}-x").as_str()));
+        assert!(!format!("{open:?}").contains(&home), "{open:?}");
+        let unset = with(
+            r#"listen = "127.0.0.1:1"
+token = "${CHEETAH_SURELY_UNSET}""#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(unset.contains("[flight] token") && unset.contains("CHEETAH_SURELY_UNSET"), "{unset}");
+        let half = with(
+            r#"listen = "127.0.0.1:1"
+tls_cert = "c.pem""#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(half.contains("no tls_key"), "{half}");
+        assert!(with(r#"listen = "8815""#).unwrap_err().to_string().contains("host:port"));
+        assert!(with(
+            r#"listen = "127.0.0.1:1"
+tokn = "x""#
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("tokn"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod asof;
 mod assemble;
 mod fetch;
 mod layered;
+mod outline;
 mod plan;
 mod pool;
 mod resolve;
@@ -27,7 +28,9 @@ pub(crate) use self::assemble::Assembled;
 pub use self::assemble::DateLayout;
 pub(crate) use self::fetch::{ChunkSource, HotStore};
 pub(crate) use self::layered::dictionary_keys;
-pub(crate) use self::plan::{plan, Marks, Plan};
+pub(crate) use self::outline::outline;
+pub use self::outline::Outline;
+pub(crate) use self::plan::{plan, MarkSnapshot, Plan};
 pub use self::pool::OutputPool;
 pub(crate) use self::resolve::{aliases, resolve_fields, Aliases};
 use crate::error::{QueryError, StoreError};
@@ -127,7 +130,7 @@ pub(crate) struct Columns {
 pub(crate) fn read(
     view: &View,
     aliases: &Aliases,
-    marks: &impl Marks,
+    marks: &MarkSnapshot,
     chunks: &impl ChunkSource,
     shared: Option<(&SharedLayer, &LayerView)>,
     pool: &OutputPool,

@@ -6,26 +6,29 @@ use chrono::NaiveDate;
 
 use super::resolve::{resolve_fields, Aliases, ResolvedField};
 use super::Request;
-use crate::error::{QueryError, StoreError};
+use crate::error::QueryError;
 use crate::store::catalog::TableEntry;
 use crate::types::{date_of, day_of, Day, TableKind};
 use crate::view::View;
 
-/// The marks that bound a consistent cut. The store answers them; tests answer from a map.
-pub(crate) trait Marks {
-    /// The last date fully loaded for a table.
-    fn watermark(&self, table_id: u32) -> Result<Option<Day>, StoreError>;
-    /// The last date backfilled for a field still being added.
-    fn fieldmark(&self, field_id: u32) -> Result<Option<Day>, StoreError>;
+/// The marks as of one moment, kept in the view so a read's cut never runs ahead of the days the
+/// view knows: a writer commits a day before the watermark that covers it, so marks read before
+/// the journal bound only days the journal already lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MarkSnapshot {
+    /// Watermark per table id.
+    pub watermarks: std::collections::HashMap<u32, Day>,
+    /// Fieldmark per field id still being backfilled.
+    pub fieldmarks: std::collections::HashMap<u32, Day>,
 }
 
-impl Marks for crate::store::Store {
-    fn watermark(&self, table_id: u32) -> Result<Option<Day>, StoreError> {
-        crate::store::Store::watermark(self, table_id)
+impl MarkSnapshot {
+    fn watermark(&self, table_id: u32) -> Option<Day> {
+        self.watermarks.get(&table_id).copied()
     }
 
-    fn fieldmark(&self, field_id: u32) -> Result<Option<Day>, StoreError> {
-        crate::store::Store::fieldmark(self, field_id)
+    fn fieldmark(&self, field_id: u32) -> Option<Day> {
+        self.fieldmarks.get(&field_id).copied()
     }
 }
 
@@ -62,7 +65,7 @@ fn is_asof(table: &TableEntry) -> bool {
     table.kind == TableKind::Asof
 }
 
-/// Plans `request` against `view`, bounded by `marks`.
+/// Plans `request` against `view`, bounded by `marks` (the view's own, outside tests).
 ///
 /// # Errors
 /// [`QueryError::InvalidArgument`] for a reversed range, no fields, an unknown or asof base, or
@@ -70,7 +73,7 @@ fn is_asof(table: &TableEntry) -> bool {
 pub(crate) fn plan<'v>(
     view: &'v View,
     aliases: &Aliases,
-    marks: &impl Marks,
+    marks: &MarkSnapshot,
     request: &Request,
 ) -> Result<Plan<'v>, QueryError> {
     if request.start > request.end {
@@ -127,10 +130,10 @@ pub(crate) fn plan<'v>(
     // or ahead: its events count as of its last update, and never past a row's own date.
     let mut cut = day_of(request.end);
     for table in tables.iter().filter(|t| !is_asof(t)) {
-        cut = cut.min(marks.watermark(table.id)?.unwrap_or(Day::MIN));
+        cut = cut.min(marks.watermark(table.id).unwrap_or(Day::MIN));
     }
     for f in fields.iter().filter(|f| !f.field.complete) {
-        cut = cut.min(marks.fieldmark(f.field.id)?.unwrap_or(Day::MIN));
+        cut = cut.min(marks.fieldmark(f.field.id).unwrap_or(Day::MIN));
     }
     let start = day_of(request.start);
     let mut days: Vec<Day> = Vec::new();
@@ -165,22 +168,6 @@ mod tests {
     use crate::types::ValueType;
     use crate::view::SymbolRanking;
 
-    #[derive(Default)]
-    struct Map {
-        watermarks: HashMap<u32, Day>,
-        fieldmarks: HashMap<u32, Day>,
-    }
-
-    impl Marks for Map {
-        fn watermark(&self, table_id: u32) -> Result<Option<Day>, StoreError> {
-            Ok(self.watermarks.get(&table_id).copied())
-        }
-
-        fn fieldmark(&self, field_id: u32) -> Result<Option<Day>, StoreError> {
-            Ok(self.fieldmarks.get(&field_id).copied())
-        }
-    }
-
     fn field(id: u32, name: &str, complete: bool) -> FieldEntry {
         FieldEntry { id, name: name.into(), dtype: ValueType::Float64, complete }
     }
@@ -206,11 +193,11 @@ mod tests {
         let symbols = SymbolDictionary::from_persisted(["B", "A", "C"].map(Arc::from).to_vec());
         let ranking = SymbolRanking::new(&symbols);
         let days = HashMap::from([(1, (10..=14).collect()), (4, (12..=16).collect()), (7, vec![3, 13])]);
-        View { catalog, symbols, ranking, days }
+        View { catalog, symbols, ranking, days, marks: MarkSnapshot::default() }
     }
 
-    fn marks() -> Map {
-        Map { watermarks: HashMap::from([(1, 14), (4, 16), (7, 13)]), fieldmarks: HashMap::from([(5, 15)]) }
+    fn marks() -> MarkSnapshot {
+        MarkSnapshot { watermarks: HashMap::from([(1, 14), (4, 16), (7, 13)]), fieldmarks: HashMap::from([(5, 15)]) }
     }
 
     fn request(start: Day, end: Day, cols: &[&str]) -> Request {

@@ -104,6 +104,30 @@ impl Store {
             .map(i64::from_be_bytes))
     }
 
+    /// Every watermark and fieldmark, as of now.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub(crate) fn marks(&self) -> Result<crate::query::MarkSnapshot, StoreError> {
+        Ok(crate::query::MarkSnapshot {
+            watermarks: self.days_under(meta::WATERMARK, "watermark")?,
+            fieldmarks: self.days_under(meta::FIELDMARK, "fieldmark")?,
+        })
+    }
+
+    /// The days stored under `prefix ++ id`, by id.
+    fn days_under(&self, prefix: &[u8], what: &str) -> Result<std::collections::HashMap<u32, Day>, StoreError> {
+        let mut days = std::collections::HashMap::new();
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(prefix, Direction::Forward)) {
+            let (key, value) = item.map_err(|e| self.rocks(e))?;
+            let Some(id) = key.strip_prefix(prefix) else { break };
+            let id = <[u8; 4]>::try_from(id).map_err(|_| self.corrupt(what, "bad key"))?;
+            let day = parse_day(&value).ok_or_else(|| self.corrupt(what, "not 4 bytes"))?;
+            days.insert(u32::from_be_bytes(id), day);
+        }
+        Ok(days)
+    }
+
     fn get_day(&self, key: &[u8], what: &str) -> Result<Option<Day>, StoreError> {
         self.get(CF_META, key)?
             .map(|bytes| parse_day(&bytes).ok_or_else(|| self.corrupt(what, "not 4 bytes")))
