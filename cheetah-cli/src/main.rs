@@ -27,7 +27,8 @@ enum Command {
     Fields(commands::fields::Args),
     /// Bring every table up to the newest date in the source
     Update(commands::update::Args),
-    /// Update on an interval until stopped (SIGINT or SIGTERM), keeping the shared layer current
+    /// Update on an interval until stopped (SIGINT or SIGTERM), keeping the shared layer current,
+    /// and serve reads over Arrow Flight when the config has [flight]
     Serve(commands::serve::Args),
     /// Per table and field: dates, rows, bytes, watermark, last update; the shared layer
     Status(commands::status::Args),

@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod disk;
 mod fixtures;
+mod flight;
 mod processes;
 mod secrets;
 mod service;

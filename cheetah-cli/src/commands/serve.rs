@@ -5,9 +5,13 @@
 //! from `--retry-min` up to `--retry-max`, so a source that is down is not hammered, and the
 //! first round after it returns catches up. SIGINT or SIGTERM stops it between dates. After each
 //! round it brings the shared layer (`[share]`) up to the store.
+//!
+//! With `[flight]` it also serves reads over Arrow Flight; `--no-update` serves them without
+//! taking the writer role, for a replica of the store or a box where another process updates.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -26,7 +30,13 @@ pub struct Args {
     /// The longest wait after failed rounds, in seconds
     #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
     retry_max: f64,
+    /// Serve reads over Arrow Flight ([flight]) without updating or taking the writer role
+    #[arg(long)]
+    no_update: bool,
 }
+
+/// How long streams under way may finish once the server is asked to stop.
+const FLIGHT_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     for (name, value) in
@@ -36,22 +46,48 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             bail!("{name} must be a positive number of seconds, not {value}");
         }
     }
+    // A server must outlive a client that hangs up: a write to its closed socket is an error to
+    // handle, not a signal that ends the process.
+    // SAFETY: changing a signal's disposition before the server's threads start.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let stop = stop_on_signals()?;
     let config = load_config(config)?;
-    let cache = Cache::builder(config).writer(true).open()?;
+    if args.no_update && config.flight.is_none() {
+        bail!("--no-update serves reads over Arrow Flight only, and {} has no [flight] section; add one with listen = \"127.0.0.1:8815\"", config.path.display());
+    }
+    let cache = Arc::new(Cache::builder(config).writer(!args.no_update).open()?);
+    let flight = match &cache.config().flight {
+        Some(flight) => Some(cheetah_flight::start(cache.clone(), flight)?),
+        None => None,
+    };
+    if args.no_update {
+        tracing::info!(store = %cache.config().store.path.display(), "serving reads only; another process updates the store");
+        while sleep_unless_stopped(Duration::from_secs(3600), &stop) {}
+    } else {
+        update_rounds(&cache, &args, &stop);
+    }
+    if let Some(flight) = flight {
+        flight.stop(FLIGHT_GRACE);
+    }
+    tracing::info!("stopped; every committed date is intact");
+    Ok(())
+}
+
+/// An update every `--interval`, backing off after failures, until `stop`.
+fn update_rounds(cache: &Cache, args: &Args, stop: &Arc<AtomicBool>) {
     let source = cache.config().source.redacted();
     tracing::info!(store = %cache.config().store.path.display(), %source, interval = args.interval, "serving");
     let mut failures = 0u32;
     for round in 1u64.. {
         let started = Instant::now();
-        let failed = match cache.update_with(&stop, None) {
+        let failed = match cache.update_with(stop, None) {
             Ok(report) => log_round(round, &report, started.elapsed()),
             Err(e) => {
                 tracing::error!(round, "round failed: {e}");
                 true
             }
         };
-        publish_round(round, &cache);
+        publish_round(round, cache);
         if !failed && failures > 0 {
             tracing::info!(round, "the source is back after {failures} failed rounds");
             failures = 0;
@@ -67,12 +103,10 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         } else {
             Duration::from_secs_f64(args.interval).saturating_sub(started.elapsed())
         };
-        if !sleep_unless_stopped(wait, &stop) {
+        if !sleep_unless_stopped(wait, stop) {
             break;
         }
     }
-    tracing::info!("stopped; every committed date is intact");
-    Ok(())
 }
 
 /// Logs the round's totals (the updater logs each table); returns whether any table failed for

@@ -1,0 +1,383 @@
+//! The Flight service: `GetFlightInfo` plans a read and splits it into date-range endpoints,
+//! `DoGet` reads one ticket and streams it, `DoAction` answers `fields` and `status`. Nothing
+//! here can write: the service holds only [`Reads`], and `DoPut` and `DoExchange` are refused.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_descriptor::DescriptorType;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket as FlightTicket,
+};
+use cheetah_core::{Cache, Error, Outline, QueryResult, Request, Status as StoreStatus};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tonic::{Request as Call, Response, Status, Streaming};
+
+use crate::errors::{bad_ticket, invalid, status_of};
+use crate::ticket::Ticket;
+use crate::wire::{self, Part};
+
+/// Largest message the server sends: tonic's default receive limit is 4 MiB, and every client
+/// takes 2 MiB with room for the message's framing.
+pub const MAX_MESSAGE_BYTES: usize = 2 << 20;
+
+/// What the service may do with the cache: read it. Nothing else is reachable from a call.
+pub trait Reads: Send + Sync + 'static {
+    /// The read's outline, without reading it.
+    fn outline(&self, request: &Request) -> Result<Outline, Error>;
+    /// The read.
+    fn get(&self, request: &Request) -> Result<QueryResult, Error>;
+    /// What the store holds.
+    fn status(&self) -> Result<StoreStatus, Error>;
+}
+
+impl Reads for Cache {
+    fn outline(&self, request: &Request) -> Result<Outline, Error> {
+        Cache::outline(self, request)
+    }
+
+    fn get(&self, request: &Request) -> Result<QueryResult, Error> {
+        Cache::get(self, request)
+    }
+
+    fn status(&self) -> Result<StoreStatus, Error> {
+        Cache::status(self)
+    }
+}
+
+/// How the service bounds its work.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The most bytes one read (a `GetFlightInfo` or one ticket) may return.
+    pub max_read_bytes: u64,
+    /// About how many bytes each endpoint of a read holds.
+    pub part_bytes: u64,
+    /// The most endpoints of one read.
+    pub max_parts: usize,
+    /// Streams built or sent at once; later calls wait for one to end.
+    pub streams: usize,
+}
+
+impl Limits {
+    /// The limits of `[flight]` on a box with `cores` cores.
+    pub fn new(config: &cheetah_core::FlightConfig, cores: usize) -> Self {
+        Self {
+            max_read_bytes: config.max_read_bytes,
+            part_bytes: config.part_bytes,
+            max_parts: 64,
+            streams: (2 * cores).max(4),
+        }
+    }
+}
+
+/// The Flight service over a cache.
+pub struct Service<R: Reads> {
+    reads: Arc<R>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+    counters: Arc<Counters>,
+}
+
+/// Streams under way and ended, for `status`.
+#[derive(Default)]
+struct Counters {
+    active: AtomicUsize,
+    sent: AtomicU64,
+    abandoned: AtomicU64,
+}
+
+impl<R: Reads> Service<R> {
+    /// A service reading `reads` within `limits`.
+    pub fn new(reads: Arc<R>, limits: Limits) -> Self {
+        Self { reads, permits: Arc::new(Semaphore::new(limits.streams)), limits, counters: Arc::default() }
+    }
+
+    /// Runs a read of the cache on the blocking pool, so the runtime's threads keep serving.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&R) -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let reads = self.reads.clone();
+        tokio::task::spawn_blocking(move || work(&reads))
+            .await
+            .map_err(|e| Status::internal(format!("the read failed on the server: {e}")))?
+    }
+
+    /// The outline of `ticket`, refused if it would read more than the limit.
+    fn checked_outline(reads: &R, ticket: &Ticket, limits: &Limits) -> Result<Outline, Status> {
+        let outline = reads.outline(&ticket.request()).map_err(|e| status_of(&e))?;
+        let bytes: u64 = outline.dates.iter().map(|(_, rows)| rows * outline.row_bytes()).sum();
+        if bytes > limits.max_read_bytes {
+            return Err(invalid(format!(
+                "this read is about {} over {} dates, more than the server's limit of {} per read ([flight] max_read); narrow the dates, the fields or the symbols, or split the read",
+                human(bytes),
+                outline.dates.len(),
+                human(limits.max_read_bytes)
+            )));
+        }
+        Ok(outline)
+    }
+
+    fn action_result(value: &serde_json::Value) -> Response<BoxStream<'static, Result<arrow_flight::Result, Status>>> {
+        let body = arrow_flight::Result { body: value.to_string().into_bytes().into() };
+        Response::new(stream::iter([Ok(body)]).boxed())
+    }
+}
+
+fn ticket_of_descriptor(descriptor: &FlightDescriptor) -> Result<Ticket, Status> {
+    if descriptor.r#type() != DescriptorType::Cmd {
+        return Err(invalid(
+            "send a CMD descriptor whose command is the ticket's JSON; PATH descriptors name nothing here".into(),
+        ));
+    }
+    Ticket::parse(&descriptor.cmd).map_err(|e| bad_ticket(&e))
+}
+
+fn human(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+/// The endpoints' app metadata: each part's dates and estimated rows.
+fn part_metadata(part: &Part) -> Vec<u8> {
+    json!({"first": part.first.to_string(), "last": part.last.to_string(), "rows": part.rows}).to_string().into_bytes()
+}
+
+#[tonic::async_trait]
+impl<R: Reads> FlightService for Service<R> {
+    type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
+    type ListFlightsStream = BoxStream<'static, Result<FlightInfo, Status>>;
+    type DoGetStream = BoxStream<'static, Result<FlightData, Status>>;
+    type DoPutStream = BoxStream<'static, Result<PutResult, Status>>;
+    type DoExchangeStream = BoxStream<'static, Result<FlightData, Status>>;
+    type DoActionStream = BoxStream<'static, Result<arrow_flight::Result, Status>>;
+    type ListActionsStream = BoxStream<'static, Result<ActionType, Status>>;
+
+    /// The token was checked before the call reached here; the handshake only echoes.
+    async fn handshake(
+        &self,
+        request: Call<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        let mut incoming = request.into_inner();
+        let payload = match incoming.next().await {
+            Some(Ok(first)) => first.payload,
+            Some(Err(e)) => return Err(e),
+            None => Default::default(),
+        };
+        let reply = HandshakeResponse { protocol_version: 0, payload };
+        Ok(Response::new(stream::iter([Ok(reply)]).boxed()))
+    }
+
+    /// Reads are named by tickets, not listed: `DoAction` `fields` lists what is cached.
+    async fn list_flights(&self, _: Call<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        Ok(Response::new(stream::empty().boxed()))
+    }
+
+    async fn get_flight_info(&self, request: Call<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        let descriptor = request.into_inner();
+        let ticket = ticket_of_descriptor(&descriptor)?;
+        let limits = self.limits;
+        let planned = ticket.clone();
+        let outline = self.blocking(move |reads| Self::checked_outline(reads, &planned, &limits)).await?;
+        let schema = wire::schema(&outline, ticket.dates);
+        let parts = wire::split(&outline, limits.part_bytes, limits.max_parts);
+        let endpoints = parts.iter().map(|part| {
+            FlightEndpoint::new()
+                .with_ticket(FlightTicket::new(ticket.over(part.first, part.last).to_bytes()))
+                .with_app_metadata(part_metadata(part))
+        });
+        let covered = outline.covered.map(|(s, e)| [s.to_string(), e.to_string()]);
+        let metadata = json!({
+            "covered": covered,
+            "rows": parts.iter().map(|p| p.rows).sum::<u64>(),
+            "bytes": parts.iter().map(|p| p.bytes).sum::<u64>(),
+        });
+        let info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(format!("cannot encode the schema: {e}")))?
+            .with_descriptor(descriptor)
+            .with_endpoints(endpoints.collect())
+            .with_ordered(true)
+            .with_total_records(-1)
+            .with_total_bytes(-1)
+            .with_app_metadata(metadata.to_string().into_bytes());
+        Ok(Response::new(info))
+    }
+
+    async fn poll_flight_info(&self, _: Call<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+        Err(Status::unimplemented("reads are planned at once: call GetFlightInfo"))
+    }
+
+    async fn get_schema(&self, request: Call<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        let ticket = ticket_of_descriptor(request.get_ref())?;
+        let dates = ticket.dates;
+        let outline = self.blocking(move |reads| reads.outline(&ticket.request()).map_err(|e| status_of(&e))).await?;
+        let schema = wire::schema(&outline, dates);
+        let options = arrow::ipc::writer::IpcWriteOptions::default();
+        let result = SchemaAsIpc::new(&schema, &options)
+            .try_into()
+            .map_err(|e: arrow::error::ArrowError| Status::internal(format!("cannot encode the schema: {e}")))?;
+        Ok(Response::new(result))
+    }
+
+    async fn do_get(&self, request: Call<FlightTicket>) -> Result<Response<Self::DoGetStream>, Status> {
+        let peer = request.remote_addr().map_or_else(|| "unknown".to_string(), |a| a.to_string());
+        let ticket = Ticket::parse(&request.get_ref().ticket).map_err(|e| bad_ticket(&e))?;
+        let permit =
+            self.permits.clone().acquire_owned().await.map_err(|_| Status::unavailable("the server is stopping"))?;
+        let started = Instant::now();
+        let limits = self.limits;
+        let dates = ticket.dates;
+        let batch = self
+            .blocking(move |reads| {
+                let outline = Self::checked_outline(reads, &ticket, &limits)?;
+                let result = reads.get(&ticket.request()).map_err(|e| status_of(&e))?;
+                wire::conform(&result.batch, &wire::schema(&outline, dates))
+                    .map_err(|e| Status::internal(format!("the read does not match its outline: {e}")))
+            })
+            .await?;
+        let assembled = started.elapsed();
+        let guard = StreamGuard::new(
+            self.counters.clone(),
+            peer,
+            batch.num_rows(),
+            batch.get_array_memory_size(),
+            started,
+            permit,
+        );
+        tracing::debug!(rows = batch.num_rows(), ms = assembled.as_millis() as u64, "read assembled");
+        let data = FlightDataEncoderBuilder::new()
+            .with_dictionary_handling(DictionaryHandling::Resend)
+            .with_max_flight_data_size(MAX_MESSAGE_BYTES)
+            .with_schema(batch.schema())
+            .build(stream::iter([Ok::<RecordBatch, FlightError>(batch)]));
+        let stream = GuardedStream { inner: data, guard: Some(guard) }.map(|item| item.map_err(Status::from));
+        Ok(Response::new(stream.boxed()))
+    }
+
+    async fn do_put(&self, _: Call<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        Err(read_only())
+    }
+
+    async fn do_exchange(&self, _: Call<Streaming<FlightData>>) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(read_only())
+    }
+
+    async fn do_action(&self, request: Call<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        let action = request.into_inner();
+        if !["fields", "status"].contains(&action.r#type.as_str()) {
+            return Err(invalid(format!("no action {:?}; the actions are `fields` and `status`", action.r#type)));
+        }
+        let status = self.blocking(|reads| reads.status().map_err(|e| status_of(&e))).await?;
+        match action.r#type.as_str() {
+            "fields" => Ok(Self::action_result(&fields_of(&status))),
+            _ => {
+                let mut value = serde_json::to_value(&status).map_err(|e| Status::internal(e.to_string()))?;
+                value["flight"] = json!({
+                    "streams_active": self.counters.active.load(Ordering::SeqCst),
+                    "streams_sent": self.counters.sent.load(Ordering::SeqCst),
+                    "streams_abandoned": self.counters.abandoned.load(Ordering::SeqCst),
+                });
+                Ok(Self::action_result(&value))
+            }
+        }
+    }
+
+    async fn list_actions(&self, _: Call<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        let actions = [
+            ("fields", "The cached fields: table, type, first and last date, dates, rows, bytes (JSON)"),
+            ("status", "What the store holds per table and field, and the server's streams (JSON)"),
+        ];
+        let actions = actions.map(|(name, about)| Ok(ActionType { r#type: name.into(), description: about.into() }));
+        Ok(Response::new(stream::iter(actions).boxed()))
+    }
+}
+
+fn read_only() -> Status {
+    Status::permission_denied(
+        "this server is read-only: the cache changes only through its own updates from the source",
+    )
+}
+
+/// One row per cached field, as `cheetah.Cache.fields()` lists them.
+fn fields_of(status: &StoreStatus) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = status
+        .tables
+        .iter()
+        .flat_map(|t| {
+            t.fields.iter().map(move |f| {
+                json!({"field": f.name, "table": t.name, "type": f.dtype, "first": f.first, "last": f.last,
+                       "dates": f.dates, "rows": f.rows, "bytes": f.bytes})
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
+
+/// Counts a stream while it lives, and logs how it ended. Dropping it (the stream ended, or the
+/// client went away and tonic dropped the stream) frees the read's memory and its permit.
+struct StreamGuard {
+    counters: Arc<Counters>,
+    peer: String,
+    rows: usize,
+    bytes: usize,
+    started: Instant,
+    finished: bool,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl StreamGuard {
+    fn new(
+        counters: Arc<Counters>,
+        peer: String,
+        rows: usize,
+        bytes: usize,
+        started: Instant,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Self {
+        counters.active.fetch_add(1, Ordering::SeqCst);
+        Self { counters, peer, rows, bytes, started, finished: false, _permit: permit }
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.counters.active.fetch_sub(1, Ordering::SeqCst);
+        let ms = self.started.elapsed().as_millis() as u64;
+        if self.finished {
+            self.counters.sent.fetch_add(1, Ordering::SeqCst);
+            tracing::info!(peer = %self.peer, rows = self.rows, bytes = self.bytes, ms, "sent a read");
+        } else {
+            self.counters.abandoned.fetch_add(1, Ordering::SeqCst);
+            tracing::info!(peer = %self.peer, rows = self.rows, ms, "the client left mid-stream; its read is freed");
+        }
+    }
+}
+
+/// A stream that holds its [`StreamGuard`] until it ends or is dropped.
+struct GuardedStream<S> {
+    inner: S,
+    guard: Option<StreamGuard>,
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for GuardedStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.inner.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            if let Some(mut guard) = self.guard.take() {
+                guard.finished = true;
+            }
+        }
+        polled
+    }
+}

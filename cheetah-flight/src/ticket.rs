@@ -1,0 +1,284 @@
+//! The ticket: a read named exactly as `get_data` names it, as JSON, so a client in any language
+//! can write one.
+//!
+//! ```json
+//! {"fields": ["close", "pe"], "start": "2020-01-01", "end": "2020-12-31",
+//!  "symbols": ["000001.SZ"], "base": "daily_bar", "dates": "dictionary"}
+//! ```
+//!
+//! Everything from the network passes [`Ticket::parse`] first; it refuses what is not exactly
+//! this shape, and bounds every length, before the cache sees a name.
+
+use cheetah_core::{DateLayout, Request};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// The most bytes a ticket may have: room for some 50,000 symbols.
+pub const MAX_TICKET_BYTES: usize = 1 << 20;
+/// The most characters in a field, table or symbol name.
+pub const MAX_NAME_CHARS: usize = 256;
+/// The most fields one ticket may ask for.
+pub const MAX_FIELDS: usize = 10_000;
+
+/// A read, as a client names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ticket {
+    /// Field names as `get_data` takes them: `close`, `valuation.pe`, an alias.
+    pub fields: Vec<String>,
+    /// First date, inclusive, `YYYY-MM-DD`.
+    pub start: NaiveDate,
+    /// Last date, inclusive, `YYYY-MM-DD`.
+    pub end: NaiveDate,
+    /// Keep only these symbols.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbols: Option<Vec<String>>,
+    /// Take the rows from this table's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// How the `date` column travels.
+    #[serde(default, skip_serializing_if = "Dates::is_default")]
+    pub dates: Dates,
+}
+
+/// How the `date` column travels: dictionary-encoded (the default: a code per row into the
+/// dates that have rows, as pandas keeps a MultiIndex level) or a plain `date32` per row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dates {
+    /// `dictionary<values=date32, indices=int32>`.
+    #[default]
+    Dictionary,
+    /// `date32`.
+    Date32,
+}
+
+impl Dates {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Why a ticket was refused; the message says what a valid one looks like.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad ticket: {0}; a ticket is JSON like {{\"fields\": [\"close\"], \"start\": \"2020-01-01\", \"end\": \"2020-12-31\"}} (see the README's \"Reading from other machines\")")]
+pub struct TicketError(pub String);
+
+impl Ticket {
+    /// Parses and checks a ticket from the wire.
+    ///
+    /// # Errors
+    /// [`TicketError`] for anything but one JSON object of the documented keys, with names of
+    /// bounded length free of control characters.
+    pub fn parse(bytes: &[u8]) -> Result<Self, TicketError> {
+        if bytes.len() > MAX_TICKET_BYTES {
+            return Err(TicketError(format!(
+                "it is {} bytes, over the limit of {MAX_TICKET_BYTES}; ask for fewer symbols or fields per read",
+                bytes.len()
+            )));
+        }
+        let ticket: Ticket =
+            serde_json::from_slice(bytes).map_err(|e| TicketError(format!("it is not a valid ticket: {e}")))?;
+        ticket.check()?;
+        Ok(ticket)
+    }
+
+    fn check(&self) -> Result<(), TicketError> {
+        if self.fields.len() > MAX_FIELDS {
+            return Err(TicketError(format!("it asks for {} fields; the limit is {MAX_FIELDS}", self.fields.len())));
+        }
+        for field in &self.fields {
+            check_name("field", field)?;
+        }
+        for symbol in self.symbols.iter().flatten() {
+            check_name("symbol", symbol)?;
+        }
+        if let Some(base) = &self.base {
+            check_name("base", base)?;
+        }
+        // The rest (no fields, start after end, unknown names) is the read's to refuse, with the
+        // message a local read gives.
+        Ok(())
+    }
+
+    /// The ticket as JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a ticket serializes")
+    }
+
+    /// The same read over `start..=end`.
+    #[must_use]
+    pub fn over(&self, start: NaiveDate, end: NaiveDate) -> Self {
+        Self { start, end, ..self.clone() }
+    }
+
+    /// The cache request it names.
+    pub fn request(&self) -> Request {
+        let layout = match self.dates {
+            Dates::Dictionary => DateLayout::Dictionary,
+            Dates::Date32 => DateLayout::Date32,
+        };
+        let mut request = Request::new(self.start, self.end, self.fields.clone()).dates(layout);
+        if let Some(symbols) = &self.symbols {
+            request = request.symbols(symbols.clone());
+        }
+        if let Some(base) = &self.base {
+            request = request.base(base.clone());
+        }
+        request
+    }
+}
+
+/// A name is 1 to [`MAX_NAME_CHARS`] characters without control characters. Names are looked up
+/// in the catalog, never put into SQL, so any other text is merely an unknown name.
+fn check_name(what: &str, name: &str) -> Result<(), TicketError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(TicketError(format!("a {what} name has {chars} characters; names have 1 to {MAX_NAME_CHARS}")));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(TicketError(format!("the {what} name {name:?} holds a control character")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const GOOD: &str = r#"{"fields": ["close", "valuation.pe"], "start": "2020-01-01", "end": "2020-12-31"}"#;
+
+    fn refused(text: &str) -> String {
+        Ticket::parse(text.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_documented_ticket_round_trips() {
+        let ticket = Ticket::parse(GOOD.as_bytes()).unwrap();
+        assert_eq!(ticket.fields, ["close", "valuation.pe"]);
+        assert_eq!(ticket.dates, Dates::Dictionary);
+        assert_eq!(Ticket::parse(&ticket.to_bytes()).unwrap(), ticket);
+        let full = r#"{"fields": ["close"], "start": "2020-01-01", "end": "2020-01-31", "symbols": ["A"], "base": "bar", "dates": "date32"}"#;
+        let full = Ticket::parse(full.as_bytes()).unwrap();
+        assert_eq!(
+            (full.symbols.as_deref(), full.base.as_deref(), full.dates),
+            (Some(&["A".to_string()][..]), Some("bar"), Dates::Date32)
+        );
+        let part =
+            full.over(NaiveDate::from_ymd_opt(2020, 1, 5).unwrap(), NaiveDate::from_ymd_opt(2020, 1, 9).unwrap());
+        assert_eq!((part.symbols, part.base, part.dates), (full.symbols, full.base, full.dates));
+    }
+
+    #[test]
+    fn hostile_tickets_say_what_is_wrong() {
+        assert!(refused(r#"{"fields": ["close"], "start": "2020-01-01", "end": "2020-12-31", "drop": 1}"#)
+            .contains("unknown field `drop`"));
+        assert!(refused(r#"{"fields": "close", "start": "2020-01-01", "end": "2020-12-31"}"#)
+            .contains("expected a sequence"));
+        assert!(refused(r#"{"fields": ["close"], "start": "2020-13-01", "end": "2020-12-31"}"#)
+            .contains("not a valid ticket"));
+        assert!(
+            refused(r#"{"fields": ["close"], "start": 20200101, "end": "2020-12-31"}"#).contains("not a valid ticket")
+        );
+        assert!(refused(r#"{"fields": ["a\u0000b"], "start": "2020-01-01", "end": "2020-12-31"}"#).contains("control"));
+        assert!(refused(r#"{"fields": ["close"], "start": "2020-01-01", "end": "2020-12-31", "dates": "text"}"#)
+            .contains("unknown variant"));
+        assert!(refused("").contains("not a valid ticket"));
+        assert!(refused("[1, 2]").contains("not a valid ticket"));
+        let long = format!(
+            r#"{{"fields": ["{}"], "start": "2020-01-01", "end": "2020-12-31"}}"#,
+            "x".repeat(MAX_NAME_CHARS + 1)
+        );
+        assert!(refused(&long).contains("names have 1 to"));
+        let huge = format!(
+            r#"{{"fields": ["close"], "start": "2020-01-01", "end": "2020-12-31", "symbols": [{}]}}"#,
+            vec!["\"ABCDEFGH\""; 200_000].join(",")
+        );
+        assert!(refused(&huge).contains("over the limit"));
+        // Names go to the catalog, never into SQL: this parses, and the cache calls it unknown.
+        assert!(Ticket::parse(
+            br#"{"fields": ["close; DROP TABLE daily_bar; --"], "start": "2020-01-01", "end": "2020-12-31"}"#
+        )
+        .is_ok());
+    }
+
+    /// A ticket, then the same bytes damaged: a byte replaced, a span cut out, or text spliced in.
+    fn mutated() -> impl Strategy<Value = Vec<u8>> {
+        let base = GOOD.as_bytes().to_vec();
+        let len = base.len();
+        prop_oneof![
+            (0..len, any::<u8>()).prop_map({
+                let base = base.clone();
+                move |(at, byte)| {
+                    let mut b = base.clone();
+                    b[at] = byte;
+                    b
+                }
+            }),
+            (0..len, 0..len).prop_map({
+                let base = base.clone();
+                move |(a, b)| {
+                    let (lo, hi) = (a.min(b), a.max(b));
+                    [&base[..lo], &base[hi..]].concat()
+                }
+            }),
+            (0..len, prop::collection::vec(any::<u8>(), 0..64))
+                .prop_map(move |(at, junk)| { [&base[..at], &junk[..], &base[at..]].concat() }),
+        ]
+    }
+
+    /// Any JSON value, nested a few levels.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::from("2020-01-01")),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("fields".to_string()),
+                        Just("start".to_string()),
+                        Just("end".to_string()),
+                        Just("symbols".to_string()),
+                        Just("base".to_string()),
+                        Just("dates".to_string()),
+                        "[a-z]{1,6}"
+                    ],
+                    inner,
+                    0..7
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// The fuzz: no input panics, and whatever parses is a ticket the checks allow.
+        #[test]
+        fn any_bytes_parse_or_are_refused_without_a_panic(bytes in prop_oneof![mutated(), prop::collection::vec(any::<u8>(), 0..256)]) {
+            if let Ok(ticket) = Ticket::parse(&bytes) {
+                prop_assert!(ticket.fields.len() <= MAX_FIELDS);
+                prop_assert_eq!(Ticket::parse(&ticket.to_bytes()).unwrap(), ticket);
+            }
+        }
+
+        #[test]
+        fn any_json_parses_or_is_refused_without_a_panic(value in json()) {
+            let bytes = serde_json::to_vec(&value).unwrap();
+            match Ticket::parse(&bytes) {
+                Ok(ticket) => prop_assert!(ticket.fields.iter().all(|f| check_name("field", f).is_ok())),
+                Err(e) => prop_assert!(e.to_string().starts_with("bad ticket: ")),
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! What travels: one fixed schema per read, and a read split into date-range parts.
+//!
+//! The cache narrows dictionary codes to 16 bits where pandas would; on the wire both `date` and
+//! `symbol` carry 32-bit codes, so every part of a read, and the schema `GetFlightInfo` promised,
+//! are one schema whatever dates each part holds.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use cheetah_core::Outline;
+use chrono::NaiveDate;
+
+use crate::ticket::Dates;
+
+/// The schema every part of a read travels in.
+pub fn schema(outline: &Outline, dates: Dates) -> SchemaRef {
+    let mut fields =
+        vec![Field::new("date", date_type(dates), false), Field::new("symbol", dictionary(DataType::Utf8), false)];
+    fields.extend(outline.fields.iter().map(|(name, dtype)| Field::new(name, dtype.clone(), true)));
+    Arc::new(Schema::new(fields))
+}
+
+fn dictionary(values: DataType) -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(values))
+}
+
+fn date_type(dates: Dates) -> DataType {
+    match dates {
+        Dates::Dictionary => dictionary(DataType::Date32),
+        Dates::Date32 => DataType::Date32,
+    }
+}
+
+/// `batch` in `schema`: dictionary codes widened to 32 bits, and the schema's exact fields.
+///
+/// # Errors
+/// An [`ArrowError`] if a column cannot take the schema's type, which a read of the same
+/// outline never gives.
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let columns: Vec<ArrayRef> =
+        batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    cast(column, field.data_type())
+                }
+            })
+            .collect::<Result<_, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// A part of a read: its first and last date, and about how many rows and bytes it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// First date.
+    pub first: NaiveDate,
+    /// Last date.
+    pub last: NaiveDate,
+    /// Rows, at most.
+    pub rows: u64,
+    /// Bytes of its fixed-width columns, about.
+    pub bytes: u64,
+}
+
+/// Splits the outlined read into parts of consecutive dates, each about `target_bytes` (at most
+/// `max_parts` of them), so a client fetches them in parallel and the server never builds more
+/// than one part of a read at a time per stream.
+pub fn split(outline: &Outline, target_bytes: u64, max_parts: usize) -> Vec<Part> {
+    let row_bytes = outline.row_bytes();
+    let total: u64 = outline.dates.iter().map(|(_, rows)| rows * row_bytes).sum();
+    let parts = usize::try_from(total.div_ceil(target_bytes.max(1))).unwrap_or(max_parts).clamp(1, max_parts.max(1));
+    let per_part = total.div_ceil(parts as u64).max(1);
+    let mut out: Vec<Part> = Vec::with_capacity(parts);
+    for &(date, rows) in &outline.dates {
+        let bytes = rows * row_bytes;
+        let full = out.len() == parts;
+        match out.last_mut() {
+            Some(part) if part.bytes < per_part || full => {
+                part.last = date;
+                part.rows += rows;
+                part.bytes += bytes;
+            }
+            _ => out.push(Part { first: date, last: date, rows, bytes }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outline(days: u32, rows: u64) -> Outline {
+        let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        Outline {
+            fields: vec![("close".into(), DataType::Float64), ("volume".into(), DataType::Int64)],
+            dates: (0..days).map(|d| (start + chrono::Days::new(d.into()), rows)).collect(),
+            covered: None,
+            symbols: rows as usize,
+        }
+    }
+
+    #[test]
+    fn parts_are_consecutive_cover_every_date_and_are_even() {
+        let o = outline(100, 1000);
+        let parts = split(&o, 24 * 1000 * 10, 64);
+        assert_eq!(parts.len(), 10);
+        assert_eq!(parts[0].first, o.dates[0].0);
+        assert_eq!(parts.last().unwrap().last, o.dates[99].0);
+        for pair in parts.windows(2) {
+            assert_eq!(pair[1].first, pair[0].last + chrono::Days::new(1));
+        }
+        assert!(parts.iter().all(|p| p.rows == 10_000), "{parts:?}");
+        assert_eq!(split(&o, 1, 7).len(), 7, "capped at max_parts");
+        assert_eq!(split(&o, u64::MAX, 64).len(), 1);
+        assert!(split(&outline(0, 0), 1000, 64).is_empty());
+    }
+
+    #[test]
+    fn narrow_codes_widen_to_the_wire_schema() {
+        use arrow::array::{Date32Array, DictionaryArray, Float64Array, Int16Array, Int64Array, StringArray};
+        let o = outline(1, 2);
+        let schema = schema(&o, Dates::Dictionary);
+        let dates = DictionaryArray::new(Int16Array::from(vec![0, 0]), Arc::new(Date32Array::from(vec![18262])));
+        let symbols = DictionaryArray::new(Int16Array::from(vec![0, 1]), Arc::new(StringArray::from(vec!["A", "B"])));
+        let local = RecordBatch::try_from_iter([
+            ("date", Arc::new(dates) as ArrayRef),
+            ("symbol", Arc::new(symbols) as ArrayRef),
+            ("close", Arc::new(Float64Array::from(vec![1.0, 2.0])) as ArrayRef),
+            ("volume", Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef),
+        ])
+        .unwrap();
+        let wire = conform(&local, &schema).unwrap();
+        assert_eq!(wire.schema(), schema);
+        let back = cast(wire.column(1), &DataType::Utf8).unwrap();
+        assert_eq!(
+            back.as_any().downcast_ref::<StringArray>().unwrap().iter().collect::<Vec<_>>(),
+            [Some("A"), Some("B")]
+        );
+    }
+}
