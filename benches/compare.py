@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import flight
 import layer
 import market
 from measure import HOT, ROOT, WARMUP, cold_runs, fmt_bytes, fmt_seconds, timed_child, versions
@@ -393,6 +394,9 @@ def main(argv: list[str]) -> None:
 
     shared = write_config(work, args.pg, "cheetah-share", store="cheetah-store", extra=layer.share_section())
     layer_lines = layer.report(sys.executable, shared, config, QUERIES, peers, best_peers, args.runs, cheetah_bin(), log)
+    served = write_config(work, args.pg, "cheetah-flight", store="cheetah-store",
+                          extra=layer.share_section() + flight.flight_section())
+    flight_lines = flight.report(sys.executable, served, QUERIES, best_peers, args.runs, cheetah_bin(), log)
 
     log("one new date for every cached field")
     for lookback in (5, 0):
@@ -427,6 +431,11 @@ def main(argv: list[str]) -> None:
         "codes are views of the mapped files.",
         "",
         *layer_lines,
+        "",
+        "Arrow Flight: `cheetah serve --no-update` reading through the same layer; clients in other processes over",
+        "loopback, on the same 2 cores as the server.",
+        "",
+        *flight_lines,
         "",
         "| update | figure |",
         "|---|---|",

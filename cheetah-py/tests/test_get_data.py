@@ -143,7 +143,7 @@ def test_errors_mirror_the_rust_families(cache, tmp_path):
 
 @pytest.mark.parametrize("levels", [100, 5000, 40000])
 def test_pandas_keeps_codes_of_the_type_cheetah_builds(levels):
-    codes = np.arange(levels, dtype=cheetah._code_type(levels))
+    codes = np.arange(levels, dtype=cheetah._frames._code_type(levels))
     index = pd.MultiIndex(levels=[pd.Index(range(levels))], codes=[codes], verify_integrity=False)
     assert np.shares_memory(index.codes[0], codes), "pandas would have converted them: a copy per read"
 
@@ -170,7 +170,7 @@ def test_float_columns_arrive_without_a_copy(cache):
     start, end = DAYS[0].date().isoformat(), DAYS[-1].date().isoformat()
     table, _, _ = cache._inner.get(start, end, ["close", "pe"], None, None, True)
     addresses = {name: table.column(name).chunk(0).buffers()[1].address for name in ("close", "pe")}
-    df = cheetah._to_pandas(table, "numpy")
+    df = cheetah._frames.to_pandas(table, "numpy")
     for name in ("close", "pe"):
         column = df[name].to_numpy()
         assert not column.flags.owndata, "a view, not a copy"

@@ -1,0 +1,257 @@
+"""A cache another machine serves over Arrow Flight (`cheetah serve` with ``[flight]``), with the
+read API of a local one: ``cheetah.connect("grpc://host:8815", token=...)``.
+
+A read asks the server for its plan (`GetFlightInfo`), which splits it into date-range
+endpoints, fetches the endpoints in parallel (`DoGet`), and joins them into the table a local
+read returns. The server's errors come back as the exceptions a local read raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError
+from ._reads import DateLike, Reads, day, names
+
+
+class RemoteError(CheetahError):
+    """The Flight server is unreachable, refused the token, or went away mid-read."""
+
+
+_KINDS: dict[str, type[Exception]] = {
+    "QueryError": QueryError,
+    "EmptyCache": EmptyCache,
+    "CorruptChunk": CorruptChunk,
+    "StoreError": StoreError,
+    "ConfigError": ConfigError,
+    "CheetahError": CheetahError,
+}
+
+# pyarrow wraps the server's message: "Flight returned <code> error, with message: <message>.
+# gRPC client debug context: ...".
+_MESSAGE = re.compile(r"with message: (?P<message>.*?)(?:\. gRPC client debug context:|\. Client context:|$)", re.S)
+
+#: Endpoints fetched at once by one read.
+PARALLEL_FETCHES = 4
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One date range of a read: the ticket that fetches it, and its first and last date."""
+
+    ticket: bytes
+    first: str
+    last: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A read as the server planned it: its schema, its endpoints in date order, what it covers."""
+
+    schema: pa.Schema
+    endpoints: list[Endpoint]
+    covered: tuple[str, str] | None
+
+
+def _server_message(error: Exception) -> str:
+    text = str(error)
+    found = _MESSAGE.search(text)
+    return found.group("message").strip() if found else text
+
+
+def _translate(error: Exception, url: str) -> Exception:
+    """The exception a local read would raise for the server's `error`."""
+    message = _server_message(error)
+    kind = None
+    extra = getattr(error, "extra_info", None)
+    if extra:
+        try:
+            detail = json.loads(extra)
+            kind = detail.get("kind")
+        except (ValueError, AttributeError):
+            detail = {}
+    if kind in _KINDS:
+        translated = _KINDS[kind](message)
+        if kind == "CorruptChunk":
+            for key in ("table", "field", "date"):
+                setattr(translated, key, detail.get(key))
+        return translated
+    if isinstance(error, flight.FlightUnauthenticatedError):
+        return RemoteError(f"{url} refused the token: {message}")
+    if isinstance(error, flight.FlightUnavailableError):
+        return RemoteError(
+            f"cannot reach the Cheetah server at {url}, or it went away mid-read ({message}); "
+            "check that `cheetah serve` runs there with [flight], then call again"
+        )
+    if isinstance(error, pa.ArrowInvalid):
+        return QueryError(message)
+    return RemoteError(f"the read from {url} failed: {message}")
+
+
+class RemoteCache(Reads):
+    """A cache served over Arrow Flight; build it with `cheetah.connect`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        tls_root_certs: bytes | str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if not re.match(r"^grpc(\+tcp|\+tls)?://[^/]+$", url):
+            raise ValueError(f"url={url!r}: give grpc://host:port, or grpc+tls://host:port for a TLS server")
+        self.url = url
+        self._token = token if token is not None else os.environ.get("CHEETAH_TOKEN")
+        if isinstance(tls_root_certs, str):
+            with open(tls_root_certs, "rb") as f:  # noqa: PTH123
+                tls_root_certs = f.read()
+        self._tls_root_certs = tls_root_certs
+        self._timeout = timeout
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to other processes (Dask workers) without its connections.
+        return {"url": self.url, "token": self._token, "tls": self._tls_root_certs, "timeout": self._timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], token=state["token"], tls_root_certs=state["tls"], timeout=state["timeout"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"cheetah.RemoteCache({self.url!r})"
+
+    def _client(self) -> flight.FlightClient:
+        # One connection per thread: parallel endpoint fetches use separate HTTP/2 connections.
+        client = getattr(self._local, "client", None)
+        if client is None:
+            kwargs: dict[str, Any] = {}
+            if self._tls_root_certs is not None:
+                kwargs["tls_root_certs"] = self._tls_root_certs
+            client = flight.connect(self.url, **kwargs)
+            self._local.client = client
+        return client
+
+    def _options(self) -> flight.FlightCallOptions:
+        headers = [] if not self._token else [(b"authorization", b"Bearer " + self._token.encode())]
+        return flight.FlightCallOptions(headers=headers, timeout=self._timeout)
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn(self._client(), self._options())
+        except (flight.FlightError, pa.ArrowException) as error:
+            raise _translate(error, self.url) from None
+
+    def plan(
+        self,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        *,
+        symbols: Sequence[str] | None = None,
+        base: str | None = None,
+        dictionary_dates: bool = True,
+    ) -> Plan:
+        """The read's plan: its schema and its date-range endpoints, each fetchable anywhere."""
+        ticket: dict[str, Any] = {"fields": names(cols, "cols"), "start": day(start, "start"), "end": day(end, "end")}
+        if symbols is not None:
+            ticket["symbols"] = names(symbols, "symbols")
+        if base is not None:
+            ticket["base"] = base
+        if not dictionary_dates:
+            ticket["dates"] = "date32"
+        descriptor = flight.FlightDescriptor.for_command(json.dumps(ticket).encode())
+        info = self._call(lambda c, o: c.get_flight_info(descriptor, o))
+        metadata = json.loads(info.app_metadata or b"{}") if hasattr(info, "app_metadata") else {}
+        endpoints = []
+        for endpoint in info.endpoints:
+            part = json.loads(endpoint.app_metadata or b"{}")
+            endpoints.append(Endpoint(endpoint.ticket.ticket, part.get("first"), part.get("last"), part.get("rows", 0)))
+        covered = metadata.get("covered")
+        return Plan(info.schema, endpoints, None if covered is None else tuple(covered))
+
+    def fetch(self, endpoint: Endpoint) -> pa.Table:
+        """One endpoint's table."""
+        ticket = flight.Ticket(endpoint.ticket)
+        return self._call(lambda c, o: c.do_get(ticket, o).read_all())
+
+    def _get(
+        self,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        symbols: Sequence[str] | None,
+        base: str | None,
+        dictionary_dates: bool = False,
+    ) -> tuple[pa.Table, dict[str, Any]]:
+        plan = self.plan(start, end, cols, symbols=symbols, base=base, dictionary_dates=dictionary_dates)
+        if len(plan.endpoints) > 1:
+            with ThreadPoolExecutor(min(PARALLEL_FETCHES, len(plan.endpoints))) as pool:
+                parts = list(pool.map(self.fetch, plan.endpoints))
+        else:
+            parts = [self.fetch(e) for e in plan.endpoints]
+        table = join(parts, plan.schema)
+        info = {
+            "requested": (day(start, "start"), day(end, "end")),
+            "covered": plan.covered,
+            "shared": None,
+            "remote": self.url,
+        }
+        return table, info
+
+    def _action(self, name: str) -> Any:
+        results = self._call(lambda c, o: list(c.do_action(flight.Action(name, b""), o)))
+        return json.loads(results[0].body.to_pybytes())
+
+    def status(self) -> dict[str, Any]:
+        """The server's store, per table and field, and its streams under ``"flight"``."""
+        return self._action("status")
+
+    def close(self) -> None:
+        """Closes this thread's connection; the next call opens another."""
+        client = getattr(self._local, "client", None)
+        if client is not None:
+            client.close()
+            self._local.client = None
+
+
+def join(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    """The endpoints' tables as one table of one chunk per column, as a local read returns it.
+
+    Each part has its own `date` dictionary (its dates); the `symbol` dictionaries are equal.
+    """
+    if not parts:
+        return schema.empty_table()
+    table = pa.concat_tables(parts)
+    if table.column("date").num_chunks > 1 and pa.types.is_dictionary(table.schema.field("date").type):
+        table = table.unify_dictionaries()
+    return table.combine_chunks()
+
+
+def connect(
+    url: str,
+    *,
+    token: str | None = None,
+    tls_root_certs: bytes | str | None = None,
+    timeout: float | None = None,
+) -> RemoteCache:
+    """A cache served over Arrow Flight at `url` (``grpc://host:8815``, or ``grpc+tls://`` for a
+    server with ``tls_cert``): `get_data`, `get_arrow`, `get_polars`, `fields()` and `status()`
+    as on a local cache.
+
+    `token` is the server's ``[flight] token`` (default: ``$CHEETAH_TOKEN``). `tls_root_certs` is
+    the PEM (bytes or a file path) of the CA that signed the server's certificate, when the
+    system's roots do not. `timeout` bounds each call, in seconds. Connecting is lazy: the first
+    read reaches the server.
+    """
+    return RemoteCache(url, token=token, tls_root_certs=tls_root_certs, timeout=timeout)

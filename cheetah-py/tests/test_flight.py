@@ -1,0 +1,211 @@
+"""Reads over Arrow Flight from Python: a real `cheetah serve --no-update` process, read with
+`cheetah.connect` (frames equal to local ones, the same errors), with `pyarrow.flight` alone and
+the README's ticket, and split across the worker processes of a Dask `LocalCluster`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+import cheetah
+
+from conftest import Market
+
+ALL = ["close", "volume", "pe", "total_mv", "rating", "val.shared", "f0", "f1", "flag"]
+TOKEN = "py-token-81d2c4"
+
+
+def _binary() -> str:
+    binary = os.environ.get("CHEETAH_BIN")
+    if not binary:
+        pytest.skip("CHEETAH_BIN is unset: `make test-python` sets it to the built `cheetah`")
+    return binary
+
+
+class Server:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.log = config.with_suffix(".log")
+        self.process = subprocess.Popen(
+            [_binary(), "--config", str(config), "serve", "--no-update"],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+            env={**os.environ, "NO_COLOR": "1", **(env or {})},
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = re.search(r"serving reads over Arrow Flight addr=(\S+)", self.log.read_text())
+            if found:
+                self.url = f"grpc://{found.group(1)}"
+                return
+            assert self.process.poll() is None, self.log.read_text()
+            time.sleep(0.05)
+        raise AssertionError(f"serve never listened:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        assert self.process.wait(10) == 0, self.log.read_text()
+
+
+def _config(market: Market, name: str, flight_section: str) -> Path:
+    config = market.config.with_name(f"{name}.toml")
+    text = market.config.read_text().replace('path = "store"', f'path = "{market.config.parent / "store"}"')
+    config.write_text(f"{text}\n[flight]\n{flight_section}\n")
+    return config
+
+
+@pytest.fixture(scope="module")
+def server(market: Market) -> Iterator[Server]:
+    s = Server(_config(market, "flight", 'listen = "127.0.0.1:0"'))
+    yield s
+    s.stop()
+
+
+def test_remote_frames_equal_local_ones(server: Server, cache: cheetah.Cache) -> None:
+    remote = cheetah.connect(server.url)
+    for cols, kwargs in [
+        (ALL, {}),
+        (["close", "pe"], {"symbols": ["Q00", "W01", "nope"]}),
+        (["pe", "f0"], {"base": "fac"}),
+        (["close"], {"dtype_backend": "pyarrow"}),
+    ]:
+        got = remote.get_data("2019-12-01", "2030-01-01", cols, **kwargs)
+        want = cache.get_data("2019-12-01", "2030-01-01", cols, **kwargs)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert got.attrs["cheetah"]["covered"] == want.attrs["cheetah"]["covered"]
+        assert got.attrs["cheetah"]["remote"] == server.url
+    got = remote.get_arrow("2020-01-10", "2020-02-10", ["close", "rating"])
+    want = cache.get_arrow("2020-01-10", "2020-02-10", ["close", "rating"])
+    assert got.schema.field("date").type == pa.date32()
+    assert got.cast(want.schema).equals(want)
+    polars = pytest.importorskip("polars")
+    assert remote.get_polars("2020-01-10", "2020-02-10", ["close"]).equals(
+        cache.get_polars("2020-01-10", "2020-02-10", ["close"])
+    )
+    assert isinstance(remote.get_polars("2020-01-10", "2020-02-10", ["close"]), polars.DataFrame)
+    pd.testing.assert_frame_equal(remote.fields(), cache.fields())
+    assert remote.status()["flight"]["streams_active"] == 0
+    empty = remote.get_data("1990-01-01", "1990-02-01", ["close"])
+    assert len(empty) == 0 and list(empty.columns) == ["close"]
+
+
+def test_remote_errors_are_the_local_ones(server: Server, cache: cheetah.Cache) -> None:
+    remote = cheetah.connect(server.url)
+    for args, kind in [
+        (("2020-01-01", "2020-12-31", ["clsoe"]), cheetah.QueryError),
+        (("2020-01-01", "2020-12-31", ["shared"]), cheetah.QueryError),
+        (("2020-12-31", "2020-01-01", ["close"]), cheetah.QueryError),
+        (("2020-13-45", "2020-12-31", ["close"]), cheetah.QueryError),
+        (("2020-01-01", "2020-12-31", ["close"], {"base": "nope"}), cheetah.QueryError),
+    ]:
+        kwargs = args[3] if len(args) == 4 else {}
+        with pytest.raises(kind) as local:
+            cache.get_data(*args[:3], **kwargs)
+        with pytest.raises(kind) as far:
+            remote.get_data(*args[:3], **kwargs)
+        assert str(far.value) == str(local.value)
+    with pytest.raises(cheetah.QueryError, match="like it: `bar.close`"):
+        remote.get_data("2020-01-01", "2020-12-31", ["clsoe"])
+    with pytest.raises(ValueError, match="grpc://host:port"):
+        cheetah.connect("http://localhost:1")
+    nobody = cheetah.connect("grpc://127.0.0.1:9", timeout=5)
+    with pytest.raises(cheetah.RemoteError, match="cannot reach"):
+        nobody.get_data("2020-01-01", "2020-12-31", ["close"])
+
+
+def test_pyarrow_flight_alone_reads_the_documented_ticket(server: Server, cache: cheetah.Cache) -> None:
+    client = flight.connect(server.url)
+    ticket = {"fields": ["close", "pe"], "start": "2020-01-01", "end": "2020-12-31"}
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(ticket)))
+    table = pa.concat_tables(client.do_get(e.ticket).read_all() for e in info.endpoints)
+    assert info.schema.field("symbol").type == pa.dictionary(pa.int32(), pa.string())
+    want = cache.get_arrow("2020-01-01", "2020-12-31", ["close", "pe"])
+    assert table.unify_dictionaries().combine_chunks().cast(want.schema).equals(want)
+    direct = client.do_get(flight.Ticket(json.dumps(ticket).encode())).read_all()
+    assert direct.num_rows == want.num_rows
+    actions = {a.type for a in client.list_actions()}
+    assert actions == {"fields", "status"}
+    fields = json.loads(next(iter(client.do_action(flight.Action("fields", b"")))).body.to_pybytes())
+    assert {f["field"] for f in fields} >= {"close", "pe", "f0"}
+    with pytest.raises(pa.ArrowInvalid, match="unknown field `sql`"):
+        client.do_get(flight.Ticket(b'{"fields": ["close"], "start": "2020-01-01", "end": "2020-12-31", "sql": "x"}')).read_all()
+
+
+def test_a_token_server_refuses_other_clients(market: Market) -> None:
+    server = Server(
+        _config(market, "flight-token", 'listen = "127.0.0.1:0"\ntoken = "${CHEETAH_PY_TOKEN}"'),
+        env={"CHEETAH_PY_TOKEN": TOKEN},
+    )
+    try:
+        with pytest.raises(cheetah.RemoteError, match="token"):
+            cheetah.connect(server.url, token="nope").get_data("2020-01-01", "2020-12-31", ["close"])
+        with pytest.raises(cheetah.RemoteError, match="token"):
+            cheetah.connect(server.url, token="").get_data("2020-01-01", "2020-12-31", ["close"])
+        df = cheetah.connect(server.url, token=TOKEN).get_data("2020-01-01", "2020-12-31", ["close"])
+        assert len(df) > 0
+        os.environ["CHEETAH_TOKEN"] = TOKEN
+        try:
+            assert len(cheetah.connect(server.url).get_data("2020-01-01", "2020-12-31", ["close"])) == len(df)
+        finally:
+            del os.environ["CHEETAH_TOKEN"]
+    finally:
+        server.stop()
+    assert TOKEN not in server.log.read_text()
+
+
+def test_tls_with_the_servers_certificate(market: Market, tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "tests" / "make-certs.sh"
+    subprocess.run([str(script), str(tmp_path)], check=True, capture_output=True)
+    key, cert, ca = tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "ca.pem"
+    server = Server(_config(market, "flight-tls", f'listen = "127.0.0.1:0"\ntls_cert = "{cert}"\ntls_key = "{key}"'))
+    try:
+        port = server.url.rsplit(":", 1)[1]
+        remote = cheetah.connect(f"grpc+tls://localhost:{port}", tls_root_certs=str(ca))
+        assert len(remote.get_data("2020-01-01", "2020-12-31", ["close"])) > 0
+        with pytest.raises(cheetah.RemoteError):
+            cheetah.connect(f"grpc://localhost:{port}", timeout=5).get_data("2020-01-01", "2020-12-31", ["close"])
+    finally:
+        server.stop()
+
+
+def test_dask_workers_read_the_partitions_from_the_server(market: Market, cache: cheetah.Cache) -> None:
+    distributed = pytest.importorskip("distributed")
+    import cheetah.dask
+
+    # A part size small enough that this market's read has several endpoints.
+    server = Server(_config(market, "flight-dask", 'listen = "127.0.0.1:0"\npart_bytes = "8KB"'))
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            ddf = cheetah.dask.read_data(server.url, "2019-12-01", "2030-01-01", ["close", "pe", "rating"])
+            assert ddf.known_divisions and ddf.npartitions > 2, ddf.divisions
+            got = ddf.compute()
+            workers = {w for w in client.run(os.getpid).values()}
+            assert len(workers) == 2 and os.getpid() not in workers
+            want = cache.get_data("2019-12-01", "2030-01-01", ["close", "pe", "rating"])
+            assert list(got.index.unique()) == sorted(got.index.unique())
+            flat = want.reset_index(level="symbol")
+            flat["symbol"] = pd.Categorical(flat["symbol"], categories=got["symbol"].cat.categories)
+            # Dask turns text columns into its own string dtype (`dataframe.convert-string`).
+            got["rating"] = got["rating"].astype(flat["rating"].dtype)
+            pd.testing.assert_frame_equal(got, flat[["symbol", "close", "pe", "rating"]], check_exact=True, check_freq=False)
+            means = ddf.groupby("symbol", observed=True).close.mean().compute().sort_index()
+            pd.testing.assert_series_equal(means, flat.groupby("symbol", observed=True).close.mean().sort_index())
+    finally:
+        server.stop()
+
+
+def test_a_new_process_reads_through_connect(server: Server, cache: cheetah.Cache) -> None:
+    script = "import sys, cheetah; df = cheetah.connect(sys.argv[1]).get_data('2019-12-01', '2030-01-01', ['close', 'pe']); print(len(df))"
+    out = subprocess.run([sys.executable, "-c", script, server.url], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == len(cache.get_data("2019-12-01", "2030-01-01", ["close", "pe"]))
