@@ -8,6 +8,7 @@ use std::time::Duration;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use cheetah_core::FlightConfig;
 use tokio::sync::oneshot;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::auth::Bearer;
@@ -113,7 +114,6 @@ pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, 
     let service = Service::new(reads, Limits::new(config, cores));
     let server = FlightServiceServer::with_interceptor(service, Bearer::new(config.token()));
     let mut builder = Server::builder()
-        .tcp_nodelay(true)
         // Large windows let one stream fill a fast link instead of waiting on 64 KiB of credit.
         .initial_stream_window_size(Some(16 << 20))
         .initial_connection_window_size(Some(64 << 20))
@@ -128,7 +128,8 @@ pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, 
     let thread = std::thread::Builder::new()
         .name("cheetah-flight".into())
         .spawn(move || {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            // Without TCP_NODELAY every small reply waits out the client's delayed ACK (~40 ms).
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             let served = runtime.block_on(router.serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             }));
