@@ -120,6 +120,8 @@ class RemoteCache(Reads):
         self._tls_root_certs = tls_root_certs
         self._timeout = timeout
         self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to other processes (Dask workers) without its connections.
@@ -196,8 +198,7 @@ class RemoteCache(Reads):
     ) -> tuple[pa.Table, dict[str, Any]]:
         plan = self.plan(start, end, cols, symbols=symbols, base=base, dictionary_dates=dictionary_dates)
         if len(plan.endpoints) > 1:
-            with ThreadPoolExecutor(min(PARALLEL_FETCHES, len(plan.endpoints))) as pool:
-                parts = list(pool.map(self.fetch, plan.endpoints))
+            parts = list(self._fetchers().map(self.fetch, plan.endpoints))
         else:
             parts = [self.fetch(e) for e in plan.endpoints]
         table = join(parts, plan.schema)
@@ -209,6 +210,13 @@ class RemoteCache(Reads):
         }
         return table, info
 
+    def _fetchers(self) -> ThreadPoolExecutor:
+        # Kept for the cache's life, so each thread's connection serves every later read.
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(PARALLEL_FETCHES, thread_name_prefix="cheetah-fetch")
+            return self._pool
+
     def _action(self, name: str) -> Any:
         results = self._call(lambda c, o: list(c.do_action(flight.Action(name, b""), o)))
         return json.loads(results[0].body.to_pybytes())
@@ -218,7 +226,11 @@ class RemoteCache(Reads):
         return self._action("status")
 
     def close(self) -> None:
-        """Closes this thread's connection; the next call opens another."""
+        """Closes the connections; the next call opens others."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
         client = getattr(self._local, "client", None)
         if client is not None:
             client.close()
