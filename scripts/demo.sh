@@ -30,6 +30,10 @@ odbc = "Driver={SQLite3};Database=$DEMO/market.db;BigInt=1;NoCreat=1;"
 path = "$SHARE"
 budget = "1GiB"
 
+# Reads for other processes and machines over Arrow Flight; port 0 picks a free one.
+[flight]
+listen = "127.0.0.1:0"
+
 [[table]]
 name = "daily_bar"
 date = "trade_date"
@@ -118,6 +122,34 @@ PY
 
 step "cheetah status   (the shared layer heads it)"
 "$CHEETAH" status | sed -n 1,4p
+
+step "cheetah serve --no-update   (Arrow Flight on loopback), read by cheetah.connect in another process"
+"$CHEETAH" serve --no-update 2> "$DEMO/serve.log" &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null || true' EXIT
+for _ in $(seq 200); do grep -q "serving reads over Arrow Flight" "$DEMO/serve.log" && break; sleep 0.05; done
+URL="grpc://$(grep -o 'addr=[^ ]*' "$DEMO/serve.log" | head -1 | cut -d= -f2)"
+.venv/bin/python - "$URL" <<'PY'
+import sys
+import time
+
+import cheetah
+
+url = sys.argv[1]
+remote = cheetah.connect(url)
+started = time.perf_counter()
+df = remote.get_data("2015-01-01", "2017-12-31", cols=["close", "volume", "pe", "total_mv"])
+took = time.perf_counter() - started
+local = cheetah.get_data("2015-01-01", "2017-12-31", cols=["close", "volume", "pe", "total_mv"])
+print(f"{len(df):,} rows from {url} in {took * 1e3:.0f} ms; equal to the local read: {df.equals(local)}")
+try:
+    remote.get_data("2016-01-01", "2016-01-31", cols=["clsoe"])
+except cheetah.QueryError as e:
+    print(f"an unknown field over Flight is the local error: {e}")
+PY
+kill $SERVE
+wait $SERVE || true
+trap - EXIT
 
 step "cheetah verify   (row counts and per-field checksums, computed by the source, date by date)"
 "$CHEETAH" verify

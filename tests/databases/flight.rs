@@ -206,6 +206,7 @@ fn only_the_token_reads_and_it_never_reaches_the_log() {
             let direct = status(c.do_get(Ticket::new(ticket(&["close"], ""))).await.map(|_| ()).unwrap_err());
             assert_eq!(direct.code(), Code::Unauthenticated);
         }
+        assert!(!read_log(&log).contains("sent a read"), "a refused call read nothing:\n{}", read_log(&log));
         let mut c = client(&addr, Some(TOKEN)).await;
         read_flight(&mut c, ticket(&["close"], "")).await.expect("the token reads");
     });
