@@ -254,11 +254,15 @@ impl<R: Reads> FlightService for Service<R> {
             permit,
         );
         tracing::debug!(rows = batch.num_rows(), ms = assembled.as_millis() as u64, "read assembled");
+        let schema = batch.schema();
         let data = FlightDataEncoderBuilder::new()
             .with_dictionary_handling(DictionaryHandling::Resend)
-            .with_max_flight_data_size(MAX_MESSAGE_BYTES)
-            .with_schema(batch.schema())
-            .build(stream::iter([Ok::<RecordBatch, FlightError>(batch)]));
+            // Cut here by the rows' bytes; the encoder would cut by the buffers' capacity.
+            .with_max_flight_data_size(usize::MAX)
+            .with_schema(schema)
+            .build(stream::iter(
+                wire::messages(&batch, MAX_MESSAGE_BYTES).into_iter().map(Ok::<RecordBatch, FlightError>),
+            ));
         let stream = GuardedStream { inner: data, guard: Some(guard) }.map(|item| item.map_err(Status::from));
         Ok(Response::new(stream.boxed()))
     }

@@ -32,11 +32,18 @@ impl Outline {
     }
 }
 
+fn fields(plan: &Plan<'_>) -> Vec<(String, DataType)> {
+    plan.fields.iter().map(|f| (f.requested.clone(), f.field.dtype.arrow())).collect()
+}
+
 /// Outlines `plan`, counting rows from the row tables' day indexes in `store`.
 pub(crate) fn outline(plan: &Plan<'_>, store: &Store, symbols: usize) -> Result<Outline, StoreError> {
     let mut rows = vec![0u64; plan.days.len()];
+    let (Some(&first), Some(&last)) = (plan.days.first(), plan.days.last()) else {
+        return Ok(Outline { fields: fields(plan), dates: Vec::new(), covered: plan.covered, symbols });
+    };
     for table in &plan.tables[..plan.row_tables] {
-        for (day, n) in store.day_index(table.id)? {
+        for (day, n) in store.day_rows(table.id, first, last)? {
             if let Ok(at) = plan.days.binary_search(&day) {
                 rows[at] = rows[at].max(u64::from(n));
             }
@@ -47,7 +54,7 @@ pub(crate) fn outline(plan: &Plan<'_>, store: &Store, symbols: usize) -> Result<
         None => rows,
     };
     Ok(Outline {
-        fields: plan.fields.iter().map(|f| (f.requested.clone(), f.field.dtype.arrow())).collect(),
+        fields: fields(plan),
         dates: plan.days.iter().zip(rows).map(|(&d, n)| (date_of(d), n)).collect(),
         covered: plan.covered,
         symbols,

@@ -24,7 +24,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Rocks`].
     pub fn days(&self, table_id: u32, from: Day, to: Day) -> Result<Vec<Day>, StoreError> {
-        Ok(self.day_index(table_id)?.into_iter().map(|(day, _)| day).filter(|d| (from..=to).contains(d)).collect())
+        Ok(self.day_rows(table_id, from, to)?.into_iter().map(|(day, _)| day).collect())
     }
 
     /// Every cached day of table `table_id` with its row count, ascending.
@@ -32,12 +32,25 @@ impl Store {
     /// # Errors
     /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
     pub fn day_index(&self, table_id: u32) -> Result<Vec<(Day, u32)>, StoreError> {
+        self.day_rows(table_id, Day::MIN, Day::MAX)
+    }
+
+    /// The cached days of table `table_id` in `from..=to` with their row counts, ascending;
+    /// the index is read from `from` on, not from its start.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
+    pub fn day_rows(&self, table_id: u32, from: Day, to: Day) -> Result<Vec<(Day, u32)>, StoreError> {
         let prefix = meta::with_id(meta::DAY, table_id);
+        let start = meta::day(table_id, from);
         let mut days = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&prefix, Direction::Forward)) {
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(&start, Direction::Forward)) {
             let (key, value) = item.map_err(|e| self.rocks(e))?;
             let Some(day) = key.strip_prefix(prefix.as_slice()) else { break };
             let day = parse_day(day).ok_or_else(|| self.corrupt("day index", "bad key"))?;
+            if day > to {
+                break;
+            }
             let rows = <[u8; 4]>::try_from(&*value).map_err(|_| self.corrupt("day index", "bad row count"))?;
             days.push((day, u32::from_be_bytes(rows)));
         }
