@@ -185,6 +185,12 @@ def test_dask_workers_read_the_partitions_from_the_server(market: Market, cache:
     # A part size small enough that this market's read has several endpoints.
     server = Server(_config(market, "flight-dask", 'listen = "127.0.0.1:0"\npart_bytes = "8KB"'))
     try:
+        # The frame of many endpoints, each with its own date dictionary, is the local frame.
+        remote = cheetah.connect(server.url)
+        assert len(remote.plan("2019-12-01", "2030-01-01", ALL).endpoints) > 2
+        for kwargs in ({}, {"dtype_backend": "pyarrow"}, {"symbols": ["Q00", "W01"]}):
+            pd.testing.assert_frame_equal(remote.get_data("2019-12-01", "2030-01-01", ALL, **kwargs),
+                                          cache.get_data("2019-12-01", "2030-01-01", ALL, **kwargs), check_exact=True)
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 distributed.Client(cluster) as client:
             ddf = cheetah.dask.read_data(server.url, "2019-12-01", "2030-01-01", ["close", "pe", "rating"])

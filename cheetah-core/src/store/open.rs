@@ -82,6 +82,12 @@ impl Store {
         // Each catch-up reloads table handlers; more than one thread means spawning threads
         // on every call.
         options.set_max_file_opening_threads(1);
+        // A writer killed while creating the store leaves RocksDB's files without all of the
+        // column families; to a reader that is no store yet, and the next update completes it.
+        let families = DB::list_cf(&options, path).map_err(|e| open_error(path, e))?;
+        if !COLUMN_FAMILIES.iter().all(|name| families.iter().any(|f| f == name)) {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
         let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors_as_secondary(&options, path, &secondary_dir, descriptors)
             .map_err(|e| open_error(path, e))?;
@@ -191,6 +197,18 @@ mod tests {
     fn write_version(dir: &Path, version: u32) {
         let store = Store::open_writer(dir, 1).unwrap();
         store.db.put_cf(store.cf(CF_META), meta::FORMAT_VERSION, version.to_be_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_store_whose_creation_was_cut_short_is_no_store_yet_and_the_writer_completes_it() {
+        // What a writer killed between creating the database and its column families leaves.
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        drop(DB::open(&options, dir.path()).unwrap());
+        assert!(matches!(Store::open_reader(dir.path()), Err(StoreError::Missing { .. })));
+        drop(Store::open_writer(dir.path(), 1).unwrap());
+        assert_eq!(Store::open_reader(dir.path()).unwrap().format_version().unwrap(), Some(FORMAT_VERSION));
     }
 
     #[test]

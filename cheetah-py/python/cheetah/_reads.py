@@ -64,6 +64,19 @@ class Reads(ABC):
     ) -> tuple[pa.Table, dict[str, Any]]:
         """The table of one read and what `df.attrs["cheetah"]` reports of it."""
 
+    def _get_frame(
+        self,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        symbols: Sequence[str] | None,
+        base: str | None,
+        backend: str,
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The frame of one read and its `attrs`; a cache that can build it better overrides it."""
+        table, info = self._get(start, end, cols, symbols, base, dictionary_dates=True)
+        return to_pandas(table, backend), info
+
     @abstractmethod
     def status(self) -> dict[str, Any]:
         """Per table and field: dates, rows, bytes, watermark and last update."""
@@ -105,8 +118,7 @@ class Reads(ABC):
         """
         if dtype_backend not in ("numpy", "pyarrow"):
             raise ValueError(f"dtype_backend must be 'numpy' or 'pyarrow', not {dtype_backend!r}")
-        table, info = self._get(start, end, cols, symbols, base, dictionary_dates=True)
-        frame = to_pandas(table, dtype_backend)
+        frame, info = self._get_frame(start, end, cols, symbols, base, dtype_backend)
         frame.attrs["cheetah"] = info
         return frame
 

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 
-from ._frames import to_pandas
+from ._frames import parts_to_pandas, to_pandas
 from ._reads import DateLike
-from .remote import Endpoint, RemoteCache, connect, join
+from .remote import Endpoint, RemoteCache, connect
 
 try:
     import dask.dataframe as dd
@@ -30,9 +30,9 @@ except ImportError as error:  # pragma: no cover - exercised only without dask
 __all__ = ["read_data"]
 
 
-def _by_date(table: pa.Table, backend: str) -> pd.DataFrame:
-    """A part indexed by `date`, with `symbol` a categorical column over the symbol dictionary."""
-    frame = to_pandas(table, backend)
+def _by_date(frame: pd.DataFrame) -> pd.DataFrame:
+    """A `get_data` frame indexed by `date`, with `symbol` a categorical column over the symbol
+    dictionary."""
     index = frame.index
     symbol = pd.Categorical.from_codes(index.codes[1], categories=index.levels[1])
     frame.index = pd.DatetimeIndex(index.levels[0].take(index.codes[0]), name="date")
@@ -49,11 +49,11 @@ class _ReadPart:
         self.backend = backend
 
     def __call__(self, endpoint: Endpoint) -> pd.DataFrame:
-        return _by_date(join([self.remote.fetch(endpoint)], self.schema), self.backend)
+        return _by_date(parts_to_pandas([self.remote.fetch(endpoint)], self.schema, self.backend))
 
 
 def _meta(schema: pa.Schema, backend: str) -> pd.DataFrame:
-    empty = _by_date(schema.empty_table(), backend)
+    empty = _by_date(to_pandas(schema.empty_table(), backend))
     empty["symbol"] = pd.Categorical([], categories=[UNKNOWN_CATEGORIES])
     return empty
 

@@ -17,10 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.flight as flight
 
 from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError
+from ._frames import _joined, parts_to_pandas
 from ._reads import DateLike, Reads, day, names
 
 
@@ -196,19 +198,43 @@ class RemoteCache(Reads):
         base: str | None,
         dictionary_dates: bool = False,
     ) -> tuple[pa.Table, dict[str, Any]]:
+        plan, parts, info = self._parts(start, end, cols, symbols, base, dictionary_dates)
+        return join(parts, plan.schema), info
+
+    def _get_frame(
+        self,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        symbols: Sequence[str] | None,
+        base: str | None,
+        backend: str,
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        plan, parts, info = self._parts(start, end, cols, symbols, base, True)
+        return parts_to_pandas(parts, plan.schema, backend), info
+
+    def _parts(
+        self,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        symbols: Sequence[str] | None,
+        base: str | None,
+        dictionary_dates: bool,
+    ) -> tuple[Plan, list[pa.Table], dict[str, Any]]:
+        """The plan, its endpoints' tables fetched in parallel, and the frame's `attrs`."""
         plan = self.plan(start, end, cols, symbols=symbols, base=base, dictionary_dates=dictionary_dates)
         if len(plan.endpoints) > 1:
             parts = list(self._fetchers().map(self.fetch, plan.endpoints))
         else:
             parts = [self.fetch(e) for e in plan.endpoints]
-        table = join(parts, plan.schema)
         info = {
             "requested": (day(start, "start"), day(end, "end")),
             "covered": plan.covered,
             "shared": None,
             "remote": self.url,
         }
-        return table, info
+        return plan, parts, info
 
     def _fetchers(self) -> ThreadPoolExecutor:
         # Kept for the cache's life, so each thread's connection serves every later read.
@@ -238,16 +264,8 @@ class RemoteCache(Reads):
 
 
 def join(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    """The endpoints' tables as one table of one chunk per column, as a local read returns it.
-
-    Each part has its own `date` dictionary (its dates); the `symbol` dictionaries are equal.
-    """
-    if not parts:
-        return schema.empty_table()
-    table = pa.concat_tables(parts)
-    if table.column("date").num_chunks > 1 and pa.types.is_dictionary(table.schema.field("date").type):
-        table = table.unify_dictionaries()
-    return table.combine_chunks()
+    """The endpoints' tables as one table of one chunk per column, as a local read returns it."""
+    return _joined(parts, schema)
 
 
 def connect(
