@@ -1,8 +1,8 @@
 //! What travels: one fixed schema per read, and a read split into date-range parts.
 //!
-//! The cache narrows dictionary codes to 16 bits where pandas would; on the wire both `date` and
-//! `symbol` carry 32-bit codes, so every part of a read, and the schema `GetFlightInfo` promised,
-//! are one schema whatever dates each part holds.
+//! Dictionary codes are 16 bits wide below 32,767 values (as pandas keeps them), else 32, decided
+//! from the read's outline: the dates it covers and the symbols the store knows. So every part of
+//! a read, and the schema `GetFlightInfo` promised, are one schema whatever dates each part holds.
 
 use std::sync::Arc;
 
@@ -17,24 +17,24 @@ use crate::ticket::Dates;
 
 /// The schema every part of a read travels in.
 pub fn schema(outline: &Outline, dates: Dates) -> SchemaRef {
+    let date = match dates {
+        Dates::Dictionary => dictionary(outline.dates.len(), DataType::Date32),
+        Dates::Date32 => DataType::Date32,
+    };
     let mut fields =
-        vec![Field::new("date", date_type(dates), false), Field::new("symbol", dictionary(DataType::Utf8), false)];
+        vec![Field::new("date", date, false), Field::new("symbol", dictionary(outline.symbols, DataType::Utf8), false)];
     fields.extend(outline.fields.iter().map(|(name, dtype)| Field::new(name, dtype.clone(), true)));
     Arc::new(Schema::new(fields))
 }
 
-fn dictionary(values: DataType) -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(values))
+/// A dictionary of at most `levels` values, with the narrowest codes pandas keeps for it.
+fn dictionary(levels: usize, values: DataType) -> DataType {
+    let key = if levels < i16::MAX as usize { DataType::Int16 } else { DataType::Int32 };
+    DataType::Dictionary(Box::new(key), Box::new(values))
 }
 
-fn date_type(dates: Dates) -> DataType {
-    match dates {
-        Dates::Dictionary => dictionary(DataType::Date32),
-        Dates::Date32 => DataType::Date32,
-    }
-}
-
-/// `batch` in `schema`: dictionary codes widened to 32 bits, and the schema's exact fields.
+/// `batch` in `schema`: dictionary codes of the schema's width (the store's symbols may have
+/// grown past 32,767 since the outline), and the schema's exact fields.
 ///
 /// # Errors
 /// An [`ArrowError`] if a column cannot take the schema's type, which a read of the same
@@ -169,9 +169,12 @@ mod tests {
     }
 
     #[test]
-    fn narrow_codes_widen_to_the_wire_schema() {
+    fn codes_take_the_width_of_the_wire_schema() {
         use arrow::array::{Date32Array, DictionaryArray, Float64Array, Int16Array, Int64Array, StringArray};
-        let o = outline(1, 2);
+        let mut o = outline(1, 2);
+        let narrow = schema(&o, Dates::Dictionary);
+        assert!(matches!(narrow.field(1).data_type(), DataType::Dictionary(k, _) if **k == DataType::Int16));
+        o.symbols = 40_000;
         let schema = schema(&o, Dates::Dictionary);
         let dates = DictionaryArray::new(Int16Array::from(vec![0, 0]), Arc::new(Date32Array::from(vec![18262])));
         let symbols = DictionaryArray::new(Int16Array::from(vec![0, 1]), Arc::new(StringArray::from(vec!["A", "B"])));

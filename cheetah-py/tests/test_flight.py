@@ -128,7 +128,7 @@ def test_pyarrow_flight_alone_reads_the_documented_ticket(server: Server, cache:
     ticket = {"fields": ["close", "pe"], "start": "2020-01-01", "end": "2020-12-31"}
     info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(ticket)))
     table = pa.concat_tables(client.do_get(e.ticket).read_all() for e in info.endpoints)
-    assert info.schema.field("symbol").type == pa.dictionary(pa.int32(), pa.string())
+    assert info.schema.field("symbol").type == pa.dictionary(pa.int16(), pa.string())
     want = cache.get_arrow("2020-01-01", "2020-12-31", ["close", "pe"])
     assert table.unify_dictionaries().combine_chunks().cast(want.schema).equals(want)
     direct = client.do_get(flight.Ticket(json.dumps(ticket).encode())).read_all()
