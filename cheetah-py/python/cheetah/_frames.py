@@ -79,6 +79,10 @@ def _column(column: pa.ChunkedArray, backend: str) -> Any:
     return array.to_pandas(date_as_object=False).array
 
 
+#: Below this many rows a frame is filled in the calling thread: starting threads costs more.
+PARALLEL_ROWS = 1_000_000
+
+
 def parts_to_pandas(parts: list[pa.Table], schema: pa.Schema, backend: str) -> pd.DataFrame:
     """The frame of a read fetched in parts (endpoints, in date order), as `to_pandas` would build
     it from their concatenation, with one copy of each column into its place.
@@ -134,13 +138,18 @@ def parts_to_pandas(parts: list[pa.Table], schema: pa.Schema, backend: str) -> p
             target[at:at + len(column)] = _values(column)
         return target
 
-    # Numpy copies without the GIL, and the first touch of fresh memory is most of their cost:
-    # two threads fill about twice as fast.
-    with ThreadPoolExecutor(2) as pool:
-        codes = [pool.submit(fill_dates), pool.submit(fill_symbols)]
-        filled = list(pool.map(fill, range(len(names))))
-        for done in codes:
-            done.result()
+    if rows < PARALLEL_ROWS:
+        fill_dates()
+        fill_symbols()
+        filled = [fill(j) for j in range(len(names))]
+    else:
+        # Numpy copies without the GIL, and the first touch of fresh memory is most of their
+        # cost: two threads fill about twice as fast.
+        with ThreadPoolExecutor(2) as pool:
+            codes = [pool.submit(fill_dates), pool.submit(fill_symbols)]
+            filled = list(pool.map(fill, range(len(names))))
+            for done in codes:
+                done.result()
     columns = dict(zip(names, filled))
     date_values = np.concatenate([d.to_numpy(zero_copy_only=False) for d in date_levels]).astype("datetime64[ns]")
     index = pd.MultiIndex(
