@@ -95,14 +95,14 @@ def parts_to_pandas(parts: list[pa.Table], schema: pa.Schema, backend: str) -> p
     """
     batches = [(i, b) for i, part in enumerate(parts) for b in part.to_batches() if b.num_rows]
     if backend != "numpy" or not batches:
-        return to_pandas(_joined(parts, schema), backend)
+        return to_pandas(join(parts, schema), backend)
     symbols = batches[0][1].column(1).dictionary
     first_dates = {}
     for i, batch in batches:
         dates = batch.column(0).dictionary
         known = first_dates.setdefault(i, dates)
         if not (known is dates or known.equals(dates)) or not batch.column(1).dictionary.equals(symbols):
-            return to_pandas(_joined(parts, schema), backend)
+            return to_pandas(join(parts, schema), backend)
     date_levels = [first_dates[i] for i in sorted(first_dates)]
     date_offsets, total_dates = {}, 0
     for i in sorted(first_dates):
@@ -161,8 +161,9 @@ def parts_to_pandas(parts: list[pa.Table], schema: pa.Schema, backend: str) -> p
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-def _joined(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    """The parts as one table of one chunk per column, dictionaries unified."""
+def join(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    """Parts of a read (endpoints) as one table of one chunk per column, as a local read returns
+    it, date dictionaries unified."""
     if not parts:
         return schema.empty_table()
     table = pa.concat_tables(parts)

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError
-from ._frames import _joined, parts_to_pandas
+from ._frames import join, parts_to_pandas
 from ._reads import DateLike, Reads, day, names
 
 
@@ -261,11 +261,6 @@ class RemoteCache(Reads):
         if client is not None:
             client.close()
             self._local.client = None
-
-
-def join(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    """The endpoints' tables as one table of one chunk per column, as a local read returns it."""
-    return _joined(parts, schema)
 
 
 def connect(
