@@ -74,6 +74,7 @@ fn assembler(c: &mut Criterion) {
             row_tables,
             fields,
             symbols: None,
+            universe: None,
             ranking: &ranking,
             dates: DateLayout::Date32,
             presence: false,

@@ -45,6 +45,8 @@ enum Command {
     Warm(commands::warm::Args),
     /// Compare the cache with the source date by date; re-fetch what differs with --repair
     Verify(commands::verify::Args),
+    /// List the cached universes, or a universe's members on a date
+    Universes(commands::universes::Args),
 }
 
 /// The log level unless `CHEETAH_LOG` says otherwise.
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
         Command::Get(args) => commands::get::run(config, args),
         Command::Warm(args) => commands::warm::run(config, args),
         Command::Verify(args) => commands::verify::run(config, args),
+        Command::Universes(args) => commands::universes::run(config, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

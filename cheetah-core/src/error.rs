@@ -262,6 +262,16 @@ pub enum UpdateError {
         /// The table.
         table: String,
     },
+    /// A universe's intervals overlap or run backwards; the universe stored before stays.
+    #[error("{location}: universe `{universe}`: {message}; fix those rows in the source or narrow the universe's `where` (the universe cached before is kept until then)")]
+    BadUniverse {
+        /// `file:line` of the `[[universe]]`.
+        location: String,
+        /// The universe.
+        universe: String,
+        /// What is wrong, naming the symbol and the dates.
+        message: String,
+    },
     /// The run was asked to stop; every committed date is intact.
     #[error("update interrupted; every date committed so far is intact and the next update resumes")]
     Interrupted,

@@ -28,6 +28,7 @@
 //! - `hot`: the per-process LRU of decoded chunks.
 //! - `share`: the layer of decoded columns on a tmpfs that every process on the box maps.
 //! - `query`: a read, as plan, fetch and assemble.
+//! - `universe`: membership intervals, and which symbols were members on a date.
 //! - `status`, `verify`: what the store holds, and whether it equals the source.
 //! - [`Cache`]: all of it behind one handle.
 #![deny(missing_docs)]
@@ -42,22 +43,24 @@ mod source;
 mod status;
 mod store;
 mod types;
+mod universe;
 mod update;
 mod verify;
 mod view;
 
 pub use cache::{Cache, CacheBuilder, SourceField, WarmReport};
 pub use config::{
-    Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig, TableConfig, TlsFiles,
-    DEFAULT_LOOKBACK,
+    AdjustConfig, Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig,
+    TableConfig, TlsFiles, UniverseConfig, DEFAULT_LOOKBACK,
 };
 pub use error::{ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError};
-pub use query::{DateLayout, Outline, QueryResult, Request, SharedUse};
+pub use query::{Adjust, DateLayout, Outline, Panel, QueryResult, Request, SharedUse};
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus};
 pub use store::FORMAT_VERSION;
 pub use types::{date_of, day_of, Day, TableKind, ValueType};
-pub use update::{CatalogDiff, ProgressEvent, ProgressFn, ProgressTask, TableReport, UpdateReport};
+pub use universe::{Interval, Universe};
+pub use update::{CatalogDiff, ProgressEvent, ProgressFn, ProgressTask, TableReport, UniverseReport, UpdateReport};
 pub use verify::{Difference, TableVerification};
 
 pub use arrow;

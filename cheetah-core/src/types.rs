@@ -65,6 +65,11 @@ pub enum ValueType {
 }
 
 impl ValueType {
+    /// Whether it holds numbers: an integer, a float or a decimal.
+    pub fn is_number(self) -> bool {
+        !matches!(self, Self::Bool | Self::Date32 | Self::Timestamp(_) | Self::Utf8)
+    }
+
     /// The Arrow type of the decoded column.
     pub fn arrow(self) -> DataType {
         match self {

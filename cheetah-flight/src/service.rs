@@ -16,7 +16,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
     HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket as FlightTicket,
 };
-use cheetah_core::{Cache, Error, Outline, QueryResult, Request, Status as StoreStatus};
+use cheetah_core::{date_of, Cache, Error, Outline, QueryResult, Request, Status as StoreStatus, Universe};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -38,6 +38,8 @@ pub trait Reads: Send + Sync + 'static {
     fn get(&self, request: &Request) -> Result<QueryResult, Error>;
     /// What the store holds.
     fn status(&self) -> Result<StoreStatus, Error>;
+    /// The configured universes, as the last update stored them.
+    fn universes(&self) -> Result<Vec<(String, Option<Universe>)>, Error>;
 }
 
 impl Reads for Cache {
@@ -51,6 +53,10 @@ impl Reads for Cache {
 
     fn status(&self) -> Result<StoreStatus, Error> {
         Cache::status(self)
+    }
+
+    fn universes(&self) -> Result<Vec<(String, Option<Universe>)>, Error> {
+        Cache::universes(self)
     }
 }
 
@@ -188,7 +194,8 @@ impl<R: Reads> FlightService for Service<R> {
         let planned = ticket.clone();
         let outline = self.blocking(move |reads| Self::checked_outline(reads, &planned, &limits)).await?;
         let schema = wire::schema(&outline, ticket.dates);
-        let parts = wire::split(&outline, limits.part_bytes, limits.max_parts);
+        let max_parts = if ticket.splits() { limits.max_parts } else { 1 };
+        let parts = wire::split(&outline, limits.part_bytes, max_parts);
         let endpoints = parts.iter().map(|part| {
             FlightEndpoint::new()
                 .with_ticket(FlightTicket::new(ticket.over(part.first, part.last).to_bytes()))
@@ -277,8 +284,15 @@ impl<R: Reads> FlightService for Service<R> {
 
     async fn do_action(&self, request: Call<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
-        if !["fields", "status"].contains(&action.r#type.as_str()) {
-            return Err(invalid(format!("no action {:?}; the actions are `fields` and `status`", action.r#type)));
+        if !["fields", "status", "universes"].contains(&action.r#type.as_str()) {
+            return Err(invalid(format!(
+                "no action {:?}; the actions are `fields`, `status` and `universes`",
+                action.r#type
+            )));
+        }
+        if action.r#type == "universes" {
+            let universes = self.blocking(|reads| reads.universes().map_err(|e| status_of(&e))).await?;
+            return Ok(Self::action_result(&universes_of(&universes)));
         }
         let status = self.blocking(|reads| reads.status().map_err(|e| status_of(&e))).await?;
         match action.r#type.as_str() {
@@ -299,6 +313,7 @@ impl<R: Reads> FlightService for Service<R> {
         let actions = [
             ("fields", "The cached fields: table, type, first and last date, dates, rows, bytes (JSON)"),
             ("status", "What the store holds per table and field, and the server's streams (JSON)"),
+            ("universes", "Each configured universe and its membership intervals, as last read (JSON)"),
         ];
         let actions = actions.map(|(name, about)| Ok(ActionType { r#type: name.into(), description: about.into() }));
         Ok(Response::new(stream::iter(actions).boxed()))
@@ -309,6 +324,26 @@ fn read_only() -> Status {
     Status::permission_denied(
         "this server is read-only: the cache changes only through its own updates from the source",
     )
+}
+
+/// Each universe with its intervals `[symbol, start, end]` (`end` null while a member), or
+/// `read: null` before an update has read it.
+fn universes_of(universes: &[(String, Option<Universe>)]) -> serde_json::Value {
+    let listed: Vec<serde_json::Value> = universes
+        .iter()
+        .map(|(name, universe)| {
+            let read = universe.as_ref().map(|u| {
+                let span = u.span();
+                let spans: Vec<serde_json::Value> =
+                    u.intervals.iter().map(|i| json!([i.symbol, date_of(i.start), i.end.map(date_of)])).collect();
+                json!({"intervals": u.intervals.len(), "symbols": u.symbols(),
+                       "first": span.map(|(f, _)| date_of(f)), "last": span.and_then(|(_, l)| l).map(date_of),
+                       "updated": u.updated, "spans": spans})
+            });
+            json!({"name": name, "read": read})
+        })
+        .collect();
+    serde_json::Value::Array(listed)
 }
 
 /// One row per cached field, as `cheetah.Cache.fields()` lists them.

@@ -3,13 +3,14 @@
 //!
 //! ```json
 //! {"fields": ["close", "pe"], "start": "2020-01-01", "end": "2020-12-31",
-//!  "symbols": ["000001.SZ"], "base": "daily_bar", "dates": "dictionary"}
+//!  "symbols": ["000001.SZ"], "base": "daily_bar", "dates": "dictionary",
+//!  "adjust": "forward", "universe": "csi300"}
 //! ```
 //!
 //! Everything from the network passes [`Ticket::parse`] first; it refuses what is not exactly
 //! this shape, and bounds every length, before the cache sees a name.
 
-use cheetah_core::{DateLayout, Request};
+use cheetah_core::{Adjust, DateLayout, Request};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +40,12 @@ pub struct Ticket {
     /// How the `date` column travels.
     #[serde(default, skip_serializing_if = "Dates::is_default")]
     pub dates: Dates,
+    /// `backward` or `forward`: adjust the price fields of tables with `[table.adjust]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjust: Option<String>,
+    /// Keep only the rows of this universe's members on each date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub universe: Option<String>,
 }
 
 /// How the `date` column travels: dictionary-encoded (the default: a code per row into the
@@ -96,6 +103,10 @@ impl Ticket {
         if let Some(base) = &self.base {
             check_name("base", base)?;
         }
+        if let Some(universe) = &self.universe {
+            check_name("universe", universe)?;
+        }
+        self.adjusted()?;
         // The rest (no fields, start after end, unknown names) is the read's to refuse, with the
         // message a local read gives.
         Ok(())
@@ -112,6 +123,20 @@ impl Ticket {
         Self { start, end, ..self.clone() }
     }
 
+    /// How it adjusts prices.
+    ///
+    /// # Errors
+    /// [`TicketError`] for a word other than `backward` or `forward`.
+    pub fn adjusted(&self) -> Result<Option<Adjust>, TicketError> {
+        self.adjust.as_deref().map(str::parse).transpose().map_err(TicketError)
+    }
+
+    /// Whether its parts may be read apart: a forward-adjusted read divides by each symbol's
+    /// latest factor in the whole read, which a part over earlier dates does not see.
+    pub fn splits(&self) -> bool {
+        !matches!(self.adjusted(), Ok(Some(Adjust::Forward)))
+    }
+
     /// The cache request it names.
     pub fn request(&self) -> Request {
         let layout = match self.dates {
@@ -124,6 +149,12 @@ impl Ticket {
         }
         if let Some(base) = &self.base {
             request = request.base(base.clone());
+        }
+        if let Ok(Some(adjust)) = self.adjusted() {
+            request = request.adjust(adjust);
+        }
+        if let Some(universe) = &self.universe {
+            request = request.universe(universe.clone());
         }
         request
     }

@@ -1,10 +1,12 @@
 //! `cheetah._cheetah.Cache`: an open cache.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use cheetah_core::arrow::array::RecordBatch;
+use cheetah_core::arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::chrono::NaiveDate;
-use cheetah_core::{Cache as CoreCache, Config, DateLayout, Request, StoreError};
+use cheetah_core::{date_of, Adjust, Cache as CoreCache, Config, DateLayout, Request, StoreError};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 
@@ -51,7 +53,7 @@ impl Cache {
     /// covered (ISO pair or `None`), and what the shared layer served (generation, rows,
     /// whether the columns are views of it) or `None`. With `dictionary_dates`, the `date`
     /// column is dictionary-encoded: a code per row into the dates that have rows.
-    #[pyo3(signature = (start, end, cols, symbols=None, base=None, dictionary_dates=false))]
+    #[pyo3(signature = (start, end, cols, symbols=None, base=None, adjust=None, universe=None, dictionary_dates=false))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn get<'py>(
         &self,
@@ -61,24 +63,75 @@ impl Cache {
         cols: Vec<String>,
         symbols: Option<Vec<String>>,
         base: Option<String>,
+        adjust: Option<&str>,
+        universe: Option<String>,
         dictionary_dates: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Option<(String, String)>, Option<(u64, usize, bool)>)> {
-        let start = parse_date(start)?;
-        let end = parse_date(end)?;
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
-        let mut request = Request::new(start, end, cols).dates(dates);
-        if let Some(symbols) = symbols {
-            request = request.symbols(symbols);
-        }
-        if let Some(base) = base {
-            request = request.base(base);
-        }
+        let request = request(start, end, cols, symbols, base, adjust, universe)?.dates(dates);
         let result = without_gil(py, || self.cache()?.get(&request))?;
         let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
         let schema = result.batch.schema();
         let table = PyTable::try_new(vec![result.batch], schema)?.into_pyarrow(py)?;
         Ok((table, covered, shared))
+    }
+
+    /// Reads fields over `start..=end` wide. Returns the dates with rows (days since
+    /// 1970-01-01), the symbols with rows (sorted), a pyarrow table of one float64 column per
+    /// field holding its date × symbol matrix in row-major order, and the dates covered.
+    #[pyo3(signature = (start, end, cols, symbols=None, base=None, adjust=None, universe=None))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn panel<'py>(
+        &self,
+        py: Python<'py>,
+        start: &str,
+        end: &str,
+        cols: Vec<String>,
+        symbols: Option<Vec<String>>,
+        base: Option<String>,
+        adjust: Option<&str>,
+        universe: Option<String>,
+    ) -> PyResult<(Vec<i32>, Vec<String>, Bound<'py, PyAny>, Option<(String, String)>)> {
+        let request = request(start, end, cols, symbols, base, adjust, universe)?;
+        let panel = without_gil(py, || self.cache()?.panel(&request))?;
+        let covered = panel.covered.map(|(s, e)| (s.to_string(), e.to_string()));
+        let symbols = panel.symbols.iter().map(|s| s.unwrap_or_default().to_string()).collect();
+        let fields: Vec<Field> =
+            panel.fields.iter().map(|(name, _)| Field::new(name, DataType::Float64, false)).collect();
+        let schema = Arc::new(Schema::new(fields));
+        let columns = panel.fields.into_iter().map(|(_, m)| m).collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("matrices match the schema");
+        let table = PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?;
+        Ok((panel.dates, symbols, table, covered))
+    }
+
+    /// The configured universes as JSON: each with its intervals' count, symbols, first start,
+    /// last member day (`None` while one is open) and when it was read, or `None` before then.
+    fn universes_json(&self, py: Python<'_>) -> PyResult<String> {
+        let universes = without_gil(py, || self.cache()?.universes())?;
+        let listed: Vec<serde_json::Value> = universes
+            .iter()
+            .map(|(name, u)| {
+                let read = u.as_ref().map(|u| {
+                    let span = u.span();
+                    serde_json::json!({
+                        "intervals": u.intervals.len(), "symbols": u.symbols(),
+                        "first": span.map(|(f, _)| date_of(f).to_string()),
+                        "last": span.and_then(|(_, l)| l).map(|l| date_of(l).to_string()),
+                        "updated": u.updated,
+                    })
+                });
+                serde_json::json!({"name": name, "read": read})
+            })
+            .collect();
+        Ok(serde_json::Value::Array(listed).to_string())
+    }
+
+    /// The members of universe `name` on `date`, sorted.
+    fn members(&self, py: Python<'_>, name: &str, date: &str) -> PyResult<Vec<String>> {
+        let date = parse_date(date)?;
+        Ok(without_gil(py, || self.cache()?.members(name, date))?)
     }
 
     /// Warnings about the shared layer since the last call (it was missing, foreign or damaged,
@@ -117,14 +170,15 @@ impl Cache {
         Ok(serde_json::to_string(&status).expect("status serializes"))
     }
 
-    /// Runs one update; needs `writer=True`. Returns the per-table reports as JSON, raising
-    /// for the first failed table.
+    /// Runs one update; needs `writer=True`. Returns the per-table reports, then the
+    /// per-universe ones, as JSON, raising for the first failure.
     fn update_json(&self, py: Python<'_>) -> PyResult<String> {
-        let reports = without_gil(py, || {
+        let (reports, universes) = without_gil(py, || {
             let report = self.cache()?.update()?;
-            report.into_result().map_err(cheetah_core::Error::from)
+            let universes: Vec<_> = report.universes.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
+            Ok::<_, cheetah_core::Error>((report.into_result()?, universes))
         })?;
-        let reports: Vec<serde_json::Value> = reports
+        let mut reports: Vec<serde_json::Value> = reports
             .iter()
             .map(|r| {
                 serde_json::json!({
@@ -134,6 +188,9 @@ impl Cache {
                 })
             })
             .collect();
+        reports.extend(universes.iter().map(|u| {
+            serde_json::json!({"universe": u.universe, "intervals": u.intervals, "symbols": u.symbols, "seconds": u.seconds})
+        }));
         Ok(serde_json::Value::Array(reports).to_string())
     }
 
@@ -142,6 +199,32 @@ impl Cache {
     fn config_path(&self) -> PathBuf {
         self.config.path.clone()
     }
+}
+
+/// The request the read methods' arguments name.
+fn request(
+    start: &str,
+    end: &str,
+    cols: Vec<String>,
+    symbols: Option<Vec<String>>,
+    base: Option<String>,
+    adjust: Option<&str>,
+    universe: Option<String>,
+) -> PyResult<Request> {
+    let mut request = Request::new(parse_date(start)?, parse_date(end)?, cols);
+    if let Some(symbols) = symbols {
+        request = request.symbols(symbols);
+    }
+    if let Some(base) = base {
+        request = request.base(base);
+    }
+    if let Some(adjust) = adjust {
+        request = request.adjust(adjust.parse::<Adjust>().map_err(crate::error::QueryError::new_err)?);
+    }
+    if let Some(universe) = universe {
+        request = request.universe(universe);
+    }
+    Ok(request)
 }
 
 fn parse_date(text: &str) -> PyResult<NaiveDate> {

@@ -12,6 +12,7 @@ mod disk;
 mod fixtures;
 mod flight;
 mod processes;
+mod research;
 mod secrets;
 mod service;
 mod share;

@@ -1,14 +1,14 @@
-//! `cheetah get`: read fields over a date range to a file or the terminal.
+//! `cheetah get`: read fields over a date range, long or as a panel, to a file or the terminal.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema};
-use cheetah_core::{Cache, Request};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use cheetah_core::{Adjust, Cache, Panel, Request};
 
 use super::{load_config, DateRange};
 
@@ -25,6 +25,16 @@ pub struct Args {
     /// Use this table's (date, symbol) keys as the rows
     #[arg(long)]
     base: Option<String>,
+    /// Adjust the price fields of tables with [table.adjust]: backward (price × factor) or
+    /// forward (÷ each symbol's latest factor in the read)
+    #[arg(long, value_name = "HOW")]
+    adjust: Option<Adjust>,
+    /// Keep only the rows of this universe's members on each date
+    #[arg(long)]
+    universe: Option<String>,
+    /// Write one field as a panel: a `date` column, then one column per symbol
+    #[arg(long)]
+    wide: bool,
     /// Write to a .parquet or .csv file instead of printing
     #[arg(long)]
     out: Option<PathBuf>,
@@ -40,9 +50,23 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if let Some(base) = args.base {
         request = request.base(base);
     }
-    let result = cache.get(&request)?;
-    let batch = plain_symbols(&result.batch)?;
-    let covered = result.covered.map_or("no cached dates".to_string(), |(s, e)| format!("dates {s} .. {e}"));
+    if let Some(adjust) = args.adjust {
+        request = request.adjust(adjust);
+    }
+    if let Some(universe) = args.universe {
+        request = request.universe(universe);
+    }
+    let (batch, covered) = if args.wide {
+        if request.cols.len() != 1 {
+            bail!("--wide writes one field's panel; pass one field in --cols, not {}", request.cols.len());
+        }
+        let panel = cache.panel(&request)?;
+        (wide_batch(&panel)?, panel.covered)
+    } else {
+        let result = cache.get(&request)?;
+        (plain_symbols(&result.batch)?, result.covered)
+    };
+    let covered = covered.map_or("no cached dates".to_string(), |(s, e)| format!("dates {s} .. {e}"));
     match &args.out {
         Some(path) => {
             write_file(path, &batch)?;
@@ -60,6 +84,22 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A panel of one field as a batch: `date`, then a column per symbol.
+fn wide_batch(panel: &Panel) -> anyhow::Result<RecordBatch> {
+    let (_, matrix) = &panel.fields[0];
+    let matrix = matrix.as_primitive::<Float64Type>().values();
+    let width = panel.symbols.len();
+    let mut fields = vec![Field::new("date", DataType::Date32, false)];
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Date32Array::from(panel.dates.clone()))];
+    for (c, symbol) in panel.symbols.iter().enumerate() {
+        fields.push(Field::new(symbol.unwrap_or_default(), DataType::Float64, true));
+        let values = (0..panel.dates.len()).map(|r| Some(matrix[r * width + c]).filter(|v| !v.is_nan()));
+        columns.push(Arc::new(Float64Array::from_iter(values)));
+    }
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(panel.dates.len()));
+    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
 }
 
 /// The symbol column as plain text, which every reader of CSV and Parquet understands.

@@ -5,6 +5,7 @@ pub mod get;
 pub mod init;
 pub mod serve;
 pub mod status;
+pub mod universes;
 pub mod update;
 pub mod verify;
 pub mod warm;

@@ -44,10 +44,20 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             Err(e) => println!("{table}: FAILED: {e}"),
         }
     }
+    for (universe, outcome) in &report.universes {
+        match outcome {
+            Ok(r) => println!(
+                "universe {universe}: {} intervals of {} symbols read in {:.2} s",
+                r.intervals, r.symbols, r.seconds
+            ),
+            Err(e) => println!("universe {universe}: FAILED: {e}"),
+        }
+    }
     let failed: Vec<&str> = report.failures().map(|(t, _)| t).collect();
     if !failed.is_empty() {
         let first = report.failures().next().map(|(_, e)| e.to_string()).unwrap_or_default();
-        bail!("{} of {} tables failed ({}): {first}", failed.len(), report.tables.len(), failed.join(", "));
+        let of = report.tables.len() + report.universes.len();
+        bail!("{} of {of} tables and universes failed ({}): {first}", failed.len(), failed.join(", "));
     }
     Ok(())
 }

@@ -9,14 +9,15 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use crate::config::{pattern_matches, Config, TableConfig};
-use crate::error::{ConfigError, Error, StoreError};
+use crate::error::{ConfigError, Error, QueryError, StoreError};
 use crate::hot::HotChunks;
-use crate::query::{self, resolve_fields, Aliases, HotStore, OutputPool, QueryResult, Request};
+use crate::query::{self, resolve_fields, HotStore, OutputPool, QueryResult, ReadRules, Request};
 use crate::share::SharedLayer;
 use crate::source::{list_columns, Source};
 use crate::status::{self, Status};
 use crate::store::{ChunkKind, Store};
 use crate::types::{date_of, day_of};
+use crate::universe::Universe;
 use crate::update::{ProgressFn, UpdateReport, Updater};
 use crate::verify::{self, TableVerification};
 use crate::view::Follower;
@@ -71,7 +72,7 @@ impl CacheBuilder {
         };
         Ok(Cache {
             shared,
-            aliases: query::aliases(&self.config),
+            rules: ReadRules::of(&self.config),
             config: self.config,
             follower,
             hot: HotChunks::new(hot_bytes),
@@ -85,7 +86,7 @@ impl CacheBuilder {
 pub struct Cache {
     config: Config,
     shared: Option<SharedLayer>,
-    aliases: Aliases,
+    rules: ReadRules,
     follower: Follower,
     hot: HotChunks,
     pool: OutputPool,
@@ -142,7 +143,26 @@ impl Cache {
             let chunks = HotStore { hot: &self.hot, store };
             let layer = self.shared.as_ref().and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
             let shared = layer.as_ref().map(|(s, l)| (*s, l));
-            query::read(view, &self.aliases, &view.marks, &chunks, shared, &self.pool, request)
+            let universe = self.universe_of(store, request)?;
+            query::read(view, &self.rules, universe.as_ref(), &view.marks, &chunks, shared, &self.pool, request)
+        };
+        Ok(self.follower.read(&self.hot, read)?)
+    }
+
+    /// Reads `request` wide: each field as a date × symbol matrix, equal to [`Cache::get`]
+    /// pivoted, scattered straight from the chunks. The store serves it, not the shared layer.
+    ///
+    /// # Errors
+    /// As for [`Cache::get`], and [`QueryError::InvalidArgument`] for a field that is not
+    /// numeric.
+    pub fn panel(&self, request: &Request) -> Result<query::Panel, Error> {
+        self.refresh()?;
+        let read = |store: &Store, view: &crate::view::View| {
+            let chunks = HotStore { hot: &self.hot, store };
+            let universe = self.universe_of(store, request)?;
+            let plan = query::plan(view, &self.rules, &view.marks, request, universe.as_ref())?;
+            query::check_panel(&plan)?;
+            Ok(query::read_panel(&plan, view, &chunks)?)
         };
         Ok(self.follower.read(&self.hot, read)?)
     }
@@ -155,8 +175,60 @@ impl Cache {
     pub fn outline(&self, request: &Request) -> Result<query::Outline, Error> {
         self.refresh()?;
         let (store, view) = (self.follower.store(), self.follower.view());
-        let plan = query::plan(&view, &self.aliases, &view.marks, request)?;
+        let universe = self.universe_of(&store, request)?;
+        let plan = query::plan(&view, &self.rules, &view.marks, request, universe.as_ref())?;
         Ok(query::outline(&plan, &store, view.symbols.len())?)
+    }
+
+    /// The stored universe `request` names, if it names one.
+    ///
+    /// # Errors
+    /// [`QueryError::InvalidArgument`] for a universe the config does not name, or one no
+    /// update has read yet.
+    fn universe_of(&self, store: &Store, request: &Request) -> Result<Option<Universe>, QueryError> {
+        let Some(name) = &request.universe else { return Ok(None) };
+        match store.universe(name)? {
+            Some(universe) => Ok(Some(universe)),
+            None => Err(QueryError::InvalidArgument(self.no_universe(name))),
+        }
+    }
+
+    fn no_universe(&self, name: &str) -> String {
+        if self.config.universe(name).is_some() {
+            return format!("universe `{name}` is not cached yet; run `cheetah update`");
+        }
+        let known: Vec<String> = self.config.universes.iter().map(|u| format!("`{}`", u.name)).collect();
+        match known.is_empty() {
+            true => {
+                format!("universe `{name}` is not configured; add a [[universe]] block naming its membership table")
+            }
+            false => format!("universe `{name}` is not configured; configured universes: {}", known.join(", ")),
+        }
+    }
+
+    /// Every universe the config names, as the last update stored it (`None` before one has).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn universes(&self) -> Result<Vec<(String, Option<Universe>)>, Error> {
+        self.refresh()?;
+        let store = self.follower.store();
+        let mut universes = Vec::with_capacity(self.config.universes.len());
+        for u in &self.config.universes {
+            universes.push((u.name.clone(), store.universe(&u.name)?));
+        }
+        Ok(universes)
+    }
+
+    /// The symbols that were members of universe `name` on `date`, sorted.
+    ///
+    /// # Errors
+    /// [`QueryError::InvalidArgument`] for a universe not configured or not yet read.
+    pub fn members(&self, name: &str, date: NaiveDate) -> Result<Vec<String>, Error> {
+        self.refresh()?;
+        let universe = self.follower.store().universe(name)?;
+        let universe = universe.ok_or_else(|| QueryError::InvalidArgument(self.no_universe(name)))?;
+        Ok(universe.members(date).into_iter().map(str::to_string).collect())
     }
 
     /// Per table and field: dates, rows, bytes and watermark.
@@ -199,7 +271,7 @@ impl Cache {
         let mut wanted: Vec<(ChunkKind, u32)> = Vec::new();
         match cols {
             Some(cols) => {
-                for f in resolve_fields(&view.catalog, &self.aliases, cols)? {
+                for f in resolve_fields(&view.catalog, &self.rules.aliases, cols)? {
                     for id in [(ChunkKind::Rows, f.table.id), (ChunkKind::Values, f.field.id)] {
                         if !wanted.contains(&id) {
                             wanted.push(id);

@@ -57,7 +57,7 @@ impl Cache {
                     &all
                 }
             };
-            let fields = resolve_fields(&view.catalog, &self.aliases, names)?;
+            let fields = resolve_fields(&view.catalog, &self.rules.aliases, names)?;
             if fields.iter().all(|f| f.table.kind == TableKind::Asof) {
                 return Err(QueryError::InvalidArgument(
                     "publish at least one field of a daily table: asof fields are aligned to its rows".into(),
@@ -126,7 +126,7 @@ impl Cache {
                 }
                 let cols: Vec<String> = alive.iter().map(|f| f.name.clone()).collect();
                 let request = Request::new(date_of(segment.start), date_of(segment.end), cols.clone());
-                let days_now = query::plan(view, &self.aliases, &view.marks, &request)?.days;
+                let days_now = query::plan(view, &self.rules, &view.marks, &request, None)?.days;
                 let asof = asof_tables(view, &segment.fields);
                 let mut watched = segment.tables.clone();
                 watched.extend(&asof);
@@ -258,7 +258,7 @@ impl Cache {
     fn daily_tables_of(&self, cols: &[String]) -> Result<Vec<u32>, QueryError> {
         let view = self.follower.view();
         let mut tables = Vec::new();
-        for f in resolve_fields(&view.catalog, &self.aliases, cols)? {
+        for f in resolve_fields(&view.catalog, &self.rules.aliases, cols)? {
             if f.table.kind == TableKind::Daily && !tables.contains(&f.table.id) {
                 tables.push(f.table.id);
             }
@@ -278,7 +278,7 @@ impl Cache {
             }
             let request = Request::new(date_of(wanted.start), date_of(wanted.end), wanted.cols.clone())
                 .dates(DateLayout::Dictionary);
-            let plan = query::plan(view, &self.aliases, &view.marks, &request)?;
+            let plan = query::plan(view, &self.rules, &view.marks, &request, None)?;
             let chunks = HotStore { hot: &self.hot, store };
             let assembled =
                 query::assemble_plan(&plan, view, &chunks, &pool, DateLayout::Dictionary, plan.row_tables > 1)?;

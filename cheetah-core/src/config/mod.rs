@@ -5,6 +5,7 @@
 //! `$CHEETAH_CONFIG`, else `~/.config/cheetah/cheetah.toml`.
 
 mod parse;
+mod research;
 mod secrets;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+pub use self::research::{AdjustConfig, UniverseConfig};
 pub(crate) use self::secrets::scrub;
 use crate::error::ConfigError;
 use crate::store::catalog::TableFingerprint;
@@ -32,6 +34,8 @@ pub struct Config {
     pub source: SourceConfig,
     /// Every `[[table]]`, in file order.
     pub tables: Vec<TableConfig>,
+    /// Every `[[universe]]`, in file order.
+    pub universes: Vec<UniverseConfig>,
     /// `[share]`, if the box shares decoded columns between processes.
     pub share: Option<ShareConfig>,
     /// `[flight]`, if `cheetah serve` serves reads over Arrow Flight.
@@ -192,6 +196,8 @@ pub struct TableConfig {
     pub alias: std::collections::BTreeMap<String, String>,
     /// What to do when a cached column vanishes from the source.
     pub on_missing: MissingPolicy,
+    /// `[table.adjust]`: the factor and the price fields adjusted at read time.
+    pub adjust: Option<AdjustConfig>,
     /// `file:line` of the table's block, for messages.
     pub location: String,
 }
@@ -276,6 +282,11 @@ impl Config {
     pub fn default_path() -> PathBuf {
         let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
         home.join(".config").join("cheetah").join("cheetah.toml")
+    }
+
+    /// The universe named `name`.
+    pub fn universe(&self, name: &str) -> Option<&UniverseConfig> {
+        self.universes.iter().find(|u| u.name == name)
     }
 
     /// The table named `name`.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 
+use super::research::{self, RawAdjust, RawUniverse};
 use super::secrets::substitute_env;
 use super::{
     is_glob, pattern_matches, Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig,
@@ -112,6 +113,24 @@ impl Config {
                     format!("[[table]] `{name}`: `order_by` applies only to kind = \"asof\" tables"),
                 ));
             }
+            let adjust_config = match t.adjust {
+                Some(raw) => Some(
+                    research::adjust(&name, raw, |field| {
+                        let selects = |patterns: &[String]| patterns.iter().any(|p| pattern_matches(p, field));
+                        selects(&t.fields) && !selects(&t.exclude)
+                    })
+                    .map_err(|message| invalid(span.clone(), message))?,
+                ),
+                None => None,
+            };
+            if adjust_config.is_some() && t.kind == TableKind::Asof {
+                return Err(invalid(
+                    span,
+                    format!(
+                        "[[table]] `{name}`: [table.adjust] applies only to daily tables, whose rows carry the factor"
+                    ),
+                ));
+            }
             tables.push(TableConfig {
                 name,
                 schema: t.schema,
@@ -127,8 +146,22 @@ impl Config {
                 decimal: t.decimal,
                 alias: t.alias,
                 on_missing: t.on_missing,
+                adjust: adjust_config,
                 location,
             });
+        }
+        let mut universes = Vec::with_capacity(raw.universe.len());
+        for spanned in raw.universe {
+            let span = spanned.span();
+            let location = format!("{}:{}", path.display(), line_of(text, span.start));
+            let universe = research::universe(spanned.into_inner(), location).map_err(|m| invalid(span.clone(), m))?;
+            if universes.iter().any(|u: &super::UniverseConfig| u.name == universe.name) {
+                return Err(invalid(
+                    span,
+                    format!("[[universe]] `{}` appears twice; give each universe its own name", universe.name),
+                ));
+            }
+            universes.push(universe);
         }
         let share = match raw.share {
             Some(share) => {
@@ -150,7 +183,7 @@ impl Config {
             Some(flight) => Some(parse_flight(path, base_dir, flight, &invalid)?),
             None => None,
         };
-        Ok(Self { path: path.to_path_buf(), store, source, tables, share, flight })
+        Ok(Self { path: path.to_path_buf(), store, source, tables, universes, share, flight })
     }
 }
 
@@ -237,6 +270,8 @@ struct RawConfig {
     source: RawSource,
     #[serde(default)]
     table: Vec<toml::Spanned<RawTable>>,
+    #[serde(default)]
+    universe: Vec<toml::Spanned<RawUniverse>>,
     share: Option<RawShare>,
     flight: Option<RawFlight>,
 }
@@ -300,6 +335,7 @@ struct RawTable {
     alias: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     on_missing: MissingPolicy,
+    adjust: Option<RawAdjust>,
 }
 
 /// A date given as `"2015-01-01"` or as a bare TOML date `2015-01-01`.

@@ -19,6 +19,7 @@ use super::{Columns, SharedUse};
 use crate::share::{asof_tables, FieldFile, LayerView, Segment};
 use crate::store::symbols::SymbolDictionary;
 use crate::types::Day;
+use crate::universe::Membership;
 use crate::view::{SymbolRanking, View};
 
 /// A segment that can serve part of a plan.
@@ -217,6 +218,13 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
             None => by_symbol,
         });
     }
+    if let Some(universe) = &plan.universe {
+        let members = members_by_code(universe, days, &symbols, view, old_ranking.as_ref(), published);
+        keep = Some(match keep {
+            Some(k) => &k & &members,
+            None => members,
+        });
+    }
     let keep = keep.filter(|k| k.count_set_bits() < n);
     let mut rows_per_day: Vec<(Day, usize)> = Vec::with_capacity(days.len());
     let mut at = 0;
@@ -252,6 +260,40 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
         })
         .transpose()?;
     Ok(LayerPart { symbols, fields, rows_per_day, dates, views })
+}
+
+/// Which of the served rows (`days`' rows, coded as `codes`) are of a member of `universe` on
+/// their day. The codes rank the first `published` symbols, in `old` when the reader's ranking
+/// has moved on since.
+fn members_by_code(
+    universe: &Membership,
+    days: &[(Day, u64)],
+    codes: &ArrayRef,
+    view: &View,
+    old: Option<&SymbolRanking>,
+    published: usize,
+) -> BooleanBuffer {
+    // The code of each of the reader's ranks, for the symbols the layer knows.
+    let mut code_of = vec![u32::MAX; view.ranking.rank.len()];
+    for id in 0..published.min(view.ranking.rank.len()) {
+        code_of[view.ranking.rank[id] as usize] = old.map_or(view.ranking.rank[id], |o| o.rank[id]);
+    }
+    let mut member = vec![false; published];
+    let mut keep = arrow::array::BooleanBufferBuilder::new(codes.len());
+    let mut at = 0;
+    for &(day, rows) in days {
+        member.fill(false);
+        universe.for_each_member(day, |rank| {
+            if let Some(slot) = code_of.get(rank as usize).and_then(|&c| member.get_mut(c as usize)) {
+                *slot = true;
+            }
+        });
+        for i in at..at + rows as usize {
+            keep.append(member.get(code_at(codes, i)).copied().unwrap_or(false));
+        }
+        at += rows as usize;
+    }
+    keep.finish()
 }
 
 /// The ranking the first `n` symbols of `symbols` had: the one a generation published with `n`

@@ -8,11 +8,13 @@
 //! Words: the caller asks for `cols`, the names of the output columns as written; each resolves
 //! to a cached `field` of a table.
 
+mod adjust;
 mod asof;
 mod assemble;
 mod fetch;
 mod layered;
 mod outline;
+mod panel;
 mod plan;
 mod pool;
 mod resolve;
@@ -24,15 +26,18 @@ use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 
+pub use self::adjust::Adjust;
 pub(crate) use self::assemble::Assembled;
 pub use self::assemble::DateLayout;
 pub(crate) use self::fetch::{ChunkSource, HotStore};
 pub(crate) use self::layered::dictionary_keys;
 pub(crate) use self::outline::outline;
 pub use self::outline::Outline;
+pub use self::panel::Panel;
+pub(crate) use self::panel::{check as check_panel, read_panel};
 pub(crate) use self::plan::{plan, MarkSnapshot, Plan};
 pub use self::pool::OutputPool;
-pub(crate) use self::resolve::{aliases, resolve_fields, Aliases};
+pub(crate) use self::resolve::{resolve_fields, ReadRules};
 use crate::error::{QueryError, StoreError};
 use crate::share::{LayerView, SharedLayer};
 use crate::types::Day;
@@ -58,12 +63,30 @@ pub struct Request {
     pub base: Option<String>,
     /// The layout of the `date` column.
     pub dates: DateLayout,
+    /// Adjust the price fields of tables with `[table.adjust]`.
+    pub adjust: Option<Adjust>,
+    /// Keep only rows whose symbol was a member of this universe on the row's date.
+    pub universe: Option<String>,
 }
 
 impl Request {
     /// Reads `cols` over `start..=end` (inclusive), every symbol, rows from the fields' tables.
     pub fn new(start: NaiveDate, end: NaiveDate, cols: Vec<String>) -> Self {
-        Self { start, end, cols, symbols: None, base: None, dates: DateLayout::Date32 }
+        Self { start, end, cols, symbols: None, base: None, dates: DateLayout::Date32, adjust: None, universe: None }
+    }
+
+    /// Adjusts prices so.
+    #[must_use]
+    pub fn adjust(mut self, adjust: Adjust) -> Self {
+        self.adjust = Some(adjust);
+        self
+    }
+
+    /// Keeps only the rows of the universe's members on each date.
+    #[must_use]
+    pub fn universe(mut self, name: impl Into<String>) -> Self {
+        self.universe = Some(name.into());
+        self
     }
 
     /// Keeps only these symbols.
@@ -127,16 +150,18 @@ pub(crate) struct Columns {
 ///
 /// # Errors
 /// [`QueryError`] for bad arguments, unknown or ambiguous names, and store failures.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read(
     view: &View,
-    aliases: &Aliases,
+    rules: &ReadRules,
+    universe: Option<&crate::universe::Universe>,
     marks: &MarkSnapshot,
     chunks: &impl ChunkSource,
     shared: Option<(&SharedLayer, &LayerView)>,
     pool: &OutputPool,
     request: &Request,
 ) -> Result<QueryResult, QueryError> {
-    let plan = plan::plan(view, aliases, marks, request)?;
+    let plan = plan::plan(view, rules, marks, request, universe)?;
     let store = |plan: &Plan<'_>| from_store(plan, view, chunks, pool, request.dates);
     let columns = match shared.and_then(|(layer, lv)| Some((layer, lv, layered::choose(&plan, view, lv)?))) {
         Some((layer, lv, choice)) => match layered::read(&plan, view, lv, &choice, request.dates, store)? {
@@ -151,12 +176,17 @@ pub(crate) fn read(
         },
         None => store(&plan)?,
     };
+    let mut columns = columns;
+    if let Some(mode) = plan.adjust {
+        adjust::adjust_long(mode, &columns.symbols, &mut columns.fields, &plan.adjusted);
+    }
+    columns.fields.truncate(plan.outputs);
 
     let mut schema_fields = vec![
         Field::new("date", columns.dates.data_type().clone(), false),
         Field::new("symbol", columns.symbols.data_type().clone(), false),
     ];
-    schema_fields.extend(plan.fields.iter().map(|f| Field::new(&f.requested, f.field.dtype.arrow(), true)));
+    schema_fields.extend(plan.output_fields().into_iter().map(|(name, dtype)| Field::new(name, dtype, true)));
     let mut arrays: Vec<ArrayRef> = vec![columns.dates, columns.symbols];
     arrays.extend(columns.fields);
     let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays).expect("columns match the schema");
@@ -207,6 +237,7 @@ pub(crate) fn assemble_plan(
             row_tables: (0..plan.row_tables).collect(),
             fields,
             symbols: plan.symbols.as_deref(),
+            universe: plan.universe.as_deref(),
             ranking: &view.ranking,
             dates,
             presence,

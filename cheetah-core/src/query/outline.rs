@@ -33,7 +33,7 @@ impl Outline {
 }
 
 fn fields(plan: &Plan<'_>) -> Vec<(String, DataType)> {
-    plan.fields.iter().map(|f| (f.requested.clone(), f.field.dtype.arrow())).collect()
+    plan.output_fields().into_iter().map(|(name, dtype)| (name.to_string(), dtype)).collect()
 }
 
 /// Outlines `plan`, counting rows from the row tables' day indexes in `store`.

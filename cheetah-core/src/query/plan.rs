@@ -4,11 +4,16 @@
 
 use chrono::NaiveDate;
 
-use super::resolve::{resolve_fields, Aliases, ResolvedField};
-use super::Request;
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+
+use super::resolve::{resolve_fields, ReadRules, ResolvedField};
+use super::{Adjust, Request};
 use crate::error::QueryError;
 use crate::store::catalog::TableEntry;
 use crate::types::{date_of, day_of, Day, TableKind};
+use crate::universe::{Membership, Universe};
 use crate::view::View;
 
 /// The marks as of one moment, kept in the view so a read's cut never runs ahead of the days the
@@ -35,8 +40,16 @@ impl MarkSnapshot {
 /// A read, resolved and bounded.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan<'v> {
-    /// The requested fields, in request order.
+    /// The requested fields, in request order, then the factors read only to adjust them.
     pub fields: Vec<ResolvedField<'v>>,
+    /// How many of `fields`, from the front, are the output columns.
+    pub outputs: usize,
+    /// How the price fields are adjusted, if they are.
+    pub adjust: Option<Adjust>,
+    /// `(price, factor)`: indexes into `fields` of each adjusted output and of its factor.
+    pub adjusted: Vec<(usize, usize)>,
+    /// Keep only the rows of each day's members of this universe.
+    pub universe: Option<Arc<Membership>>,
     /// Every table involved: the row tables first, then the other tables of the fields.
     pub tables: Vec<&'v TableEntry>,
     /// How many of `tables`, from the front, make the rows.
@@ -55,6 +68,19 @@ impl Plan<'_> {
         Self { days: days.to_vec(), ..self.clone() }
     }
 
+    /// The output columns after `date` and `symbol`: each name as requested, and its type (an
+    /// adjusted price is a float64).
+    pub fn output_fields(&self) -> Vec<(&str, DataType)> {
+        self.fields[..self.outputs]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let adjusted = self.adjusted.iter().any(|&(price, _)| price == i);
+                (f.requested.as_str(), if adjusted { DataType::Float64 } else { f.field.dtype.arrow() })
+            })
+            .collect()
+    }
+
     /// The index in [`Plan::tables`] of the table `table_id`.
     pub fn table_index(&self, table_id: u32) -> usize {
         self.tables.iter().position(|t| t.id == table_id).expect("every field's table is involved")
@@ -65,16 +91,19 @@ fn is_asof(table: &TableEntry) -> bool {
     table.kind == TableKind::Asof
 }
 
-/// Plans `request` against `view`, bounded by `marks` (the view's own, outside tests).
+/// Plans `request` against `view`, bounded by `marks` (the view's own, outside tests), keeping
+/// the members of `universe` (the one `request` names, as stored).
 ///
 /// # Errors
-/// [`QueryError::InvalidArgument`] for a reversed range, no fields, an unknown or asof base, or
-/// asof fields with no base; see [`resolve_fields`] for names.
+/// [`QueryError::InvalidArgument`] for a reversed range, no fields, an unknown or asof base,
+/// asof fields with no base, or prices to adjust with no factor; see [`resolve_fields`] for
+/// names.
 pub(crate) fn plan<'v>(
     view: &'v View,
-    aliases: &Aliases,
+    rules: &ReadRules,
     marks: &MarkSnapshot,
     request: &Request,
+    universe: Option<&Universe>,
 ) -> Result<Plan<'v>, QueryError> {
     if request.start > request.end {
         return Err(QueryError::InvalidArgument(format!(
@@ -86,7 +115,12 @@ pub(crate) fn plan<'v>(
         return Err(QueryError::InvalidArgument("no columns asked for; pass at least one field name".into()));
     }
     let catalog = &view.catalog;
-    let fields = resolve_fields(catalog, aliases, &request.cols)?;
+    let mut fields = resolve_fields(catalog, &rules.aliases, &request.cols)?;
+    let outputs = fields.len();
+    let adjusted = match request.adjust {
+        Some(mode) => factors(rules, mode, &mut fields)?,
+        None => Vec::new(),
+    };
     let base = match &request.base {
         Some(name) => Some(catalog.table(name).ok_or_else(|| {
             QueryError::InvalidArgument(format!(
@@ -154,7 +188,55 @@ pub(crate) fn plan<'v>(
         ids
     });
     let covered = (start <= cut).then(|| (request.start, date_of(cut)));
-    Ok(Plan { fields, tables, row_tables, days, covered, symbols })
+    let universe = universe.map(|u| Arc::new(Membership::new(u, &view.ranking, |name| view.symbols.id(name))));
+    Ok(Plan { fields, outputs, adjust: request.adjust, adjusted, universe, tables, row_tables, days, covered, symbols })
+}
+
+/// Finds the factor of each requested price field and appends the factors not requested to
+/// `fields`; returns the `(price, factor)` pairs.
+fn factors<'v>(
+    rules: &ReadRules,
+    mode: Adjust,
+    fields: &mut Vec<ResolvedField<'v>>,
+) -> Result<Vec<(usize, usize)>, QueryError> {
+    if rules.adjust.is_empty() {
+        return Err(QueryError::InvalidArgument(format!(
+            "adjust=\"{}\" needs a table that names its adjustment factor: add [table.adjust] with factor = \"adj_factor\" and fields = [\"open\", \"high\", \"low\", \"close\"] (its price fields) to that table's [[table]] block",
+            mode.name()
+        )));
+    }
+    let mut pairs = Vec::new();
+    for price in 0..fields.len() {
+        let (table, field) = (fields[price].table, fields[price].field);
+        let Some(rule) = rules.adjust.get(&table.name) else { continue };
+        if !rule.fields.iter().any(|f| f.eq_ignore_ascii_case(&field.name)) {
+            continue;
+        }
+        let factor = table.fields.iter().find(|f| f.name.eq_ignore_ascii_case(&rule.factor)).ok_or_else(|| {
+            QueryError::InvalidArgument(format!(
+                "the adjustment factor `{}` of table `{}` is not cached yet; run `cheetah update`",
+                rule.factor, table.name
+            ))
+        })?;
+        for (name, f) in [(&fields[price].requested, field), (&rule.factor, factor)] {
+            if !f.dtype.is_number() {
+                return Err(QueryError::InvalidArgument(format!(
+                    "cannot adjust `{}`: `{name}` holds {:?}, not numbers; fix [table.adjust] of table `{}`",
+                    fields[price].requested, f.dtype, table.name
+                )));
+            }
+        }
+        let at = match fields.iter().position(|f| f.field.id == factor.id) {
+            Some(at) => at,
+            None => {
+                let requested = format!("{}.{}", table.name, factor.name);
+                fields.push(ResolvedField { requested, table, field: factor });
+                fields.len() - 1
+            }
+        };
+        pairs.push((price, at));
+    }
+    Ok(pairs)
 }
 
 #[cfg(test)]
@@ -211,7 +293,8 @@ mod tests {
     #[test]
     fn rows_come_from_the_fields_daily_tables_and_stop_at_the_lowest_watermark() {
         let view = view();
-        let plan = plan(&view, &Aliases::new(), &marks(), &request(0, 100, &["close", "mv", "revenue"])).unwrap();
+        let plan =
+            plan(&view, &ReadRules::default(), &marks(), &request(0, 100, &["close", "mv", "revenue"]), None).unwrap();
         assert_eq!(names(&plan), ["bar", "val", "fund"]);
         assert_eq!(plan.row_tables, 2);
         assert_eq!(plan.days, (10..=14).collect::<Vec<_>>(), "the union of both, cut at bar's watermark 14");
@@ -222,7 +305,7 @@ mod tests {
     #[test]
     fn a_field_being_backfilled_bounds_the_cut_by_its_fieldmark() {
         let view = view();
-        let plan = plan(&view, &Aliases::new(), &marks(), &request(13, 100, &["val.pe"])).unwrap();
+        let plan = plan(&view, &ReadRules::default(), &marks(), &request(13, 100, &["val.pe"]), None).unwrap();
         assert_eq!(plan.days, [13, 14, 15]);
         assert_eq!(plan.covered, Some((date_of(13), date_of(15))));
     }
@@ -230,7 +313,8 @@ mod tests {
     #[test]
     fn a_base_table_makes_the_rows_and_an_asof_table_never_bounds_the_cut() {
         let view = view();
-        let plan = plan(&view, &Aliases::new(), &marks(), &request(11, 100, &["revenue"]).base("val")).unwrap();
+        let plan =
+            plan(&view, &ReadRules::default(), &marks(), &request(11, 100, &["revenue"]).base("val"), None).unwrap();
         assert_eq!(names(&plan), ["val", "fund"]);
         assert_eq!(plan.row_tables, 1);
         assert_eq!(plan.days, [12, 13, 14, 15, 16], "fund's watermark 13 does not cut");
@@ -241,7 +325,7 @@ mod tests {
         let view = view();
         let mut marks = marks();
         marks.watermarks.remove(&1);
-        let plan = plan(&view, &Aliases::new(), &marks, &request(0, 100, &["close"])).unwrap();
+        let plan = plan(&view, &ReadRules::default(), &marks, &request(0, 100, &["close"]), None).unwrap();
         assert!(plan.days.is_empty());
         assert_eq!(plan.covered, None);
     }
@@ -250,14 +334,14 @@ mod tests {
     fn symbols_become_sorted_ids_and_unknown_ones_vanish() {
         let view = view();
         let request = request(0, 100, &["close"]).symbols(vec!["C".into(), "nope".into(), "B".into()]);
-        let plan = plan(&view, &Aliases::new(), &marks(), &request).unwrap();
+        let plan = plan(&view, &ReadRules::default(), &marks(), &request, None).unwrap();
         assert_eq!(plan.symbols, Some(vec![0, 2]));
     }
 
     #[test]
     fn bad_requests_say_what_to_pass() {
         let view = view();
-        let err = |r: Request| plan(&view, &Aliases::new(), &marks(), &r).unwrap_err().to_string();
+        let err = |r: Request| plan(&view, &ReadRules::default(), &marks(), &r, None).unwrap_err().to_string();
         assert!(err(request(5, 4, &["close"])).contains("start <= end"));
         assert!(err(request(0, 9, &[])).contains("at least one"));
         assert!(err(request(0, 9, &["revenue"])).contains("base="));
@@ -270,8 +354,8 @@ mod tests {
     #[test]
     fn aliases_name_their_column_and_keep_the_requested_name() {
         let view = view();
-        let aliases = Aliases::from([("px".to_string(), "bar.close".to_string())]);
-        let plan = plan(&view, &aliases, &marks(), &request(0, 100, &["px"])).unwrap();
+        let rules = ReadRules { aliases: [("px".to_string(), "bar.close".to_string())].into(), ..ReadRules::default() };
+        let plan = plan(&view, &rules, &marks(), &request(0, 100, &["px"]), None).unwrap();
         assert_eq!((plan.fields[0].requested.as_str(), plan.fields[0].field.id), ("px", 2));
     }
 }

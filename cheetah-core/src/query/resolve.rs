@@ -41,13 +41,26 @@ pub fn resolve_fields<'c>(
 /// Other names for cached fields, from the config: alias → `table.column`.
 pub type Aliases = std::collections::HashMap<String, String>;
 
-/// The aliases of every table of `config`.
-pub fn aliases(config: &crate::config::Config) -> Aliases {
-    config
-        .tables
-        .iter()
-        .flat_map(|t| t.alias.iter().map(move |(alias, column)| (alias.clone(), format!("{}.{column}", t.name))))
-        .collect()
+/// What the config says about reading, beyond the catalog: aliases and adjustments.
+#[derive(Debug, Clone, Default)]
+pub struct ReadRules {
+    /// Every table's aliases.
+    pub aliases: Aliases,
+    /// Each table's `[table.adjust]`, by table name.
+    pub adjust: std::collections::HashMap<String, crate::config::AdjustConfig>,
+}
+
+impl ReadRules {
+    /// The rules of every table of `config`.
+    pub fn of(config: &crate::config::Config) -> Self {
+        let aliases = config
+            .tables
+            .iter()
+            .flat_map(|t| t.alias.iter().map(move |(alias, column)| (alias.clone(), format!("{}.{column}", t.name))))
+            .collect();
+        let adjust = config.tables.iter().filter_map(|t| Some((t.name.clone(), t.adjust.clone()?))).collect();
+        Self { aliases, adjust }
+    }
 }
 
 fn resolve_one<'c>(catalog: &'c Catalog, aliases: &Aliases, requested: &str) -> Result<ResolvedField<'c>, QueryError> {

@@ -8,6 +8,7 @@ mod checksum;
 mod columns;
 mod query;
 mod stream;
+mod universe;
 
 use std::sync::OnceLock;
 
@@ -18,6 +19,7 @@ pub use self::columns::{list_columns, resolve, ResolvedTable};
 #[cfg(test)]
 pub use self::query::Dialect;
 pub use self::stream::{date_span, TableRows, WindowedRows};
+pub use self::universe::universe_intervals;
 
 use crate::config::SourceConfig;
 use crate::error::SourceError;

@@ -275,6 +275,6 @@ fn to_days(array: &dyn Array) -> Result<Vec<Day>, String> {
     }
 }
 
-fn parse_date_text(text: &str) -> Option<NaiveDate> {
+pub(super) fn parse_date_text(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.trim().get(..10)?, "%Y-%m-%d").ok()
 }

@@ -10,6 +10,7 @@ use super::symbols::SymbolDictionary;
 use super::{Store, CF_META, CF_ROWS, CF_VALUES};
 use crate::error::StoreError;
 use crate::types::Day;
+use crate::universe::Universe;
 
 impl Store {
     /// A new empty batch.
@@ -105,6 +106,17 @@ impl StoreBatch<'_> {
         for (id, name) in dictionary.unpersisted() {
             self.put_meta(meta::with_id(meta::SYMBOL, id), name.as_bytes().to_vec());
         }
+    }
+
+    /// Replaces the universe `name`.
+    pub fn put_universe(&mut self, name: &str, universe: &Universe) {
+        let bytes = postcard::to_stdvec(universe).expect("a universe serializes");
+        self.put_meta(meta::universe(name), bytes);
+    }
+
+    /// Deletes the universe `name`.
+    pub fn delete_universe(&mut self, name: &str) {
+        self.batch.delete_cf(self.store.cf(CF_META), meta::universe(name));
     }
 
     fn put_meta(&mut self, key: Vec<u8>, value: Vec<u8>) {

@@ -66,6 +66,13 @@ pub mod meta {
     pub const CATALOG_VERSION: &[u8] = b"catalog_version";
     /// Present while the catalog has dropped ids whose chunks are not yet deleted.
     pub const SWEEP_PENDING: &[u8] = b"sweep_pending";
+    /// Prefix of universes: `universe/ ++ name` → its intervals.
+    pub const UNIVERSE: &[u8] = b"universe/";
+
+    /// `universe/ ++ name`.
+    pub fn universe(name: &str) -> Vec<u8> {
+        [UNIVERSE, name.as_bytes()].concat()
+    }
 
     /// `day/ ++ table id ++ day`.
     pub fn day(table_id: u32, day: super::Day) -> Vec<u8> {

@@ -1,5 +1,5 @@
 //! The meta records beside the chunks: the catalog and its version, the symbol dictionary,
-//! watermarks, fieldmarks and update times.
+//! watermarks, fieldmarks, update times and universes.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use super::symbols::SymbolDictionary;
 use super::{Store, CF_META};
 use crate::error::StoreError;
 use crate::types::Day;
+use crate::universe::Universe;
 
 impl Store {
     /// The catalog; empty for a new store.
@@ -75,6 +76,31 @@ impl Store {
         }
         dictionary.extend_persisted(first, names);
         Ok(())
+    }
+
+    /// The universe `name`, as the last update that read it stored it.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if it does not decode.
+    pub fn universe(&self, name: &str) -> Result<Option<Universe>, StoreError> {
+        self.get(CF_META, &meta::universe(name))?
+            .map(|bytes| postcard::from_bytes(&bytes).map_err(|e| self.corrupt(&format!("universe `{name}`"), e)))
+            .transpose()
+    }
+
+    /// The names of every stored universe, sorted.
+    ///
+    /// # Errors
+    /// [`StoreError::Rocks`].
+    pub fn universe_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        let start = meta::UNIVERSE;
+        for item in self.db.iterator_cf(self.cf(CF_META), IteratorMode::From(start, Direction::Forward)) {
+            let (key, _) = item.map_err(|e| self.rocks(e))?;
+            let Some(name) = key.strip_prefix(meta::UNIVERSE) else { break };
+            names.push(String::from_utf8_lossy(name).into_owned());
+        }
+        Ok(names)
     }
 
     /// The last date fully loaded for table `table_id`.

@@ -14,6 +14,7 @@ mod chunks;
 mod days;
 mod progress;
 mod reconcile;
+mod universes;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,7 @@ pub use self::chunks::{encode_aligned, encode_day, DayChunks};
 pub use self::days::{DayRows, DaySplitter};
 pub use self::progress::{ProgressEvent, ProgressFn, ProgressTask};
 pub use self::reconcile::{reconcile, CatalogDiff};
+pub use self::universes::UniverseReport;
 
 use self::progress::Reporter;
 use crate::config::{Config, TableConfig};
@@ -62,6 +64,8 @@ pub struct TableReport {
 pub struct UpdateReport {
     /// Each table with its report or error, in config order.
     pub tables: Vec<(String, Result<TableReport, UpdateError>)>,
+    /// Each universe with its report or error, in config order.
+    pub universes: Vec<(String, Result<UniverseReport, UpdateError>)>,
 }
 
 impl UpdateReport {
@@ -70,12 +74,18 @@ impl UpdateReport {
     /// # Errors
     /// The first table's error.
     pub fn into_result(self) -> Result<Vec<TableReport>, UpdateError> {
+        if let Some((_, Err(e))) = self.universes.into_iter().find(|(_, r)| r.is_err()) {
+            let tables: Result<Vec<TableReport>, UpdateError> = self.tables.into_iter().map(|(_, r)| r).collect();
+            return tables.and(Err(e));
+        }
         self.tables.into_iter().map(|(_, r)| r).collect()
     }
 
-    /// The tables that failed.
+    /// The tables and universes that failed.
     pub fn failures(&self) -> impl Iterator<Item = (&str, &UpdateError)> {
-        self.tables.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)))
+        let tables = self.tables.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)));
+        let universes = self.universes.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| (name.as_str(), e)));
+        tables.chain(universes)
     }
 }
 
@@ -139,6 +149,23 @@ impl<'a> Updater<'a> {
                 Err(e) => tracing::error!(table = %table.name, "update failed: {e}"),
             }
             report.tables.push((table.name.clone(), outcome));
+        }
+        for universe in &self.config.universes {
+            if self.stop.load(Ordering::Relaxed) {
+                report.universes.push((universe.name.clone(), Err(UpdateError::Interrupted)));
+                continue;
+            }
+            let outcome = self.run_universe(universe);
+            match &outcome {
+                Ok(r) => {
+                    tracing::info!(universe = %r.universe, intervals = r.intervals, symbols = r.symbols, "universe updated")
+                }
+                Err(e) => tracing::error!(universe = %universe.name, "update failed: {e}"),
+            }
+            report.universes.push((universe.name.clone(), outcome));
+        }
+        if let Err(e) = self.drop_unconfigured_universes() {
+            tracing::error!("deleting universes no longer in the config failed: {e}");
         }
         report
     }

@@ -34,13 +34,15 @@ from ._cheetah import (
     StoreLocked,
     UpdateError,
 )
-from ._reads import DateLike, Reads, day, names
+from ._frames import matrix_frames
+from ._reads import Adjust, DateLike, Read, Reads, day, names
 from .remote import RemoteCache, RemoteError, connect
 
 if TYPE_CHECKING:
     import polars
 
 __all__ = [
+    "Adjust",
     "Cache",
     "CheetahError",
     "ConfigError",
@@ -59,8 +61,13 @@ __all__ = [
     "connect",
     "get_arrow",
     "get_data",
+    "get_panel",
+    "get_panels",
     "get_polars",
+    "get_xarray",
+    "members",
     "open",
+    "universes",
 ]
 
 
@@ -81,31 +88,27 @@ class Cache(Reads):
         """The config file this cache was opened from."""
         return os.fspath(self._inner.config_path)
 
-    def _get(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        symbols: Sequence[str] | None,
-        base: str | None,
-        dictionary_dates: bool = False,
-    ) -> tuple[pa.Table, dict[str, Any]]:
+    def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
         table, covered, shared = self._inner.get(
-            day(start, "start"),
-            day(end, "end"),
-            names(cols, "cols"),
-            None if symbols is None else names(symbols, "symbols"),
-            base,
-            dictionary_dates,
+            read.start, read.end, read.cols, read.symbols, read.base, read.adjust, read.universe, dictionary_dates
         )
         for message in self._inner.take_share_warnings():
-            warnings.warn(message, ShareWarning, stacklevel=3)
-        info = {
-            "requested": (day(start, "start"), day(end, "end")),
-            "covered": covered,
-            "shared": None if shared is None else dict(zip(("generation", "rows", "views"), shared)),
-        }
+            warnings.warn(message, ShareWarning, stacklevel=4)
+        info = read.info(covered)
+        info["shared"] = None if shared is None else dict(zip(("generation", "rows", "views"), shared))
         return table, info
+
+    def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+        days, symbols, table, covered = self._inner.panel(
+            read.start, read.end, read.cols, read.symbols, read.base, read.adjust, read.universe
+        )
+        return matrix_frames(days, symbols, table), read.info(covered)
+
+    def _universes(self) -> list[dict[str, Any]]:
+        return json.loads(self._inner.universes_json())
+
+    def _members(self, universe: str, date: str) -> list[str]:
+        return self._inner.members(universe, date)
 
     def status(self) -> dict[str, Any]:
         """Per table and field: dates, rows, bytes, watermark and last update."""
@@ -118,7 +121,8 @@ class Cache(Reads):
         return json.loads(self._inner.publish_json(day(start, "start"), day(end, "end"), fields))
 
     def update(self) -> list[dict[str, Any]]:
-        """Runs one update of every table (needs ``writer=True``); returns a report per table."""
+        """Runs one update of every table and universe (needs ``writer=True``); returns a report
+        per table, then one per universe."""
         return json.loads(self._inner.update_json())
 
 
@@ -148,10 +152,14 @@ def get_data(
     *,
     symbols: Sequence[str] | None = None,
     base: str | None = None,
+    adjust: Adjust | None = None,
+    universe: str | None = None,
     dtype_backend: Literal["numpy", "pyarrow"] = "numpy",
 ) -> pd.DataFrame:
     """`Cache.get_data` on the default config."""
-    return _default_cache().get_data(start, end, cols, symbols=symbols, base=base, dtype_backend=dtype_backend)
+    return _default_cache().get_data(
+        start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe, dtype_backend=dtype_backend
+    )
 
 
 def get_arrow(
@@ -161,9 +169,11 @@ def get_arrow(
     *,
     symbols: Sequence[str] | None = None,
     base: str | None = None,
+    adjust: Adjust | None = None,
+    universe: str | None = None,
 ) -> pa.Table:
     """`Cache.get_arrow` on the default config."""
-    return _default_cache().get_arrow(start, end, cols, symbols=symbols, base=base)
+    return _default_cache().get_arrow(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
 
 
 def get_polars(
@@ -173,6 +183,60 @@ def get_polars(
     *,
     symbols: Sequence[str] | None = None,
     base: str | None = None,
+    adjust: Adjust | None = None,
+    universe: str | None = None,
 ) -> polars.DataFrame:
     """`Cache.get_polars` on the default config."""
-    return _default_cache().get_polars(start, end, cols, symbols=symbols, base=base)
+    return _default_cache().get_polars(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+
+
+def get_panel(
+    start: DateLike,
+    end: DateLike,
+    field: str,
+    *,
+    symbols: Sequence[str] | None = None,
+    base: str | None = None,
+    universe: str | None = None,
+    adjust: Adjust | None = None,
+) -> pd.DataFrame:
+    """`Cache.get_panel` on the default config."""
+    return _default_cache().get_panel(start, end, field, symbols=symbols, base=base, universe=universe, adjust=adjust)
+
+
+def get_panels(
+    start: DateLike,
+    end: DateLike,
+    cols: str | Sequence[str],
+    *,
+    symbols: Sequence[str] | None = None,
+    base: str | None = None,
+    universe: str | None = None,
+    adjust: Adjust | None = None,
+) -> dict[str, pd.DataFrame]:
+    """`Cache.get_panels` on the default config."""
+    return _default_cache().get_panels(start, end, cols, symbols=symbols, base=base, universe=universe, adjust=adjust)
+
+
+def get_xarray(
+    start: DateLike,
+    end: DateLike,
+    cols: str | Sequence[str],
+    *,
+    symbols: Sequence[str] | None = None,
+    base: str | None = None,
+    universe: str | None = None,
+    adjust: Adjust | None = None,
+) -> Any:
+    """`Cache.get_xarray` on the default config."""
+    return _default_cache().get_xarray(start, end, cols, symbols=symbols, base=base, universe=universe, adjust=adjust)
+
+
+def universes() -> pd.DataFrame:
+    """`Cache.universes` on the default config."""
+    return _default_cache().universes()
+
+
+def members(universe: str, date: DateLike) -> list[str]:
+    """`Cache.members` on the default config."""
+    return _default_cache().members(universe, date)

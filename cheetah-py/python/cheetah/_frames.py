@@ -1,5 +1,6 @@
 """Arrow tables as pandas frames: `date` and `symbol` become the MultiIndex without a copy,
-and fixed-width columns become writable numpy views of the table's buffers."""
+and fixed-width columns become writable numpy views of the table's buffers. Panels: matrices
+as date × symbol frames."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def _single(column: pa.ChunkedArray) -> pa.Array:
@@ -170,3 +172,48 @@ def join(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
     if table.column("date").num_chunks > 1 and pa.types.is_dictionary(table.schema.field("date").type):
         table = table.unify_dictionaries()
     return table.combine_chunks()
+
+
+#: The dtype pandas infers for a level of symbol text (object before pandas 3, str from it), so
+#: an empty panel's columns are typed as an empty unstack's are.
+_SYMBOL_DTYPE = pd.Index(np.array(["symbol"], dtype=object)).dtype
+
+
+def matrix_frames(days: list[int], symbols: list[str], table: pa.Table) -> dict[str, pd.DataFrame]:
+    """Frames over the matrices of `table` (one float64 column per field, row-major dates ×
+    symbols), each a writable view of its column's buffer."""
+    index = pd.DatetimeIndex(np.asarray(days, dtype="datetime64[D]").astype("datetime64[ns]"), name="date")
+    columns = pd.Index(np.array(symbols, dtype=object), name="symbol", dtype=_SYMBOL_DTYPE)
+    shape = (len(days), len(symbols))
+    frames = {}
+    for name in table.column_names:
+        array = _single(table.column(name))
+        values = _writable_values(array) if len(array) else np.empty(0, dtype=np.float64)
+        frames[name] = pd.DataFrame(values.reshape(shape), index=index, columns=columns, copy=False)
+    return frames
+
+
+def panel_frames(table: pa.Table) -> dict[str, pd.DataFrame]:
+    """Each field of a long table (dictionary `date` and `symbol`) as a date × symbol frame,
+    scattered with numpy: the panels of a cache that cannot scatter them from its chunks."""
+    from ._cheetah import QueryError
+
+    date = _single(table.column("date"))
+    symbol = _single(table.column("symbol"))
+    date_codes = date.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    symbol_codes = symbol.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    dates = date.dictionary.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+    # Dictionary order is date order and symbol-text order: sorted codes keep it.
+    used_dates, rows = np.unique(date_codes, return_inverse=True)
+    used_symbols, cols = np.unique(symbol_codes, return_inverse=True)
+    index = pd.DatetimeIndex(dates[used_dates], name="date")
+    columns = pd.Index(symbol.dictionary.to_numpy(zero_copy_only=False)[used_symbols], name="symbol")
+    frames = {}
+    for name, kind in zip(table.column_names[2:], table.schema.types[2:]):
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
+            raise QueryError(f"a panel holds numbers, and `{name}` holds {kind}; read it with get_data(...)[\"{name}\"].unstack(\"symbol\")")
+        values = pc.fill_null(pc.cast(_single(table.column(name)), pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+        matrix = np.full((len(index), len(columns)), np.nan)
+        matrix[rows, cols] = values
+        frames[name] = pd.DataFrame(matrix, index=index, columns=columns, copy=False)
+    return frames

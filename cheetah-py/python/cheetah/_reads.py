@@ -1,5 +1,6 @@
-"""The read API every cache has, local or remote: `get_data`, `get_arrow`, `get_polars` and
-`fields`, built on one `_get` that returns an Arrow table with dictionary `date` and `symbol`."""
+"""The read API every cache has, local or remote: `get_data`, `get_arrow`, `get_polars`, the
+panels and `fields`, built on one `_get` that returns an Arrow table with dictionary `date` and
+`symbol`, and `_panels`, which a cache that can scatter panels itself overrides."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as _dt
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
@@ -14,13 +16,18 @@ import pandas as pd
 import pyarrow as pa
 
 from ._cheetah import QueryError
-from ._frames import to_pandas
+from ._frames import panel_frames, to_pandas
 
 if TYPE_CHECKING:
     import polars
+    import xarray
 
 DateLike = Union[_dt.date, _dt.datetime, pd.Timestamp, np.datetime64, str]
 """Anything naming a calendar day: a date, a datetime or Timestamp (its day), or "YYYY-MM-DD"."""
+
+Adjust = Literal["backward", "forward"]
+"""How prices are adjusted: ``"backward"`` (price × factor) or ``"forward"`` (÷ each symbol's
+latest factor in the read)."""
 
 
 def day(value: DateLike, name: str) -> str:
@@ -49,33 +56,66 @@ def names(cols: str | Sequence[str], what: str) -> list[str]:
     return listed
 
 
+@dataclass(frozen=True)
+class Read:
+    """One read, its arguments checked: what every read method names the same way."""
+
+    start: str
+    end: str
+    cols: list[str]
+    symbols: list[str] | None = None
+    base: str | None = None
+    adjust: Adjust | None = None
+    universe: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        *,
+        symbols: Sequence[str] | None = None,
+        base: str | None = None,
+        adjust: Adjust | None = None,
+        universe: str | None = None,
+    ) -> Read:
+        if adjust is not None and adjust not in ("backward", "forward"):
+            raise QueryError(f"adjust={adjust!r} is not a way to adjust; pass 'backward', 'forward' or None")
+        if universe is not None and not isinstance(universe, str):
+            raise TypeError(f"universe must be a universe's name, not {type(universe).__name__}")
+        return cls(
+            day(start, "start"),
+            day(end, "end"),
+            names(cols, "cols"),
+            None if symbols is None else names(symbols, "symbols"),
+            base,
+            adjust,
+            universe,
+        )
+
+    def info(self, covered: Any) -> dict[str, Any]:
+        """What `df.attrs["cheetah"]` reports of the read."""
+        return {"requested": (self.start, self.end), "covered": covered, "shared": None}
+
+
 class Reads(ABC):
     """Reads of a cache; subclasses say where the table comes from."""
 
     @abstractmethod
-    def _get(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        symbols: Sequence[str] | None,
-        base: str | None,
-        dictionary_dates: bool = False,
-    ) -> tuple[pa.Table, dict[str, Any]]:
+    def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
         """The table of one read and what `df.attrs["cheetah"]` reports of it."""
 
-    def _get_frame(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        symbols: Sequence[str] | None,
-        base: str | None,
-        backend: str,
-    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def _get_frame(self, read: Read, backend: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The frame of one read and its `attrs`; a cache that can build it better overrides it."""
-        table, info = self._get(start, end, cols, symbols, base, dictionary_dates=True)
+        table, info = self._get(read, dictionary_dates=True)
         return to_pandas(table, backend), info
+
+    def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+        """Each field's date × symbol frame and the reads' `attrs`: here scattered from the long
+        table with numpy; a cache that scatters them from its chunks overrides it."""
+        table, info = self._get(read, dictionary_dates=True)
+        return panel_frames(table), info
 
     @abstractmethod
     def status(self) -> dict[str, Any]:
@@ -89,14 +129,19 @@ class Reads(ABC):
         *,
         symbols: Sequence[str] | None = None,
         base: str | None = None,
+        adjust: Adjust | None = None,
+        universe: str | None = None,
     ) -> pa.Table:
         """`date` (date32), `symbol` (dictionary), then `cols` in order, sorted by date, symbol.
 
         Rows are the (date, symbol) keys of every table holding a requested field (the outer
-        union), or of table `base`. Dates are inclusive; `symbols` keeps only those symbols.
+        union), or of table `base`. Dates are inclusive; `symbols` keeps only those symbols, and
+        `universe` only the rows whose symbol was a member of that universe on the row's date.
+        `adjust` adjusts the price fields of tables with ``[table.adjust]`` (a float64 each).
         The schema metadata `cheetah.covered` says which dates were covered.
         """
-        table, info = self._get(start, end, cols, symbols, base)
+        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        table, info = self._get(read)
         meta = {b"cheetah.covered": json.dumps(info["covered"]).encode()}
         return table.replace_schema_metadata(meta)
 
@@ -108,17 +153,21 @@ class Reads(ABC):
         *,
         symbols: Sequence[str] | None = None,
         base: str | None = None,
+        adjust: Adjust | None = None,
+        universe: str | None = None,
         dtype_backend: Literal["numpy", "pyarrow"] = "numpy",
     ) -> pd.DataFrame:
         """A DataFrame indexed by (`date`, `symbol`), with `cols` as columns in order.
 
         A field's value is missing (NaN with the numpy backend) where its table has no row.
+        `adjust` and `universe` are as for `get_arrow`.
         ``df.attrs["cheetah"]`` holds the dates actually covered, and under ``"shared"`` what the
         shared layer served: its generation, the rows, and whether the columns are views of it.
         """
         if dtype_backend not in ("numpy", "pyarrow"):
             raise ValueError(f"dtype_backend must be 'numpy' or 'pyarrow', not {dtype_backend!r}")
-        frame, info = self._get_frame(start, end, cols, symbols, base, dtype_backend)
+        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        frame, info = self._get_frame(read, dtype_backend)
         frame.attrs["cheetah"] = info
         return frame
 
@@ -130,11 +179,109 @@ class Reads(ABC):
         *,
         symbols: Sequence[str] | None = None,
         base: str | None = None,
+        adjust: Adjust | None = None,
+        universe: str | None = None,
     ) -> polars.DataFrame:
         """A polars DataFrame with `date`, `symbol` (categorical), then `cols`."""
         import polars
 
-        return polars.from_arrow(self.get_arrow(start, end, cols, symbols=symbols, base=base))
+        table = self.get_arrow(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        return polars.from_arrow(table)
+
+    def get_panels(
+        self,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        *,
+        symbols: Sequence[str] | None = None,
+        base: str | None = None,
+        universe: str | None = None,
+        adjust: Adjust | None = None,
+    ) -> dict[str, pd.DataFrame]:
+        """Each of `cols` as a DataFrame indexed by date (a ``DatetimeIndex``) with one column per
+        symbol, NaN where there is no row: ``get_data(start, end, cols)[col].unstack("symbol")``
+        for each, all of one shape, without building the long frame. The arguments are those
+        of `get_data`; the fields must be numeric."""
+        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        panels, info = self._panels(read)
+        for panel in panels.values():
+            panel.attrs["cheetah"] = info
+        return panels
+
+    def get_panel(
+        self,
+        start: DateLike,
+        end: DateLike,
+        field: str,
+        *,
+        symbols: Sequence[str] | None = None,
+        base: str | None = None,
+        universe: str | None = None,
+        adjust: Adjust | None = None,
+    ) -> pd.DataFrame:
+        """One field as a date × symbol DataFrame: ``get_data(start, end, field)[field].unstack("symbol")``,
+        scattered straight into one 2-D array (see `get_panels`)."""
+        if not isinstance(field, str):
+            raise TypeError(f"field must be one field's name; for several use get_panels, not {type(field).__name__}")
+        return self.get_panels(start, end, [field], symbols=symbols, base=base, universe=universe, adjust=adjust)[field]
+
+    def get_xarray(
+        self,
+        start: DateLike,
+        end: DateLike,
+        cols: str | Sequence[str],
+        *,
+        symbols: Sequence[str] | None = None,
+        base: str | None = None,
+        universe: str | None = None,
+        adjust: Adjust | None = None,
+    ) -> xarray.Dataset:
+        """`get_panels` as an xarray ``Dataset`` with dimensions (``date``, ``symbol``): one
+        variable per field, sharing the panels' memory. Needs xarray installed."""
+        try:
+            import xarray
+        except ImportError:
+            raise ImportError("get_xarray needs xarray: pip install xarray") from None
+        panels = self.get_panels(start, end, cols, symbols=symbols, base=base, universe=universe, adjust=adjust)
+        first = next(iter(panels.values()))
+        coords = {"date": first.index.values, "symbol": first.columns.to_numpy()}
+        variables = {name: (("date", "symbol"), panel.to_numpy(copy=False)) for name, panel in panels.items()}
+        dataset = xarray.Dataset(variables, coords=coords)
+        dataset.attrs["cheetah"] = json.dumps(first.attrs.get("cheetah"))
+        return dataset
+
+    def universes(self) -> pd.DataFrame:
+        """The configured universes: their intervals, symbols, first start, last member date
+        (NaT while a member is still in) and when an update last read them."""
+        rows = []
+        for u in self._universes():
+            read = u["read"] or {}
+            updated = read.get("updated")
+            rows.append(
+                {
+                    "universe": u["name"],
+                    "intervals": read.get("intervals", 0),
+                    "symbols": read.get("symbols", 0),
+                    "first": read.get("first"),
+                    "last": read.get("last"),
+                    "updated": None if updated is None else pd.Timestamp(updated, unit="s", tz="UTC"),
+                }
+            )
+        frame = pd.DataFrame(rows, columns=["universe", "intervals", "symbols", "first", "last", "updated"])
+        for column in ("first", "last"):
+            frame[column] = pd.to_datetime(frame[column])
+        return frame
+
+    def members(self, universe: str, date: DateLike) -> list[str]:
+        """The symbols that were members of `universe` on `date`, sorted."""
+        return self._members(universe, day(date, "date"))
+
+    def _universes(self) -> list[dict[str, Any]]:
+        raise QueryError("this cache does not list universes")
+
+    def _members(self, universe: str, date: str) -> list[str]:
+        raise QueryError("this cache does not list a universe's members")
 
     def fields(self) -> pd.DataFrame:
         """The cached fields with their tables, types and date ranges."""

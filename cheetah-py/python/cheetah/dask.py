@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._frames import parts_to_pandas, to_pandas
-from ._reads import DateLike
+from ._reads import Adjust, DateLike
 from .remote import Endpoint, RemoteCache, connect
 
 try:
@@ -66,6 +66,8 @@ def read_data(
     *,
     symbols: Sequence[str] | None = None,
     base: str | None = None,
+    adjust: Adjust | None = None,
+    universe: str | None = None,
     token: str | None = None,
     tls_root_certs: bytes | str | None = None,
     dtype_backend: Literal["numpy", "pyarrow"] = "numpy",
@@ -76,7 +78,7 @@ def read_data(
     calling process; each partition is fetched by whichever worker computes it.
     """
     remote = connect(url, token=token, tls_root_certs=tls_root_certs)
-    plan = remote.plan(start, end, cols, symbols=symbols, base=base)
+    plan = remote.plan(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
     meta = _meta(plan.schema, dtype_backend)
     if not plan.endpoints:
         return dd.from_pandas(meta, npartitions=1)

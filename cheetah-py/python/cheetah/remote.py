@@ -23,7 +23,7 @@ import pyarrow.flight as flight
 
 from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError
 from ._frames import join, parts_to_pandas
-from ._reads import DateLike, Reads, day, names
+from ._reads import Adjust, DateLike, Read, Reads
 
 
 class RemoteError(CheetahError):
@@ -164,14 +164,19 @@ class RemoteCache(Reads):
         *,
         symbols: Sequence[str] | None = None,
         base: str | None = None,
+        adjust: Adjust | None = None,
+        universe: str | None = None,
         dictionary_dates: bool = True,
     ) -> Plan:
         """The read's plan: its schema and its date-range endpoints, each fetchable anywhere."""
-        ticket: dict[str, Any] = {"fields": names(cols, "cols"), "start": day(start, "start"), "end": day(end, "end")}
-        if symbols is not None:
-            ticket["symbols"] = names(symbols, "symbols")
-        if base is not None:
-            ticket["base"] = base
+        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        return self._plan(read, dictionary_dates)
+
+    def _plan(self, read: Read, dictionary_dates: bool) -> Plan:
+        ticket: dict[str, Any] = {"fields": read.cols, "start": read.start, "end": read.end}
+        for key in ("symbols", "base", "adjust", "universe"):
+            if getattr(read, key) is not None:
+                ticket[key] = getattr(read, key)
         if not dictionary_dates:
             ticket["dates"] = "date32"
         descriptor = flight.FlightDescriptor.for_command(json.dumps(ticket).encode())
@@ -189,51 +194,23 @@ class RemoteCache(Reads):
         ticket = flight.Ticket(endpoint.ticket)
         return self._call(lambda c, o: c.do_get(ticket, o).read_all())
 
-    def _get(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        symbols: Sequence[str] | None,
-        base: str | None,
-        dictionary_dates: bool = False,
-    ) -> tuple[pa.Table, dict[str, Any]]:
-        plan, parts, info = self._parts(start, end, cols, symbols, base, dictionary_dates)
+    def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
+        plan, parts, info = self._parts(read, dictionary_dates)
         return join(parts, plan.schema), info
 
-    def _get_frame(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        symbols: Sequence[str] | None,
-        base: str | None,
-        backend: str,
-    ) -> tuple[pd.DataFrame, dict[str, Any]]:
-        plan, parts, info = self._parts(start, end, cols, symbols, base, True)
+    def _get_frame(self, read: Read, backend: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+        plan, parts, info = self._parts(read, True)
         return parts_to_pandas(parts, plan.schema, backend), info
 
-    def _parts(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        symbols: Sequence[str] | None,
-        base: str | None,
-        dictionary_dates: bool,
-    ) -> tuple[Plan, list[pa.Table], dict[str, Any]]:
+    def _parts(self, read: Read, dictionary_dates: bool) -> tuple[Plan, list[pa.Table], dict[str, Any]]:
         """The plan, its endpoints' tables fetched in parallel, and the frame's `attrs`."""
-        plan = self.plan(start, end, cols, symbols=symbols, base=base, dictionary_dates=dictionary_dates)
+        plan = self._plan(read, dictionary_dates)
         if len(plan.endpoints) > 1:
             parts = list(self._fetchers().map(self.fetch, plan.endpoints))
         else:
             parts = [self.fetch(e) for e in plan.endpoints]
-        info = {
-            "requested": (day(start, "start"), day(end, "end")),
-            "covered": plan.covered,
-            "shared": None,
-            "remote": self.url,
-        }
+        info = read.info(plan.covered)
+        info["remote"] = self.url
         return plan, parts, info
 
     def _fetchers(self) -> ThreadPoolExecutor:
@@ -250,6 +227,19 @@ class RemoteCache(Reads):
     def status(self) -> dict[str, Any]:
         """The server's store, per table and field, and its streams under ``"flight"``."""
         return self._action("status")
+
+    def _universes(self) -> list[dict[str, Any]]:
+        return self._action("universes")
+
+    def _members(self, universe: str, date: str) -> list[str]:
+        for u in self._universes():
+            if u["name"] == universe:
+                if u["read"] is None:
+                    raise QueryError(f"universe `{universe}` is not cached yet; run `cheetah update`")
+                spans = u["read"]["spans"]
+                return sorted(s for s, start, end in spans if start <= date and (end is None or date < end))
+        known = ", ".join(f"`{u['name']}`" for u in self._universes())
+        raise QueryError(f"universe `{universe}` is not configured on {self.url}; configured universes: {known or 'none'}")
 
     def close(self) -> None:
         """Closes the connections; the next call opens others."""

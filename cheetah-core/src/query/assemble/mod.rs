@@ -14,14 +14,17 @@ use rayon::prelude::*;
 
 use self::buffers::{Codes, DayOut, FieldRest, FieldSlice, Output};
 use self::scatter::{fill_null, scatter, take_day};
+pub use self::wide::assemble_wide;
 use super::pool::OutputPool;
 use crate::types::{Day, ValueType};
+use crate::universe::Membership;
 use crate::view::SymbolRanking;
 
 mod buffers;
 mod scatter;
 #[cfg(test)]
 mod tests;
+mod wide;
 
 /// One table's row chunk (its sorted symbol ids) per date, aligned with [`Inputs::days`].
 pub type TableRows = Vec<Option<Arc<[u32]>>>;
@@ -41,6 +44,8 @@ pub struct Inputs<'a> {
     pub fields: Vec<(usize, ValueType, FieldChunks)>,
     /// Keep only these symbol ids.
     pub symbols: Option<&'a [u32]>,
+    /// Keep only the rows of each day's members.
+    pub universe: Option<&'a Membership>,
     /// The dictionary order.
     pub ranking: &'a SymbolRanking,
     /// How the `date` column is laid out.
@@ -188,6 +193,11 @@ fn row_bits(inputs: &Inputs<'_>, d: usize, wanted: Option<&RankBits>, bits: &mut
     if let Some(wanted) = wanted {
         bits.intersect(wanted);
     }
+    if let Some(universe) = inputs.universe {
+        let mut members = RankBits::new(inputs.ranking.rank.len());
+        universe.for_each_member(inputs.days[d], |rank| members.set(rank));
+        bits.intersect(&members);
+    }
 }
 
 fn fill_day(
@@ -325,6 +335,12 @@ impl RankBits {
 
     fn get(&self, rank: u32) -> bool {
         self.words[rank as usize / 64] & (1 << (rank % 64)) != 0
+    }
+
+    fn union(&mut self, other: &RankBits) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= b;
+        }
     }
 
     fn intersect(&mut self, other: &RankBits) {

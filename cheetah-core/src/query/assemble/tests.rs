@@ -88,7 +88,7 @@ proptest! {
             }
         }
         let layout = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
-        let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), ranking: &ranking, dates: layout, presence: true };
+        let inputs = Inputs { days: &days, tables: keys, row_tables: row_tables.clone(), fields, symbols: filter.as_deref(), universe: None, ranking: &ranking, dates: layout, presence: true };
         let out = assemble(&inputs, &OutputPool::new(0));
 
         // The naive reference: per day, the union of the row tables' symbols as text,
@@ -149,6 +149,7 @@ fn codes_widen_past_32768_symbols() {
         row_tables: vec![0],
         fields: vec![(0, ValueType::Int64, column)],
         symbols: None,
+        universe: None,
         ranking: &ranking,
         dates: DateLayout::Dictionary,
         presence: false,
@@ -177,6 +178,7 @@ fn two_tables_assembled() {
         row_tables: vec![0, 1],
         fields: vec![(0, ValueType::Int64, bar_close), (1, ValueType::Float64, val_pe), (1, ValueType::Utf8, val_name)],
         symbols: None,
+        universe: None,
         ranking: &ranking,
         dates: DateLayout::Date32,
         presence: false,
