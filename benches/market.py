@@ -1,8 +1,11 @@
 """A seeded synthetic stock market, by default 5,000 symbols over 10 years of trading days.
 
 Symbols list, delist and get suspended; `daily_bar` has a row for every listed, trading
-(date, symbol); `valuation` covers about 97% of those keys; `factors` starts in the 8th year;
-`fundamentals` holds quarterly reports keyed by announcement date.
+(date, symbol), with an adjustment factor that steps up on dividends and splits; `valuation`
+covers about 97% of those keys; `factors` starts in the 8th year; `fundamentals` holds
+quarterly reports keyed by announcement date; `index_member` holds the membership intervals of
+two indexes rebalanced twice a year by market value: `000300.SH` (the largest 300, or 30% of
+the symbols in a smaller market) and `000905.SH` (the next 500, or 50%).
 
     python benches/market.py sqlite demo/market.db --symbols 800 --years 3
     python benches/market.py postgres "host=127.0.0.1 user=postgres dbname=test" --years 5
@@ -31,7 +34,9 @@ class Table:
     name: str
     dates: np.ndarray  # datetime64[D]
     symbols: np.ndarray  # str
-    columns: dict[str, np.ndarray]  # float64 or int64, NaN for null floats
+    columns: dict[str, np.ndarray]  # float64, int64, str or datetime64; NaN and NaT for null
+    date_col: str = "trade_date"
+    symbol_col: str = "symbol"
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -103,7 +108,42 @@ def generate(symbols: int = 5000, years: int = 10, seed: int = 7) -> dict[str, T
                     {f: rng.normal(0, 1, len(fi)) for f in FACTOR_FIELDS})
 
     fundamentals = quarterly_reports(rng, names, days)
-    return {t.name: t for t in (bar, valuation, factors, fundamentals)}
+    members = index_members(names, days, close * shares, listed)
+    return {t.name: t for t in (bar, valuation, factors, fundamentals, members)}
+
+
+#: The indexes of `index_member`: code, and the ranks by market value they hold.
+INDEXES = {"000300.SH": (0, 300), "000905.SH": (300, 800)}
+REBALANCE_DAYS = 126
+
+
+def index_members(names: np.ndarray, days: np.ndarray, market_value: np.ndarray, listed: np.ndarray) -> Table:
+    """Membership intervals `[in_date, out_date)` of each index: at each rebalance (every half
+    year) the listed symbols ranked by market value fill the index's ranks; a symbol leaves at
+    a rebalance or on delisting. `out_date` is NaT while still a member."""
+    n_days, n_sym = listed.shape
+    scale = min(1.0, n_sym / 1000)
+    rows: list[tuple[str, str, np.datetime64, np.datetime64]] = []
+    for code, (first, last) in INDEXES.items():
+        lo, hi = int(first * scale), int(last * scale)
+        entered: dict[int, int] = {}
+        for t in range(0, n_days, REBALANCE_DAYS):
+            value = np.where(listed[t], market_value[t], -np.inf)
+            ranked = np.argsort(-value, kind="stable")[lo:hi]
+            chosen = {int(s) for s in ranked if listed[t, s]}
+            for s in [s for s in entered if s not in chosen]:
+                rows.append((code, names[s], days[entered.pop(s)], days[t]))
+            for s in chosen:
+                entered.setdefault(s, t)
+        for s, t in entered.items():
+            gone = np.nonzero(~listed[t:, s])[0]
+            out = days[t + gone[0]] if len(gone) else np.datetime64("NaT")
+            rows.append((code, names[s], days[t], out))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    codes, symbols, starts, ends = (np.array(column) for column in zip(*rows))
+    return Table("index_member", starts.astype("datetime64[D]"), symbols,
+                 {"out_date": ends.astype("datetime64[D]"), "index_code": codes},
+                 date_col="in_date", symbol_col="con_code")
 
 
 def quarterly_reports(rng: np.random.Generator, names: np.ndarray, days: np.ndarray) -> Table:
@@ -133,7 +173,13 @@ def quarterly_reports(rng: np.random.Generator, names: np.ndarray, days: np.ndar
 def sql_type(values: np.ndarray) -> str:
     if values.dtype.kind == "M":
         return "DATE"
+    if values.dtype.kind == "U":
+        return "TEXT"
     return "BIGINT" if values.dtype.kind == "i" else "DOUBLE PRECISION"
+
+
+def date_col(table: Table) -> str:
+    return "ann_date" if table.name == "fundamentals" else table.date_col
 
 
 def write_sqlite(tables: dict[str, Table], path: str) -> None:
@@ -142,20 +188,16 @@ def write_sqlite(tables: dict[str, Table], path: str) -> None:
         cols = list(table.columns)
         db.execute(f'DROP TABLE IF EXISTS "{table.name}"')
         decl = ", ".join(f'"{c}" {sql_type(table.columns[c])}' for c in cols)
-        db.execute(f'CREATE TABLE "{table.name}" (trade_date DATE NOT NULL, symbol TEXT NOT NULL, {decl})'
-                   if table.name != "fundamentals" else
-                   f'CREATE TABLE "{table.name}" (ann_date DATE NOT NULL, symbol TEXT NOT NULL, {decl})')
+        db.execute(f'CREATE TABLE "{table.name}" ({date_col(table)} DATE NOT NULL, {table.symbol_col} TEXT NOT NULL, {decl})')
         date_text = table.dates.astype(str)
-        converted = [table.columns[c].astype(str) if table.columns[c].dtype.kind == "M"
+        converted = [table.columns[c].astype(str).astype(object) if table.columns[c].dtype.kind == "M"
                      else table.columns[c].astype(object) for c in cols]
         for values in converted:
-            if values.dtype == object:
-                values[[isinstance(v, float) and v != v for v in values]] = None
+            values[[(isinstance(v, float) and v != v) or v == "NaT" for v in values]] = None
         rows = zip(date_text.tolist(), table.symbols.tolist(), *[v.tolist() for v in converted])
         marks = ", ".join("?" * (len(cols) + 2))
         db.executemany(f'INSERT INTO "{table.name}" VALUES ({marks})', rows)
-        date_col = "ann_date" if table.name == "fundamentals" else "trade_date"
-        db.execute(f'CREATE INDEX "{table.name}_date" ON "{table.name}" ({date_col})')
+        db.execute(f'CREATE INDEX "{table.name}_date" ON "{table.name}" ({date_col(table)})')
     db.commit()
     db.close()
 
@@ -181,13 +223,13 @@ def write_postgres(tables: dict[str, Table], dsn: str, description: str = "") ->
 
     subprocess.run(["psql", dsn, "-qc", f"DROP TABLE IF EXISTS {MARKER}"], check=True)
     for table in tables.values():
-        date_col = "ann_date" if table.name == "fundamentals" else "trade_date"
+        dates, symbol = date_col(table), table.symbol_col
         cols = list(table.columns)
         decl = ", ".join(f'"{c}" {sql_type(table.columns[c])}' for c in cols)
         ddl = (f'DROP TABLE IF EXISTS "{table.name}"; '
-               f'CREATE TABLE "{table.name}" ({date_col} DATE NOT NULL, symbol TEXT NOT NULL, {decl});')
+               f'CREATE TABLE "{table.name}" ({dates} DATE NOT NULL, {symbol} TEXT NOT NULL, {decl});')
         subprocess.run(["psql", dsn, "-qc", ddl], check=True)
-        frame = pd.DataFrame({date_col: table.dates, "symbol": table.symbols, **table.columns})
+        frame = pd.DataFrame({dates: table.dates, symbol: table.symbols, **table.columns})
         copy = f'COPY "{table.name}" FROM STDIN WITH (FORMAT csv)'
         with subprocess.Popen(["psql", dsn, "-qc", copy], stdin=subprocess.PIPE) as psql:
             for start in range(0, len(frame), 500_000):
@@ -195,8 +237,8 @@ def write_postgres(tables: dict[str, Table], dsn: str, description: str = "") ->
             psql.stdin.close()
             if psql.wait() != 0:
                 raise SystemExit(f"loading {table.name} into PostgreSQL failed")
-        key = "(ann_date, symbol)" if table.name == "fundamentals" else f"({date_col}, symbol)"
-        index = "INDEX" if table.name == "fundamentals" else "UNIQUE INDEX"
+        key = f"({dates}, {symbol})"
+        index = "UNIQUE INDEX" if table.name in ("daily_bar", "valuation", "factors") else "INDEX"
         subprocess.run(["psql", dsn, "-qc", f'CREATE {index} ON "{table.name}" {key}; ANALYZE "{table.name}";'],
                        check=True)
     escaped = description.replace("'", "''")

@@ -7,7 +7,9 @@ DEMO=$(pwd)/demo
 mkdir -p "$DEMO"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-if [ ! -f "$DEMO/market.db" ]; then
+# A market generated before the generator wrote index memberships is made again.
+has_members() { .venv/bin/python -c 'import sqlite3, sys; sys.exit(not sqlite3.connect(sys.argv[1]).execute("SELECT 1 FROM sqlite_master WHERE name = ?", ("index_member",)).fetchone())' "$1"; }
+if [ ! -f "$DEMO/market.db" ] || ! has_members "$DEMO/market.db"; then
   step "Generating a seeded market into $DEMO/market.db (SQLite: no server needed)"
   .venv/bin/python benches/market.py sqlite "$DEMO/market.db.tmp" --symbols 800 --years 3
   mv "$DEMO/market.db.tmp" "$DEMO/market.db"
@@ -38,8 +40,13 @@ listen = "127.0.0.1:0"
 name = "daily_bar"
 date = "trade_date"
 symbol = "symbol"
-fields = ["open", "high", "low", "close", "volume", "amount"]
+fields = ["open", "high", "low", "close", "volume", "amount", "adj_factor"]
 start = "2015-01-01"
+
+# Prices adjusted at read time: the store keeps raw prices, so updates stay incremental.
+[table.adjust]
+factor = "adj_factor"
+fields = ["open", "high", "low", "close"]
 
 [[table]]
 name = "valuation"
@@ -56,6 +63,24 @@ symbol = "symbol"
 order_by = "report_period"
 fields = ["revenue", "net_profit"]
 start = "2014-01-01"
+
+# Index membership intervals, read whole by every update: a symbol is a member on a date when
+# in_date <= date < out_date (NULL: still a member).
+[[universe]]
+name = "csi300"
+table = "index_member"
+symbol = "con_code"
+start = "in_date"
+end = "out_date"
+where = "index_code = '000300.SH'"
+
+[[universe]]
+name = "csi500"
+table = "index_member"
+symbol = "con_code"
+start = "in_date"
+end = "out_date"
+where = "index_code = '000905.SH'"
 TOML
 export CHEETAH_CONFIG="$DEMO/cheetah.toml"
 rm -rf "$DEMO/store" "$SHARE"  # each demo starts from an empty cache
@@ -118,6 +143,40 @@ print("modified in place; every other process still sees the published values")
 pit = cheetah.get_data("2016-01-01", "2016-12-31", cols=["close", "revenue", "net_profit"], symbols=["000001.SH"])
 print("\nquarterly reports aligned point-in-time (asof) to daily rows:")
 print(pit.iloc[::40])
+PY
+
+step "cheetah universes   (membership intervals read from index_member)"
+"$CHEETAH" universes
+
+step "cheetah get --adjust forward --universe csi300   (prices adjusted at read time, members only)"
+"$CHEETAH" get --start 2017-12-01 --end 2017-12-29 --cols close,adj_factor --adjust forward --universe csi300 | head -8
+
+step "Python: adjusted prices, a universe as of each date, and a wide panel"
+.venv/bin/python - <<'PY'
+import time
+
+import cheetah
+
+raw = cheetah.get_data("2015-01-01", "2017-12-31", ["close", "adj_factor"], symbols=["000003.SH"])
+fwd = cheetah.get_data("2015-01-01", "2017-12-31", ["close"], symbols=["000003.SH"], adjust="forward")
+print("raw close and its factor beside the forward-adjusted close (latest prices as traded):")
+print(raw.join(fwd.rename(columns={"close": "close_fwd"})).iloc[::150])
+
+print(f"\ncsi300 had {len(cheetah.members('csi300', '2015-06-01'))} members on 2015-06-01 and "
+      f"{len(cheetah.members('csi300', '2017-12-01'))} on 2017-12-01")
+members = cheetah.get_data("2015-01-01", "2017-12-31", ["close"], universe="csi300")
+print(f"its members' rows over three years: {len(members):,} of "
+      f"{len(cheetah.get_data('2015-01-01', '2017-12-31', ['close'])):,}, each on a date its symbol was in")
+
+started = time.perf_counter()
+panel = cheetah.get_panel("2015-01-01", "2017-12-31", "close", adjust="backward")
+took = time.perf_counter() - started
+started = time.perf_counter()
+pivot = cheetah.get_data("2015-01-01", "2017-12-31", ["close"], adjust="backward")["close"].unstack("symbol")
+pivoted = time.perf_counter() - started
+print(f"\nget_panel: {panel.shape[0]} dates x {panel.shape[1]} symbols in {took * 1e3:.0f} ms "
+      f"(get_data(...).unstack(): {pivoted * 1e3:.0f} ms); equal: {panel.equals(pivot)}")
+print(panel.iloc[-3:, :5])
 PY
 
 step "cheetah status   (the shared layer heads it)"
