@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 import flight
 import layer
 import market
+import panels
 from measure import HOT, ROOT, WARMUP, cold_runs, fmt_bytes, fmt_seconds, timed_child, versions
 from peers import (check_equal, dsn_parts, run_arctic, run_duckdb, run_parquet, run_polars,
                    run_postgres)
@@ -263,6 +264,15 @@ def new_date_update(config: Path, dsn: str, tables: dict[str, list[str]], runs: 
 # Report
 
 
+PANEL_HEAD = "\n".join([
+    "Wide panels: one field as a date x symbol DataFrame, checked equal to Cheetah's `get_panel` (which scatters the",
+    "chunks straight into one 2-D array) before any time is reported; each peer pivots its long read its fastest way.",
+    "",
+    "| query | runner | median | min | against the best peer |",
+    "|---|---|---|---|---|",
+])
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default=str(ROOT / "bench"), help="where the Parquet, ArcticDB and Cheetah data go")
@@ -275,6 +285,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--keep-store", action="store_true",
                         help="reuse the Cheetah store of a previous run instead of timing a new backfill")
     parser.add_argument("--peers", default="", help="only the peers whose names contain one of these, comma-separated")
+    parser.add_argument("--panels-only", action="store_true",
+                        help="only the wide-panel bench, on the store of a previous run")
     parser.add_argument("--newest-python", default=None,
                         help="a Python whose venv has the newest pandas and cheetah: Cheetah's rows are measured on it too")
     args = parser.parse_args(argv)
@@ -286,6 +298,17 @@ def main(argv: list[str]) -> None:
     config = write_config(work, args.pg)
     report: list[str] = []
     n_fields = sum(map(len, TABLES.values()))
+
+    wanted = [w.strip().lower() for w in args.peers.split(",") if w.strip()]
+    if args.panels_only:
+        import cheetah
+
+        lines = panels.report(sys.executable, config, cheetah.open(config), args.pg, data.parquet, data.arctic,
+                              wanted, args.runs, log)
+        text = "\n".join([f"Measured {dt.date.today()} on {versions(args.pg, None)}", "", PANEL_HEAD, *lines])
+        (work / "report-panels.md").write_text(text + "\n")
+        print(text)
+        return
 
     # --- Update figures
     store = work / "cheetah-store"
@@ -331,7 +354,6 @@ def main(argv: list[str]) -> None:
         "DuckDB (Parquet)": run_duckdb(data.parquet),
         "ArcticDB (LMDB)": run_arctic(data.arctic),
     }
-    wanted = [w.strip().lower() for w in args.peers.split(",") if w.strip()]
     peers = {n: r for n, r in peers.items() if not wanted or any(w in n.lower() for w in wanted)}
     read_lines = []
     memory_lines = []
@@ -392,6 +414,8 @@ def main(argv: list[str]) -> None:
             read_lines.append(f"| | {name} | {fmt_seconds(median)} | {fmt_seconds(min(times))} | {versus} |")
         del reference
 
+    panel_lines = panels.report(sys.executable, config, cache, args.pg, data.parquet, data.arctic, wanted, args.runs, log)
+
     shared = write_config(work, args.pg, "cheetah-share", store="cheetah-store", extra=layer.share_section())
     layer_lines = layer.report(sys.executable, shared, config, QUERIES, peers, best_peers, args.runs, cheetah_bin(), log)
     served = write_config(work, args.pg, "cheetah-flight", store="cheetah-store",
@@ -425,6 +449,9 @@ def main(argv: list[str]) -> None:
         "| query | runner | median | min | against the best peer |",
         "|---|---|---|---|---|",
         *read_lines,
+        "",
+        PANEL_HEAD,
+        *panel_lines,
         "",
         "The shared layer (`[share]` on /dev/shm): Q1's and Q3's ranges and fields published with `cheetah warm`;",
         "a new process is timed from `cheetah.open` to the DataFrame. 'views' means every column and the MultiIndex",

@@ -64,7 +64,7 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, A
 pub fn messages(batch: &RecordBatch, max_bytes: usize) -> Vec<RecordBatch> {
     let rows = batch.num_rows();
     let bytes: usize = batch.columns().iter().map(|c| row_bytes(c.as_ref())).sum();
-    let per_message = if bytes == 0 { rows.max(1) } else { (rows * max_bytes / bytes).max(1) };
+    let per_message = (rows * max_bytes).checked_div(bytes).map_or(rows, |n| n).max(1);
     (0..rows.max(1))
         .step_by(per_message)
         .map(|start| batch.slice(start.min(rows), per_message.min(rows - start.min(rows))))

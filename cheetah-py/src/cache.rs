@@ -131,7 +131,7 @@ impl Cache {
     /// The members of universe `name` on `date`, sorted.
     fn members(&self, py: Python<'_>, name: &str, date: &str) -> PyResult<Vec<String>> {
         let date = parse_date(date)?;
-        Ok(without_gil(py, || self.cache()?.members(name, date))?)
+        without_gil(py, || self.cache()?.members(name, date))
     }
 
     /// Warnings about the shared layer since the last call (it was missing, foreign or damaged,

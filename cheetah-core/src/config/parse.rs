@@ -524,6 +524,29 @@ tokn = "x""#
     }
 
     #[test]
+    fn adjust_and_universes_are_checked_at_their_lines() {
+        let with = |extra: &str| Config::parse(Path::new("c.toml"), &format!("{GOOD}{extra}"));
+        let adjust = "\n[table.adjust]\nfactor = \"close\"\nfields = [\"open\"]\n";
+        let c = with(adjust).unwrap();
+        assert_eq!(c.tables[0].adjust.as_ref().map(|a| a.factor.as_str()), Some("close"));
+        let err = with(&adjust.replace("\"close\"", "\"adj\"")).unwrap_err().to_string();
+        assert!(err.starts_with("c.toml:9: ") && err.contains("factor `adj` is not a cached field"), "{err}");
+        let err = with(&adjust.replace("[\"open\"]", "[\"high\"]")).unwrap_err().to_string();
+        assert!(err.contains("`high` is not a cached field of the table; add it to `fields`"), "{err}");
+        let err = with(&adjust.replace("[\"open\"]", "[\"close\"]")).unwrap_err().to_string();
+        assert!(err.contains("the factor itself"), "{err}");
+        let universe = "\n[[universe]]\nname = \"csi300\"\ntable = \"m\"\nsymbol = \"s\"\nstart = \"a\"\nend = \"b\"\n";
+        let c = with(universe).unwrap();
+        assert_eq!((c.universes[0].name.as_str(), c.universes[0].location.as_str()), ("csi300", "c.toml:17"));
+        let err = with(&format!("{universe}{universe}")).unwrap_err().to_string();
+        assert!(err.starts_with("c.toml:24: ") && err.contains("appears twice"), "{err}");
+        let err = with(&universe.replace("csi300", "csi 300")).unwrap_err().to_string();
+        assert!(err.contains("plain name"), "{err}");
+        let err = with(&universe.replace("end = \"b\"", "ends = \"b\"")).unwrap_err().to_string();
+        assert!(err.contains("ends"), "{err}");
+    }
+
+    #[test]
     fn byte_sizes() {
         assert_eq!(parse_byte_size("2GiB"), Some(2 << 30));
         assert_eq!(parse_byte_size("1.5 kb"), Some(1500));

@@ -69,11 +69,17 @@ pub(super) fn latest(factors: &[f64], groups: impl DoubleEndedIterator<Item = us
     latest
 }
 
-/// `prices` × `factors`, ÷ `reference[group]` when forward; NaN wherever an operand is.
-pub(super) fn adjust_in_place(prices: &mut [f64], factors: &[f64], divisor: Option<(&[f64], &dyn Fn(usize) -> usize)>) {
-    match divisor {
+/// `prices` × `factors`, ÷ `reference[group(i)]` for row `i` when forward; NaN wherever an
+/// operand is.
+pub(super) fn adjust_in_place(
+    prices: &mut [f64],
+    factors: &[f64],
+    reference: Option<&[f64]>,
+    group: impl Fn(usize) -> usize,
+) {
+    match reference {
         None => prices.iter_mut().zip(factors).for_each(|(p, f)| *p *= f),
-        Some((reference, group)) => {
+        Some(reference) => {
             for (i, (p, f)) in prices.iter_mut().zip(factors).enumerate() {
                 *p = *p * f / reference[group(i)];
             }
@@ -107,8 +113,7 @@ pub(super) fn adjust_long(mode: Adjust, symbols: &ArrayRef, fields: &mut [ArrayR
         }
         let (_, values, reference) = factors.iter().find(|(f, _, _)| *f == factor).expect("pushed above");
         let mut prices = as_float(&fields[price]);
-        let group = |i: usize| codes[i];
-        adjust_in_place(&mut prices, values, reference.as_deref().map(|r| (r, &group as &dyn Fn(usize) -> usize)));
+        adjust_in_place(&mut prices, values, reference.as_deref(), |i| codes[i]);
         fields[price] = float_column(prices);
     }
 }
@@ -125,11 +130,11 @@ mod tests {
         let reference = latest(&factors, groups.iter().copied(), 2);
         assert_eq!(reference, [2.0, 2.0], "B's latest factor is the last one present");
         let mut prices = vec![10.0, 20.0, 5.0, 21.0];
-        adjust_in_place(&mut prices, &factors, Some((&reference, &|i| groups[i])));
+        adjust_in_place(&mut prices, &factors, Some(&reference), |i| groups[i]);
         assert_eq!(prices[..3], [5.0, 20.0, 5.0]);
         assert!(prices[3].is_nan());
         let mut prices = vec![10.0, 20.0, 5.0, 21.0];
-        adjust_in_place(&mut prices, &factors, None);
+        adjust_in_place(&mut prices, &factors, None, |i| groups[i]);
         assert_eq!(prices[..3], [10.0, 40.0, 10.0]);
         assert_eq!(float_column(prices).null_count(), 1);
         assert!("Sideways".parse::<Adjust>().unwrap_err().contains("\"backward\", \"forward\""));

@@ -78,8 +78,7 @@ pub(crate) fn read_panel(plan: &Plan<'_>, view: &View, chunks: &impl ChunkSource
             let (prices, factors) = pair(&mut matrices, price, factor);
             let reference =
                 (mode == Adjust::Forward).then(|| latest(factors, (0..factors.len()).map(|i| i % width), width));
-            let column = |i: usize| i % width;
-            adjust_in_place(prices, factors, reference.as_deref().map(|r| (r, &column as &dyn Fn(usize) -> usize)));
+            adjust_in_place(prices, factors, reference.as_deref(), |i| i % width);
         }
     }
     matrices.truncate(plan.outputs);

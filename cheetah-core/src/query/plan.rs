@@ -358,4 +358,23 @@ mod tests {
         let plan = plan(&view, &rules, &marks(), &request(0, 100, &["px"]), None).unwrap();
         assert_eq!((plan.fields[0].requested.as_str(), plan.fields[0].field.id), ("px", 2));
     }
+
+    #[test]
+    fn adjusting_reads_the_factor_beside_the_prices_without_returning_it() {
+        let view = view();
+        let adjust = crate::config::AdjustConfig { factor: "pe".into(), fields: vec!["close".into()] };
+        let rules = ReadRules { adjust: [("bar".to_string(), adjust)].into(), ..ReadRules::default() };
+        let asked = request(0, 100, &["close", "mv"]).adjust(Adjust::Forward);
+        let planned = plan(&view, &rules, &marks(), &asked, None).unwrap();
+        let names: Vec<&str> = planned.fields.iter().map(|f| f.requested.as_str()).collect();
+        assert_eq!(
+            (names, planned.outputs, planned.adjusted.clone()),
+            (vec!["close", "mv", "bar.pe"], 2, vec![(0, 2)])
+        );
+        assert_eq!(planned.output_fields().iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["close", "mv"]);
+        let both = plan(&view, &rules, &marks(), &request(0, 100, &["bar.pe", "close"]).adjust(Adjust::Backward), None);
+        assert_eq!(both.unwrap().adjusted, vec![(1, 0)], "a requested factor is read once");
+        let err = plan(&view, &ReadRules::default(), &marks(), &asked, None).unwrap_err().to_string();
+        assert!(err.contains("add [table.adjust]"), "{err}");
+    }
 }

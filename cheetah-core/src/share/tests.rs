@@ -172,6 +172,15 @@ date = "d"
 symbol = "s"
 fields = ["*"]
 start = "2019-01-01"
+[table.adjust]
+factor = "volume"
+fields = ["close"]
+[[universe]]
+name = "u"
+table = "members"
+symbol = "s"
+start = "a"
+end = "b"
 "#,
         dir.display()
     );
@@ -192,6 +201,20 @@ fn setup(symbols: usize, seed: u64) -> Setup {
     for day in FIRST..FIRST + DAYS {
         market.commit(day);
     }
+    // Members: every third symbol from the start, others joining and leaving over the days.
+    let intervals = (0..14u8)
+        .map(|s| {
+            let (start, end) = match s % 3 {
+                0 => (FIRST - 30, None),
+                1 => (FIRST + Day::from(s), Some(FIRST + Day::from(s) + 7)),
+                _ => (FIRST + 12, Some(FIRST + 40)),
+            };
+            crate::Interval { symbol: format!("S{s:02}"), start, end }
+        })
+        .collect();
+    let mut batch = market.store.batch();
+    batch.put_universe("u", &crate::Universe::new(intervals, 0).unwrap());
+    market.store.write(batch).unwrap();
     let shared = Cache::builder(config.clone()).open().unwrap();
     let plain = Cache::builder(config).share(false).open().unwrap();
     let (start, end) = (date_of(FIRST), date_of(FIRST + 365));
@@ -256,8 +279,19 @@ fn arb_request() -> impl Strategy<Value = Request> {
         prop::option::weighted(0.3, prop::collection::vec(0u8..14, 0..6)),
         prop::option::weighted(0.3, any::<bool>()),
         any::<bool>(),
+        prop::option::weighted(0.3, Just("u")),
+        prop::option::weighted(0.3, prop::sample::select(vec![crate::Adjust::Backward, crate::Adjust::Forward])),
     )
-        .prop_map(|(start, len, cols, symbols, base, dict)| request(start, len, &cols, symbols, base, dict))
+        .prop_map(|(start, len, cols, symbols, base, dict, universe, adjust)| {
+            let mut request = request(start, len, &cols, symbols, base, dict);
+            if let Some(universe) = universe {
+                request = request.universe(universe);
+            }
+            if let Some(adjust) = adjust {
+                request = request.adjust(adjust);
+            }
+            request
+        })
 }
 
 thread_local! {
@@ -523,4 +557,22 @@ fn a_publish_that_keeps_a_segment_leaves_the_rebuilt_one_views() {
     assert!(served.views, "{served:?}");
     let bar_read = request(3, 12, &[true, true, false, false, false, false], None, None, true);
     assert!(both(&setup, &bar_read).unwrap().shared.unwrap().views, "the kept segment too");
+}
+
+#[test]
+fn the_layer_serves_universe_and_adjusted_reads_equal_to_the_store() {
+    SETUP.with(|setup| {
+        for adjust in [None, Some(crate::Adjust::Backward), Some(crate::Adjust::Forward)] {
+            let mut request =
+                request(0, DAYS, &[true, true, false, true, false, false], None, None, true).universe("u");
+            if let Some(adjust) = adjust {
+                request = request.adjust(adjust);
+            }
+            let result = both(setup, &request).expect("reads");
+            let shared = result.shared.expect("the layer served it");
+            assert!(shared.rows > 0 && !shared.views, "filtered rows are copied out: {shared:?}");
+            let everyone = Request { universe: None, ..request.clone() };
+            assert!(result.batch.num_rows() < setup.plain.get(&everyone).unwrap().batch.num_rows(), "members only");
+        }
+    });
 }
