@@ -224,24 +224,32 @@ pub(crate) fn assemble_plan(
     presence: bool,
 ) -> Result<Assembled, StoreError> {
     let fetched = fetch::fetch(plan, view, chunks)?;
+    Ok(assemble::assemble(&inputs(plan, view, fetched, dates, presence), pool))
+}
+
+/// What the assemblers read: `plan`'s fetched chunks, its filters and `view`'s ranking.
+fn inputs<'a>(
+    plan: &'a Plan<'_>,
+    view: &'a View,
+    fetched: fetch::Fetched,
+    dates: DateLayout,
+    presence: bool,
+) -> assemble::Inputs<'a> {
     let fields = plan
         .fields
         .iter()
         .zip(fetched.fields)
         .map(|(f, chunks)| (plan.table_index(f.table.id), f.field.dtype, chunks))
         .collect();
-    Ok(assemble::assemble(
-        &assemble::Inputs {
-            days: &plan.days,
-            tables: fetched.tables,
-            row_tables: (0..plan.row_tables).collect(),
-            fields,
-            symbols: plan.symbols.as_deref(),
-            universe: plan.universe.as_deref(),
-            ranking: &view.ranking,
-            dates,
-            presence,
-        },
-        pool,
-    ))
+    assemble::Inputs {
+        days: &plan.days,
+        tables: fetched.tables,
+        row_tables: (0..plan.row_tables).collect(),
+        fields,
+        symbols: plan.symbols.as_deref(),
+        universe: plan.universe.as_deref(),
+        ranking: &view.ranking,
+        dates,
+        presence,
+    }
 }

@@ -8,7 +8,7 @@ use arrow::buffer::ScalarBuffer;
 use chrono::NaiveDate;
 
 use super::adjust::{adjust_in_place, latest, Adjust};
-use super::assemble::{assemble_wide, Inputs};
+use super::assemble::assemble_wide;
 use super::fetch::{fetch, ChunkSource};
 use super::plan::Plan;
 use super::DateLayout;
@@ -53,24 +53,7 @@ pub(crate) fn check(plan: &Plan<'_>) -> Result<(), QueryError> {
 
 /// Reads `plan` wide from `chunks`.
 pub(crate) fn read_panel(plan: &Plan<'_>, view: &View, chunks: &impl ChunkSource) -> Result<Panel, StoreError> {
-    let fetched = fetch(plan, view, chunks)?;
-    let fields = plan
-        .fields
-        .iter()
-        .zip(fetched.fields)
-        .map(|(f, chunks)| (plan.table_index(f.table.id), f.field.dtype, chunks))
-        .collect();
-    let wide = assemble_wide(&Inputs {
-        days: &plan.days,
-        tables: fetched.tables,
-        row_tables: (0..plan.row_tables).collect(),
-        fields,
-        symbols: plan.symbols.as_deref(),
-        universe: plan.universe.as_deref(),
-        ranking: &view.ranking,
-        dates: DateLayout::Date32,
-        presence: false,
-    });
+    let wide = assemble_wide(&super::inputs(plan, view, fetch(plan, view, chunks)?, DateLayout::Date32, false));
     let width = wide.ranks.len();
     let mut matrices = wide.fields;
     if let Some(mode) = plan.adjust {
