@@ -74,12 +74,18 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         }
         None => {
             const SHOWN: usize = 20;
-            let head = batch.slice(0, batch.num_rows().min(SHOWN));
+            // A panel's first symbols only: hundreds of columns do not fit a terminal.
+            const SHOWN_COLUMNS: usize = 9;
+            let shown: Vec<usize> =
+                (0..batch.num_columns().min(if args.wide { SHOWN_COLUMNS } else { usize::MAX })).collect();
+            let head = batch.project(&shown)?.slice(0, batch.num_rows().min(SHOWN));
             println!("{}", arrow::util::pretty::pretty_format_batches(&[head])?);
+            let symbols = if args.wide { format!(" x {} symbols", batch.num_columns() - 1) } else { String::new() };
+            let clipped = batch.num_rows() > SHOWN || shown.len() < batch.num_columns();
             eprintln!(
-                "{} rows ({covered}){}",
+                "{} rows{symbols} ({covered}){}",
                 batch.num_rows(),
-                if batch.num_rows() > SHOWN { "; pass --out to get them all" } else { "" }
+                if clipped { "; pass --out to get them all" } else { "" }
             );
         }
     }

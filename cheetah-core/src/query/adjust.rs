@@ -98,10 +98,16 @@ pub(super) fn float_column(values: Vec<f64>) -> ArrayRef {
 /// Adjusts the long columns: `fields[price]` by `fields[factor]` for each `(price, factor)`,
 /// grouping rows by the keys of the `symbols` dictionary column for forward.
 pub(super) fn adjust_long(mode: Adjust, symbols: &ArrayRef, fields: &mut [ArrayRef], pairs: &[(usize, usize)]) {
-    let keys = super::dictionary_keys(symbols);
-    let codes: Vec<usize> = match keys.as_primitive_opt::<Int16Type>() {
-        Some(k) => k.values().iter().map(|&c| c as usize).collect(),
-        None => keys.as_primitive::<Int32Type>().values().iter().map(|&c| c as usize).collect(),
+    // Forward groups rows by symbol; backward needs no codes.
+    let codes: Vec<usize> = match mode {
+        Adjust::Backward => Vec::new(),
+        Adjust::Forward => {
+            let keys = super::dictionary_keys(symbols);
+            match keys.as_primitive_opt::<Int16Type>() {
+                Some(k) => k.values().iter().map(|&c| c as usize).collect(),
+                None => keys.as_primitive::<Int32Type>().values().iter().map(|&c| c as usize).collect(),
+            }
+        }
     };
     let levels = symbols.as_any_dictionary().values().len();
     let mut factors: Vec<(usize, Vec<f64>, Option<Vec<f64>>)> = Vec::new();
