@@ -206,3 +206,70 @@ fn two_tables_assembled() {
     ");
     assert_eq!(out.rows_per_day, [3, 1]);
 }
+
+proptest! {
+    /// The wide assembler equals the long one pivoted, with and without a universe: the same
+    /// dates, the symbols with rows in text order, and each cell the row's value or NaN.
+    #[test]
+    fn the_wide_assembler_is_the_long_one_pivoted(
+        (names, tables, row_tables, filter) in arb_case(),
+        members in prop::option::weighted(0.4, prop::collection::btree_map(0u32..40, (95..110, 1..12), 0..30)),
+    ) {
+        let dictionary = symbols(&names);
+        let ranking = SymbolRanking::new(&dictionary);
+        let days: Vec<Day> = (0..tables[0].len() as Day).map(|d| 100 + d * 3).collect();
+        let universe = members.map(|spans| {
+            let intervals = spans
+                .iter()
+                .filter(|(&id, _)| (id as usize) < names.len())
+                .map(|(&id, &(start, len))| crate::Interval { symbol: names[id as usize].clone(), start, end: Some(start + len) })
+                .collect();
+            let universe = crate::Universe::new(intervals, 0).unwrap();
+            Membership::new(&universe, &ranking, |name| dictionary.id(name))
+        });
+        let mut keys = Vec::new();
+        let mut fields = Vec::new();
+        for (t, table) in tables.iter().enumerate() {
+            let (table_keys, [ints, floats, _]) = chunks(table);
+            keys.push(table_keys);
+            fields.push((t, ValueType::Int64, ints));
+            fields.push((t, ValueType::Float64, floats));
+        }
+        let inputs = Inputs {
+            days: &days,
+            tables: keys,
+            row_tables,
+            fields,
+            symbols: filter.as_deref(),
+            universe: universe.as_ref(),
+            ranking: &ranking,
+            dates: DateLayout::Date32,
+            presence: false,
+        };
+        let long = assemble(&inputs, &OutputPool::new(0));
+        let wide = assemble_wide(&inputs);
+
+        let dates = long.dates.as_primitive::<arrow::datatypes::Date32Type>();
+        let ranks = long.symbols.as_any_dictionary().keys().to_data().buffers()[0].typed_data::<i16>().to_vec();
+        let wide_days: Vec<Day> = days.iter().zip(&long.rows_per_day).filter(|(_, &n)| n > 0).map(|(&d, _)| d).collect();
+        prop_assert_eq!(&wide.days, &wide_days);
+        let mut columns: Vec<u32> = ranks.iter().map(|&r| r as u32).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        prop_assert_eq!(&wide.ranks, &columns);
+        for (f, matrix) in wide.fields.iter().enumerate() {
+            let values = cast(&long.fields[f], &DataType::Float64).unwrap();
+            let values = values.as_primitive::<arrow::datatypes::Float64Type>();
+            let mut expected = vec![f64::NAN; wide.days.len() * columns.len()];
+            for i in 0..long.dates.len() {
+                let r = wide.days.binary_search(&dates.value(i)).unwrap();
+                let c = columns.binary_search(&(ranks[i] as u32)).unwrap();
+                if values.is_valid(i) {
+                    expected[r * columns.len() + c] = values.value(i);
+                }
+            }
+            let same = matrix.iter().zip(&expected).all(|(a, b)| a == b || (a.is_nan() && b.is_nan()));
+            prop_assert!(same && matrix.len() == expected.len(), "field {}: {:?} != {:?}", f, matrix, expected);
+        }
+    }
+}
