@@ -54,11 +54,14 @@ pub fn assemble_wide(inputs: &Inputs<'_>) -> Wide {
         .fields
         .iter()
         .map(|(table, _, chunks)| {
-            let mut matrix = vec![f64::NAN; dated.len() * width];
+            // Zeroed memory comes from the OS untouched: each date's thread fills its own row's
+            // pages, so the first touch is parallel too.
+            let mut matrix = vec![0.0; dated.len() * width];
             if width == 0 {
                 return matrix;
             }
             matrix.par_chunks_mut(width).zip(&dated).for_each(|(out, &d)| {
+                out.fill(f64::NAN);
                 let (Some(keys), Some(chunk)) = (&inputs.tables[*table][d], &chunks[d]) else { return };
                 let floats = match chunk.data_type() {
                     DataType::Float64 => chunk.clone(),
