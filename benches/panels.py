@@ -25,8 +25,8 @@ WHAT = f"`{FIELD}` over all 10 years, a date x symbol frame"
 
 COLD = r"""
 import json, sys, time
-t0 = time.perf_counter()
 import cheetah
+t0 = time.perf_counter()
 cache = cheetah.open(sys.argv[1])
 panel = cache.get_panel(sys.argv[2], sys.argv[3], sys.argv[4])
 print(json.dumps({"seconds": time.perf_counter() - t0, "shape": panel.shape}))
