@@ -149,7 +149,7 @@ step "cheetah universes   (membership intervals read from index_member)"
 "$CHEETAH" universes
 
 step "cheetah get --adjust forward --universe csi300   (prices adjusted at read time, members only)"
-"$CHEETAH" get --start 2017-12-01 --end 2017-12-29 --cols close,adj_factor --adjust forward --universe csi300 | head -8
+"$CHEETAH" get --start 2017-12-01 --end 2017-12-29 --cols close,adj_factor --adjust forward --universe csi300
 
 step "Python: adjusted prices, a universe as of each date, and a wide panel"
 .venv/bin/python - <<'PY'
@@ -157,10 +157,15 @@ import time
 
 import cheetah
 
-raw = cheetah.get_data("2015-01-01", "2017-12-31", ["close", "adj_factor"], symbols=["000003.SH"])
-fwd = cheetah.get_data("2015-01-01", "2017-12-31", ["close"], symbols=["000003.SH"], adjust="forward")
-print("raw close and its factor beside the forward-adjusted close (latest prices as traded):")
-print(raw.join(fwd.rename(columns={"close": "close_fwd"})).iloc[::150])
+factors = cheetah.get_data("2015-01-01", "2017-12-31", ["adj_factor"])["adj_factor"]
+moved = factors.groupby(level="symbol").nunique()
+symbol = moved[moved > 1].index[0]  # a symbol with a dividend or split in the range
+raw = cheetah.get_data("2015-01-01", "2017-12-31", ["close", "adj_factor"], symbols=[symbol])
+fwd = cheetah.get_data("2015-01-01", "2017-12-31", ["close"], symbols=[symbol], adjust="forward")
+both = raw.join(fwd.rename(columns={"close": "close_fwd"}))
+step = int((raw["adj_factor"].diff() != 0).to_numpy().nonzero()[0][1])
+print(f"{symbol}: raw close and its factor beside the forward-adjusted close (the latest prices as traded):")
+print(both.iloc[[0, step - 1, step, len(both) - 1]])
 
 print(f"\ncsi300 had {len(cheetah.members('csi300', '2015-06-01'))} members on 2015-06-01 and "
       f"{len(cheetah.members('csi300', '2017-12-01'))} on 2017-12-01")
@@ -174,8 +179,9 @@ took = time.perf_counter() - started
 started = time.perf_counter()
 pivot = cheetah.get_data("2015-01-01", "2017-12-31", ["close"], adjust="backward")["close"].unstack("symbol")
 pivoted = time.perf_counter() - started
+# unstack orders the symbols by first appearance; the panel keeps them sorted.
 print(f"\nget_panel: {panel.shape[0]} dates x {panel.shape[1]} symbols in {took * 1e3:.0f} ms "
-      f"(get_data(...).unstack(): {pivoted * 1e3:.0f} ms); equal: {panel.equals(pivot)}")
+      f"(get_data(...).unstack(): {pivoted * 1e3:.0f} ms); equal: {panel.equals(pivot.sort_index(axis=1))}")
 print(panel.iloc[-3:, :5])
 PY
 

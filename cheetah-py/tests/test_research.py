@@ -166,9 +166,9 @@ def test_universes_and_members_answer_who_was_in(research):
 
 
 def unstacked(long: pd.DataFrame, field: str) -> pd.DataFrame:
-    """`long[field].unstack("symbol")` as float64, its symbols sorted: pandas 3.1's unstack
-    orders them by first appearance (its remove_unused_levels reorders a level), where a panel
-    keeps the level's sorted order."""
+    """`long[field].unstack("symbol")` as float64, its symbols sorted: pandas' unstack orders
+    them by first appearance (its remove_unused_levels reorders a level, in 2.3 and 3.1), where
+    a panel keeps the level's sorted order."""
     return long[field].unstack("symbol").astype("float64").sort_index(axis=1)
 
 
