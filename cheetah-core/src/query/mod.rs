@@ -5,6 +5,10 @@
 //!   [`ChunkSource`](fetch::ChunkSource);
 //! - [`assemble`](assemble::assemble): the chunks into the output columns.
 //!
+//! Asked to, [`adjust`] then multiplies the price columns by their factors, read beside them as
+//! fields the plan adds. A wide read ([`panel`]) plans and fetches the same way and scatters the
+//! chunks into date × symbol matrices instead.
+//!
 //! Words: the caller asks for `cols`, the names of the output columns as written; each resolves
 //! to a cached `field` of a table.
 
