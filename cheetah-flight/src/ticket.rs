@@ -132,7 +132,7 @@ impl Ticket {
     }
 
     /// Whether its parts may be read apart: a forward-adjusted read divides by each symbol's
-    /// latest factor in the whole read, which a part over earlier dates does not see.
+    /// latest factor on the whole read's dates, which a part over earlier dates does not see.
     pub fn splits(&self) -> bool {
         !matches!(self.adjusted(), Ok(Some(Adjust::Forward)))
     }

@@ -7,7 +7,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +33,8 @@ while time.time() < deadline:
     per_day = df.groupby(level="date").size()
     if not seen or seen[-1][0] != last:
         seen.append((last, int(per_day.iloc[-1]) if len(per_day) else 0))
+        if len(seen) == 1:
+            print("read", file=sys.stderr, flush=True)  # the test's cue to start updating
     if last == target:
         break
     time.sleep(0.02)
@@ -54,7 +55,9 @@ def test_a_reader_sees_new_dates_while_another_process_updates(tmp_path):
     target = new_days[-1].date().isoformat()
     reader = subprocess.Popen([sys.executable, "-c", READER, str(market.config), "60", target],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    # Updates start once the reader has read the dates cached before them: on a busy machine
+    # its import alone may take longer than any fixed wait.
+    assert reader.stderr.readline().strip() == "read", reader.stderr.read()
     db = sqlite3.connect(market.path)
     for i, day in enumerate(new_days):
         rows = [(day.date().isoformat(), f"S{j:02d}", 10.0 + i + j / 100) for j in range(30)]

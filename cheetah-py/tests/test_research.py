@@ -112,8 +112,9 @@ def test_adjusted_prices_equal_the_arithmetic_on_the_raw_frame(research, span, s
     got = research.get_data(start, end, cols, symbols=symbols, universe=universe, adjust=adjust)
     factor = raw["adj"]
     if adjust == "forward":
-        # The latest factor each symbol has in the read.
-        factor = factor / raw.groupby(level="symbol")["adj"].transform("last")
+        # Each symbol's latest factor on the read's dates, whatever symbols= and universe= keep.
+        latest = research.get_data(start, end, ["adj"])["adj"].groupby(level="symbol").last()
+        factor = factor / latest.reindex(raw.index.get_level_values("symbol")).to_numpy()
     expected = raw[cols].copy()
     for price in ("close", "high"):
         expected[price] = raw[price] * factor

@@ -61,10 +61,11 @@ fn closes(result: &cheetah_core::QueryResult) -> BTreeMap<(NaiveDate, String), O
         .collect()
 }
 
-/// close × px, ÷ the symbol's last px in `rows` when forward; `None` wherever an operand is.
-fn adjusted(rows: &[&Row], mode: Adjust) -> BTreeMap<(NaiveDate, String), Option<f64>> {
+/// close × px of `rows`, ÷ the symbol's last px in `dates` (every row of the read's dates)
+/// when forward; `None` wherever an operand is.
+fn adjusted(rows: &[&Row], dates: &[&Row], mode: Adjust) -> BTreeMap<(NaiveDate, String), Option<f64>> {
     let mut latest: BTreeMap<&str, f64> = BTreeMap::new();
-    for row in rows {
+    for row in dates {
         if let Some(px) = row.px {
             latest.insert(&row.symbol, px);
         }
@@ -108,18 +109,19 @@ fn adjusted_prices_a_universe_and_panels_from_the_source(db: &Db) {
     let in_range: Vec<&Row> = rows.iter().filter(|r| r.date >= start && r.date <= end).collect();
     for mode in [Adjust::Backward, Adjust::Forward] {
         let request = Request::new(start, end, vec!["close".into()]).adjust(mode);
-        assert_close(&closes(&cache.get(&request).expect("reads")), &adjusted(&in_range, mode));
+        assert_close(&closes(&cache.get(&request).expect("reads")), &adjusted(&in_range, &in_range, mode));
     }
 
     let members: Vec<&Row> = in_range.iter().copied().filter(|r| is_member(&r.symbol, r.date)).collect();
     let request = Request::new(start, end, vec!["close".into()]).universe("big").adjust(Adjust::Forward);
-    assert_close(&closes(&cache.get(&request).expect("reads")), &adjusted(&members, Adjust::Forward));
+    // The divisor is each symbol's latest factor on the read's dates, member or not then.
+    assert_close(&closes(&cache.get(&request).expect("reads")), &adjusted(&members, &in_range, Adjust::Forward));
     assert_eq!(cache.members("big", day(10)).expect("members"), ["S000", "S002", "S005", "S099"]);
     assert_eq!(cache.members("big", day(14)).expect("members"), ["S000", "S005", "S099"]);
 
     // The panel: a row per date with rows, a column per symbol with rows, NaN elsewhere.
     let panel = cache.panel(&request).expect("panel");
-    let expected = adjusted(&members, Adjust::Forward);
+    let expected = adjusted(&members, &in_range, Adjust::Forward);
     let symbols: Vec<&str> = panel.symbols.iter().map(Option::unwrap_or_default).collect();
     let mut wanted: Vec<&str> = members.iter().map(|r| r.symbol.as_str()).collect();
     wanted.sort_unstable();

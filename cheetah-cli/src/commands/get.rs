@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long)]
     base: Option<String>,
     /// Adjust the price fields of tables with [table.adjust]: backward (price × factor) or
-    /// forward (÷ each symbol's latest factor in the read)
+    /// forward (÷ each symbol's latest factor on the read's dates)
     #[arg(long, value_name = "HOW")]
     adjust: Option<Adjust>,
     /// Keep only the rows of this universe's members on each date

@@ -1,5 +1,5 @@
 //! Adjusted prices at read time: the store keeps raw prices, and a read multiplies them by the
-//! factor of the same row (backward), divided by the symbol's latest factor in the read
+//! factor of the same row (backward), divided by the symbol's latest factor on the read's dates
 //! (forward). A row without a factor has no adjusted price.
 
 use std::str::FromStr;
@@ -10,13 +10,18 @@ use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int16Type, Int32Type};
 
+use super::fetch::ChunkSource;
+use super::plan::Plan;
+use crate::error::StoreError;
+use crate::view::View;
+
 /// How a read adjusts the price fields a table's `[table.adjust]` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Adjust {
     /// Price × the factor on the same row (后复权): comparable across the whole history.
     Backward,
-    /// Price × the factor on the same row ÷ the symbol's latest factor in the read (前复权): the
-    /// latest prices are as traded.
+    /// Price × the factor on the same row ÷ the symbol's latest factor on the read's dates
+    /// (前复权): the latest prices are as traded.
     Forward,
 }
 
@@ -57,16 +62,72 @@ pub(super) fn as_float(column: &ArrayRef) -> Vec<f64> {
     }
 }
 
-/// The latest factor of each group, scanning `factors` from the end: `groups[i]` is row `i`'s
-/// group, and a group without a factor gets NaN.
-pub(super) fn latest(factors: &[f64], groups: impl DoubleEndedIterator<Item = usize>, n_groups: usize) -> Vec<f64> {
-    let mut latest = vec![f64::NAN; n_groups];
-    for (&factor, group) in factors.iter().rev().zip(groups.rev()) {
-        if latest[group].is_nan() && !factor.is_nan() {
-            latest[group] = factor;
+/// Days of the factor read at a time, newest first, while symbols still lack their latest.
+const LATEST_BATCH: usize = 16;
+
+/// Forward adjustment's divisors: per symbol rank, the latest factor `plan.fields[factor]` has
+/// on the plan's days, for the ranks `wanted` marks (NaN for a symbol with none). Taken from the
+/// factor's table whatever `symbols=` or `universe=` keep, so a symbol's adjusted price on a
+/// date depends only on the read's dates.
+///
+/// # Errors
+/// [`StoreError`] reading the chunks.
+pub(super) fn latest_factors(
+    plan: &Plan<'_>,
+    view: &View,
+    chunks: &impl ChunkSource,
+    factor: usize,
+    wanted: &[bool],
+) -> Result<Vec<f64>, StoreError> {
+    let (table, field) = (plan.fields[factor].table, plan.fields[factor].field);
+    let mut latest = vec![f64::NAN; wanted.len()];
+    let mut missing = wanted.iter().filter(|&&w| w).count();
+    for days in plan.days.rchunks(LATEST_BATCH) {
+        if missing == 0 {
+            break;
+        }
+        let rows = chunks.rows(table, days)?;
+        let values = chunks.values(table, field, days)?;
+        for (keys, values) in rows.iter().zip(&values).rev() {
+            let (Some(keys), Some(values)) = (keys, values) else { continue };
+            let values = as_float(values);
+            for (&id, &value) in keys.iter().zip(&values) {
+                let Some(&rank) = view.ranking.rank.get(id as usize) else { continue };
+                let rank = rank as usize;
+                if wanted[rank] && latest[rank].is_nan() && !value.is_nan() {
+                    latest[rank] = value;
+                    missing -= 1;
+                }
+            }
         }
     }
-    latest
+    Ok(latest)
+}
+
+/// Adjusts `matrices` (or columns) in place: each `(price, factor)` pair's prices by its
+/// factors, and by `divisors[factor]` when forward.
+pub(super) fn adjust_pairs(
+    matrices: &mut [Vec<f64>],
+    pairs: &[(usize, usize)],
+    divisors: &[(usize, Vec<f64>)],
+    group: impl Fn(usize) -> usize + Copy,
+) {
+    for &(price, factor) in pairs {
+        let reference = divisors.iter().find(|(f, _)| *f == factor).map(|(_, d)| d.as_slice());
+        let (prices, factors) = pair(matrices, price, factor);
+        adjust_in_place(prices, factors, reference, group);
+    }
+}
+
+/// `matrices[price]` mutably beside `matrices[factor]`.
+fn pair(matrices: &mut [Vec<f64>], price: usize, factor: usize) -> (&mut [f64], &[f64]) {
+    if price < factor {
+        let (low, high) = matrices.split_at_mut(factor);
+        (&mut low[price], &high[0])
+    } else {
+        let (low, high) = matrices.split_at_mut(price);
+        (&mut high[0], &low[factor])
+    }
 }
 
 /// `prices` × `factors`, ÷ `reference[group(i)]` for row `i` when forward; NaN wherever an
@@ -96,31 +157,35 @@ pub(super) fn float_column(values: Vec<f64>) -> ArrayRef {
 }
 
 /// Adjusts the long columns: `fields[price]` by `fields[factor]` for each `(price, factor)`,
-/// grouping rows by the keys of the `symbols` dictionary column for forward.
-pub(super) fn adjust_long(mode: Adjust, symbols: &ArrayRef, fields: &mut [ArrayRef], pairs: &[(usize, usize)]) {
-    // Forward groups rows by symbol; backward needs no codes.
-    let codes: Vec<usize> = match mode {
-        Adjust::Backward => Vec::new(),
-        Adjust::Forward => {
-            let keys = super::dictionary_keys(symbols);
-            match keys.as_primitive_opt::<Int16Type>() {
-                Some(k) => k.values().iter().map(|&c| c as usize).collect(),
-                None => keys.as_primitive::<Int32Type>().values().iter().map(|&c| c as usize).collect(),
+/// and for forward by the divisors of `divisors` (per factor, by symbol rank), grouping rows by
+/// the keys of the `symbols` dictionary column.
+pub(super) fn adjust_long(
+    symbols: &ArrayRef,
+    fields: &mut [ArrayRef],
+    pairs: &[(usize, usize)],
+    divisors: &[(usize, Vec<f64>)],
+) {
+    let codes = if divisors.is_empty() { Vec::new() } else { symbol_ranks(symbols) };
+    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); fields.len()];
+    for &(price, factor) in pairs {
+        for at in [price, factor] {
+            if columns[at].is_empty() {
+                columns[at] = as_float(&fields[at]);
             }
         }
-    };
-    let levels = symbols.as_any_dictionary().values().len();
-    let mut factors: Vec<(usize, Vec<f64>, Option<Vec<f64>>)> = Vec::new();
-    for &(price, factor) in pairs {
-        if !factors.iter().any(|(f, _, _)| *f == factor) {
-            let values = as_float(&fields[factor]);
-            let reference = (mode == Adjust::Forward).then(|| latest(&values, codes.iter().copied(), levels));
-            factors.push((factor, values, reference));
-        }
-        let (_, values, reference) = factors.iter().find(|(f, _, _)| *f == factor).expect("pushed above");
-        let mut prices = as_float(&fields[price]);
-        adjust_in_place(&mut prices, values, reference.as_deref(), |i| codes[i]);
-        fields[price] = float_column(prices);
+    }
+    adjust_pairs(&mut columns, pairs, divisors, |i| codes[i]);
+    for &(price, _) in pairs {
+        fields[price] = float_column(std::mem::take(&mut columns[price]));
+    }
+}
+
+/// The symbol rank of each row of a `symbol` dictionary column.
+pub(super) fn symbol_ranks(symbols: &ArrayRef) -> Vec<usize> {
+    let keys = super::dictionary_keys(symbols);
+    match keys.as_primitive_opt::<Int16Type>() {
+        Some(k) => k.values().iter().map(|&c| c as usize).collect(),
+        None => keys.as_primitive::<Int32Type>().values().iter().map(|&c| c as usize).collect(),
     }
 }
 
@@ -129,14 +194,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forward_divides_by_each_symbols_latest_factor_and_a_missing_factor_is_missing() {
+    fn forward_divides_by_the_divisor_and_a_missing_factor_is_missing() {
         // Rows by date then symbol: (d0, A), (d0, B), (d1, A), (d1, B).
         let factors = [1.0, 2.0, 2.0, f64::NAN];
         let groups = [0usize, 1, 0, 1];
-        let reference = latest(&factors, groups.iter().copied(), 2);
-        assert_eq!(reference, [2.0, 2.0], "B's latest factor is the last one present");
+        let divisors = [2.0, 2.0];
         let mut prices = vec![10.0, 20.0, 5.0, 21.0];
-        adjust_in_place(&mut prices, &factors, Some(&reference), |i| groups[i]);
+        adjust_in_place(&mut prices, &factors, Some(&divisors), |i| groups[i]);
         assert_eq!(prices[..3], [5.0, 20.0, 5.0]);
         assert!(prices[3].is_nan());
         let mut prices = vec![10.0, 20.0, 5.0, 21.0];

@@ -181,8 +181,9 @@ pub(crate) fn read(
         None => store(&plan)?,
     };
     let mut columns = columns;
-    if let Some(mode) = plan.adjust {
-        adjust::adjust_long(mode, &columns.symbols, &mut columns.fields, &plan.adjusted);
+    if plan.adjust.is_some() {
+        let divisors = divisors(&plan, view, chunks, || adjust::symbol_ranks(&columns.symbols))?;
+        adjust::adjust_long(&columns.symbols, &mut columns.fields, &plan.adjusted, &divisors);
     }
     columns.fields.truncate(plan.outputs);
 
@@ -195,6 +196,30 @@ pub(crate) fn read(
     arrays.extend(columns.fields);
     let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays).expect("columns match the schema");
     Ok(QueryResult { batch, covered: plan.covered, rows_per_day: columns.rows_per_day, shared: columns.shared })
+}
+
+/// Forward adjustment's divisors per factor (none for backward), for the symbol ranks
+/// `ranks` gives: the result's.
+fn divisors(
+    plan: &Plan<'_>,
+    view: &View,
+    chunks: &impl ChunkSource,
+    ranks: impl FnOnce() -> Vec<usize>,
+) -> Result<Vec<(usize, Vec<f64>)>, StoreError> {
+    if plan.adjust != Some(Adjust::Forward) {
+        return Ok(Vec::new());
+    }
+    let mut wanted = vec![false; view.ranking.rank.len()];
+    for rank in ranks() {
+        wanted[rank] = true;
+    }
+    let mut divisors: Vec<(usize, Vec<f64>)> = Vec::new();
+    for &(_, factor) in &plan.adjusted {
+        if !divisors.iter().any(|(f, _)| *f == factor) {
+            divisors.push((factor, adjust::latest_factors(plan, view, chunks, factor, &wanted)?));
+        }
+    }
+    Ok(divisors)
 }
 
 /// Fetches and assembles `plan` from the store.

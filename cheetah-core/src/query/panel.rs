@@ -7,7 +7,7 @@ use arrow::array::{ArrayRef, Float64Array, StringArray};
 use arrow::buffer::ScalarBuffer;
 use chrono::NaiveDate;
 
-use super::adjust::{adjust_in_place, latest, Adjust};
+use super::adjust::adjust_pairs;
 use super::assemble::assemble_wide;
 use super::fetch::{fetch, ChunkSource};
 use super::plan::Plan;
@@ -56,13 +56,12 @@ pub(crate) fn read_panel(plan: &Plan<'_>, view: &View, chunks: &impl ChunkSource
     let wide = assemble_wide(&super::inputs(plan, view, fetch(plan, view, chunks)?, DateLayout::Date32, false));
     let width = wide.ranks.len();
     let mut matrices = wide.fields;
-    if let Some(mode) = plan.adjust {
-        for &(price, factor) in &plan.adjusted {
-            let (prices, factors) = pair(&mut matrices, price, factor);
-            let reference =
-                (mode == Adjust::Forward).then(|| latest(factors, (0..factors.len()).map(|i| i % width), width));
-            adjust_in_place(prices, factors, reference.as_deref(), |i| i % width);
-        }
+    if plan.adjust.is_some() {
+        let divisors = super::divisors(plan, view, chunks, || wide.ranks.iter().map(|&r| r as usize).collect())?;
+        // A cell's symbol is its column; the divisors are by rank.
+        let divisors: Vec<(usize, Vec<f64>)> =
+            divisors.into_iter().map(|(f, d)| (f, wide.ranks.iter().map(|&r| d[r as usize]).collect())).collect();
+        adjust_pairs(&mut matrices, &plan.adjusted, &divisors, |i| i % width);
     }
     matrices.truncate(plan.outputs);
     let symbols = StringArray::from_iter_values(wide.ranks.iter().map(|&r| view.ranking.sorted.value(r as usize)));
@@ -73,15 +72,4 @@ pub(crate) fn read_panel(plan: &Plan<'_>, view: &View, chunks: &impl ChunkSource
         .map(|(f, m)| (f.requested.clone(), Arc::new(Float64Array::new(ScalarBuffer::from(m), None)) as ArrayRef))
         .collect();
     Ok(Panel { dates: wide.days, symbols, fields, covered: plan.covered })
-}
-
-/// `matrices[price]` mutably beside `matrices[factor]`.
-fn pair(matrices: &mut [Vec<f64>], price: usize, factor: usize) -> (&mut [f64], &[f64]) {
-    if price < factor {
-        let (low, high) = matrices.split_at_mut(factor);
-        (&mut low[price], &high[0])
-    } else {
-        let (low, high) = matrices.split_at_mut(price);
-        (&mut high[0], &low[factor])
-    }
 }

@@ -27,7 +27,7 @@ DateLike = Union[_dt.date, _dt.datetime, pd.Timestamp, np.datetime64, str]
 
 Adjust = Literal["backward", "forward"]
 """How prices are adjusted: ``"backward"`` (price × factor) or ``"forward"`` (÷ each symbol's
-latest factor in the read)."""
+latest factor on the read's dates)."""
 
 
 def day(value: DateLike, name: str) -> str:
