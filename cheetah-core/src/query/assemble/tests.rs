@@ -261,9 +261,9 @@ proptest! {
             let values = cast(&long.fields[f], &DataType::Float64).unwrap();
             let values = values.as_primitive::<arrow::datatypes::Float64Type>();
             let mut expected = vec![f64::NAN; wide.days.len() * columns.len()];
-            for i in 0..long.dates.len() {
+            for (i, &rank) in ranks.iter().enumerate() {
                 let r = wide.days.binary_search(&dates.value(i)).unwrap();
-                let c = columns.binary_search(&(ranks[i] as u32)).unwrap();
+                let c = columns.binary_search(&(rank as u32)).unwrap();
                 if values.is_valid(i) {
                     expected[r * columns.len() + c] = values.value(i);
                 }
