@@ -13,7 +13,7 @@ use super::fetch::{fetch, ChunkSource};
 use super::plan::Plan;
 use super::DateLayout;
 use crate::error::{QueryError, StoreError};
-use crate::types::{date_of, Day};
+use crate::types::Day;
 use crate::view::View;
 
 /// A wide read.
@@ -28,13 +28,6 @@ pub struct Panel {
     pub fields: Vec<(String, ArrayRef)>,
     /// The dates covered: the request clipped to what every involved table has loaded.
     pub covered: Option<(NaiveDate, NaiveDate)>,
-}
-
-impl Panel {
-    /// The first and last date with rows.
-    pub fn span(&self) -> Option<(NaiveDate, NaiveDate)> {
-        Some((date_of(*self.dates.first()?), date_of(*self.dates.last()?)))
-    }
 }
 
 /// Checks that every output of `plan` is numeric: a panel holds float64 cells.

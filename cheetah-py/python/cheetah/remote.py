@@ -232,13 +232,14 @@ class RemoteCache(Reads):
         return self._action("universes")
 
     def _members(self, universe: str, date: str) -> list[str]:
-        for u in self._universes():
+        universes = self._universes()
+        for u in universes:
             if u["name"] == universe:
                 if u["read"] is None:
                     raise QueryError(f"universe `{universe}` is not cached yet; run `cheetah update`")
                 spans = u["read"]["spans"]
                 return sorted(s for s, start, end in spans if start <= date and (end is None or date < end))
-        known = ", ".join(f"`{u['name']}`" for u in self._universes())
+        known = ", ".join(f"`{u['name']}`" for u in universes)
         raise QueryError(f"universe `{universe}` is not configured on {self.url}; configured universes: {known or 'none'}")
 
     def close(self) -> None:

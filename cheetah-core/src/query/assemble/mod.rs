@@ -88,24 +88,8 @@ const NONE: u32 = u32::MAX;
 /// Assembles `inputs` into buffers taken from `pool`.
 pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
     let n_days = inputs.days.len();
-    let wanted = inputs.symbols.map(|ids| {
-        let mut bits = RankBits::new(inputs.ranking.rank.len());
-        for &id in ids {
-            if let Some(&rank) = inputs.ranking.rank.get(id as usize) {
-                bits.set(rank);
-            }
-        }
-        bits
-    });
     // Each date's rows as a set of ranks, built once and kept for the fill.
-    let rows: Vec<RankBits> = (0..n_days)
-        .into_par_iter()
-        .map(|d| {
-            let mut bits = RankBits::new(inputs.ranking.rank.len());
-            row_bits(inputs, d, wanted.as_ref(), &mut bits);
-            bits
-        })
-        .collect();
+    let rows = day_rows(inputs);
     let counts: Vec<usize> = rows.par_iter().map(RankBits::count).collect();
     let total: usize = counts.iter().sum();
 
@@ -176,6 +160,24 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
         DateLayout::Dictionary => dates.into_dictionary(Arc::new(Date32Array::from(days_with_rows))),
     };
     Assembled { dates, symbols, fields, rows_per_day: counts, presence }
+}
+
+/// Each date's rows as a set of ranks: the row tables' symbols, kept by the filters.
+fn day_rows(inputs: &Inputs<'_>) -> Vec<RankBits> {
+    let symbols = inputs.ranking.rank.len();
+    let wanted = inputs.symbols.map(|ids| {
+        let mut bits = RankBits::new(symbols);
+        ids.iter().filter_map(|&id| inputs.ranking.rank.get(id as usize)).for_each(|&rank| bits.set(rank));
+        bits
+    });
+    (0..inputs.days.len())
+        .into_par_iter()
+        .map(|d| {
+            let mut bits = RankBits::new(symbols);
+            row_bits(inputs, d, wanted.as_ref(), &mut bits);
+            bits
+        })
+        .collect()
 }
 
 /// Sets `bits` to the ranks of the rows of date `d`.

@@ -10,7 +10,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type};
 use rayon::prelude::*;
 
-use super::{row_bits, Inputs, RankBits, NONE};
+use super::{day_rows, Inputs, RankBits, NONE};
 use crate::types::Day;
 
 /// The assembled matrices.
@@ -26,19 +26,7 @@ pub struct Wide {
 /// Scatters `inputs`' numeric fields into matrices.
 pub fn assemble_wide(inputs: &Inputs<'_>) -> Wide {
     let symbols = inputs.ranking.rank.len();
-    let wanted = inputs.symbols.map(|ids| {
-        let mut wanted = RankBits::new(symbols);
-        ids.iter().filter_map(|&id| inputs.ranking.rank.get(id as usize)).for_each(|&r| wanted.set(r));
-        wanted
-    });
-    let rows: Vec<RankBits> = (0..inputs.days.len())
-        .into_par_iter()
-        .map(|d| {
-            let mut bits = RankBits::new(symbols);
-            row_bits(inputs, d, wanted.as_ref(), &mut bits);
-            bits
-        })
-        .collect();
+    let rows = day_rows(inputs);
     let mut all = RankBits::new(symbols);
     rows.iter().for_each(|r| all.union(r));
     let mut column = vec![NONE; symbols];
