@@ -56,7 +56,7 @@ pub enum ConfigError {
         /// The config file.
         path: PathBuf,
         /// The key holding it, such as `[source] odbc`.
-        key: &'static str,
+        key: String,
         /// The variable's name.
         name: String,
     },
@@ -70,6 +70,16 @@ pub enum ConfigError {
         /// The configured tables.
         known: String,
     },
+    /// A source was asked for by a name the config does not have.
+    #[error("{path} has no source `{name}`; its sources are: {known}")]
+    UnknownSource {
+        /// The config file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The configured sources.
+        known: String,
+    },
 }
 
 /// Talking to the source database.
@@ -77,21 +87,23 @@ pub enum ConfigError {
 #[non_exhaustive]
 pub enum SourceError {
     /// Connecting failed.
-    #[error("cannot connect to the source ({source_name}): {message}; check [source] odbc in the config and that the database is up")]
+    #[error("cannot connect to the source {source_name}: {message}; check {section} odbc in the config and that the database is up")]
     Connect {
-        /// The redacted description of the source.
+        /// The source's name and its redacted description.
         source_name: String,
+        /// Its config section, `[source]` or `[sources.NAME]`.
+        section: String,
         /// The driver's message.
         message: String,
     },
     /// A configured table is not in the source's catalog.
-    #[error("{location}: table `{table}` is not in the source ({source_name}){hint}")]
+    #[error("{location}: table `{table}` is not in the source {source_name}{hint}")]
     NoSuchTable {
         /// `file:line` of the `[[table]]`.
         location: String,
         /// The configured name.
         table: String,
-        /// The redacted description of the source.
+        /// The source's name and its redacted description.
         source_name: String,
         /// Close matches, if any, as a ready-to-print suffix.
         hint: String,

@@ -48,10 +48,10 @@ mod update;
 mod verify;
 mod view;
 
-pub use cache::{Cache, CacheBuilder, SourceField, WarmReport};
+pub use cache::{Cache, CacheBuilder, FieldSearch, SourceField, WarmReport};
 pub use config::{
     AdjustConfig, Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig,
-    TableConfig, TlsFiles, UniverseConfig, DEFAULT_LOOKBACK,
+    TableConfig, TlsFiles, UniverseConfig, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
 };
 pub use error::{ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError};
 pub use query::{Adjust, DateLayout, Outline, Panel, QueryResult, Request, SharedUse};
@@ -60,7 +60,9 @@ pub use status::{FieldStatus, Status, TableStatus};
 pub use store::FORMAT_VERSION;
 pub use types::{date_of, day_of, Day, TableKind, ValueType};
 pub use universe::{Interval, Universe};
-pub use update::{CatalogDiff, ProgressEvent, ProgressFn, ProgressTask, TableReport, UniverseReport, UpdateReport};
+pub use update::{
+    CatalogDiff, ProgressEvent, ProgressFn, ProgressTask, SourceOutcome, TableReport, UniverseReport, UpdateReport,
+};
 pub use verify::{Difference, TableVerification};
 
 pub use arrow;

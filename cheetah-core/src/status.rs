@@ -33,6 +33,8 @@ pub struct TableStatus {
     pub name: String,
     /// Daily or asof.
     pub kind: TableKind,
+    /// The name of the source it is read from; `None` for a table no longer configured.
+    pub source: Option<String>,
     /// First cached date.
     pub first: Option<NaiveDate>,
     /// Last cached date.
@@ -103,6 +105,7 @@ pub fn status(store: &Store) -> Result<Status, StoreError> {
         tables.push(TableStatus {
             name: table.name.clone(),
             kind: table.kind,
+            source: None,
             first: span.first.map(date_of),
             last: span.last.map(date_of),
             dates: span.chunks,

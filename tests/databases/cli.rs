@@ -17,7 +17,7 @@ fn update_status_and_get_from_the_command_line(db: &Db) {
     // Every table of the database is searched; PostgreSQL calls BIGINT `int8`.
     let line = stdout
         .lines()
-        .find(|l| l.starts_with(&format!("{} ", db.table)) && l.contains("volume"))
+        .find(|l| l.starts_with(&format!("default      {} ", db.table)) && l.contains("volume"))
         .unwrap_or_else(|| panic!("volume listed: {stdout}"));
     assert!(line.to_lowercase().contains("int") && line.trim_end().ends_with("yes"), "{line}");
     assert!(!stdout.contains(" close "), "only matching columns: {stdout}");

@@ -16,5 +16,6 @@ mod research;
 mod secrets;
 mod service;
 mod share;
+mod sources;
 mod update;
 mod verify;

@@ -198,7 +198,7 @@ fn serve_backs_off_while_the_source_is_down_and_catches_up_when_it_returns() {
     proxy.restore();
     assert!(wait_for(15.0, || watermark(&db) == Some(day(14))), "caught up after the outage:\n{}", read_log(&log));
     terminate(serve, 5.0, &log);
-    assert!(read_log(&log).contains("the source is back"), "{}", read_log(&log));
+    assert!(read_log(&log).contains("source `default` is back"), "{}", read_log(&log));
     assert_matches(&harness::reader(&db), &FIELDS, &model(&rows), None);
 }
 

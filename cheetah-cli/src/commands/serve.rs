@@ -1,14 +1,16 @@
 //! `cheetah serve`: an update every `--interval` seconds, like the original DataService.
 //!
 //! The daemon holds the store's writer role for its whole life; readers in other processes see
-//! each committed date on their next query. A failed round is retried after a wait that doubles
-//! from `--retry-min` up to `--retry-max`, so a source that is down is not hammered, and the
-//! first round after it returns catches up. SIGINT or SIGTERM stops it between dates. After each
-//! round it brings the shared layer (`[share]`) up to the store.
+//! each committed date on their next query. Each source keeps its own schedule: when its tables
+//! fail, it is retried after a wait that doubles from `--retry-min` up to `--retry-max`, so a
+//! source that is down is not hammered and does not hold up the others, and its first round
+//! after it returns catches up. SIGINT or SIGTERM stops it between dates. After each round it
+//! brings the shared layer (`[share]`) up to the store.
 //!
 //! With `[flight]` it also serves reads over Arrow Flight; `--no-update` serves them without
 //! taking the writer role, for a replica of the store or a box where another process updates.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -73,49 +75,67 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An update every `--interval`, backing off after failures, until `stop`.
+/// When a source's tables are next updated, and how many of its rounds in a row failed.
+struct Schedule {
+    due: Instant,
+    failures: u32,
+}
+
+/// Updates each source's tables every `--interval`, until `stop`. A source whose tables fail
+/// backs off alone: the others keep their interval.
 fn update_rounds(cache: &Cache, args: &Args, stop: &Arc<AtomicBool>) {
-    let source = cache.config().source.redacted();
-    tracing::info!(store = %cache.config().store.path.display(), %source, interval = args.interval, "serving");
-    let mut failures = 0u32;
+    let config = cache.config();
+    let sources: Vec<String> = config.sources.values().map(|s| format!("{} ({})", s.name, s.redacted())).collect();
+    tracing::info!(store = %config.store.path.display(), sources = %sources.join(", "), interval = args.interval, "serving");
+    let mut schedules: BTreeMap<String, Schedule> =
+        config.sources.keys().map(|name| (name.clone(), Schedule { due: Instant::now(), failures: 0 })).collect();
     for round in 1u64.. {
         let started = Instant::now();
-        let failed = match cache.update_with(stop, None) {
-            Ok(report) => log_round(round, &report, started.elapsed()),
+        let due: BTreeSet<String> =
+            schedules.iter().filter(|(_, s)| s.due <= started).map(|(name, _)| name.clone()).collect();
+        let failed: BTreeSet<String> = match cache.update_with(stop, None, Some(due.clone())) {
+            Ok(report) => {
+                log_round(round, &report, started.elapsed());
+                report.sources.iter().filter(|(_, o)| o.failed > 0).map(|(name, _)| name.clone()).collect()
+            }
             Err(e) => {
                 tracing::error!(round, "round failed: {e}");
-                true
+                due.clone()
             }
         };
         publish_round(round, cache);
-        if !failed && failures > 0 {
-            tracing::info!(round, "the source is back after {failures} failed rounds");
-            failures = 0;
-        }
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let wait = if failed {
-            failures += 1;
-            let wait = (args.retry_min * 2f64.powi(failures as i32 - 1)).min(args.retry_max);
-            tracing::warn!(round, failures, "backing off: next round in {wait:.1} s");
-            Duration::from_secs_f64(wait)
-        } else {
-            Duration::from_secs_f64(args.interval).saturating_sub(started.elapsed())
-        };
-        if !sleep_unless_stopped(wait, stop) {
+        for name in &due {
+            let schedule = schedules.get_mut(name).expect("scheduled");
+            if failed.contains(name) {
+                schedule.failures += 1;
+                let wait = (args.retry_min * 2f64.powi(schedule.failures as i32 - 1)).min(args.retry_max);
+                tracing::warn!(round, source = %name, failures = schedule.failures, "source `{name}` failed: backing off, its next round in {wait:.1} s");
+                schedule.due = Instant::now() + Duration::from_secs_f64(wait);
+            } else {
+                if schedule.failures > 0 {
+                    tracing::info!(round, source = %name, "source `{name}` is back after {} failed rounds", schedule.failures);
+                    schedule.failures = 0;
+                }
+                schedule.due = started + Duration::from_secs_f64(args.interval);
+            }
+        }
+        let next = schedules.values().map(|s| s.due).min().unwrap_or(started + Duration::from_secs_f64(args.interval));
+        if !sleep_unless_stopped(next.saturating_duration_since(Instant::now()), stop) {
             break;
         }
     }
 }
 
-/// Logs the round's totals (the updater logs each table); returns whether any table failed for
-/// a reason other than the stop.
-fn log_round(round: u64, report: &UpdateReport, took: Duration) -> bool {
+/// Logs the round's totals (the updater logs each table).
+fn log_round(round: u64, report: &UpdateReport, took: Duration) {
     let done: Vec<_> = report.tables.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
     let failed = report.failures().filter(|(_, e)| !matches!(e, UpdateError::Interrupted)).count();
     tracing::info!(
         round,
+        sources = %report.sources.keys().cloned().collect::<Vec<_>>().join(","),
         tables = report.tables.len(),
         failed,
         dates = done.iter().map(|r| r.dates).sum::<usize>(),
@@ -123,7 +143,6 @@ fn log_round(round: u64, report: &UpdateReport, took: Duration) -> bool {
         seconds = format!("{:.2}", took.as_secs_f64()),
         "round finished"
     );
-    failed > 0
 }
 
 /// Brings the shared layer up to what the round committed. A failure (a full tmpfs) is logged

@@ -56,9 +56,10 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     }
     for t in &status.tables {
         println!(
-            "\n{} ({:?}): {} .. {}, {} dates, {} rows, watermark {}, last update {}",
+            "\n{} ({:?}, source {}): {} .. {}, {} dates, {} rows, watermark {}, last update {}",
             t.name,
             t.kind,
+            t.source.as_deref().unwrap_or("- (no longer configured)"),
             show(t.first),
             show(t.last),
             t.dates,

@@ -1,4 +1,4 @@
-//! `cheetah update`: one update of every table.
+//! `cheetah update`: one update of every table, or of the tables of some sources.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -14,13 +14,17 @@ pub struct Args {
     /// Never draw a progress bar
     #[arg(long)]
     no_progress: bool,
+    /// Only the tables and universes of this source (repeat for more); every source by default
+    #[arg(long, value_name = "NAME")]
+    source: Vec<String>,
 }
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let cache = Cache::builder(config).writer(true).open()?;
     let progress = (!args.no_progress && std::io::stderr().is_terminal()).then(terminal_bars);
-    let report = cache.update_with(&stop_on_signals()?, progress)?;
+    let sources = (!args.source.is_empty()).then(|| args.source.into_iter().collect());
+    let report = cache.update_with(&stop_on_signals()?, progress, sources)?;
     for (table, outcome) in &report.tables {
         match outcome {
             Ok(r) => println!(

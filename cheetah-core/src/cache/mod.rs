@@ -3,6 +3,7 @@
 
 mod share;
 
+use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use crate::error::{ConfigError, Error, QueryError, StoreError};
 use crate::hot::HotChunks;
 use crate::query::{self, resolve_fields, HotStore, OutputPool, QueryResult, ReadRules, Request};
 use crate::share::SharedLayer;
-use crate::source::{list_columns, Source};
+use crate::source::{list_columns, Source, Sources};
 use crate::status::{self, Status};
 use crate::store::{ChunkKind, Store};
 use crate::types::{date_of, day_of};
@@ -101,9 +102,21 @@ pub struct WarmReport {
     pub bytes: u64,
 }
 
+/// What [`Cache::source_fields`] found: the matching columns of every source it could reach,
+/// and why it could not reach the others.
+#[derive(Debug, Default)]
+pub struct FieldSearch {
+    /// The matching columns, by source, table and column order.
+    pub fields: Vec<SourceField>,
+    /// Each source that could not be searched, with the reason.
+    pub failed: Vec<(String, Error)>,
+}
+
 /// A column of a source table, as [`Cache::source_fields`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceField {
+    /// The name of its source.
+    pub source: String,
     /// Its table.
     pub table: String,
     /// Its name.
@@ -238,6 +251,9 @@ impl Cache {
     pub fn status(&self) -> Result<Status, Error> {
         self.refresh()?;
         let mut status = status::status(&self.follower.store())?;
+        for table in &mut status.tables {
+            table.source = self.config.table(&table.name).map(|t| t.source.clone());
+        }
         status.share = self.share_status();
         Ok(status)
     }
@@ -295,30 +311,57 @@ impl Cache {
         Ok(report)
     }
 
-    /// The source's columns in tables matching `table` (every table when `None`) whose name or
-    /// `table.name` matches `pattern` (a glob, or a substring), each marked if cached. Needs no
-    /// store: before the first update nothing is cached.
+    /// The columns in tables matching `table` (every table when `None`) whose name or
+    /// `table.name` matches `pattern` (a glob, or a substring), of the source named `source`
+    /// or of every source, each marked if cached. Needs no store: before the first update
+    /// nothing is cached. A source that cannot be reached is reported in
+    /// [`FieldSearch::failed`], and the others are still searched.
     ///
     /// # Errors
-    /// [`crate::SourceError`] when the source cannot be reached.
-    pub fn source_fields(config: &Config, pattern: &str, table: Option<&str>) -> Result<Vec<SourceField>, Error> {
-        let source = Source::new(config.source.clone());
-        let connection = source.connect()?;
-        let columns = list_columns(&source, &connection, None, table.unwrap_or("%"))?;
+    /// [`ConfigError::UnknownSource`] for a source the config does not name.
+    pub fn source_fields(
+        config: &Config,
+        pattern: &str,
+        table: Option<&str>,
+        source: Option<&str>,
+    ) -> Result<FieldSearch, Error> {
+        let sources: Vec<&crate::config::SourceConfig> = match source {
+            Some(name) => vec![config.source_named(name)?],
+            None => config.sources.values().collect(),
+        };
         let catalog = Cache::builder(config.clone()).open().map(|c| c.follower.view().catalog.clone()).ok();
         let pattern = if crate::config::is_glob(pattern) { pattern.to_string() } else { format!("*{pattern}*") };
-        Ok(columns
-            .into_iter()
-            .filter(|c| {
-                pattern_matches(&pattern, &c.name) || pattern_matches(&pattern, &format!("{}.{}", c.table, c.name))
-            })
-            .map(|c| SourceField {
-                cached: catalog.as_ref().and_then(|k| k.table(&c.table)).and_then(|t| t.field(&c.name)).is_some(),
-                table: c.table,
-                name: c.name,
-                sql_type: c.type_name,
-            })
-            .collect())
+        let mut search = FieldSearch::default();
+        for source_config in sources {
+            let source = Source::new(source_config.clone());
+            let columns = match source.connect().and_then(|c| list_columns(&source, &c, None, table.unwrap_or("%"))) {
+                Ok(columns) => columns,
+                Err(e) => {
+                    search.failed.push((source_config.name.clone(), e.into()));
+                    continue;
+                }
+            };
+            let cached = |table: &str, column: &str| {
+                config.table(table).is_some_and(|t| t.source == source_config.name)
+                    && catalog.as_ref().and_then(|k| k.table(table)).and_then(|t| t.field(column)).is_some()
+            };
+            search.fields.extend(
+                columns
+                    .into_iter()
+                    .filter(|c| {
+                        pattern_matches(&pattern, &c.name)
+                            || pattern_matches(&pattern, &format!("{}.{}", c.table, c.name))
+                    })
+                    .map(|c| SourceField {
+                        source: source_config.name.clone(),
+                        cached: cached(&c.table, &c.name),
+                        table: c.table,
+                        name: c.name,
+                        sql_type: c.type_name,
+                    }),
+            );
+        }
+        Ok(search)
     }
 
     /// Runs one update of every table; needs the writer role.
@@ -326,18 +369,32 @@ impl Cache {
     /// # Errors
     /// [`StoreError::ReadOnly`] for a reader. Per-table failures are in the report.
     pub fn update(&self) -> Result<UpdateReport, Error> {
-        self.update_with(&Arc::new(AtomicBool::new(false)), None)
+        self.update_with(&Arc::new(AtomicBool::new(false)), None, None)
     }
 
-    /// [`Cache::update`] that reports its progress to `progress` and stops between dates once
-    /// `stop` is set: the date in progress is committed or abandoned whole, and the tables
-    /// stopped report [`crate::UpdateError::Interrupted`].
+    /// [`Cache::update`] of the tables and universes of `sources` (every source when `None`),
+    /// that reports its progress to `progress` and stops between dates once `stop` is set: the
+    /// date in progress is committed or abandoned whole, and the tables stopped report
+    /// [`crate::UpdateError::Interrupted`].
     ///
     /// # Errors
-    /// See [`Cache::update`].
-    pub fn update_with(&self, stop: &Arc<AtomicBool>, progress: Option<ProgressFn>) -> Result<UpdateReport, Error> {
+    /// See [`Cache::update`]; [`ConfigError::UnknownSource`] for a source the config does not
+    /// name.
+    pub fn update_with(
+        &self,
+        stop: &Arc<AtomicBool>,
+        progress: Option<ProgressFn>,
+        sources: Option<BTreeSet<String>>,
+    ) -> Result<UpdateReport, Error> {
+        for name in sources.iter().flatten() {
+            self.config.source_named(name)?;
+        }
         let store = self.follower.store();
-        let report = Updater::new(&self.config, &store)?.on_progress(progress).stop_flag(stop.clone()).run();
+        let report = Updater::new(&self.config, &store)?
+            .on_progress(progress)
+            .stop_flag(stop.clone())
+            .only_sources(sources)
+            .run();
         store.prune_journal()?;
         // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
         store.flush()?;
@@ -357,9 +414,12 @@ impl Cache {
         range: (Option<NaiveDate>, Option<NaiveDate>),
     ) -> Result<Vec<TableVerification>, Error> {
         self.refresh()?;
-        let source = Source::new(self.config.source.clone());
+        let sources = Sources::new(&self.config);
         let store = self.follower.store();
-        self.tables(tables)?.into_iter().map(|table| Ok(verify::verify_table(&store, &source, table, range)?)).collect()
+        self.tables(tables)?
+            .into_iter()
+            .map(|table| Ok(verify::verify_table(&store, sources.get(&table.source), table, range)?))
+            .collect()
     }
 
     /// Re-fetches `dates` of `table` whole from the source; needs the writer role. Returns the

@@ -23,6 +23,9 @@ use crate::types::TableKind;
 /// Default number of most recent cached dates re-fetched by every update.
 pub const DEFAULT_LOOKBACK: u32 = 5;
 
+/// The name of the source `[source]` describes, which tables without `source =` read.
+pub const DEFAULT_SOURCE: &str = "default";
+
 /// A validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -30,8 +33,8 @@ pub struct Config {
     pub path: PathBuf,
     /// `[store]`.
     pub store: StoreConfig,
-    /// `[source]`.
-    pub source: SourceConfig,
+    /// `[source]` (named [`DEFAULT_SOURCE`]) and every `[sources.NAME]`, by name.
+    pub sources: std::collections::BTreeMap<String, SourceConfig>,
     /// Every `[[table]]`, in file order.
     pub tables: Vec<TableConfig>,
     /// Every `[[universe]]`, in file order.
@@ -105,9 +108,11 @@ pub struct StoreConfig {
     pub compression_level: i32,
 }
 
-/// `[source]`: the ODBC connection.
+/// `[source]` or one `[sources.NAME]`: an ODBC connection.
 #[derive(Clone)]
 pub struct SourceConfig {
+    /// Its name: [`DEFAULT_SOURCE`] for `[source]`, else the `NAME` of `[sources.NAME]`.
+    pub name: String,
     /// The connection string with `${NAME}` already substituted. Never print it.
     pub(crate) connection_string: String,
     /// Largest text value fetched, in bytes; longer values are an error, never truncated.
@@ -127,6 +132,15 @@ impl SourceConfig {
         secrets::redact(&self.connection_string)
     }
 
+    /// The config section that describes it: `[source]` or `[sources.NAME]`.
+    pub fn section(&self) -> String {
+        if self.name == DEFAULT_SOURCE {
+            "[source]".into()
+        } else {
+            format!("[sources.{}]", self.name)
+        }
+    }
+
     /// The connection string. Pass it to ODBC only, never to a log or an error.
     pub fn connection_string(&self) -> &str {
         &self.connection_string
@@ -136,6 +150,7 @@ impl SourceConfig {
 impl fmt::Debug for SourceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SourceConfig")
+            .field("name", &self.name)
             .field("odbc", &self.redacted())
             .field("max_text_size", &self.max_text_size)
             .finish()
@@ -198,6 +213,8 @@ pub struct TableConfig {
     pub on_missing: MissingPolicy,
     /// `[table.adjust]`: the factor and the price fields adjusted at read time.
     pub adjust: Option<AdjustConfig>,
+    /// The name of the source it is read from.
+    pub source: String,
     /// `file:line` of the table's block, for messages.
     pub location: String,
 }
@@ -209,18 +226,25 @@ impl TableConfig {
         matches(&self.fields) && !matches(&self.exclude)
     }
 
-    /// The settings whose change invalidates everything cached for the table.
+    /// The settings whose change invalidates everything cached for the table. Its source is one
+    /// of them: dates from two databases are never mixed in one table. The default source adds
+    /// nothing, so stores written before named sources keep their fingerprints.
     pub fn fingerprint(&self) -> TableFingerprint {
-        TableFingerprint::new([
-            ("kind", format!("{:?}", self.kind)),
-            ("date", self.date.clone()),
-            ("symbol", self.symbol.clone()),
-            ("where", format!("{:?}", self.filter)),
-            ("start", self.start.to_string()),
-            ("schema", format!("{:?}", self.schema)),
-            ("order_by", format!("{:?}", self.order_by)),
-            ("decimal", format!("{:?}", self.decimal)),
-        ])
+        let source = (self.source != DEFAULT_SOURCE).then(|| ("source", self.source.clone()));
+        TableFingerprint::new(
+            [
+                ("kind", format!("{:?}", self.kind)),
+                ("date", self.date.clone()),
+                ("symbol", self.symbol.clone()),
+                ("where", format!("{:?}", self.filter)),
+                ("start", self.start.to_string()),
+                ("schema", format!("{:?}", self.schema)),
+                ("order_by", format!("{:?}", self.order_by)),
+                ("decimal", format!("{:?}", self.decimal)),
+            ]
+            .into_iter()
+            .chain(source),
+        )
     }
 }
 
@@ -282,6 +306,23 @@ impl Config {
     pub fn default_path() -> PathBuf {
         let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
         home.join(".config").join("cheetah").join("cheetah.toml")
+    }
+
+    /// The source named `name`.
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.get(name)
+    }
+
+    /// The source named `name`, asked for by a user.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownSource`], listing the sources there are.
+    pub fn source_named(&self, name: &str) -> Result<&SourceConfig, ConfigError> {
+        self.source(name).ok_or_else(|| ConfigError::UnknownSource {
+            path: self.path.clone(),
+            name: name.to_string(),
+            known: self.sources.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
     }
 
     /// The universe named `name`.

@@ -1,6 +1,6 @@
 //! Parsing and validating config text: every error names the file, the line and the key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -10,7 +10,7 @@ use super::research::{self, RawAdjust, RawUniverse};
 use super::secrets::substitute_env;
 use super::{
     is_glob, pattern_matches, Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig,
-    TableConfig, TlsFiles, DEFAULT_LOOKBACK,
+    TableConfig, TlsFiles, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
 };
 use crate::error::ConfigError;
 use crate::types::TableKind;
@@ -52,17 +52,21 @@ impl Config {
             compression_level: raw.store.compression_level.unwrap_or(3),
         };
 
-        let connection_string = substitute_env(&raw.source.odbc).map_err(|name| ConfigError::MissingEnv {
-            path: path.to_path_buf(),
-            key: "[source] odbc",
-            name,
-        })?;
-        let source = SourceConfig {
-            connection_string,
-            max_text_size: raw.source.max_text_size.unwrap_or(DEFAULT_MAX_TEXT_SIZE),
-            login_timeout_secs: raw.source.login_timeout.unwrap_or(15),
-            batch_rows: raw.source.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1),
-            query_rows: raw.source.query_rows.unwrap_or(DEFAULT_QUERY_ROWS).max(1),
+        let sources = parse_sources(path, raw.source, raw.sources, &invalid)?;
+        let source_of = |named: Option<String>, block: &str, span: std::ops::Range<usize>| {
+            let name = named.unwrap_or_else(|| DEFAULT_SOURCE.to_string());
+            if sources.contains_key(&name) {
+                return Ok(name);
+            }
+            let known = sources.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+            Err(invalid(
+                span,
+                if name == DEFAULT_SOURCE {
+                    format!("{block} names no source and the config has no [source]; add source = \"NAME\" (one of {known}) or a [source] section")
+                } else {
+                    format!("{block}: source `{name}` is not configured; add [sources.{name}] with its odbc string, or use one of {known}")
+                },
+            ))
         };
 
         let mut seen = BTreeSet::new();
@@ -74,7 +78,10 @@ impl Config {
             let location = format!("{}:{}", path.display(), line_of(text, span.start));
             let name = t.name.into_inner();
             if !seen.insert(name.clone()) {
-                return Err(invalid(span, format!("[[table]] `{name}` appears twice; merge the two blocks")));
+                return Err(invalid(
+                    span,
+                    format!("[[table]] `{name}` appears twice; a table name is unique across sources: merge the two blocks, or cache one of them through a view of another name"),
+                ));
             }
             if t.fields.is_empty() {
                 return Err(invalid(
@@ -131,6 +138,7 @@ impl Config {
                     ),
                 ));
             }
+            let source = source_of(t.source, &format!("[[table]] `{name}`"), span)?;
             tables.push(TableConfig {
                 name,
                 schema: t.schema,
@@ -147,6 +155,7 @@ impl Config {
                 alias: t.alias,
                 on_missing: t.on_missing,
                 adjust: adjust_config,
+                source,
                 location,
             });
         }
@@ -154,7 +163,10 @@ impl Config {
         for spanned in raw.universe {
             let span = spanned.span();
             let location = format!("{}:{}", path.display(), line_of(text, span.start));
-            let universe = research::universe(spanned.into_inner(), location).map_err(|m| invalid(span.clone(), m))?;
+            let mut raw = spanned.into_inner();
+            let source = source_of(raw.source.take(), &format!("[[universe]] `{}`", raw.name), span.clone())?;
+            let mut universe = research::universe(raw, location).map_err(|m| invalid(span.clone(), m))?;
+            universe.source = source;
             if universes.iter().any(|u: &super::UniverseConfig| u.name == universe.name) {
                 return Err(invalid(
                     span,
@@ -183,8 +195,54 @@ impl Config {
             Some(flight) => Some(parse_flight(path, base_dir, flight, &invalid)?),
             None => None,
         };
-        Ok(Self { path: path.to_path_buf(), store, source, tables, universes, share, flight })
+        Ok(Self { path: path.to_path_buf(), store, sources, tables, universes, share, flight })
     }
+}
+
+type Invalid<'a> = &'a dyn Fn(std::ops::Range<usize>, String) -> ConfigError;
+
+/// `[source]` and every `[sources.NAME]`, by name; at least one of them.
+fn parse_sources(
+    path: &Path,
+    default: Option<toml::Spanned<RawSource>>,
+    named: BTreeMap<String, toml::Spanned<RawSource>>,
+    invalid: Invalid<'_>,
+) -> Result<BTreeMap<String, SourceConfig>, ConfigError> {
+    if default.is_none() && named.is_empty() {
+        return Err(invalid(
+            0..0,
+            "the config names no source; add a [source] section with odbc = \"Driver=...;\"".into(),
+        ));
+    }
+    if let Some(raw) = named.get(DEFAULT_SOURCE) {
+        return Err(invalid(
+            raw.span(),
+            format!("[sources.{DEFAULT_SOURCE}]: `{DEFAULT_SOURCE}` names [source]; give this source another name"),
+        ));
+    }
+    let mut sources = BTreeMap::new();
+    for (name, raw) in default.map(|raw| (DEFAULT_SOURCE.to_string(), raw)).into_iter().chain(named) {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | '`' | '"')) {
+            return Err(invalid(span, format!("[sources.{name:?}]: a source name is a plain word, such as `vendor`")));
+        }
+        let mut config = SourceConfig {
+            name: name.clone(),
+            connection_string: String::new(),
+            max_text_size: raw.max_text_size.unwrap_or(DEFAULT_MAX_TEXT_SIZE),
+            login_timeout_secs: raw.login_timeout.unwrap_or(15),
+            batch_rows: raw.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1),
+            query_rows: raw.query_rows.unwrap_or(DEFAULT_QUERY_ROWS).max(1),
+        };
+        config.connection_string = substitute_env(&raw.odbc).map_err(|variable| ConfigError::MissingEnv {
+            path: path.to_path_buf(),
+            key: format!("{} odbc", config.section()),
+            name: variable,
+        })?;
+        sources.insert(name, config);
+    }
+    Ok(sources)
 }
 
 /// `[flight]`: the address, the token (required beyond loopback), and TLS.
@@ -192,7 +250,7 @@ fn parse_flight(
     path: &Path,
     base_dir: &Path,
     raw: RawFlight,
-    invalid: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+    invalid: Invalid<'_>,
 ) -> Result<FlightConfig, ConfigError> {
     let span = raw.listen.span();
     let text = raw.listen.into_inner();
@@ -202,7 +260,7 @@ fn parse_flight(
         Some(template) => {
             let token = substitute_env(&template).map_err(|name| ConfigError::MissingEnv {
                 path: path.to_path_buf(),
-                key: "[flight] token",
+                key: "[flight] token".into(),
                 name,
             })?;
             if token.trim().is_empty() {
@@ -267,7 +325,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     store: RawStore,
-    source: RawSource,
+    source: Option<toml::Spanned<RawSource>>,
+    #[serde(default)]
+    sources: BTreeMap<String, toml::Spanned<RawSource>>,
     #[serde(default)]
     table: Vec<toml::Spanned<RawTable>>,
     #[serde(default)]
@@ -336,6 +396,7 @@ struct RawTable {
     #[serde(default)]
     on_missing: MissingPolicy,
     adjust: Option<RawAdjust>,
+    source: Option<String>,
 }
 
 /// A date given as `"2015-01-01"` or as a bare TOML date `2015-01-01`.
@@ -428,9 +489,11 @@ start = "2015-01-01"
         let c = Config::parse(Path::new("/etc/cheetah/c.toml"), GOOD).unwrap();
         assert_eq!(c.store.path, Path::new("/etc/cheetah/store"));
         assert_eq!(c.store.hot_cache_bytes, 512 << 20);
-        assert!(c.source.connection_string().contains(&format!("Pwd={home};")));
-        assert!(!format!("{:?}", c.source).contains("Pwd"));
-        assert_eq!(c.source.redacted(), "Driver={SQLite3};Database=x.db");
+        let source = &c.sources[DEFAULT_SOURCE];
+        assert!(source.connection_string().contains(&format!("Pwd={home};")));
+        assert!(!format!("{source:?}").contains("Pwd"));
+        assert_eq!(source.redacted(), "Driver={SQLite3};Database=x.db");
+        assert_eq!((c.tables[0].source.as_str(), source.section().as_str()), (DEFAULT_SOURCE, "[source]"));
         let t = &c.tables[0];
         assert_eq!(t.lookback, DEFAULT_LOOKBACK);
         assert_eq!(t.location, "/etc/cheetah/c.toml:9");
@@ -544,6 +607,51 @@ tokn = "x""#
         assert!(err.contains("plain name"), "{err}");
         let err = with(&universe.replace("end = \"b\"", "ends = \"b\"")).unwrap_err().to_string();
         assert!(err.contains("ends"), "{err}");
+    }
+
+    #[test]
+    fn named_sources_are_checked_and_picked_per_table() {
+        let vendor =
+            "\n[sources.vendor]\nodbc = \"Driver={MariaDB Unicode};Server=db;Pwd=${HOME};\"\nlogin_timeout = 4\n";
+        let table = "\n[[table]]\nname = \"funda\"\nsource = \"vendor\"\ndate = \"d\"\nsymbol = \"s\"\nfields = [\"*\"]\nstart = \"2015-01-01\"\n";
+        let c = Config::parse(Path::new("c.toml"), &format!("{GOOD}{vendor}{table}")).unwrap();
+        assert_eq!(c.sources.keys().collect::<Vec<_>>(), [DEFAULT_SOURCE, "vendor"]);
+        let funda = c.table("funda").unwrap();
+        assert_eq!((funda.source.as_str(), c.sources["vendor"].login_timeout_secs), ("vendor", 4));
+        assert_eq!(c.sources["vendor"].section(), "[sources.vendor]");
+        let mut moved = funda.clone();
+        moved.source = DEFAULT_SOURCE.into();
+        assert!(!format!("{:?}", moved.fingerprint()).contains("source"), "the default source keeps old fingerprints");
+        assert_eq!(moved.fingerprint().changed_settings(&funda.fingerprint()), ["source"]);
+
+        let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}{table}")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("c.toml:17: ") && err.contains("source `vendor` is not configured; add [sources.vendor]"),
+            "{err}"
+        );
+        let err = Config::parse(
+            Path::new("c.toml"),
+            &format!("{GOOD}{}", vendor.replace("${HOME}", "${CHEETAH_SURELY_UNSET}")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("[sources.vendor] odbc uses ${CHEETAH_SURELY_UNSET}"), "{err}");
+        let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}{}", vendor.replace("vendor", "default")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`default` names [source]"), "{err}");
+        let only_named = GOOD.replace("[source]\nodbc", "[sources.market]\nodbc");
+        let err = Config::parse(Path::new("c.toml"), &only_named).unwrap_err().to_string();
+        assert!(
+            err.contains("names no source and the config has no [source]; add source = \"NAME\" (one of `market`)"),
+            "{err}"
+        );
+        let fixed = only_named.replace("name = \"daily_bar\"", "name = \"daily_bar\"\nsource = \"market\"");
+        assert_eq!(Config::parse(Path::new("c.toml"), &fixed).unwrap().tables[0].source, "market");
+        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("[source]\nodbc = ", "[elsewhere]\nodbc = "))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("elsewhere"), "{err}");
     }
 
     #[test]

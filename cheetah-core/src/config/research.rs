@@ -28,6 +28,8 @@ pub struct UniverseConfig {
     pub end: String,
     /// An SQL filter on the table's rows.
     pub filter: Option<String>,
+    /// The name of the source it is read from.
+    pub source: String,
     /// `file:line` of the block, for messages.
     pub location: String,
 }
@@ -42,7 +44,7 @@ pub(super) struct RawAdjust {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUniverse {
-    name: String,
+    pub(super) name: String,
     table: String,
     schema: Option<String>,
     symbol: String,
@@ -50,6 +52,7 @@ pub(super) struct RawUniverse {
     end: String,
     #[serde(rename = "where")]
     filter: Option<String>,
+    pub(super) source: Option<String>,
 }
 
 /// Checks a table's `[table.adjust]` against its `fields`.
@@ -97,6 +100,7 @@ pub(super) fn universe(raw: RawUniverse, location: String) -> Result<UniverseCon
         start: raw.start,
         end: raw.end,
         filter: raw.filter.filter(|w| !w.trim().is_empty()),
+        source: raw.source.unwrap_or_else(|| super::DEFAULT_SOURCE.to_string()),
         location,
     })
 }

@@ -10,6 +10,7 @@ mod query;
 mod stream;
 mod universe;
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use arrow_odbc::odbc_api::{ConnectionOptions, Environment};
@@ -21,30 +22,49 @@ pub use self::query::Dialect;
 pub use self::stream::{date_span, TableRows, WindowedRows};
 pub use self::universe::universe_intervals;
 
-use crate::config::SourceConfig;
+use crate::config::{Config, SourceConfig};
 use crate::error::SourceError;
 
 /// A connection to the source.
 pub type Connection = arrow_odbc::odbc_api::Connection<'static>;
 
-/// The source database of a config.
+/// One source database of a config.
 #[derive(Debug, Clone)]
 pub struct Source {
     config: SourceConfig,
 }
 
+/// Every source of a config, by name.
+#[derive(Debug, Clone)]
+pub struct Sources(BTreeMap<String, Source>);
+
+impl Sources {
+    /// The sources `config` describes.
+    pub fn new(config: &Config) -> Self {
+        Self(config.sources.iter().map(|(name, c)| (name.clone(), Source::new(c.clone()))).collect())
+    }
+
+    /// The source named `name`.
+    ///
+    /// # Panics
+    /// For a name the config does not describe; a validated config names only sources it has.
+    pub fn get(&self, name: &str) -> &Source {
+        self.0.get(name).unwrap_or_else(|| panic!("source `{name}` was checked when the config was loaded"))
+    }
+}
+
 impl Source {
-    /// The source described by `[source]`.
+    /// The source described by `config`.
     pub fn new(config: SourceConfig) -> Self {
         Self { config }
     }
 
-    /// A description safe to print.
+    /// Its name and a description safe to print, such as ``vendor` (Driver={MariaDB};Server=db)`.
     pub fn name(&self) -> String {
-        self.config.redacted()
+        format!("`{}` ({})", self.config.name, self.config.redacted())
     }
 
-    /// The `[source]` settings.
+    /// Its settings.
     pub fn config(&self) -> &SourceConfig {
         &self.config
     }
@@ -64,7 +84,7 @@ impl Source {
     /// The error for a failed connection. Every driver message reaches an error through this
     /// or [`Source::failed`], which take the connection string and its secrets out of it.
     fn connect_failed(&self, message: impl std::fmt::Display) -> SourceError {
-        SourceError::Connect { source_name: self.name(), message: self.scrub(message) }
+        SourceError::Connect { source_name: self.name(), section: self.config.section(), message: self.scrub(message) }
     }
 
     /// The error for a failure of the source while `doing` something for `table`.

@@ -16,7 +16,7 @@ mod progress;
 mod reconcile;
 mod universes;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,7 +32,7 @@ pub use self::universes::UniverseReport;
 use self::progress::Reporter;
 use crate::config::{Config, TableConfig};
 use crate::error::{StoreError, UpdateError};
-use crate::source::{self, ResolvedTable, Source, WindowedRows};
+use crate::source::{self, ResolvedTable, Source, Sources, WindowedRows};
 use crate::store::catalog::{FieldEntry, TableEntry};
 use crate::store::symbols::SymbolDictionary;
 use crate::store::Store;
@@ -66,9 +66,26 @@ pub struct UpdateReport {
     pub tables: Vec<(String, Result<TableReport, UpdateError>)>,
     /// Each universe with its report or error, in config order.
     pub universes: Vec<(String, Result<UniverseReport, UpdateError>)>,
+    /// Each source the run read, with how its tables and universes went.
+    pub sources: BTreeMap<String, SourceOutcome>,
+}
+
+/// How the tables and universes of one source went in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceOutcome {
+    /// Tables and universes run.
+    pub ran: usize,
+    /// Those that failed, other than by being interrupted.
+    pub failed: usize,
 }
 
 impl UpdateReport {
+    fn count(&mut self, source: &str, error: Option<&UpdateError>) {
+        let outcome = self.sources.entry(source.to_string()).or_default();
+        outcome.ran += 1;
+        outcome.failed += usize::from(error.is_some_and(|e| !matches!(e, UpdateError::Interrupted)));
+    }
+
     /// The reports, or the first failure. Tables after a failed one were still updated.
     ///
     /// # Errors
@@ -93,14 +110,15 @@ impl UpdateReport {
 pub struct Updater<'a> {
     config: &'a Config,
     store: &'a Store,
-    source: Source,
+    sources: Sources,
+    only: Option<BTreeSet<String>>,
     symbols: SymbolDictionary,
     stop: Arc<AtomicBool>,
     progress: Option<ProgressFn>,
 }
 
 impl<'a> Updater<'a> {
-    /// An updater writing `store` from `config`'s source.
+    /// An updater writing `store` from `config`'s sources.
     ///
     /// # Errors
     /// [`StoreError::ReadOnly`] if `store` was opened for reading, or a failure to load the
@@ -112,7 +130,8 @@ impl<'a> Updater<'a> {
         Ok(Self {
             config,
             store,
-            source: Source::new(config.source.clone()),
+            sources: Sources::new(config),
+            only: None,
             symbols: store.symbols()?,
             stop: Arc::new(AtomicBool::new(false)),
             progress: None,
@@ -126,48 +145,68 @@ impl<'a> Updater<'a> {
         self
     }
 
+    /// Runs only the tables and universes read from these sources; every source when `None`.
+    pub fn only_sources(mut self, sources: Option<BTreeSet<String>>) -> Self {
+        self.only = sources;
+        self
+    }
+
     /// Reports progress to `callback`.
     pub fn on_progress(mut self, callback: Option<ProgressFn>) -> Self {
         self.progress = callback;
         self
     }
 
-    /// Updates every configured table.
+    /// Updates every configured table, then every universe, of the sources it runs. A source
+    /// that fails fails only its own tables and universes; the others go on.
     pub fn run(&mut self) -> UpdateReport {
         let mut report = UpdateReport::default();
-        for table in &self.config.tables {
+        let config = self.config;
+        let runs = |source: &str| self.only.as_ref().is_none_or(|only| only.contains(source));
+        let tables: Vec<&TableConfig> = config.tables.iter().filter(|t| runs(&t.source)).collect();
+        let universes: Vec<_> = config.universes.iter().filter(|u| runs(&u.source)).collect();
+        for table in tables {
             let outcome = self.run_table(table);
             match &outcome {
                 Ok(r) => tracing::info!(
                     table = %r.table,
+                    source = %table.source,
                     dates = r.dates,
                     rows = r.rows,
                     watermark = ?r.watermark,
                     seconds = format!("{:.2}", r.seconds),
                     "table updated"
                 ),
-                Err(e) => tracing::error!(table = %table.name, "update failed: {e}"),
+                Err(e) => tracing::error!(table = %table.name, source = %table.source, "update failed: {e}"),
             }
+            report.count(&table.source, outcome.as_ref().err());
             report.tables.push((table.name.clone(), outcome));
         }
-        for universe in &self.config.universes {
-            if self.stop.load(Ordering::Relaxed) {
-                report.universes.push((universe.name.clone(), Err(UpdateError::Interrupted)));
-                continue;
-            }
-            let outcome = self.run_universe(universe);
+        for universe in universes {
+            let outcome = if self.stop.load(Ordering::Relaxed) {
+                Err(UpdateError::Interrupted)
+            } else {
+                self.run_universe(universe)
+            };
             match &outcome {
                 Ok(r) => {
                     tracing::info!(universe = %r.universe, intervals = r.intervals, symbols = r.symbols, "universe updated")
                 }
-                Err(e) => tracing::error!(universe = %universe.name, "update failed: {e}"),
+                Err(UpdateError::Interrupted) => {}
+                Err(e) => tracing::error!(universe = %universe.name, source = %universe.source, "update failed: {e}"),
             }
+            report.count(&universe.source, outcome.as_ref().err());
             report.universes.push((universe.name.clone(), outcome));
         }
         if let Err(e) = self.drop_unconfigured_universes() {
             tracing::error!("deleting universes no longer in the config failed: {e}");
         }
         report
+    }
+
+    /// The source `table` reads; cloned so that it outlives borrows of the updater.
+    fn source(&self, name: &str) -> Source {
+        self.sources.get(name).clone()
     }
 
     /// Updates one table.
@@ -177,9 +216,10 @@ impl<'a> Updater<'a> {
     /// committed before it stays readable.
     pub fn run_table(&mut self, table: &TableConfig) -> Result<TableReport, UpdateError> {
         let started = Instant::now();
-        let connection = self.source.connect()?;
+        let source = self.source(&table.source);
+        let connection = source.connect()?;
         let mut catalog = self.store.catalog()?;
-        let resolved = source::resolve(&self.source, &connection, table, &cached_fields(&catalog, &table.name))?;
+        let resolved = source::resolve(&source, &connection, table, &cached_fields(&catalog, &table.name))?;
         let has_data = match catalog.table(&table.name) {
             Some(entry) => self.store.watermark(entry.id)?.is_some(),
             None => false,
@@ -222,7 +262,7 @@ impl<'a> Updater<'a> {
             }
         }
 
-        self.fetch_new(connection, &resolved, &entry, &mut report)?;
+        self.fetch_new(&source, connection, &resolved, &entry, &mut report)?;
         report.watermark = self.store.watermark(entry.id)?.map(date_of);
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
@@ -232,6 +272,7 @@ impl<'a> Updater<'a> {
     /// span and is closed before the rows stream, each date window on a connection of its own.
     fn fetch_new(
         &mut self,
+        source: &Source,
         connection: source::Connection,
         table: &ResolvedTable,
         entry: &TableEntry,
@@ -245,7 +286,7 @@ impl<'a> Updater<'a> {
             Some(mark) => self.store.nth_latest_day(entry.id, mark, config.lookback)?.map_or(date_of(mark), date_of),
         }
         .max(config.start);
-        let span = source::date_span(&self.source, &connection, table, from)?;
+        let span = source::date_span(source, &connection, table, from)?;
         drop(connection);
         let newest = span.map(|(_, newest)| newest);
         let to = newest.into_iter().chain(watermark.map(date_of)).max();
@@ -260,7 +301,7 @@ impl<'a> Updater<'a> {
 
         if let Some((oldest, newest)) = span {
             // Starting at the oldest row skips an empty stretch without sizing windows on it.
-            let stream = WindowedRows::new(&self.source, table, &field_list(&entry.fields), from.max(oldest), newest);
+            let stream = WindowedRows::new(source, table, &field_list(&entry.fields), from.max(oldest), newest);
             for day_rows in DaySplitter::new(stream, &config.name) {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
@@ -302,9 +343,10 @@ impl<'a> Updater<'a> {
     /// [`UpdateError::CatalogChanged`] when the source or config changed since the last update,
     /// a source or store failure, or an interruption; the dates repaired before it stay.
     pub fn repair(&mut self, table: &TableConfig, dates: &[NaiveDate]) -> Result<usize, UpdateError> {
-        let connection = self.source.connect()?;
+        let source = self.source(&table.source);
+        let connection = source.connect()?;
         let catalog = self.store.catalog()?;
-        let resolved = source::resolve(&self.source, &connection, table, &cached_fields(&catalog, &table.name))?;
+        let resolved = source::resolve(&source, &connection, table, &cached_fields(&catalog, &table.name))?;
         drop(connection);
         let Some(entry) = catalog.table(&table.name) else { return Ok(0) };
         if reconcile(&mut catalog.clone(), &resolved, true).any() {
@@ -317,7 +359,7 @@ impl<'a> Updater<'a> {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(UpdateError::Interrupted);
             }
-            let stream = WindowedRows::new(&self.source, &resolved, &field_list(&entry.fields), date, date);
+            let stream = WindowedRows::new(&source, &resolved, &field_list(&entry.fields), date, date);
             let mut batch = self.store.batch();
             match DaySplitter::new(stream, &table.name).next() {
                 Some(rows) => {
@@ -374,7 +416,8 @@ impl<'a> Updater<'a> {
         };
         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
         tracing::info!(table = %table.config.name, fields = ?names, from = %date_of(first), to = %date_of(last), "backfilling added fields");
-        let stream = WindowedRows::new(&self.source, table, &field_list(fields), date_of(first), date_of(last));
+        let source = self.source(&table.config.source);
+        let stream = WindowedRows::new(&source, table, &field_list(fields), date_of(first), date_of(last));
         let mut source_days = DaySplitter::new(stream, &table.config.name).peekable();
         let progress = Reporter::start(
             self.progress.as_ref(),

@@ -30,8 +30,9 @@ impl Updater<'_> {
     /// backwards.
     pub fn run_universe(&self, universe: &UniverseConfig) -> Result<UniverseReport, UpdateError> {
         let started = Instant::now();
-        let connection = self.source.connect()?;
-        let intervals = source::universe_intervals(&self.source, &connection, universe)?;
+        let source = self.source(&universe.source);
+        let connection = source.connect()?;
+        let intervals = source::universe_intervals(&source, &connection, universe)?;
         let read = Universe::new(intervals, chrono::Utc::now().timestamp()).map_err(|message| {
             UpdateError::BadUniverse { location: universe.location.clone(), universe: universe.name.clone(), message }
         })?;
