@@ -41,6 +41,7 @@ import flight
 import layer
 import market
 import panels
+import quality
 from measure import HOT, ROOT, WARMUP, cold_runs, fmt_bytes, fmt_seconds, timed_child, versions
 from peers import (check_equal, dsn_parts, run_arctic, run_duckdb, run_parquet, run_polars,
                    run_postgres)
@@ -78,7 +79,7 @@ class Market:
         stamp = self._stamp(path)
         return stamp.is_file() and stamp.read_text() == self.description
 
-    def ensure(self) -> None:
+    def ensure(self, arctic: bool = True) -> None:
         create_database(self.dsn)
         if market.postgres_marker(self.dsn) == self.description:
             log("PostgreSQL already holds the market: reusing it")
@@ -94,7 +95,7 @@ class Market:
                 frame = pa.Table.from_pandas(frame_of(table).reset_index(), preserve_index=False)
                 pq.write_table(frame, self.parquet / f"{name}.parquet", compression="zstd")
             self._stamp(self.parquet).write_text(self.description)
-        if not self._fresh(self.arctic):
+        if arctic and not self._fresh(self.arctic):
             import arcticdb
 
             shutil.rmtree(self.arctic, ignore_errors=True)
@@ -287,6 +288,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--peers", default="", help="only the peers whose names contain one of these, comma-separated")
     parser.add_argument("--panels-only", action="store_true",
                         help="only the wide-panel bench, on the store of a previous run")
+    parser.add_argument("--quality-only", action="store_true",
+                        help="only the quality-report bench, building the store if no run left one")
     parser.add_argument("--newest-python", default=None,
                         help="a Python whose venv has the newest pandas and cheetah: Cheetah's rows are measured on it too")
     args = parser.parse_args(argv)
@@ -294,7 +297,7 @@ def main(argv: list[str]) -> None:
     work.mkdir(parents=True, exist_ok=True)
 
     data = Market(work, args.pg, args.symbols, args.years, args.seed)
-    data.ensure()
+    data.ensure(arctic=not args.quality_only)
     config = write_config(work, args.pg)
     report: list[str] = []
     n_fields = sum(map(len, TABLES.values()))
@@ -310,8 +313,18 @@ def main(argv: list[str]) -> None:
         print(text)
         return
 
-    # --- Update figures
     store = work / "cheetah-store"
+    if args.quality_only:
+        if not store.is_dir():
+            log("Cheetah: full backfill from PostgreSQL")
+            subprocess.run([str(cheetah_bin()), "--config", str(config), "update", "--no-progress"], check=True)
+        lines = quality.report(cheetah_bin(), config, data.parquet, args.runs, log)
+        text = "\n".join([f"Measured {dt.date.today()} on {versions(args.pg, None)}", "", quality.HEAD, *lines])
+        (work / "report-quality.md").write_text(text + "\n")
+        print(text)
+        return
+
+    # --- Update figures
     update_lines = []
     if not (args.keep_store and store.is_dir()):
         shutil.rmtree(store, ignore_errors=True)
@@ -415,6 +428,7 @@ def main(argv: list[str]) -> None:
         del reference
 
     panel_lines = panels.report(sys.executable, config, cache, args.pg, data.parquet, data.arctic, wanted, args.runs, log)
+    quality_lines = quality.report(cheetah_bin(), config, data.parquet, args.runs, log)
 
     shared = write_config(work, args.pg, "cheetah-share", store="cheetah-store", extra=layer.share_section())
     layer_lines = layer.report(sys.executable, shared, config, QUERIES, peers, best_peers, args.runs, cheetah_bin(), log)
@@ -452,6 +466,9 @@ def main(argv: list[str]) -> None:
         "",
         PANEL_HEAD,
         *panel_lines,
+        "",
+        quality.HEAD,
+        *quality_lines,
         "",
         "The shared layer (`[share]` on /dev/shm): Q1's and Q3's ranges and fields published with `cheetah warm`;",
         "a new process is timed from `cheetah.open` to the DataFrame. 'views' means every column and the MultiIndex",

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing Cheetah needs on Debian 12, skipping what is present:
 # the Debian packages (RocksDB, zstd, clang for bindgen, unixODBC and the three ODBC drivers,
-# openssl for the TLS tests)
+# openssl for the TLS tests, headless Chromium for the quality report's page)
 # and a Python venv with the build backend and the test and comparison libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(librocksdb-dev libzstd-dev clang libclang-dev pkg-config
               unixodbc-dev odbc-postgresql odbc-mariadb libsqliteodbc sqlite3
-              postgresql-client mariadb-client python3-venv openssl)
+              postgresql-client mariadb-client python3-venv openssl chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

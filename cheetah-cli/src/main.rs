@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Write a commented starter config
     Init(commands::init::Args),
-    /// Search the source's catalog: tables, columns and types
+    /// Search the sources' catalogs: tables, columns and types
     Fields(commands::fields::Args),
     /// Bring every table up to the newest date in the source
     Update(commands::update::Args),
@@ -47,6 +47,9 @@ enum Command {
     Verify(commands::verify::Args),
     /// List the cached universes, or a universe's members on a date
     Universes(commands::universes::Args),
+    /// Whether the source looks right: coverage, missing, stale values, outliers and late
+    /// events per table, field and date, from the cache; --html writes a page with heatmaps
+    Quality(commands::quality::Args),
 }
 
 /// The log level unless `CHEETAH_LOG` says otherwise.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Warm(args) => commands::warm::run(config, args),
         Command::Verify(args) => commands::verify::run(config, args),
         Command::Universes(args) => commands::universes::run(config, args),
+        Command::Quality(args) => commands::quality::run(config, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

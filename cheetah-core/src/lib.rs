@@ -30,6 +30,7 @@
 //! - `query`: a read, as plan, fetch and assemble.
 //! - `universe`: membership intervals, and which symbols were members on a date.
 //! - `status`, `verify`: what the store holds, and whether it equals the source.
+//! - `quality`: whether the source itself looks right, from the cached chunks.
 //! - [`Cache`]: all of it behind one handle.
 #![deny(missing_docs)]
 
@@ -37,6 +38,7 @@ mod cache;
 mod config;
 mod error;
 mod hot;
+mod quality;
 mod query;
 mod share;
 mod source;
@@ -50,10 +52,11 @@ mod view;
 
 pub use cache::{Cache, CacheBuilder, FieldSearch, SourceField, WarmReport};
 pub use config::{
-    AdjustConfig, Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig,
-    TableConfig, TlsFiles, UniverseConfig, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
+    AdjustConfig, Config, DecimalMode, FlightConfig, MissingPolicy, QualityConfig, ShareConfig, SourceConfig,
+    StoreConfig, TableConfig, TlsFiles, UniverseConfig, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
 };
 pub use error::{ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError};
+pub use quality::{Check, Flag, Metric, QualityReport, TableQuality};
 pub use query::{Adjust, DateLayout, Outline, Panel, QueryResult, Request, SharedUse};
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus};

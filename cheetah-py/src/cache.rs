@@ -164,6 +164,24 @@ impl Cache {
         .to_string())
     }
 
+    /// The data-quality report of `tables` (every table when empty) over `start..=end`: a
+    /// pyarrow table of its metrics, and its thresholds as JSON.
+    #[pyo3(signature = (start=None, end=None, tables=Vec::new()))]
+    fn quality<'py>(
+        &self,
+        py: Python<'py>,
+        start: Option<&str>,
+        end: Option<&str>,
+        tables: Vec<String>,
+    ) -> PyResult<(Bound<'py, PyAny>, String)> {
+        let range = (start.map(parse_date).transpose()?, end.map(parse_date).transpose()?);
+        let report = without_gil(py, || self.cache()?.quality(&tables, range))?;
+        let batch = report.to_arrow();
+        let schema = batch.schema();
+        let table = PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?;
+        Ok((table, serde_json::to_string(&report.settings).expect("settings serialize")))
+    }
+
     /// The status of the store as JSON.
     fn status_json(&self, py: Python<'_>) -> PyResult<String> {
         let status = without_gil(py, || self.cache()?.status())?;

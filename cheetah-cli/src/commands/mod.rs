@@ -3,6 +3,7 @@
 pub mod fields;
 pub mod get;
 pub mod init;
+pub mod quality;
 pub mod serve;
 pub mod status;
 pub mod universes;

@@ -422,6 +422,31 @@ impl Cache {
             .collect()
     }
 
+    /// The data-quality report of `tables` (every configured table when empty) over
+    /// `start..=end` (each defaulting to the whole cached range), computed from the cached
+    /// chunks; see [`crate::QualityReport`]. Readers may run it.
+    ///
+    /// # Errors
+    /// [`ConfigError::UnknownTable`] for a name not in the config; a store failure or a chunk
+    /// that does not decode.
+    pub fn quality(
+        &self,
+        tables: &[String],
+        range: (Option<NaiveDate>, Option<NaiveDate>),
+    ) -> Result<crate::QualityReport, Error> {
+        if let (Some(start), Some(end)) = range {
+            if start > end {
+                return Err(QueryError::InvalidArgument(format!(
+                    "start {start} is after end {end}; dates are inclusive, so pass start <= end"
+                ))
+                .into());
+            }
+        }
+        self.refresh()?;
+        let tables = self.tables(tables)?;
+        Ok(crate::quality::assess(&self.follower.store(), &self.config, &tables, range)?)
+    }
+
     /// Re-fetches `dates` of `table` whole from the source; needs the writer role. Returns the
     /// dates rewritten.
     ///

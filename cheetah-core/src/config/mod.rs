@@ -43,6 +43,33 @@ pub struct Config {
     pub share: Option<ShareConfig>,
     /// `[flight]`, if `cheetah serve` serves reads over Arrow Flight.
     pub flight: Option<FlightConfig>,
+    /// `[quality]`: the thresholds of `cheetah quality`.
+    pub quality: QualityConfig,
+}
+
+/// `[quality]`: when the data-quality report flags a date.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QualityConfig {
+    /// A daily table's date is flagged when it has this share fewer rows than the previous date
+    /// or than its typical day.
+    pub coverage_drop: f64,
+    /// A field's date is flagged when its share of nulls is this much above its typical share.
+    pub missing_jump: f64,
+    /// A field's date is flagged when its share of values unchanged from the previous date is
+    /// this much above its typical share.
+    pub stale_jump: f64,
+    /// A value is an outlier beyond this many robust deviations from its date's median.
+    pub outlier_k: f64,
+    /// The typical day is the median of this many previous dates.
+    pub window: usize,
+    /// An asof table's symbol is late when its latest event is older than this many days.
+    pub max_age_days: u32,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self { coverage_drop: 0.1, missing_jump: 0.1, stale_jump: 0.3, outlier_k: 8.0, window: 20, max_age_days: 200 }
+    }
 }
 
 /// `[flight]`: where `cheetah serve` serves reads over Arrow Flight, and who may read.

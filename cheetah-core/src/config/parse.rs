@@ -9,8 +9,8 @@ use serde::{Deserialize, Deserializer};
 use super::research::{self, RawAdjust, RawUniverse};
 use super::secrets::substitute_env;
 use super::{
-    is_glob, pattern_matches, Config, DecimalMode, FlightConfig, MissingPolicy, ShareConfig, SourceConfig, StoreConfig,
-    TableConfig, TlsFiles, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
+    is_glob, pattern_matches, Config, DecimalMode, FlightConfig, MissingPolicy, QualityConfig, ShareConfig,
+    SourceConfig, StoreConfig, TableConfig, TlsFiles, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
 };
 use crate::error::ConfigError;
 use crate::types::TableKind;
@@ -195,8 +195,47 @@ impl Config {
             Some(flight) => Some(parse_flight(path, base_dir, flight, &invalid)?),
             None => None,
         };
-        Ok(Self { path: path.to_path_buf(), store, sources, tables, universes, share, flight })
+        let quality = match raw.quality {
+            Some(quality) => parse_quality(quality, &invalid)?,
+            None => QualityConfig::default(),
+        };
+        Ok(Self { path: path.to_path_buf(), store, sources, tables, universes, share, flight, quality })
     }
+}
+
+/// `[quality]`: every key optional, each a positive number (shares below 1).
+fn parse_quality(raw: toml::Spanned<RawQuality>, invalid: Invalid<'_>) -> Result<QualityConfig, ConfigError> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let defaults = QualityConfig::default();
+    let share = |key: &str, value: Option<f64>, default: f64| match value {
+        Some(v) if !(v > 0.0 && v < 1.0) => Err(invalid(
+            span.clone(),
+            format!("[quality] {key} = {v}: give a share between 0 and 1, such as {default}"),
+        )),
+        v => Ok(v.unwrap_or(default)),
+    };
+    let quality = QualityConfig {
+        coverage_drop: share("coverage_drop", raw.coverage_drop, defaults.coverage_drop)?,
+        missing_jump: share("missing_jump", raw.missing_jump, defaults.missing_jump)?,
+        stale_jump: share("stale_jump", raw.stale_jump, defaults.stale_jump)?,
+        outlier_k: raw.outlier_k.unwrap_or(defaults.outlier_k),
+        window: raw.window.unwrap_or(defaults.window),
+        max_age_days: raw.max_age_days.unwrap_or(defaults.max_age_days),
+    };
+    if !(quality.outlier_k.is_finite() && quality.outlier_k > 0.0) {
+        return Err(invalid(
+            span,
+            format!(
+                "[quality] outlier_k = {}: give a positive number of robust deviations, such as 8",
+                quality.outlier_k
+            ),
+        ));
+    }
+    if quality.window == 0 || quality.max_age_days == 0 {
+        return Err(invalid(span, "[quality] window and max_age_days are positive whole numbers".into()));
+    }
+    Ok(quality)
 }
 
 type Invalid<'a> = &'a dyn Fn(std::ops::Range<usize>, String) -> ConfigError;
@@ -334,6 +373,18 @@ struct RawConfig {
     universe: Vec<toml::Spanned<RawUniverse>>,
     share: Option<RawShare>,
     flight: Option<RawFlight>,
+    quality: Option<toml::Spanned<RawQuality>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuality {
+    coverage_drop: Option<f64>,
+    missing_jump: Option<f64>,
+    stale_jump: Option<f64>,
+    outlier_k: Option<f64>,
+    window: Option<usize>,
+    max_age_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -652,6 +703,22 @@ tokn = "x""#
             .unwrap_err()
             .to_string();
         assert!(err.contains("elsewhere"), "{err}");
+    }
+
+    #[test]
+    fn quality_thresholds_default_and_are_checked() {
+        let c = Config::parse(Path::new("c.toml"), GOOD).unwrap();
+        assert_eq!(c.quality, QualityConfig::default());
+        let c = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[quality]\noutlier_k = 5\nmax_age_days = 100\n"))
+            .unwrap();
+        assert_eq!((c.quality.outlier_k, c.quality.max_age_days, c.quality.window), (5.0, 100, 20));
+        let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[quality]\ncoverage_drop = 20\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml:18: ") && err.contains("between 0 and 1"), "{err}");
+        let err =
+            Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[quality]\noutlier = 5\n")).unwrap_err().to_string();
+        assert!(err.contains("outlier"), "{err}");
     }
 
     #[test]

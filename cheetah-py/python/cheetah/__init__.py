@@ -114,6 +114,28 @@ class Cache(Reads):
         """Per table and field: dates, rows, bytes, watermark and last update."""
         return json.loads(self._inner.status_json())
 
+    def quality(
+        self,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        *,
+        table: str | Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The data-quality report, computed from the cache (never the source), as one frame
+        with a row per metric: `table`, `field` (NaN for a table's checks), `date`, `check`
+        (coverage, missing, stale, outliers, late), `value`, `typical` (what it was compared
+        with), `flagged` and `why`. `start`/`end` default to each table's cached range and
+        `table` to every table; the thresholds (``[quality]``) are in ``df.attrs["cheetah"]``.
+        ``df[df.flagged]`` is what ``cheetah quality`` prints."""
+        tables = [] if table is None else names(table, "table")
+        first = None if start is None else day(start, "start")
+        last = None if end is None else day(end, "end")
+        metrics, settings = self._inner.quality(first, last, tables)
+        frame = metrics.to_pandas(date_as_object=False)
+        frame["date"] = frame["date"].astype("datetime64[ns]")
+        frame.attrs["cheetah"] = {"settings": json.loads(settings)}
+        return frame
+
     def publish(self, start: DateLike, end: DateLike, cols: str | Sequence[str] | None = None) -> dict[str, Any]:
         """Publishes `cols` (every cached field when None) over `start..end` into the shared
         layer of the config's ``[share]``, as `cheetah warm` does; returns what was written."""

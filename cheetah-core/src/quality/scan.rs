@@ -1,0 +1,348 @@
+//! One table's checks from its chunks: coverage from the day index, and each field's missing,
+//! stale and outlier metrics from its value chunks, read in blocks of dates straight from the
+//! store (never through the hot layer, which the report would only flush).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef};
+use rayon::prelude::*;
+
+use super::stats::{numbers, robust_spread, value_keys, Trailing, MIN_VALUES};
+use super::{Check, Metric};
+use crate::config::QualityConfig;
+use crate::error::StoreError;
+use crate::store::catalog::{FieldEntry, TableEntry};
+use crate::store::codec;
+use crate::store::symbols::SymbolDictionary;
+use crate::store::{ChunkKind, Store};
+use crate::types::{date_of, Day, TableKind};
+
+/// Dates of value chunks read and decoded at once, per field.
+const BLOCK: usize = 128;
+/// A table whose own dates are at least this share of the calendar's over its span is a daily
+/// feed: a calendar date it lacks counts as a date with no rows.
+const DENSE: f64 = 0.9;
+
+/// Each cached date of a table with its symbol ids, ascending.
+pub(super) type DayIds = Vec<(Day, Arc<[u32]>)>;
+
+/// One table, its cached dates and the report's settings.
+pub(super) struct TableScan<'a> {
+    pub store: &'a Store,
+    pub entry: &'a TableEntry,
+    /// Its cached dates up to the watermark, with their row counts.
+    pub days: &'a [(Day, u32)],
+    /// Every daily table's dates.
+    pub calendar: &'a [Day],
+    pub range: (Day, Day),
+    pub settings: &'a QualityConfig,
+}
+
+impl TableScan<'_> {
+    /// The first of the table's dates a check reads: the range's first date less a window of
+    /// history for the typical date, or every date for an asof table, whose latest events may
+    /// be older than any window.
+    fn first_read(&self) -> usize {
+        let first_in_range = self.days.partition_point(|(d, _)| *d < self.range.0);
+        match self.entry.kind {
+            TableKind::Daily => first_in_range.saturating_sub(self.settings.window),
+            TableKind::Asof => 0,
+        }
+    }
+
+    /// The table's dates that a check reads, up to the range's end.
+    fn read_days(&self) -> &[(Day, u32)] {
+        let last = self.days.partition_point(|(d, _)| *d <= self.range.1);
+        &self.days[self.first_read().min(last)..last]
+    }
+
+    /// The symbol ids of each date [`TableScan::read_days`] holds.
+    ///
+    /// # Errors
+    /// A store failure, or a row chunk that does not decode.
+    pub(super) fn ids(&self) -> Result<DayIds, StoreError> {
+        let days = self.read_days();
+        let keys: Vec<(u32, Day)> = days.iter().map(|(d, _)| (self.entry.id, *d)).collect();
+        let ids = self.store.read_chunks(ChunkKind::Rows, &keys, |i, bytes| {
+            codec::decode_rows(bytes).map_err(|e| self.store.corrupt_chunk(&self.entry.name, None, days[i].0, e))
+        })?;
+        Ok(days.iter().zip(ids).map(|((d, _), ids)| (*d, ids.unwrap_or_else(|| Arc::from([])))).collect())
+    }
+
+    /// Rows per date against the previous date and the typical one. A dense table is checked
+    /// on every calendar date of its span, a date it lacks having no rows.
+    pub(super) fn coverage(&self, table: usize) -> Vec<Metric> {
+        let days = self.read_days();
+        let (Some(first), Some(last)) = (days.first(), self.days.last()) else { return Vec::new() };
+        let span: Vec<Day> =
+            self.calendar.iter().copied().filter(|d| (first.0..=last.0.min(self.range.1)).contains(d)).collect();
+        let dense = days.len() as f64 >= DENSE * span.len() as f64;
+        let rows: Vec<(Day, f64)> = if dense {
+            let mut own = days.iter().peekable();
+            span.iter()
+                .map(|&d| (d, own.next_if(|(day, _)| *day == d).map_or(0.0, |(_, rows)| f64::from(*rows))))
+                .collect()
+        } else {
+            days.iter().map(|(d, rows)| (*d, f64::from(*rows))).collect()
+        };
+        let drop = self.settings.coverage_drop;
+        let mut trailing = Trailing::new(self.settings.window);
+        let mut previous: Option<f64> = None;
+        let mut metrics = Vec::new();
+        for (day, rows) in rows {
+            let typical = trailing.typical();
+            if day >= self.range.0 {
+                let short = |reference: f64| rows < (1.0 - drop) * reference;
+                let mut why = Vec::new();
+                if let Some(p) = previous.filter(|p| short(*p)) {
+                    why.push(format!("{:.0}% fewer than the previous date's {p:.0}", 100.0 * (1.0 - rows / p)));
+                }
+                if let Some(t) = typical.filter(|t| short(*t)) {
+                    why.push(format!("{:.0}% fewer than the typical {t:.0}", 100.0 * (1.0 - rows / t)));
+                }
+                let flag = (!why.is_empty()).then(|| format!("{rows:.0} rows: {}", why.join(", ")));
+                metrics.push(Metric {
+                    table,
+                    field: None,
+                    date: date_of(day),
+                    check: Check::Coverage,
+                    value: rows,
+                    typical,
+                    flag,
+                });
+            }
+            trailing.push(rows);
+            previous = Some(rows);
+        }
+        metrics
+    }
+
+    /// Every field's metrics, the fields in parallel.
+    ///
+    /// # Errors
+    /// A store failure, or a chunk that does not decode or does not match its date's rows.
+    pub(super) fn fields(
+        &self,
+        table: usize,
+        ids: &DayIds,
+        symbols: &SymbolDictionary,
+    ) -> Result<Vec<Metric>, StoreError> {
+        let per_field = self
+            .entry
+            .fields
+            .par_iter()
+            .enumerate()
+            .map(|(f, field)| self.field(table, f, field, ids, symbols))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(per_field.into_iter().flatten().collect())
+    }
+
+    fn field(
+        &self,
+        table: usize,
+        index: usize,
+        field: &FieldEntry,
+        ids: &DayIds,
+        symbols: &SymbolDictionary,
+    ) -> Result<Vec<Metric>, StoreError> {
+        let mut state = FieldState::new(table, index, self.settings, self.entry.kind == TableKind::Daily);
+        for block in ids.chunks(BLOCK) {
+            let keys: Vec<(u32, Day)> = block.iter().map(|(d, _)| (field.id, *d)).collect();
+            let arrays = self.store.read_chunks(ChunkKind::Values, &keys, |i, bytes| {
+                let (day, rows) = &block[i];
+                let corrupt = |e: String| self.store.corrupt_chunk(&self.entry.name, Some(&field.name), *day, e);
+                let array = codec::decode_values(bytes, field.dtype).map_err(corrupt)?;
+                if array.len() != rows.len() {
+                    return Err(corrupt(format!("it holds {} values for {} rows", array.len(), rows.len())));
+                }
+                Ok(array)
+            })?;
+            for ((day, rows), array) in block.iter().zip(arrays) {
+                // A field still being backfilled has no chunk on its later dates yet.
+                if let Some(array) = array {
+                    state.day(*day, rows, &array, self.range.0, symbols);
+                }
+            }
+        }
+        Ok(state.metrics)
+    }
+}
+
+/// What one field's scan carries from a date to the next.
+struct FieldState<'a> {
+    table: usize,
+    field: usize,
+    settings: &'a QualityConfig,
+    /// Whether its table is daily: an asof table's dates are events, whose shares are
+    /// measured but never flagged.
+    flags: bool,
+    previous: Option<Previous>,
+    /// Each symbol's distance from the median, in robust deviations, on the last date it had a
+    /// value; NaN before that. An outlier is new when its symbol was within half the threshold
+    /// then: one that hovers at the threshold, or sits in a fat tail, is not news every date.
+    last_seen: Vec<f32>,
+    missing: Trailing,
+    stale: Trailing,
+    metrics: Vec<Metric>,
+}
+
+/// The previous date's rows and value keys, sorted by id.
+struct Previous {
+    ids: Arc<[u32]>,
+    keys: Vec<Option<u64>>,
+}
+
+impl<'a> FieldState<'a> {
+    fn new(table: usize, field: usize, settings: &'a QualityConfig, flags: bool) -> Self {
+        Self {
+            table,
+            field,
+            settings,
+            flags,
+            previous: None,
+            last_seen: Vec::new(),
+            missing: Trailing::new(settings.window),
+            stale: Trailing::new(settings.window),
+            metrics: Vec::new(),
+        }
+    }
+
+    fn day(&mut self, day: Day, ids: &Arc<[u32]>, array: &ArrayRef, first: Day, symbols: &SymbolDictionary) {
+        let report = day >= first;
+        if array.is_empty() {
+            return;
+        }
+        let missing = array.null_count() as f64 / array.len() as f64;
+        let typical = self.missing.typical();
+        let flag = (self.flags && array.len() >= MIN_VALUES)
+            .then_some(typical)
+            .flatten()
+            .filter(|t| missing - t >= self.settings.missing_jump)
+            .map(|t| format!("{:.1}% missing, typically {:.1}%", 100.0 * missing, 100.0 * t));
+        self.push(report, day, Check::Missing, missing, typical, flag);
+        self.missing.push(missing);
+
+        let keys = value_keys(array);
+        if let Some(previous) = &self.previous {
+            let (same, compared) = unchanged(previous, ids, &keys);
+            if compared >= MIN_VALUES && self.flags {
+                let stale = same as f64 / compared as f64;
+                let typical = self.stale.typical();
+                let flag = typical.filter(|t| stale - t >= self.settings.stale_jump).map(|t| {
+                    format!(
+                        "{same} of {compared} symbols unchanged from the previous date ({:.0}%, typically {:.0}%)",
+                        100.0 * stale,
+                        100.0 * t
+                    )
+                });
+                self.push(report, day, Check::Stale, stale, typical, flag);
+                self.stale.push(stale);
+            }
+        }
+
+        if let Some(values) = numbers(array).filter(|_| self.flags) {
+            let k = self.settings.outlier_k;
+            let found = self.outliers(&values, ids, k);
+            let new: Vec<&Outlier> = found.iter().filter(|o| o.before.is_some_and(|d| d <= k / 2.0)).collect();
+            let flag = (!new.is_empty()).then(|| describe(&new, symbols));
+            self.push(report, day, Check::Outliers, new.len() as f64, Some(found.len() as f64), flag);
+        }
+        self.previous = Some(Previous { ids: ids.clone(), keys });
+    }
+
+    /// The values beyond `k` robust deviations from the date's median, each with how far out
+    /// its symbol was on the last date it had a value; records every value's distance for the
+    /// next date.
+    fn outliers(&mut self, values: &arrow::array::Float64Array, ids: &[u32], k: f64) -> Vec<Outlier> {
+        let mut finite: Vec<f64> = values.iter().flatten().filter(|v| v.is_finite()).collect();
+        if finite.len() < MIN_VALUES {
+            return Vec::new();
+        }
+        let Some((median, scale)) = robust_spread(&mut finite) else { return Vec::new() };
+        let mut found = Vec::new();
+        for (value, &id) in values.iter().zip(ids) {
+            let Some(value) = value.filter(|v| v.is_finite()) else { continue };
+            let deviations = (value - median).abs() / scale;
+            let slot = id as usize;
+            if slot >= self.last_seen.len() {
+                self.last_seen.resize(slot + 1, f32::NAN);
+            }
+            let before = Some(f64::from(self.last_seen[slot])).filter(|d| !d.is_nan());
+            self.last_seen[slot] = deviations as f32;
+            if deviations > k {
+                found.push(Outlier { id, value, median, deviations, before });
+            }
+        }
+        found
+    }
+
+    fn push(&mut self, report: bool, day: Day, check: Check, value: f64, typical: Option<f64>, flag: Option<String>) {
+        if report {
+            let (table, field) = (self.table, Some(self.field));
+            self.metrics.push(Metric { table, field, date: date_of(day), check, value, typical, flag });
+        }
+    }
+}
+
+/// Of the symbols with a value on both dates, how many have the same one, and how many there
+/// are. Both dates' ids are sorted, so one merge pairs them.
+fn unchanged(previous: &Previous, ids: &[u32], keys: &[Option<u64>]) -> (usize, usize) {
+    let (mut i, mut j, mut same, mut compared) = (0, 0, 0, 0);
+    while i < previous.ids.len() && j < ids.len() {
+        match previous.ids[i].cmp(&ids[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                if let (Some(a), Some(b)) = (previous.keys[i], keys[j]) {
+                    compared += 1;
+                    same += usize::from(a == b);
+                }
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (same, compared)
+}
+
+/// A value beyond `k` robust deviations from its date's median.
+struct Outlier {
+    id: u32,
+    value: f64,
+    median: f64,
+    deviations: f64,
+    /// How far out its symbol was on the last date it had a value.
+    before: Option<f64>,
+}
+
+/// The first few new outliers, by how far out they are.
+fn describe(new: &[&Outlier], symbols: &SymbolDictionary) -> String {
+    let mut worst: Vec<&&Outlier> = new.iter().collect();
+    worst.sort_by(|a, b| b.deviations.total_cmp(&a.deviations));
+    let shown: Vec<String> = worst
+        .iter()
+        .take(3)
+        .map(|o| {
+            format!(
+                "{} = {} ({:.0} robust deviations from the median {})",
+                symbols.name(o.id).unwrap_or("?"),
+                short(o.value),
+                o.deviations,
+                short(o.median)
+            )
+        })
+        .collect();
+    let more = if new.len() > 3 { format!(" and {} more", new.len() - 3) } else { String::new() };
+    format!("{} new outlier{}: {}{more}", new.len(), if new.len() == 1 { "" } else { "s" }, shown.join(", "))
+}
+
+/// A number in at most 6 significant digits.
+pub(super) fn short(value: f64) -> String {
+    let text = format!("{value:.6}");
+    if value.abs() >= 1e6 || (value != 0.0 && value.abs() < 1e-3) {
+        format!("{value:.4e}")
+    } else {
+        let trimmed = text.trim_end_matches('0').trim_end_matches('.');
+        trimmed.to_string()
+    }
+}
