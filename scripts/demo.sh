@@ -219,4 +219,8 @@ trap - EXIT
 step "cheetah verify   (row counts and per-field checksums, computed by the source, date by date)"
 "$CHEETAH" verify
 
+step "cheetah quality --html   (does the source look right? coverage, missing, stale, outliers, late events)"
+time "$CHEETAH" quality --html "$DEMO/quality.html" | cut -c1-160 | sed -n 1,12p
+echo "open $DEMO/quality.html in a browser for the heatmaps"
+
 printf '\nDone. Try: CHEETAH_CONFIG=%s %s --help\n' "$DEMO/cheetah.toml" "$CHEETAH"
