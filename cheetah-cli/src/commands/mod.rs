@@ -29,6 +29,30 @@ pub struct DateRange {
     pub end: chrono::NaiveDate,
 }
 
+/// `--start`, `--end` and `--table`, for the commands that go over each table's cached range.
+#[derive(clap::Args)]
+pub struct CachedRange {
+    /// First date (default: each table's first cached date)
+    #[arg(long)]
+    pub start: Option<chrono::NaiveDate>,
+    /// Last date (default: each table's watermark)
+    #[arg(long)]
+    pub end: Option<chrono::NaiveDate>,
+    /// Only this table; repeat for several
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+}
+
+impl CachedRange {
+    /// The range, checked to run forwards.
+    pub fn dates(&self) -> anyhow::Result<(Option<chrono::NaiveDate>, Option<chrono::NaiveDate>)> {
+        if let (Some(start), Some(end)) = (self.start, self.end) {
+            anyhow::ensure!(start <= end, "--start {start} is after --end {end}");
+        }
+        Ok((self.start, self.end))
+    }
+}
+
 /// Finds and reads the config the way every command does.
 pub fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::discover(explicit)?)

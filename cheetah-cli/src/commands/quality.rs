@@ -3,22 +3,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use cheetah_core::{Cache, Check, QualityReport};
 
-use super::load_config;
+use super::{load_config, CachedRange};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// First date to assess (default: each table's first cached date)
-    #[arg(long)]
-    start: Option<chrono::NaiveDate>,
-    /// Last date to assess (default: each table's watermark)
-    #[arg(long)]
-    end: Option<chrono::NaiveDate>,
-    /// Only this table; repeat for several
-    #[arg(long = "table", value_name = "NAME")]
-    tables: Vec<String>,
+    #[command(flatten)]
+    range: CachedRange,
     /// Print the report as JSON: each table's flag counts and every flagged date
     #[arg(long)]
     json: bool,
@@ -31,15 +24,11 @@ pub struct Args {
 const PRINTED: usize = 40;
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
-    if let (Some(start), Some(end)) = (args.start, args.end) {
-        if start > end {
-            bail!("--start {start} is after --end {end}");
-        }
-    }
+    let range = args.range.dates()?;
     let config = load_config(config)?;
     let cache = Cache::builder(config).share(false).open()?;
     let started = std::time::Instant::now();
-    let report = cache.quality(&args.tables, (args.start, args.end))?;
+    let report = cache.quality(&args.range.tables, range)?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &args.html {
         let title = format!("Cheetah data quality: {}", cache.config().path.display());

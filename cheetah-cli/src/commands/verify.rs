@@ -6,33 +6,22 @@ use std::path::Path;
 use anyhow::bail;
 use cheetah_core::{Cache, TableVerification};
 
-use super::{load_config, stop_on_signals};
+use super::{load_config, stop_on_signals, CachedRange};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// First date to compare (default: each table's start)
-    #[arg(long)]
-    start: Option<chrono::NaiveDate>,
-    /// Last date to compare (default: each table's watermark)
-    #[arg(long)]
-    end: Option<chrono::NaiveDate>,
-    /// Only this table; repeat for several
-    #[arg(long = "table", value_name = "NAME")]
-    tables: Vec<String>,
+    #[command(flatten)]
+    range: CachedRange,
     /// Re-fetch the dates that differ, each in one atomic batch, then compare them again
     #[arg(long)]
     repair: bool,
 }
 
 pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
-    if let (Some(start), Some(end)) = (args.start, args.end) {
-        if start > end {
-            bail!("--start {start} is after --end {end}");
-        }
-    }
+    let range = args.range.dates()?;
     let config = load_config(config)?;
     let cache = Cache::builder(config).writer(args.repair).open()?;
-    let checks = cache.verify(&args.tables, (args.start, args.end))?;
+    let checks = cache.verify(&args.range.tables, range)?;
     print_checks(&checks);
     let differing: usize = checks.iter().map(|c| c.differences.len()).sum();
     if differing == 0 {

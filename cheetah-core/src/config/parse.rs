@@ -715,7 +715,7 @@ tokn = "x""#
         let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[quality]\ncoverage_drop = 20\n"))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("c.toml:18: ") && err.contains("between 0 and 1"), "{err}");
+        assert!(err.starts_with("c.toml:17: ") && err.contains("between 0 and 1"), "{err}");
         let err =
             Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[quality]\noutlier = 5\n")).unwrap_err().to_string();
         assert!(err.contains("outlier"), "{err}");
