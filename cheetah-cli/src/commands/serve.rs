@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use cheetah_core::{Cache, UpdateError, UpdateReport};
+use cheetah_core::{Cache, SourceOutcome, UpdateError, UpdateReport};
 
 use super::{load_config, stop_on_signals};
 
@@ -93,20 +93,21 @@ fn update_rounds(cache: &Cache, args: &Args, stop: &Arc<AtomicBool>) {
         let started = Instant::now();
         let due: BTreeSet<String> =
             schedules.iter().filter(|(_, s)| s.due <= started).map(|(name, _)| name.clone()).collect();
-        let failed: BTreeSet<String> = match cache.update_with(stop, None, Some(due.clone())) {
-            Ok(report) => {
-                log_round(round, &report, started.elapsed());
-                report.sources.iter().filter(|(_, o)| o.failed > 0).map(|(name, _)| name.clone()).collect()
-            }
-            Err(e) => {
-                tracing::error!(round, "round failed: {e}");
-                due.clone()
-            }
-        };
+        let (failed, interrupted): (BTreeSet<String>, BTreeSet<String>) =
+            match cache.update_with(stop, None, Some(due.clone())) {
+                Ok(report) => {
+                    log_round(round, &report, started.elapsed());
+                    let names = |keep: fn(&SourceOutcome) -> bool| {
+                        report.sources.iter().filter(|(_, o)| keep(o)).map(|(name, _)| name.clone()).collect()
+                    };
+                    (names(|o| o.failed > 0), names(|o| o.interrupted > 0))
+                }
+                Err(e) => {
+                    tracing::error!(round, "round failed: {e}");
+                    (due.clone(), BTreeSet::new())
+                }
+            };
         publish_round(round, cache);
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
         for name in &due {
             let schedule = schedules.get_mut(name).expect("scheduled");
             if failed.contains(name) {
@@ -114,13 +115,16 @@ fn update_rounds(cache: &Cache, args: &Args, stop: &Arc<AtomicBool>) {
                 let wait = (args.retry_min * 2f64.powi(schedule.failures as i32 - 1)).min(args.retry_max);
                 tracing::warn!(round, source = %name, failures = schedule.failures, "source `{name}` failed: backing off, its next round in {wait:.1} s");
                 schedule.due = Instant::now() + Duration::from_secs_f64(wait);
-            } else {
+            } else if !interrupted.contains(name) {
                 if schedule.failures > 0 {
                     tracing::info!(round, source = %name, "source `{name}` is back after {} failed rounds", schedule.failures);
                     schedule.failures = 0;
                 }
                 schedule.due = started + Duration::from_secs_f64(args.interval);
             }
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
         }
         let next = schedules.values().map(|s| s.due).min().unwrap_or(started + Duration::from_secs_f64(args.interval));
         if !sleep_unless_stopped(next.saturating_duration_since(Instant::now()), stop) {

@@ -77,13 +77,17 @@ pub struct SourceOutcome {
     pub ran: usize,
     /// Those that failed, other than by being interrupted.
     pub failed: usize,
+    /// Those stopped by the stop flag.
+    pub interrupted: usize,
 }
 
 impl UpdateReport {
     fn count(&mut self, source: &str, error: Option<&UpdateError>) {
         let outcome = self.sources.entry(source.to_string()).or_default();
         outcome.ran += 1;
-        outcome.failed += usize::from(error.is_some_and(|e| !matches!(e, UpdateError::Interrupted)));
+        let interrupted = error.is_some_and(|e| matches!(e, UpdateError::Interrupted));
+        outcome.failed += usize::from(error.is_some() && !interrupted);
+        outcome.interrupted += usize::from(interrupted);
     }
 
     /// The reports, or the first failure. Tables after a failed one were still updated.
