@@ -140,6 +140,11 @@ fn one_cache_over_three_sources_keeps_updating_the_others_while_one_is_down() {
     check_read(&lite, &all, &rows, day(FIRST - 1));
     check_read(&lite, &[&lite, &maria], &[rows[0], rows[2]], day(DAYS - 1));
 
+    // `warm` warms what the others hold and fails naming the table it could not update.
+    let (ok, stdout, stderr) = cheetah(&lite, &["warm", "--start", "2020-01-01", "--end", "2030-01-01"]);
+    assert!(!ok && stdout.contains("warmed "), "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("{} was not updated: cannot connect to the source `pg`", pg.table)), "{stderr}");
+
     let (ok, stdout, stderr) = cheetah(&lite, &["fields", "close"]);
     assert!(!ok, "a source that cannot be searched fails the search: {stdout}{stderr}");
     assert!(stderr.contains("source `pg` was not searched"), "{stderr}");

@@ -30,11 +30,18 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let config = load_config(config)?;
     // A missing store has loaded nothing.
     let loaded = Cache::builder(config.clone()).open().ok().map(|c| c.loaded_through()).transpose()?.flatten();
+    // Tables that failed to update (their source down) are warmed as far as they are cached,
+    // and the command fails at the end, naming them.
+    let mut not_updated: Vec<String> = Vec::new();
     if loaded.is_none_or(|through| through < end) && !args.no_update {
         eprintln!("the cache ends before {end}: updating first");
         match Cache::builder(config.clone()).writer(true).open() {
             Ok(writer) => {
-                writer.update()?.into_result()?;
+                let report = writer.update()?;
+                for (name, error) in report.failures() {
+                    eprintln!("{name} was not updated: {error}; warming what it has cached");
+                    not_updated.push(name.to_string());
+                }
             }
             // `cheetah serve` is the writer: it brings the range in, and keeps what is
             // published current.
@@ -79,7 +86,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             human_bytes(report.total_bytes),
             human_bytes(share.budget_bytes),
         );
-        return Ok(());
+        return updated(&not_updated);
     }
     let warmed = cache.warm(start, end, args.cols.as_deref())?;
     let seconds = started.elapsed().as_secs_f64();
@@ -89,5 +96,16 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         human_bytes(warmed.bytes),
         human_bytes((warmed.bytes as f64 / seconds.max(1e-9)) as u64),
     );
-    Ok(())
+    updated(&not_updated)
+}
+
+/// Fails when some tables could not be updated before warming.
+fn updated(not_updated: &[String]) -> anyhow::Result<()> {
+    if not_updated.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} could not be updated (above); the rest was warmed, and these as far as they were cached",
+        not_updated.join(", ")
+    )
 }

@@ -208,7 +208,7 @@ impl<'a> Updater<'a> {
         report
     }
 
-    /// The source `table` reads; cloned so that it outlives borrows of the updater.
+    /// The source named `name`, cloned so that it outlives borrows of the updater.
     fn source(&self, name: &str) -> Source {
         self.sources.get(name).clone()
     }
