@@ -31,7 +31,7 @@ enum Command {
     Init(commands::init::Args),
     /// Search the sources' catalogs: tables, columns and types
     Fields(commands::fields::Args),
-    /// Bring every table up to the newest date in the source
+    /// Bring every table (or those of --source) up to the newest date in its source
     Update(commands::update::Args),
     /// Update on an interval until stopped (SIGINT or SIGTERM), keeping the shared layer current,
     /// and serve reads over Arrow Flight when the config has [flight]
