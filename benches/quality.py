@@ -50,9 +50,23 @@ def pandas_report(parquet: Path) -> int:
             median = values.groupby(date).transform("median")
             spread = 1.4826 * (values - median).abs().groupby(date).transform("median")
             deviations = (values - median).abs() / spread.where(spread > 0)
-            new = (deviations > K) & (deviations.groupby(symbol).shift() <= K / 2)
-            flags += int((new.groupby(date).sum() > 0).sum())
+            flags += int((new_outliers(frame, deviations).groupby(date).sum() > 0).sum())
     return flags
+
+
+def new_outliers(frame: pd.DataFrame, deviations: pd.Series) -> pd.Series:
+    """Outliers whose symbol was within K/2 on each of the field's previous WINDOW dates with a
+    spread (dates are numbered per field; a symbol absent on a date is not far on it)."""
+    measured = deviations.notna()
+    dates = frame.loc[measured, "date"].drop_duplicates().sort_values()
+    number = pd.Series(range(len(dates)), index=dates.to_numpy())
+    ordinal = frame["date"].map(number)
+    far_on = ordinal.where(deviations > K / 2)
+    # The last date before this one on which the symbol was far out.
+    last_far = far_on.groupby(frame["symbol"]).transform(lambda s: s.shift().ffill())
+    seen = measured.groupby(frame["symbol"]).cumsum().gt(measured.astype(int))
+    recent = (ordinal - last_far) <= WINDOW
+    return (deviations > K) & seen & ~recent.fillna(False)
 
 
 def timed(run: Callable[[], int], runs: int) -> tuple[list[float], int]:

@@ -10,8 +10,8 @@
 //! - **missing**: each field's share of nulls;
 //! - **stale**: each field's share of symbols whose value equals the previous date's;
 //! - **outliers** (numeric fields): symbols beyond `outlier_k` robust deviations from the date's
-//!   median that were within half of that on the last date they had a value, so a symbol that
-//!   sits in a fat tail, or hovers at the threshold, is not news on every date;
+//!   median that were within half of that on each of the previous `window` dates, so a symbol
+//!   that lives in a fat tail, or hovers at the threshold, is not news on every date;
 //! - **late** (asof tables): symbols trading on a date (with a row in a daily table) whose latest
 //!   event is older than `max_age_days`.
 

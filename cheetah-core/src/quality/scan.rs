@@ -177,10 +177,14 @@ struct FieldState<'a> {
     /// measured but never flagged.
     flags: bool,
     previous: Option<Previous>,
-    /// Each symbol's distance from the median, in robust deviations, on the last date it had a
-    /// value; NaN before that. An outlier is new when its symbol was within half the threshold
-    /// then: one that hovers at the threshold, or sits in a fat tail, is not news every date.
-    last_seen: Vec<f32>,
+    /// Per symbol id: the last of the field's dates (counted by `dates`) on which it was beyond
+    /// half the outlier threshold, [`SEEN`] if never, [`UNSEEN`] before its first value. An
+    /// outlier is new when its symbol had values before and was within half the threshold on
+    /// each of the previous `window` dates: one that hovers at the threshold, or lives in a fat
+    /// tail, is not news on every date.
+    far: Vec<i64>,
+    /// The field's dates with numbers so far.
+    dates: i64,
     missing: Trailing,
     stale: Trailing,
     metrics: Vec<Metric>,
@@ -200,7 +204,8 @@ impl<'a> FieldState<'a> {
             settings,
             flags,
             previous: None,
-            last_seen: Vec::new(),
+            far: Vec::new(),
+            dates: 0,
             missing: Trailing::new(settings.window),
             stale: Trailing::new(settings.window),
             metrics: Vec::new(),
@@ -243,34 +248,40 @@ impl<'a> FieldState<'a> {
         if let Some(values) = numbers(array).filter(|_| self.flags) {
             let k = self.settings.outlier_k;
             let found = self.outliers(&values, ids, k);
-            let new: Vec<&Outlier> = found.iter().filter(|o| o.before.is_some_and(|d| d <= k / 2.0)).collect();
+            let new: Vec<&Outlier> = found.iter().filter(|o| o.new).collect();
             let flag = (!new.is_empty()).then(|| describe(&new, symbols));
             self.push(report, day, Check::Outliers, new.len() as f64, Some(found.len() as f64), flag);
         }
         self.previous = Some(Previous { ids: ids.clone(), keys });
     }
 
-    /// The values beyond `k` robust deviations from the date's median, each with how far out
-    /// its symbol was on the last date it had a value; records every value's distance for the
-    /// next date.
+    /// The values beyond `k` robust deviations from the date's median, each marked new or
+    /// not; records which symbols were far out for the dates to come.
     fn outliers(&mut self, values: &arrow::array::Float64Array, ids: &[u32], k: f64) -> Vec<Outlier> {
         let mut finite: Vec<f64> = values.iter().flatten().filter(|v| v.is_finite()).collect();
         if finite.len() < MIN_VALUES {
             return Vec::new();
         }
         let Some((median, scale)) = robust_spread(&mut finite) else { return Vec::new() };
+        self.dates += 1;
+        let window = self.settings.window as i64;
         let mut found = Vec::new();
         for (value, &id) in values.iter().zip(ids) {
             let Some(value) = value.filter(|v| v.is_finite()) else { continue };
             let deviations = (value - median).abs() / scale;
             let slot = id as usize;
-            if slot >= self.last_seen.len() {
-                self.last_seen.resize(slot + 1, f32::NAN);
+            if slot >= self.far.len() {
+                self.far.resize(slot + 1, UNSEEN);
             }
-            let before = Some(f64::from(self.last_seen[slot])).filter(|d| !d.is_nan());
-            self.last_seen[slot] = deviations as f32;
+            let last_far = self.far[slot];
             if deviations > k {
-                found.push(Outlier { id, value, median, deviations, before });
+                let new = last_far == SEEN || (last_far != UNSEEN && self.dates - last_far > window);
+                found.push(Outlier { id, value, median, deviations, new });
+            }
+            if deviations > k / 2.0 {
+                self.far[slot] = self.dates;
+            } else if last_far == UNSEEN {
+                self.far[slot] = SEEN;
             }
         }
         found
@@ -311,9 +322,14 @@ struct Outlier {
     value: f64,
     median: f64,
     deviations: f64,
-    /// How far out its symbol was on the last date it had a value.
-    before: Option<f64>,
+    /// Whether its symbol was within half the threshold on each of the previous `window` dates.
+    new: bool,
 }
+
+/// A symbol with no value yet, in [`FieldState::far`].
+const UNSEEN: i64 = i64::MIN;
+/// A symbol never beyond half the threshold, in [`FieldState::far`].
+const SEEN: i64 = -1;
 
 /// The first few new outliers, by how far out they are.
 fn describe(new: &[&Outlier], symbols: &SymbolDictionary) -> String {
