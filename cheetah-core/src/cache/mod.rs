@@ -435,12 +435,7 @@ impl Cache {
         range: (Option<NaiveDate>, Option<NaiveDate>),
     ) -> Result<crate::QualityReport, Error> {
         if let (Some(start), Some(end)) = range {
-            if start > end {
-                return Err(QueryError::InvalidArgument(format!(
-                    "start {start} is after end {end}; dates are inclusive, so pass start <= end"
-                ))
-                .into());
-            }
+            query::check_range(start, end)?;
         }
         self.refresh()?;
         let tables = self.tables(tables)?;

@@ -4,9 +4,12 @@
 //! Config files are found the same way by the CLI and by Python: an explicit path, else
 //! `$CHEETAH_CONFIG`, else `~/.config/cheetah/cheetah.toml`.
 
+mod flight;
 mod parse;
+mod quality;
 mod research;
 mod secrets;
+mod sources;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -161,10 +164,14 @@ impl SourceConfig {
 
     /// The config section that describes it: `[source]` or `[sources.NAME]`.
     pub fn section(&self) -> String {
-        if self.name == DEFAULT_SOURCE {
+        Self::section_of(&self.name)
+    }
+
+    fn section_of(name: &str) -> String {
+        if name == DEFAULT_SOURCE {
             "[source]".into()
         } else {
-            format!("[sources.{}]", self.name)
+            format!("[sources.{name}]")
         }
     }
 

@@ -6,22 +6,19 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 
+use super::flight::{self, RawFlight};
+use super::quality::{self, RawQuality};
 use super::research::{self, RawAdjust, RawUniverse};
-use super::secrets::substitute_env;
+use super::sources::{self, RawSource};
 use super::{
-    is_glob, pattern_matches, Config, DecimalMode, FlightConfig, MissingPolicy, QualityConfig, ShareConfig,
-    SourceConfig, StoreConfig, TableConfig, TlsFiles, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
+    is_glob, pattern_matches, Config, DecimalMode, MissingPolicy, QualityConfig, ShareConfig, StoreConfig, TableConfig,
+    DEFAULT_LOOKBACK, DEFAULT_SOURCE,
 };
 use crate::error::ConfigError;
 use crate::types::TableKind;
 
 const DEFAULT_HOT_CACHE: u64 = 2 << 30;
 const DEFAULT_SHARE_BUDGET: u64 = 4 << 30;
-const DEFAULT_FLIGHT_MAX_READ: u64 = 4 << 30;
-const DEFAULT_FLIGHT_PART: u64 = 64 << 20;
-const DEFAULT_MAX_TEXT_SIZE: usize = 4096;
-const DEFAULT_BATCH_ROWS: usize = 50_000;
-const DEFAULT_QUERY_ROWS: usize = 100_000;
 
 impl Config {
     /// Validates config text; `path` is used for messages and relative store paths.
@@ -52,7 +49,7 @@ impl Config {
             compression_level: raw.store.compression_level.unwrap_or(3),
         };
 
-        let sources = parse_sources(path, raw.source, raw.sources, &invalid)?;
+        let sources = sources::parse(path, raw.source, raw.sources, &invalid)?;
         let source_of = |named: Option<String>, block: &str, span: std::ops::Range<usize>| {
             let name = named.unwrap_or_else(|| DEFAULT_SOURCE.to_string());
             if sources.contains_key(&name) {
@@ -192,166 +189,19 @@ impl Config {
             None => None,
         };
         let flight = match raw.flight {
-            Some(flight) => Some(parse_flight(path, base_dir, flight, &invalid)?),
+            Some(flight) => Some(flight::parse(path, base_dir, flight, &invalid)?),
             None => None,
         };
         let quality = match raw.quality {
-            Some(quality) => parse_quality(quality, &invalid)?,
+            Some(quality) => quality::parse(quality, &invalid)?,
             None => QualityConfig::default(),
         };
         Ok(Self { path: path.to_path_buf(), store, sources, tables, universes, share, flight, quality })
     }
 }
 
-/// `[quality]`: every key optional, each a positive number (shares below 1).
-fn parse_quality(raw: toml::Spanned<RawQuality>, invalid: Invalid<'_>) -> Result<QualityConfig, ConfigError> {
-    let span = raw.span();
-    let raw = raw.into_inner();
-    let defaults = QualityConfig::default();
-    let share = |key: &str, value: Option<f64>, default: f64| match value {
-        Some(v) if !(v > 0.0 && v < 1.0) => Err(invalid(
-            span.clone(),
-            format!("[quality] {key} = {v}: give a share between 0 and 1, such as {default}"),
-        )),
-        v => Ok(v.unwrap_or(default)),
-    };
-    let quality = QualityConfig {
-        coverage_drop: share("coverage_drop", raw.coverage_drop, defaults.coverage_drop)?,
-        missing_jump: share("missing_jump", raw.missing_jump, defaults.missing_jump)?,
-        stale_jump: share("stale_jump", raw.stale_jump, defaults.stale_jump)?,
-        outlier_k: raw.outlier_k.unwrap_or(defaults.outlier_k),
-        window: raw.window.unwrap_or(defaults.window),
-        max_age_days: raw.max_age_days.unwrap_or(defaults.max_age_days),
-    };
-    if !(quality.outlier_k.is_finite() && quality.outlier_k > 0.0) {
-        return Err(invalid(
-            span,
-            format!(
-                "[quality] outlier_k = {}: give a positive number of robust deviations, such as 8",
-                quality.outlier_k
-            ),
-        ));
-    }
-    if quality.window == 0 || quality.max_age_days == 0 {
-        return Err(invalid(span, "[quality] window and max_age_days are positive whole numbers".into()));
-    }
-    Ok(quality)
-}
-
-type Invalid<'a> = &'a dyn Fn(std::ops::Range<usize>, String) -> ConfigError;
-
-/// `[source]` and every `[sources.NAME]`, by name; at least one of them.
-fn parse_sources(
-    path: &Path,
-    default: Option<toml::Spanned<RawSource>>,
-    named: BTreeMap<String, toml::Spanned<RawSource>>,
-    invalid: Invalid<'_>,
-) -> Result<BTreeMap<String, SourceConfig>, ConfigError> {
-    if default.is_none() && named.is_empty() {
-        return Err(invalid(
-            0..0,
-            "the config names no source; add a [source] section with odbc = \"Driver=...;\"".into(),
-        ));
-    }
-    if let Some(raw) = named.get(DEFAULT_SOURCE) {
-        return Err(invalid(
-            raw.span(),
-            format!("[sources.{DEFAULT_SOURCE}]: `{DEFAULT_SOURCE}` names [source]; give this source another name"),
-        ));
-    }
-    let mut sources = BTreeMap::new();
-    for (name, raw) in default.map(|raw| (DEFAULT_SOURCE.to_string(), raw)).into_iter().chain(named) {
-        let span = raw.span();
-        let raw = raw.into_inner();
-        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | '`' | '"')) {
-            return Err(invalid(span, format!("[sources.{name:?}]: a source name is a plain word, such as `vendor`")));
-        }
-        let mut config = SourceConfig {
-            name: name.clone(),
-            connection_string: String::new(),
-            max_text_size: raw.max_text_size.unwrap_or(DEFAULT_MAX_TEXT_SIZE),
-            login_timeout_secs: raw.login_timeout.unwrap_or(15),
-            batch_rows: raw.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1),
-            query_rows: raw.query_rows.unwrap_or(DEFAULT_QUERY_ROWS).max(1),
-        };
-        config.connection_string = substitute_env(&raw.odbc).map_err(|variable| ConfigError::MissingEnv {
-            path: path.to_path_buf(),
-            key: format!("{} odbc", config.section()),
-            name: variable,
-        })?;
-        sources.insert(name, config);
-    }
-    Ok(sources)
-}
-
-/// `[flight]`: the address, the token (required beyond loopback), and TLS.
-fn parse_flight(
-    path: &Path,
-    base_dir: &Path,
-    raw: RawFlight,
-    invalid: Invalid<'_>,
-) -> Result<FlightConfig, ConfigError> {
-    let span = raw.listen.span();
-    let text = raw.listen.into_inner();
-    let listen =
-        resolve_listen(&text).map_err(|why| invalid(span.clone(), format!("[flight] listen = {text:?}: {why}")))?;
-    let token = match raw.token {
-        Some(template) => {
-            let token = substitute_env(&template).map_err(|name| ConfigError::MissingEnv {
-                path: path.to_path_buf(),
-                key: "[flight] token".into(),
-                name,
-            })?;
-            if token.trim().is_empty() {
-                return Err(invalid(
-                    span,
-                    "[flight] token is empty; set a long random token, or leave the key out to serve loopback only"
-                        .into(),
-                ));
-            }
-            Some(token)
-        }
-        None => None,
-    };
-    if token.is_none() && !listen.ip().is_loopback() {
-        return Err(invalid(
-            span,
-            format!(
-                "[flight] listen = {text:?} serves other machines, so clients must present a token: add token = \"${{CHEETAH_TOKEN}}\" and set CHEETAH_TOKEN, or listen on 127.0.0.1"
-            ),
-        ));
-    }
-    let tls = match (raw.tls_cert, raw.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles { cert: base_dir.join(cert), key: base_dir.join(key) }),
-        (None, None) => None,
-        (cert, _) => {
-            let (given, missing) = if cert.is_some() { ("tls_cert", "tls_key") } else { ("tls_key", "tls_cert") };
-            return Err(invalid(span, format!("[flight] has {given} but no {missing}; TLS needs both PEM files")));
-        }
-    };
-    Ok(FlightConfig {
-        listen,
-        token,
-        tls,
-        max_read_bytes: raw.max_read.map_or(DEFAULT_FLIGHT_MAX_READ, |b| b.0),
-        part_bytes: raw.part_bytes.map_or(DEFAULT_FLIGHT_PART, |b| b.0).max(1),
-    })
-}
-
-/// `host:port`, with `localhost` and other host names resolved to their first address.
-fn resolve_listen(text: &str) -> Result<std::net::SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
-    if !text.contains(':') {
-        return Err("give host:port, such as \"127.0.0.1:8815\"".into());
-    }
-    let mut addrs = text
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve it ({e}); give host:port, such as \"127.0.0.1:8815\""))?;
-    addrs.next().ok_or_else(|| "it resolves to no address".into())
-}
+/// Makes the error for a bad value at a span of the config text.
+pub(super) type Invalid<'a> = &'a dyn Fn(std::ops::Range<usize>, String) -> ConfigError;
 
 /// The 1-based line of the first non-blank character at or after `offset`.
 fn line_of(text: &str, offset: usize) -> usize {
@@ -378,28 +228,6 @@ struct RawConfig {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawQuality {
-    coverage_drop: Option<f64>,
-    missing_jump: Option<f64>,
-    stale_jump: Option<f64>,
-    outlier_k: Option<f64>,
-    window: Option<usize>,
-    max_age_days: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFlight {
-    listen: toml::Spanned<String>,
-    token: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    max_read: Option<ByteSize>,
-    part_bytes: Option<ByteSize>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawShare {
     path: toml::Spanned<PathBuf>,
     budget: Option<ByteSize>,
@@ -411,16 +239,6 @@ struct RawStore {
     path: toml::Spanned<PathBuf>,
     hot_cache: Option<ByteSize>,
     compression_level: Option<i32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    odbc: String,
-    max_text_size: Option<usize>,
-    login_timeout: Option<u32>,
-    batch_rows: Option<usize>,
-    query_rows: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -472,7 +290,7 @@ impl<'de> Deserialize<'de> for ConfigDate {
 }
 
 /// A size such as `"2GiB"`, `"512MB"` or a plain number of bytes.
-struct ByteSize(u64);
+pub(super) struct ByteSize(pub(super) u64);
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

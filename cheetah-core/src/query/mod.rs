@@ -39,7 +39,7 @@ pub(crate) use self::outline::outline;
 pub use self::outline::Outline;
 pub use self::panel::Panel;
 pub(crate) use self::panel::{check as check_panel, read_panel};
-pub(crate) use self::plan::{plan, MarkSnapshot, Plan};
+pub(crate) use self::plan::{check_range, plan, MarkSnapshot, Plan};
 pub use self::pool::OutputPool;
 pub(crate) use self::resolve::{resolve_fields, ReadRules};
 use crate::error::{QueryError, StoreError};

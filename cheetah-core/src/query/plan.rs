@@ -105,12 +105,7 @@ pub(crate) fn plan<'v>(
     request: &Request,
     universe: Option<&Universe>,
 ) -> Result<Plan<'v>, QueryError> {
-    if request.start > request.end {
-        return Err(QueryError::InvalidArgument(format!(
-            "start {} is after end {}; dates are inclusive, so pass start <= end",
-            request.start, request.end
-        )));
-    }
+    check_range(request.start, request.end)?;
     if request.cols.is_empty() {
         return Err(QueryError::InvalidArgument("no columns asked for; pass at least one field name".into()));
     }
@@ -237,6 +232,19 @@ fn factors<'v>(
         pairs.push((price, at));
     }
     Ok(pairs)
+}
+
+/// `start..=end` must run forwards.
+///
+/// # Errors
+/// [`QueryError::InvalidArgument`] when `start` is after `end`.
+pub(crate) fn check_range(start: chrono::NaiveDate, end: chrono::NaiveDate) -> Result<(), QueryError> {
+    if start > end {
+        return Err(QueryError::InvalidArgument(format!(
+            "start {start} is after end {end}; dates are inclusive, so pass start <= end"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
