@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build demo test test-rust test-python python bench bench-scale bench-micro check fmt clippy clean
+.PHONY: deps build demo test test-rust test-python python wheel wheel-check bench bench-scale bench-micro check fmt clippy clean
 
 ## Install missing Debian packages and the Python venv.
 deps:
@@ -30,6 +30,14 @@ test-rust:
 ## Build the `cheetah` Python package into .venv (debug build, shares the test build's crates).
 python: deps
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q -m cheetah-py/Cargo.toml
+
+## The self-contained wheel: dist/cheetah-<version>-cp39-abi3-manylinux_*_x86_64.whl.
+wheel: deps
+	@scripts/wheel.sh
+
+## The wheel on a bare Debian root file system (debootstrap, chroot); not part of `make test`.
+wheel-check: wheel
+	@scripts/wheel-check.sh
 
 test-python: python
 	$(CARGO) build -p cheetah-cli
@@ -70,4 +78,4 @@ check: deps fmt clippy test
 
 clean:
 	$(CARGO) clean
-	rm -rf demo bench $(VENV)
+	rm -rf demo bench dist $(VENV)

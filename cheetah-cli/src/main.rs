@@ -1,12 +1,6 @@
-//! The `cheetah` command: glue over `cheetah-core`.
+//! The `cheetah` binary: [`cheetah_cli::run`] in a process of its own.
 
-mod commands;
-mod progress;
-
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
 
 // glibc returns every freed buffer of a megabyte or more to the kernel, so a server encoding
 // each read into fresh message buffers paid a page fault per 4 KiB of every read (a sixth of a
@@ -14,92 +8,6 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Cheetah: an embedded cache of (date, symbol) tables from SQL databases.
-#[derive(Parser)]
-#[command(name = "cheetah", version, about, long_about = None)]
-struct Cli {
-    /// The config file [default: $CHEETAH_CONFIG, else ~/.config/cheetah/cheetah.toml]
-    #[arg(long, global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Write a commented starter config
-    Init(commands::init::Args),
-    /// Search the sources' catalogs: tables, columns and types
-    Fields(commands::fields::Args),
-    /// Bring every table (or those of --source) up to the newest date in its source
-    Update(commands::update::Args),
-    /// Update on an interval until stopped (SIGINT or SIGTERM), keeping the shared layer current,
-    /// and serve reads over Arrow Flight when the config has [flight]
-    Serve(commands::serve::Args),
-    /// Per table and field: dates, rows, bytes, watermark, last update; the shared layer
-    Status(commands::status::Args),
-    /// Read fields over a date range from the cache
-    Get(commands::get::Args),
-    /// Make sure a range is cached, then publish it into the shared layer ([share]), or
-    /// without one pull its chunks into the OS page cache
-    Warm(commands::warm::Args),
-    /// Compare the cache with the source date by date; re-fetch what differs with --repair
-    Verify(commands::verify::Args),
-    /// List the cached universes, or a universe's members on a date
-    Universes(commands::universes::Args),
-    /// Whether the source looks right: coverage, missing, stale values, outliers and late
-    /// events per table, field and date, from the cache; --html writes a page with heatmaps
-    Quality(commands::quality::Args),
-}
-
-/// The log level unless `CHEETAH_LOG` says otherwise.
-const DEFAULT_LOG: &str = "info";
-/// The driver manager warns on every connect that drivers speak ODBC 3.0 rather than 3.8, and
-/// arrow-odbc logs buffer sizes at info; neither helps a user unless asked for by name.
-const QUIET: [(&str, &str); 2] = [("odbc_api", "odbc_api=error"), ("arrow_odbc", "arrow_odbc=warn")];
-
-fn log_filter() -> String {
-    let mut filter = std::env::var("CHEETAH_LOG").unwrap_or_else(|_| DEFAULT_LOG.into());
-    for (target, directive) in QUIET {
-        if !filter.contains(target) {
-            filter.push(',');
-            filter.push_str(directive);
-        }
-    }
-    filter
-}
-
 fn main() -> ExitCode {
-    // Rust ignores SIGPIPE, which turns `cheetah status | head` into a panic on the next print;
-    // a command-line tool should end quietly, as `cat` does.
-    // SAFETY: restoring a signal's default disposition before any thread starts.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(log_filter()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .compact()
-        .init();
-    let config = cli.config.as_deref();
-    let outcome = match cli.command {
-        Command::Init(args) => commands::init::run(config, args),
-        Command::Fields(args) => commands::fields::run(config, args),
-        Command::Update(args) => commands::update::run(config, args),
-        Command::Serve(args) => commands::serve::run(config, args),
-        Command::Status(args) => commands::status::run(config, args),
-        Command::Get(args) => commands::get::run(config, args),
-        Command::Warm(args) => commands::warm::run(config, args),
-        Command::Verify(args) => commands::verify::run(config, args),
-        Command::Universes(args) => commands::universes::run(config, args),
-        Command::Quality(args) => commands::quality::run(config, args),
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cheetah: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ExitCode::from(cheetah_cli::run(std::env::args_os()))
 }

@@ -96,6 +96,18 @@ pub enum SourceError {
         /// The driver's message.
         message: String,
     },
+    /// The ODBC driver the connection string names is not installed (or not registered).
+    #[error("the source {source_name} needs the ODBC driver `{driver}`, which is not installed: {hint}; then check {section} odbc in the config")]
+    MissingDriver {
+        /// The source's name and its redacted description.
+        source_name: String,
+        /// Its config section, `[source]` or `[sources.NAME]`.
+        section: String,
+        /// The driver, as the connection string names it.
+        driver: String,
+        /// What to install.
+        hint: String,
+    },
     /// A configured table is not in the source's catalog.
     #[error("{location}: table `{table}` is not in the source {source_name}{hint}")]
     NoSuchTable {

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 
 use crate::gil::without_gil;
+use crate::interrupt::{abandonable, stoppable};
 
 /// An open cache. Build it with `cheetah.open`, which wraps this class.
 ///
@@ -21,16 +22,21 @@ pub struct Cache {
     config: Config,
     writer: bool,
     share: bool,
-    inner: OnceLock<CoreCache>,
+    inner: OnceLock<Arc<CoreCache>>,
 }
 
 impl Cache {
-    fn cache(&self) -> Result<&CoreCache, cheetah_core::Error> {
+    fn cache(&self) -> Result<&Arc<CoreCache>, cheetah_core::Error> {
         if let Some(cache) = self.inner.get() {
             return Ok(cache);
         }
         let opened = CoreCache::builder(self.config.clone()).writer(self.writer).share(self.share).open()?;
-        Ok(self.inner.get_or_init(|| opened))
+        Ok(self.inner.get_or_init(|| Arc::new(opened)))
+    }
+
+    /// The open cache, for work that runs on a thread of its own.
+    fn shared(&self, py: Python<'_>) -> PyResult<Arc<CoreCache>> {
+        without_gil(py, || self.cache().cloned())
     }
 }
 
@@ -69,7 +75,8 @@ impl Cache {
     ) -> PyResult<(Bound<'py, PyAny>, Option<(String, String)>, Option<(u64, usize, bool)>)> {
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
         let request = request(start, end, cols, symbols, base, adjust, universe)?.dates(dates);
-        let result = without_gil(py, || self.cache()?.get(&request))?;
+        let cache = self.shared(py)?;
+        let result = abandonable(py, move || cache.get(&request))?;
         let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
         let schema = result.batch.schema();
@@ -94,7 +101,8 @@ impl Cache {
         universe: Option<String>,
     ) -> PyResult<(Vec<i32>, Vec<String>, Bound<'py, PyAny>, Option<(String, String)>)> {
         let request = request(start, end, cols, symbols, base, adjust, universe)?;
-        let panel = without_gil(py, || self.cache()?.panel(&request))?;
+        let cache = self.shared(py)?;
+        let panel = abandonable(py, move || cache.panel(&request))?;
         let covered = panel.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let symbols = panel.symbols.iter().map(|s| s.unwrap_or_default().to_string()).collect();
         let fields: Vec<Field> =
@@ -137,7 +145,7 @@ impl Cache {
     /// Warnings about the shared layer since the last call (it was missing, foreign or damaged,
     /// and reads fell back to the store).
     fn take_share_warnings(&self) -> Vec<String> {
-        self.inner.get().map(CoreCache::take_share_warnings).unwrap_or_default()
+        self.inner.get().map(|cache| cache.take_share_warnings()).unwrap_or_default()
     }
 
     /// Publishes `cols` (every cached field when `None`) over `start..=end` into the shared
@@ -175,7 +183,8 @@ impl Cache {
         tables: Vec<String>,
     ) -> PyResult<(Bound<'py, PyAny>, String)> {
         let range = (start.map(parse_date).transpose()?, end.map(parse_date).transpose()?);
-        let report = without_gil(py, || self.cache()?.quality(&tables, range))?;
+        let cache = self.shared(py)?;
+        let report = abandonable(py, move || cache.quality(&tables, range))?;
         let batch = report.to_arrow();
         let schema = batch.schema();
         let table = PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?;
@@ -189,10 +198,14 @@ impl Cache {
     }
 
     /// Runs one update; needs `writer=True`. Returns the per-table reports, then the
-    /// per-universe ones, as JSON, raising for the first failure.
-    fn update_json(&self, py: Python<'_>) -> PyResult<String> {
-        let (reports, universes) = without_gil(py, || {
-            let report = self.cache()?.update()?;
+    /// per-universe ones, as JSON, raising for the first failure. `progress` is called on this
+    /// thread with each progress event as a dict. Ctrl-C (or an exception from `progress`)
+    /// stops the update between dates and is raised once it has stopped.
+    #[pyo3(signature = (progress=None))]
+    fn update_json(&self, py: Python<'_>, progress: Option<Bound<'_, PyAny>>) -> PyResult<String> {
+        let cache = self.shared(py)?;
+        let (reports, universes) = stoppable(py, progress, move |stop, progress| {
+            let report = cache.update_with(&stop, progress, None)?;
             let universes: Vec<_> = report.universes.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
             Ok::<_, cheetah_core::Error>((report.into_result()?, universes))
         })?;

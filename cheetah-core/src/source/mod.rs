@@ -6,6 +6,7 @@
 
 mod checksum;
 mod columns;
+mod driver;
 mod query;
 mod stream;
 mod universe;
@@ -76,9 +77,17 @@ impl Source {
     pub fn connect(&self) -> Result<Connection, SourceError> {
         let environment = environment().map_err(|e| self.connect_failed(e))?;
         let options = ConnectionOptions { login_timeout_sec: Some(self.config.login_timeout_secs), packet_size: None };
-        environment
-            .connect_with_connection_string(self.config.connection_string(), options)
-            .map_err(|e| self.connect_failed(e))
+        environment.connect_with_connection_string(self.config.connection_string(), options).map_err(|e| {
+            match driver::driver_name(self.config.connection_string()).filter(|_| driver::is_missing_driver(&e)) {
+                Some(driver) => SourceError::MissingDriver {
+                    source_name: self.name(),
+                    section: self.config.section(),
+                    driver: driver.to_string(),
+                    hint: driver::install_hint(driver),
+                },
+                None => self.connect_failed(e),
+            }
+        })
     }
 
     /// The error for a failed connection. Every driver message reaches an error through this

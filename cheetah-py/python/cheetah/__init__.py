@@ -35,11 +35,15 @@ from ._cheetah import (
     UpdateError,
 )
 from ._frames import matrix_frames
+from ._html import UpdateReport, status_html
+from ._progress import UpdateBars
 from ._reads import Adjust, DateLike, Read, Reads, day, names
 from .remote import RemoteCache, RemoteError, connect
 
 if TYPE_CHECKING:
     import polars
+
+__version__: str = _cheetah.__version__
 
 __all__ = [
     "Adjust",
@@ -58,6 +62,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "UpdateError",
+    "UpdateReport",
     "connect",
     "get_arrow",
     "get_data",
@@ -82,6 +87,9 @@ class Cache(Reads):
         self, path: str | os.PathLike[str] | None = None, *, writer: bool = False, share: bool = True
     ) -> None:
         self._inner = _cheetah.Cache(os.fspath(path) if path is not None else None, writer, share)
+
+    def __repr__(self) -> str:
+        return f"cheetah.Cache({self.config_path!r})"
 
     @property
     def config_path(self) -> str:
@@ -142,10 +150,27 @@ class Cache(Reads):
         fields = None if cols is None else names(cols, "cols")
         return json.loads(self._inner.publish_json(day(start, "start"), day(end, "end"), fields))
 
-    def update(self) -> list[dict[str, Any]]:
+    def update(self, *, progress: bool = True) -> UpdateReport:
         """Runs one update of every table and universe (needs ``writer=True``); returns a report
-        per table, then one per universe."""
-        return json.loads(self._inner.update_json())
+        per table, then one per universe (a list, shown as tables in Jupyter).
+
+        With `progress`, a bar per table shows its dates, rows/s and an ETA (a widget in a
+        notebook, text on a terminal). Ctrl-C stops the update between dates within a second,
+        leaving every committed date in place as an interrupted ``cheetah update`` does, and
+        raises ``KeyboardInterrupt``; the next update goes on from there."""
+        bars = UpdateBars() if progress else None
+        try:
+            return UpdateReport(json.loads(self._inner.update_json(bars)))
+        finally:
+            if bars is not None:
+                bars.close()
+
+    def _repr_html_(self) -> str:
+        try:
+            status = self.status()
+        except EmptyCache:
+            status = None
+        return status_html(self.config_path, status)
 
 
 _default: Cache | None = None
