@@ -35,6 +35,19 @@ def run(*args: str | os.PathLike[str], env: dict[str, str] | None = None) -> sub
     return subprocess.run([os.fspath(a) for a in args], capture_output=True, text=True, timeout=120, env=env)
 
 
+def test_the_extension_loads_late_without_static_tls():
+    """Python loads the extension with dlopen, after numpy, pyarrow and whatever a notebook
+    imported first. glibc keeps only a small reserve of static TLS for such libraries, and a
+    library marked STATIC_TLS (initial-exec TLS, as mimalloc's default) must fit all of its TLS
+    in it: "cannot allocate memory in static TLS block". The wheel's build hit exactly that."""
+    extension = Path(cheetah._cheetah.__file__)
+    readelf = run("readelf", "--dynamic", "--wide", extension)
+    assert readelf.returncode == 0, readelf.stderr
+    assert "(NEEDED)" in readelf.stdout, readelf.stdout
+    flags = [line.strip() for line in readelf.stdout.splitlines() if "(FLAGS)" in line]
+    assert not any("STATIC_TLS" in line for line in flags), f"{extension.name} needs static TLS: {flags}"
+
+
 def test_the_versions_agree_with_the_workspace_and_the_changelog():
     workspace = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["version"]
     assert cheetah.__version__ == workspace

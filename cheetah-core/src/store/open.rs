@@ -156,6 +156,9 @@ impl Drop for Store {
 
 fn db_options() -> Options {
     let mut options = Options::default();
+    // The `default` family holds nothing, but set it as the others are: a RocksDB compiled
+    // without snappy (the wheel's) then opens the same stores a Debian build made.
+    options.set_compression_type(DBCompressionType::None);
     options.set_max_background_jobs(2);
     // Automatic flushes take every family at once, so no reader sees one family's part of a
     // date flushed while another's is still only in the log.
