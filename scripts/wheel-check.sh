@@ -13,8 +13,8 @@ WHEEL=$(ls dist/cheetah-*.whl 2>/dev/null | head -1)
 WORK=$(pwd)/target/wheel-check
 ROOT=$WORK/root
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 began=$(date +%s)
+step() { printf '\n\033[1m== [%3d s] %s\033[0m\n' "$(( $(date +%s) - began ))" "$*"; }
 
 command -v debootstrap >/dev/null || {
   step "Installing debootstrap"
@@ -33,9 +33,15 @@ mkdir -p "$WORK/debs" "$WORK/pypi"
 step "Building a minimal Debian 12 in $ROOT (debootstrap --variant=minbase, plus python3-venv)"
 debootstrap --variant=minbase --include=python3,python3-venv --cache-dir="$WORK/debs" \
   bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || { tail -20 "$WORK/debootstrap.log" >&2; exit 1; }
-for lib in librocksdb libodbc libsnappy liblz4 libzstd libstdc++; do
+for lib in librocksdb libodbc libsnappy libgflags liblz4 libzstd libstdc++; do
   found=$(find "$ROOT/usr/lib" "$ROOT/lib" -name "$lib.so*" 2>/dev/null | head -1)
-  printf '  %-12s %s\n' "$lib" "${found:+in the base system: ${found#"$ROOT"}}${found:-absent}"
+  if [ -z "$found" ]; then
+    printf '  %-12s absent\n' "$lib"
+  elif [ "$lib" = librocksdb ] || [ "$lib" = libodbc ]; then
+    echo "the base system has $lib ($found); it should not" >&2; exit 1
+  else
+    printf '  %-12s in the base system: %s\n' "$lib" "${found#"$ROOT"}"
+  fi
 done
 for tool in cc gcc clang odbcinst; do
   [ ! -e "$ROOT/usr/bin/$tool" ] || { echo "the base system has $tool; it should not" >&2; exit 1; }
@@ -115,13 +121,14 @@ step "In the chroot: cheetah update without an ODBC driver says what to install"
 if message=$(in_root cheetah --config /data/cheetah.toml update --no-progress 2>&1); then
   echo "update succeeded without a driver" >&2; exit 1
 fi
-echo "  $message"
+echo "  $(tail -1 <<<"$message")"
 grep -q 'apt-get install libsqliteodbc' <<<"$message" || { echo "the message names no package" >&2; exit 1; }
 
 step "In the chroot: ldd of the extension"
 ext=$(in_root python -c 'import cheetah._cheetah as m; print(m.__file__)')
 in_root ldd "$ext" | sed 's/^/  /'
-in_root ldd "$ext" | awk -v libs="$(dirname "$(dirname "$ext")")/cheetah.libs/" '
+# auditwheel's RPATH is $ORIGIN/../cheetah.libs, and ldd prints the paths it makes unresolved.
+in_root ldd "$ext" | awk -v libs="$(dirname "$ext")/../cheetah.libs/" '
   /not found/ { print "unresolved: " $0; bad = 1; next }
   /=>/ { path = $3; if (index(path, libs) != 1 && path !~ /^\/(usr\/)?lib(64|\/x86_64-linux-gnu)?\//) { print "outside the wheel and the base system: " $0; bad = 1 } }
   END { exit bad }'
