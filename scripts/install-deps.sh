@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing Cheetah needs on Debian 12, skipping what is present:
-# the Debian packages (RocksDB, zstd, clang for bindgen, unixODBC and the three ODBC drivers,
+# the Debian packages (RocksDB, zstd, clang for bindgen, g++ for the C++ RocksDB `make wheel`
+# compiles and binutils' readelf, unixODBC and the three ODBC drivers,
 # openssl for the TLS tests, headless Chromium for the quality report's page)
 # and a Python venv with the build backend and the test and comparison libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(librocksdb-dev libzstd-dev clang libclang-dev pkg-config
+APT_PACKAGES=(librocksdb-dev libzstd-dev clang libclang-dev g++ pkg-config
               unixodbc-dev odbc-postgresql odbc-mariadb libsqliteodbc sqlite3
               postgresql-client mariadb-client python3-venv openssl chromium)
 missing=()
