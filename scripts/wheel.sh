@@ -50,7 +50,7 @@ wheel=$(ls dist/cheetah-*.whl)
 end=$(date +%s)
 # Python dlopens the extension late, when glibc's static TLS reserve may be spent: it must not
 # be marked STATIC_TLS (test_package.py checks the development build the same way).
-$PY - "$wheel" <<'PY'
+if ! $PY - "$wheel" <<'PY'
 import subprocess, sys, tempfile, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z, tempfile.TemporaryDirectory() as tmp:
     name = next(n for n in z.namelist() if n.startswith("cheetah/_cheetah"))
@@ -60,9 +60,12 @@ with zipfile.ZipFile(sys.argv[1]) as z, tempfile.TemporaryDirectory() as tmp:
         sys.exit(f"{name} is marked STATIC_TLS: an import after other libraries can fail with "
                  "'cannot allocate memory in static TLS block'")
 PY
+then
+  rm -f "$wheel"; exit 1
+fi
 
 echo "built $wheel ($MODE): $(du -h "$wheel" | cut -f1), $((built - start)) s to build, $((end - built)) s to repair"
-echo "vendored into the wheel:"
+echo "the shared objects in the wheel:"
 $PY - "$wheel" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:

@@ -156,8 +156,8 @@ impl Drop for Store {
 
 fn db_options() -> Options {
     let mut options = Options::default();
-    // The `default` family holds nothing, but set it as the others are: a RocksDB compiled
-    // without snappy (the wheel's) then opens the same stores a Debian build made.
+    // The `default` family holds nothing; set it as the others are, so that no option names a
+    // compressor the wheel's RocksDB (compiled with none) lacks.
     options.set_compression_type(DBCompressionType::None);
     options.set_max_background_jobs(2);
     // Automatic flushes take every family at once, so no reader sees one family's part of a
