@@ -18,7 +18,10 @@ import cheetah
 
 DAYS = pd.bdate_range("2012-01-02", periods=1500)
 SYMBOLS = [f"S{i:04d}" for i in range(400)]
-FIELDS = ["close", "volume", "pe", "mv"]
+# Wide enough that a cold read of everything takes about a second even on a fast machine, so
+# that an interrupt returning well before a read could end is told apart from one waiting.
+FLOATS = ["close", "pe", "mv", *(f"f{i:02d}" for i in range(13))]
+FIELDS = ["volume", *FLOATS]
 
 UPDATE = r"""
 import sys, cheetah
@@ -53,14 +56,14 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("interrupt")
     rng = np.random.default_rng(3)
     db = sqlite3.connect(tmp / "source.db")
-    db.execute("CREATE TABLE bar (trade_date DATE, symbol TEXT, close REAL, volume BIGINT, pe REAL, mv REAL)")
+    columns = ", ".join(["volume BIGINT", *(f"{f} REAL" for f in FLOATS)])
+    db.execute(f"CREATE TABLE bar (trade_date DATE, symbol TEXT, {columns})")
+    insert = f"INSERT INTO bar VALUES ({', '.join('?' * (2 + len(FIELDS)))})"
     n = len(SYMBOLS)
     for day in DAYS:
-        values = zip(rng.random(n), rng.integers(0, 10**9, n), rng.random(n), rng.random(n))
-        db.executemany(
-            "INSERT INTO bar VALUES (?, ?, ?, ?, ?, ?)",
-            [(day.date().isoformat(), s, float(c), int(v), float(p), float(m)) for s, (c, v, p, m) in zip(SYMBOLS, values)],
-        )
+        volumes, floats = rng.integers(0, 10**9, n).tolist(), rng.random((n, len(FLOATS))).tolist()
+        date = day.date().isoformat()
+        db.executemany(insert, [(date, s, v, *f) for s, v, f in zip(SYMBOLS, volumes, floats)])
     db.commit()
     db.close()
     table = '[[table]]\nname = "bar"\ndate = "trade_date"\nsymbol = "symbol"\nfields = ["*"]\nstart = "2012-01-01"\n'
