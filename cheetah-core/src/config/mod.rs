@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 pub use self::research::{AdjustConfig, UniverseConfig};
-pub(crate) use self::secrets::scrub;
+pub(crate) use self::secrets::{connection_pairs, scrub};
 use crate::error::ConfigError;
 use crate::store::catalog::TableFingerprint;
 use crate::types::TableKind;

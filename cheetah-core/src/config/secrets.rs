@@ -26,20 +26,16 @@ pub(super) fn substitute_env(template: &str) -> Result<String, String> {
 /// everything else.
 pub(super) fn redact(connection_string: &str) -> String {
     const SAFE: [&str; 6] = ["driver", "server", "port", "database", "dsn", "host"];
-    connection_string
-        .split(';')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            let key = key.trim();
-            SAFE.contains(&key.to_ascii_lowercase().as_str()).then(|| {
-                let value = if key.eq_ignore_ascii_case("database") {
-                    // A SQLite path: only its file name.
-                    Path::new(value.trim()).file_name().map_or(value, |f| f.to_str().unwrap_or(value))
-                } else {
-                    value
-                };
-                format!("{key}={value}")
-            })
+    connection_pairs(connection_string)
+        .filter(|(key, _)| SAFE.contains(&key.to_ascii_lowercase().as_str()))
+        .map(|(key, value)| {
+            let value = if key.eq_ignore_ascii_case("database") {
+                // A SQLite path: only its file name.
+                Path::new(value.trim()).file_name().map_or(value, |f| f.to_str().unwrap_or(value))
+            } else {
+                value
+            };
+            format!("{key}={value}")
         })
         .collect::<Vec<_>>()
         .join(";")
@@ -49,15 +45,18 @@ pub(super) fn redact(connection_string: &str) -> String {
 /// error or a log line that a driver wrote passes through here.
 pub(crate) fn scrub(connection_string: &str, message: &str) -> String {
     let mut message = message.replace(connection_string, "<connection string>");
-    for pair in connection_string.split(';') {
-        if let Some((key, value)) = pair.split_once('=') {
-            let key = key.trim().to_ascii_lowercase();
-            if ["pwd", "password", "uid", "user"].contains(&key.as_str()) && value.len() >= 3 {
-                message = message.replace(value, "***");
-            }
+    for (key, value) in connection_pairs(connection_string) {
+        let key = key.to_ascii_lowercase();
+        if ["pwd", "password", "uid", "user"].contains(&key.as_str()) && value.len() >= 3 {
+            message = message.replace(value, "***");
         }
     }
     message
+}
+
+/// The `key=value` pairs of a connection string, each key trimmed, each value as written.
+pub(crate) fn connection_pairs(connection_string: &str) -> impl Iterator<Item = (&str, &str)> {
+    connection_string.split(';').filter_map(|pair| pair.split_once('=')).map(|(key, value)| (key.trim(), value))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::path::Path;
 
 use arrow_odbc::odbc_api::Error as OdbcError;
 
+use crate::config::connection_pairs;
+
 /// What unixODBC's driver manager says when the driver named is not registered, or its library
 /// is not there: its states IM002 and IM003, or its message under state 01000, which it puts
 /// first when the library named in odbcinst.ini (or by path) cannot be opened.
@@ -14,10 +16,9 @@ const SIGNS: [&str; 4] = ["State: IM002", "State: IM003", "Can't open lib", "Dat
 
 /// The `Driver=` of `connection_string`, without its braces.
 pub fn driver_name(connection_string: &str) -> Option<&str> {
-    connection_string.split(';').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        key.trim().eq_ignore_ascii_case("driver").then(|| value.trim().trim_start_matches('{').trim_end_matches('}'))
-    })
+    connection_pairs(connection_string)
+        .find(|(key, _)| key.eq_ignore_ascii_case("driver"))
+        .map(|(_, value)| value.trim().trim_start_matches('{').trim_end_matches('}'))
 }
 
 /// Whether `error`, from connecting, says the driver named could not be found or loaded.
