@@ -22,7 +22,8 @@ DAYS = pd.bdate_range("2021-01-04", periods=120)
 SYMBOLS = [f"S{i:02d}" for i in range(60)]
 DROPPED_FROM = 60  # 12 of the 60 symbols vanish from `bar` from this date on
 STALE = range(80, 90)  # `close` repeats the previous date's value on these dates
-OUTLIER = (100, "S07")  # close × 1000 on this date
+# Planted outliers: (date, symbol) → what close is multiplied by: ×1000, ×100 and a sign flip.
+OUTLIERS = {(100, "S07"): 1000, (104, "S13"): 100, (96, "S21"): -1}
 MISSING_ON = 110  # half the volumes are NULL on this date
 FUNDA_STOPS = 50  # the fundamentals feed delivers nothing after this date
 MAX_AGE_DAYS = 80
@@ -45,8 +46,8 @@ def build(tmp: Path, planted: bool) -> Path:
             close = price[s]
             if planted and i in STALE:
                 close = stale[s]
-            if planted and (i, s) == OUTLIER:
-                close *= 1000
+            if planted and (i, s) in OUTLIERS:
+                close *= OUTLIERS[(i, s)]
             volume = int(rng.integers(1_000_000, 2_000_000))
             if rng.random() < 0.01 or (planted and i == MISSING_ON and n % 2 == 0):
                 volume = None
@@ -124,9 +125,12 @@ def test_each_planted_problem_is_flagged_and_nothing_else(planted: Path) -> None
     assert (stale.date < day(STALE.stop)).all()
     assert "48 of 48 symbols unchanged" in stale.iloc[0].why, stale.iloc[0].why
 
-    outliers = by["outliers"]
-    assert list(outliers.date) == [day(OUTLIER[0])] and list(outliers.field) == ["close"], outliers
-    assert outliers.iloc[0].why.startswith("1 new outlier: S07 = "), outliers.iloc[0].why
+    outliers = by["outliers"].sort_values("date")
+    planted_days = sorted(OUTLIERS, key=lambda key: key[0])
+    assert list(outliers.date) == [day(i) for i, _ in planted_days], outliers
+    assert set(outliers.field) == {"close"}, outliers
+    for why, (_, symbol) in zip(outliers.why, planted_days):
+        assert why.startswith(f"1 new outlier: {symbol} = "), why
 
     missing = by["missing"]
     assert list(missing.date) == [day(MISSING_ON)] and list(missing.field) == ["volume"], missing
@@ -158,7 +162,7 @@ def test_the_command_line_report_matches_and_its_page_renders_in_chromium(plante
     expected = cheetah.open(planted).quality()
     assert len(report["flags"]) == int(expected.flagged.sum())
     bar = next(t for t in report["tables"] if t["name"] == "bar")
-    assert bar["flags"]["outliers"] == 1 and bar["flags"]["missing"] == 1
+    assert bar["flags"]["outliers"] == len(OUTLIERS) and bar["flags"]["missing"] == 1
     text = subprocess.run([binary(), "--config", str(planted), "quality", "--table", "bar"],
                           capture_output=True, text=True, check=True).stdout
     assert "bar (Daily, 3 fields): coverage" in text and "funda" not in text, text

@@ -183,6 +183,9 @@ struct FieldState<'a> {
     /// each of the previous `window` dates: one that hovers at the threshold, or lives in a fat
     /// tail, is not news on every date.
     far: Vec<i64>,
+    /// Per symbol id: its last finite value (NaN before one), for the moves of a positive
+    /// field.
+    last: Vec<f64>,
     /// The field's dates with numbers so far.
     dates: i64,
     missing: Trailing,
@@ -205,6 +208,7 @@ impl<'a> FieldState<'a> {
             flags,
             previous: None,
             far: Vec::new(),
+            last: Vec::new(),
             dates: 0,
             missing: Trailing::new(settings.window),
             stale: Trailing::new(settings.window),
@@ -257,34 +261,69 @@ impl<'a> FieldState<'a> {
 
     /// The values beyond `k` robust deviations from the date's median, each marked new or
     /// not; records which symbols were far out for the dates to come.
+    ///
+    /// A positive field (prices, ratios, market values: see [`Scale::of`]) is judged on the log
+    /// scale, where its healthy skew is gone and a value of zero or below is as far out as can
+    /// be. Its cross-section may still span orders of magnitude, so a value is also an outlier
+    /// when it moved tenfold or more from the symbol's previous value and that move is beyond
+    /// twice `k` robust deviations of the date's moves: a price that jumps ×100 overnight, where
+    /// a field whose every day is a fresh draw (a volume) moves that much now and then.
     fn outliers(&mut self, values: &arrow::array::Float64Array, ids: &[u32], k: f64) -> Vec<Outlier> {
-        let mut finite: Vec<f64> = values.iter().flatten().filter(|v| v.is_finite()).collect();
+        let finite: Vec<f64> = values.iter().flatten().filter(|v| v.is_finite()).collect();
         if finite.len() < MIN_VALUES {
             return Vec::new();
         }
-        let Some((median, scale)) = robust_spread(&mut finite) else { return Vec::new() };
+        let scale = Scale::of(&finite);
+        let mut measured: Vec<f64> = finite.iter().map(|&v| scale.apply(v)).filter(|v| v.is_finite()).collect();
+        let Some((centre, spread)) = robust_spread(&mut measured) else { return Vec::new() };
+        let moves = (scale == Scale::Log).then(|| self.moves(values, ids)).flatten();
         self.dates += 1;
         let window = self.settings.window as i64;
         let mut found = Vec::new();
         for (value, &id) in values.iter().zip(ids) {
             let Some(value) = value.filter(|v| v.is_finite()) else { continue };
-            let deviations = (value - median).abs() / scale;
             let slot = id as usize;
             if slot >= self.far.len() {
                 self.far.resize(slot + 1, UNSEEN);
+                self.last.resize(slot + 1, f64::NAN);
             }
+            let across = (scale.apply(value) - centre).abs() / spread;
+            let moved = moves.and_then(|(centre, spread)| {
+                let step = (value / self.last[slot]).ln();
+                (step.abs() >= TENFOLD).then(|| (step - centre).abs() / spread)
+            });
+            let deviations = moved.map_or(across, |m| (m / MOVE_BAR).max(across));
             let last_far = self.far[slot];
             if deviations > k {
                 let new = last_far == SEEN || (last_far != UNSEEN && self.dates - last_far > window);
-                found.push(Outlier { id, value, median, deviations, new });
+                let previous = moved.filter(|&m| m / MOVE_BAR > across).map(|m| (self.last[slot], m));
+                found.push(Outlier { id, value, median: scale.invert(centre), deviations, scale, previous, new });
             }
             if deviations > k / 2.0 {
                 self.far[slot] = self.dates;
             } else if last_far == UNSEEN {
                 self.far[slot] = SEEN;
             }
+            self.last[slot] = value;
         }
         found
+    }
+
+    /// The centre and robust spread of the date's moves on the log scale: each symbol's
+    /// logarithm of its value over its previous one, where both are positive.
+    fn moves(&self, values: &arrow::array::Float64Array, ids: &[u32]) -> Option<(f64, f64)> {
+        let mut steps: Vec<f64> = values
+            .iter()
+            .zip(ids)
+            .filter_map(|(value, &id)| Some((value?, *self.last.get(id as usize)?)))
+            .filter(|&(value, last)| value > 0.0 && last > 0.0)
+            .map(|(value, last)| (value / last).ln())
+            .filter(|step| step.is_finite())
+            .collect();
+        if steps.len() < MIN_VALUES {
+            return None;
+        }
+        robust_spread(&mut steps)
     }
 
     fn push(&mut self, report: bool, day: Day, check: Check, value: f64, typical: Option<f64>, flag: Option<String>) {
@@ -316,15 +355,84 @@ fn unchanged(previous: &Previous, ids: &[u32], keys: &[Option<u64>]) -> (usize, 
     (same, compared)
 }
 
+/// How a date's values are measured for outliers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    /// As they are.
+    Linear,
+    /// As logarithms: the date's values are positive (its median, and all but 1 in 100).
+    Log,
+}
+
+impl Scale {
+    /// The scale for a date's finite values: the one on which they are the more symmetric,
+    /// the log scale only for a positive field (its median, and all but 1 in 100). Prices,
+    /// ratios and market values are skewed, so a healthy cross-section has values many robust
+    /// deviations out on the linear scale, and symbols drift in and out of that tail every day;
+    /// a field spread evenly (a volume drawn from a range) is the other way round.
+    fn of(values: &[f64]) -> Self {
+        let not_positive = values.iter().filter(|&&v| v <= 0.0).count();
+        if not_positive * 100 > values.len() || 2 * not_positive >= values.len() {
+            return Self::Linear;
+        }
+        let logs: Vec<f64> = values.iter().filter(|&&v| v > 0.0).map(|v| v.ln()).collect();
+        if skew(&logs).abs() < skew(values).abs() {
+            Self::Log
+        } else {
+            Self::Linear
+        }
+    }
+
+    /// A value on this scale; a non-positive value on the log scale is `-inf`, infinitely far.
+    fn apply(self, value: f64) -> f64 {
+        match self {
+            Self::Linear => value,
+            Self::Log if value > 0.0 => value.ln(),
+            Self::Log => f64::NEG_INFINITY,
+        }
+    }
+
+    /// A centre on this scale as a value.
+    fn invert(self, measured: f64) -> f64 {
+        match self {
+            Self::Linear => measured,
+            Self::Log => measured.exp(),
+        }
+    }
+}
+
+/// Kelly's skewness: how much further the 90th percentile lies above the median than the 10th
+/// below it, as a share of the range between them; 0 for a symmetric spread.
+fn skew(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let (low, middle, high) = (at(0.1), at(0.5), at(0.9));
+    if high > low {
+        (high + low - 2.0 * middle) / (high - low)
+    } else {
+        0.0
+    }
+}
+
 /// A value beyond `k` robust deviations from its date's median.
 struct Outlier {
     id: u32,
     value: f64,
     median: f64,
     deviations: f64,
+    scale: Scale,
+    /// The symbol's previous value and the robust deviations of its move from it, when the move
+    /// is what made it an outlier.
+    previous: Option<(f64, f64)>,
     /// Whether its symbol was within half the threshold on each of the previous `window` dates.
     new: bool,
 }
+
+/// The smallest move of a positive field, as a logarithm, that may be an outlier: tenfold.
+const TENFOLD: f64 = std::f64::consts::LN_10;
+/// How many times `outlier_k` robust deviations of the date's moves a move must be beyond.
+const MOVE_BAR: f64 = 2.0;
 
 /// A symbol with no value yet, in [`FieldState::far`].
 const UNSEEN: i64 = i64::MIN;
@@ -339,13 +447,25 @@ fn describe(new: &[&Outlier], symbols: &SymbolDictionary) -> String {
         .iter()
         .take(3)
         .map(|o| {
-            format!(
-                "{} = {} ({:.0} robust deviations from the median {})",
-                symbols.name(o.id).unwrap_or("?"),
-                short(o.value),
-                o.deviations,
-                short(o.median)
-            )
+            let name = symbols.name(o.id).unwrap_or("?");
+            let (value, median) = (short(o.value), short(o.median));
+            match (o.scale, o.deviations.is_finite(), o.previous) {
+                (Scale::Linear, ..) => {
+                    format!("{name} = {value} ({:.0} robust deviations from the median {median})", o.deviations)
+                }
+                (Scale::Log, false, _) => {
+                    format!("{name} = {value}, in a field whose values are positive (median {median})")
+                }
+                (Scale::Log, true, Some((previous, moved))) => format!(
+                    "{name} = {value}, {}× its previous {} ({moved:.0} robust deviations of the date's moves)",
+                    short(o.value / previous),
+                    short(previous),
+                ),
+                (Scale::Log, true, None) => format!(
+                    "{name} = {value} ({:.0} robust deviations of the logarithm from the median {median})",
+                    o.deviations
+                ),
+            }
         })
         .collect();
     let more = if new.len() > 3 { format!(" and {} more", new.len() - 3) } else { String::new() };
@@ -360,5 +480,68 @@ pub(super) fn short(value: f64) -> String {
     } else {
         let trimmed = text.trim_end_matches('0').trim_end_matches('.');
         trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Float64Array;
+
+    use super::*;
+
+    /// A lognormal cross-section of `n` symbols, deterministic: value `i` is exp(0.7 z_i) for
+    /// evenly spaced normal quantiles z_i, shuffled by a stride.
+    fn lognormal(n: usize, sigma: f64) -> Vec<f64> {
+        let quantile = |p: f64| {
+            // Acklam-free: the logit approximation is enough for a fat enough tail.
+            (p / (1.0 - p)).ln() * 0.5513
+        };
+        (0..n).map(|i| (sigma * quantile((((i * 7919) % n) as f64 + 0.5) / n as f64)).exp()).collect()
+    }
+
+    fn new_outliers(state: &mut FieldState<'_>, values: &[f64]) -> Vec<u32> {
+        let ids: Vec<u32> = (0..values.len() as u32).collect();
+        let found = state.outliers(&Float64Array::from(values.to_vec()), &ids, state.settings.outlier_k);
+        found.iter().filter(|o| o.new).map(|o| o.id).collect()
+    }
+
+    #[test]
+    fn a_skewed_positive_field_is_quiet_and_a_planted_value_is_not() {
+        let settings = QualityConfig::default();
+        let mut state = FieldState::new(0, 0, &settings, true);
+        let healthy = lognormal(2000, 0.9);
+        let mut linear = healthy.clone();
+        let (centre, spread) = robust_spread(&mut linear).unwrap();
+        let far = healthy.iter().filter(|&&v| (v - centre).abs() / spread > settings.outlier_k).count();
+        assert!(far > 0, "on the linear scale this healthy field has {far} values beyond k");
+        for _ in 0..3 {
+            assert_eq!(new_outliers(&mut state, &healthy), Vec::<u32>::new(), "on the log scale it has none");
+        }
+        // The next date moves every symbol a little; one is ×100 and one flips its sign.
+        let mut planted: Vec<f64> =
+            healthy.iter().enumerate().map(|(i, v)| v * (1.0 + 0.02 * ((i % 7) as f64 - 3.0) / 3.0)).collect();
+        let median_symbol =
+            (0..planted.len()).min_by(|&a, &b| (planted[a] - 1.0).abs().total_cmp(&(planted[b] - 1.0).abs())).unwrap();
+        planted[median_symbol] *= 100.0;
+        planted[11] = -planted[11];
+        let mut found = new_outliers(&mut state, &planted);
+        found.sort_unstable();
+        let mut want = vec![11, median_symbol as u32];
+        want.sort_unstable();
+        assert_eq!(found, want, "a value ×100 and a sign flip");
+        // The ×100 is within the cross-section's reach: its move is what gives it away.
+        let mut logs: Vec<f64> = planted.iter().map(|v| v.abs().ln()).collect();
+        let (centre, spread) = robust_spread(&mut logs).unwrap();
+        assert!((planted[median_symbol].ln() - centre).abs() / spread < settings.outlier_k, "{centre} {spread}");
+    }
+
+    #[test]
+    fn the_scale_is_the_one_on_which_a_date_is_symmetric() {
+        let values: Vec<f64> = (0..100).map(|i| f64::from(i) - 30.0).collect();
+        assert_eq!(Scale::of(&values), Scale::Linear, "negative values");
+        assert_eq!(Scale::of(&lognormal(500, 0.8)), Scale::Log, "skewed and positive");
+        let even: Vec<f64> = (0..500).map(|i| 1e3 + f64::from(i) * 1e5).collect();
+        assert_eq!(Scale::of(&even), Scale::Linear, "positive, spread evenly: its logarithms are skewed");
+        assert_eq!(Scale::Log.apply(-1.0), f64::NEG_INFINITY);
     }
 }
