@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array};
+use cheetah_core::internals::Day;
 use cheetah_core::internals::{assemble, DateLayout, Inputs, OutputPool, SymbolDictionary, SymbolRanking};
-use cheetah_core::{Day, ValueType};
+use cheetah_core::ValueType;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const SYMBOLS: u32 = 5_000;

@@ -50,7 +50,7 @@ pub enum ConfigError {
     },
     /// `${NAME}` in a value names an unset variable.
     #[error(
-        "{path}: {key} uses ${{{name}}}, but the environment variable {name} is not set; set it, or write the value in"
+        "{path}: {key} uses ${{{name}}}, but the environment variable {name} is not set in this process; set it where the source is contacted (`cheetah update`, `serve`, `verify`, `fields`), or write the value in"
     )]
     MissingEnv {
         /// The config file.
@@ -59,6 +59,14 @@ pub enum ConfigError {
         key: String,
         /// The variable's name.
         name: String,
+    },
+    /// `${NAME}` in a secret names a variable set to nothing.
+    #[error("{path}: {key} is empty once its variables are filled in; set them to a long random value")]
+    EmptySecret {
+        /// The config file.
+        path: PathBuf,
+        /// The key, such as `[flight] token`.
+        key: String,
     },
     /// A table was asked for by a name the config does not have.
     #[error("{path} has no table `{name}`; its tables are: {known}")]
@@ -86,6 +94,9 @@ pub enum ConfigError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
+    /// The connection string names an environment variable this process does not have.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Connecting failed.
     #[error("cannot connect to the source {source_name}: {message}; check {section} odbc in the config and that the database is up")]
     Connect {
@@ -380,6 +391,74 @@ impl ShareError {
         } else {
             ShareError::Io { path: path.to_path_buf(), message: e.to_string() }
         }
+    }
+}
+
+/// Why a reader ignored the shared layer and read from the store instead. A read never fails
+/// for it: it becomes one warning.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// The manifest cannot be read.
+    #[error("its manifest cannot be read: {0}")]
+    Unreadable(std::io::Error),
+    /// A manifest or file written by another layer format.
+    #[error("{what} was written by layer format {found}; this build reads {expected}")]
+    Format {
+        /// The manifest or file.
+        what: String,
+        /// Its format.
+        found: u32,
+        /// This build's.
+        expected: u32,
+    },
+    /// A manifest, file or segment that fails its checks.
+    #[error("{what} is damaged: {why}")]
+    Damaged {
+        /// The manifest, file or segment.
+        what: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Published from another store.
+    #[error("it was published from another store ({store})")]
+    Foreign {
+        /// The store it names.
+        store: String,
+    },
+    /// A file the manifest names is gone, or cannot be mapped.
+    #[error("{file} cannot be opened: {source}")]
+    Missing {
+        /// The file.
+        file: String,
+        /// The I/O failure.
+        source: std::io::Error,
+    },
+    /// A file whose length is not the manifest's.
+    #[error("{file} is {len} bytes, its manifest says {expected}: it was truncated")]
+    Truncated {
+        /// The file.
+        file: String,
+        /// Its length.
+        len: u64,
+        /// The manifest's.
+        expected: u64,
+    },
+    /// A file replaced since its manifest named it.
+    #[error("{file} does not match its manifest: it was replaced")]
+    Replaced {
+        /// The file.
+        file: String,
+    },
+    /// The store failed while the reader asked what changed since the layer was published.
+    #[error("the store could not say what changed since the layer was published: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl LayerError {
+    /// `what` fails its checks because of `why`.
+    pub(crate) fn damaged(what: impl Into<String>, why: impl std::fmt::Display) -> Self {
+        Self::Damaged { what: what.into(), why: why.to_string() }
     }
 }
 

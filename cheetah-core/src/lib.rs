@@ -61,8 +61,8 @@ pub use query::{Adjust, DateLayout, Outline, Panel, QueryResult, Request, Shared
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus};
 pub use store::FORMAT_VERSION;
-pub use types::{date_of, day_of, Day, TableKind, ValueType};
-pub use universe::{Interval, Universe};
+pub use types::{TableKind, ValueType};
+pub use universe::{Interval, Universe, UniverseSummary};
 pub use update::{
     CatalogDiff, ProgressEvent, ProgressFn, ProgressTask, SourceOutcome, TableReport, UniverseReport, UpdateReport,
 };
@@ -79,5 +79,6 @@ pub mod internals {
     pub use crate::store::codec::{decode_rows, decode_values, encode_rows, encode_values};
     pub use crate::store::symbols::SymbolDictionary;
     pub use crate::store::Store;
+    pub use crate::types::{date_of, day_of, Day};
     pub use crate::view::SymbolRanking;
 }

@@ -24,6 +24,35 @@ pub fn date_of(day: Day) -> NaiveDate {
     })
 }
 
+/// `#[serde(with)]` for a date stored as its [`Day`]: the bytes every stored record of days has.
+pub(crate) mod stored_day {
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{date_of, day_of, Day};
+
+    pub fn serialize<S: Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        day_of(*date).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        Day::deserialize(d).map(date_of)
+    }
+
+    /// The same for an optional date.
+    pub mod optional {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(date: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+            date.map(day_of).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+            Option::<Day>::deserialize(d).map(|day| day.map(date_of))
+        }
+    }
+}
+
 /// The two kinds of table: rows, or events aligned point-in-time at read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]

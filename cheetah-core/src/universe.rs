@@ -9,8 +9,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{date_of, Day};
-use crate::view::SymbolRanking;
+use crate::types::stored_day;
 
 /// One interval of one symbol's membership.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,21 +17,23 @@ pub struct Interval {
     /// The symbol, as the source spells it.
     pub symbol: String,
     /// Its first day as a member.
-    pub start: Day,
+    #[serde(with = "stored_day")]
+    pub start: NaiveDate,
     /// Its first day no longer a member; `None` while still a member.
-    pub end: Option<Day>,
+    #[serde(with = "stored_day::optional")]
+    pub end: Option<NaiveDate>,
 }
 
 impl Interval {
-    /// Whether the interval holds `day`.
-    pub fn holds(&self, day: Day) -> bool {
-        self.start <= day && self.end.is_none_or(|end| day < end)
+    /// Whether the interval holds `date`.
+    pub fn holds(&self, date: NaiveDate) -> bool {
+        self.start <= date && self.end.is_none_or(|end| date < end)
     }
 
     fn describe(&self) -> String {
         match self.end {
-            Some(end) => format!("[{}, {})", date_of(self.start), date_of(end)),
-            None => format!("[{}, still a member)", date_of(self.start)),
+            Some(end) => format!("[{}, {end})", self.start),
+            None => format!("[{}, still a member)", self.start),
         }
     }
 }
@@ -57,8 +58,8 @@ impl Universe {
             return Err(format!(
                 "symbol `{}` has an interval that ends on or before it starts: start {}, end {}",
                 bad.symbol,
-                date_of(bad.start),
-                date_of(bad.end.expect("found by its end"))
+                bad.start,
+                bad.end.expect("found by its end")
             ));
         }
         intervals.sort_by(|a, b| (&a.symbol, a.start).cmp(&(&b.symbol, b.start)));
@@ -78,9 +79,8 @@ impl Universe {
 
     /// The symbols that were members on `date`, sorted.
     pub fn members(&self, date: NaiveDate) -> Vec<&str> {
-        let day = crate::types::day_of(date);
-        // Sorted by symbol, and a symbol holds a day in at most one interval.
-        self.intervals.iter().filter(|i| i.holds(day)).map(|i| i.symbol.as_str()).collect()
+        // Sorted by symbol, and a symbol holds a date in at most one interval.
+        self.intervals.iter().filter(|i| i.holds(date)).map(|i| i.symbol.as_str()).collect()
     }
 
     /// How many distinct symbols were ever members.
@@ -89,53 +89,53 @@ impl Universe {
             + usize::from(!self.intervals.is_empty())
     }
 
-    /// The first day any interval starts and the last day any member holds (`None` for an
-    /// interval still open).
-    pub fn span(&self) -> Option<(Day, Option<Day>)> {
+    /// Its intervals, symbols, span and when it was read, for listings.
+    pub fn summary(&self) -> UniverseSummary {
+        let span = self.span();
+        UniverseSummary {
+            intervals: self.intervals.len(),
+            symbols: self.symbols(),
+            first: span.map(|(first, _)| first),
+            last: span.and_then(|(_, last)| last),
+            updated: self.updated,
+        }
+    }
+
+    /// The first day any interval starts and the last day any member holds (`None` while an
+    /// interval is open).
+    pub fn span(&self) -> Option<(NaiveDate, Option<NaiveDate>)> {
         let first = self.intervals.iter().map(|i| i.start).min()?;
-        let last = self.intervals.iter().try_fold(Day::MIN, |last, i| i.end.map(|end| last.max(end - 1)));
+        let last = self
+            .intervals
+            .iter()
+            .try_fold(NaiveDate::MIN, |last, i| i.end.map(|end| last.max(end.pred_opt().unwrap_or(end))));
         Some((first, last))
     }
 }
 
-/// A universe's intervals as symbol ranks of one reader's ranking, for filtering rows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Membership {
-    /// `(rank, start, end)`, with `Day::MAX` for an open end; symbols unknown to the reader have
-    /// no rows and are left out.
-    spans: Vec<(u32, Day, Day)>,
-}
-
-impl Membership {
-    /// `universe` ranked by `ranking`, whose symbols `id` finds.
-    pub(crate) fn new(universe: &Universe, ranking: &SymbolRanking, id: impl Fn(&str) -> Option<u32>) -> Self {
-        let spans = universe
-            .intervals
-            .iter()
-            .filter_map(|i| {
-                let rank = *ranking.rank.get(id(&i.symbol)? as usize)?;
-                Some((rank, i.start, i.end.unwrap_or(Day::MAX)))
-            })
-            .collect();
-        Self { spans }
-    }
-
-    /// Calls `member` with the rank of each symbol that was a member on `day`.
-    pub(crate) fn for_each_member(&self, day: Day, mut member: impl FnMut(u32)) {
-        for &(rank, start, end) in &self.spans {
-            if start <= day && day < end {
-                member(rank);
-            }
-        }
-    }
+/// What a listing of universes shows of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UniverseSummary {
+    /// Intervals stored.
+    pub intervals: usize,
+    /// Distinct symbols in them.
+    pub symbols: usize,
+    /// The first day any interval starts.
+    pub first: Option<NaiveDate>,
+    /// The last day any member holds; `None` while an interval is open.
+    pub last: Option<NaiveDate>,
+    /// When the update read it, in seconds since the Unix epoch.
+    pub updated: i64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn interval(symbol: &str, start: Day, end: Option<Day>) -> Interval {
-        Interval { symbol: symbol.into(), start, end }
+    use crate::types::date_of;
+
+    fn interval(symbol: &str, start: i32, end: Option<i32>) -> Interval {
+        Interval { symbol: symbol.into(), start: date_of(start), end: end.map(date_of) }
     }
 
     #[test]
@@ -154,9 +154,18 @@ mod tests {
         assert_eq!(u.members(date_of(10)), ["A", "B"], "end is the first day no longer a member");
         assert_eq!(u.members(date_of(4)), ["C"]);
         assert_eq!(u.symbols(), 3);
-        assert_eq!(u.span(), Some((0, None)));
+        assert_eq!(u.span(), Some((date_of(0), None)));
         let closed = Universe::new(vec![interval("A", 3, Some(8)), interval("B", 1, Some(5))], 0).unwrap();
-        assert_eq!(closed.span(), Some((1, Some(7))));
+        assert_eq!(closed.span(), Some((date_of(1), Some(date_of(7)))));
+    }
+
+    #[test]
+    fn a_universe_is_stored_as_it_always_was() {
+        let u = Universe::new(vec![interval("A", 5, Some(10)), interval("B", -2, None)], 3).unwrap();
+        let bytes = postcard::to_stdvec(&u).unwrap();
+        // Two intervals: "A", start 5 (zigzag 10), Some(10) (1, 20); "B", -2 (3), None (0); updated 3 (6).
+        assert_eq!(bytes, [2, 1, b'A', 10, 1, 20, 1, b'B', 3, 0, 6]);
+        assert_eq!(postcard::from_bytes::<Universe>(&bytes).unwrap(), u);
     }
 
     #[test]

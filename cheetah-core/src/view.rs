@@ -23,10 +23,9 @@ use arrow::array::StringArray;
 
 use crate::error::{QueryError, StoreError};
 use crate::hot::HotChunks;
-use crate::query::MarkSnapshot;
 use crate::store::catalog::Catalog;
 use crate::store::symbols::SymbolDictionary;
-use crate::store::Store;
+use crate::store::{MarkSnapshot, Store};
 use crate::types::Day;
 
 /// What a reader knows of the store, as of its last refresh.

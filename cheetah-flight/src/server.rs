@@ -35,6 +35,9 @@ pub enum ServeError {
         /// The failure.
         source: std::io::Error,
     },
+    /// `[flight] token` names an environment variable that is not set.
+    #[error(transparent)]
+    Token(#[from] cheetah_core::ConfigError),
     /// The runtime or TLS setup failed.
     #[error("cannot start the Flight server: {0}")]
     Start(String),
@@ -86,8 +89,10 @@ impl Drop for Running {
 /// returns, so a taken port is this call's error.
 ///
 /// # Errors
-/// [`ServeError`] for the address, the TLS files, or the runtime.
+/// [`ServeError`] for the address, the TLS files, a token variable that is not set, or the
+/// runtime.
 pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, ServeError> {
+    let token = config.token()?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores.max(2))
@@ -112,7 +117,7 @@ pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, 
     let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
 
     let service = Service::new(reads, Limits::new(config, cores));
-    let server = FlightServiceServer::with_interceptor(service, Bearer::new(config.token()));
+    let server = FlightServiceServer::with_interceptor(service, Bearer::new(token.as_deref()));
     let mut builder = Server::builder()
         // Large windows let one stream fill a fast link instead of waiting on 64 KiB of credit.
         .initial_stream_window_size(Some(16 << 20))
@@ -124,7 +129,7 @@ pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, 
     }
     let (stop, stopped) = oneshot::channel::<()>();
     let router = builder.add_service(server);
-    tracing::info!(%addr, tls = config.tls.is_some(), token = config.token().is_some(), "serving reads over Arrow Flight");
+    tracing::info!(%addr, tls = config.tls.is_some(), token = config.has_token(), "serving reads over Arrow Flight");
     let thread = std::thread::Builder::new()
         .name("cheetah-flight".into())
         .spawn(move || {

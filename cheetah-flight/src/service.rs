@@ -16,7 +16,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
     HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket as FlightTicket,
 };
-use cheetah_core::{date_of, Cache, Error, Outline, QueryResult, Request, Status as StoreStatus, Universe};
+use cheetah_core::{Cache, Error, Outline, QueryResult, Request, Status as StoreStatus, Universe};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -333,12 +333,9 @@ fn universes_of(universes: &[(String, Option<Universe>)]) -> serde_json::Value {
         .iter()
         .map(|(name, universe)| {
             let read = universe.as_ref().map(|u| {
-                let span = u.span();
-                let spans: Vec<serde_json::Value> =
-                    u.intervals.iter().map(|i| json!([i.symbol, date_of(i.start), i.end.map(date_of)])).collect();
-                json!({"intervals": u.intervals.len(), "symbols": u.symbols(),
-                       "first": span.map(|(f, _)| date_of(f)), "last": span.and_then(|(_, l)| l).map(date_of),
-                       "updated": u.updated, "spans": spans})
+                let mut read = serde_json::to_value(u.summary()).expect("a summary serializes");
+                read["spans"] = u.intervals.iter().map(|i| json!([i.symbol, i.start, i.end])).collect();
+                read
             });
             json!({"name": name, "read": read})
         })

@@ -68,7 +68,7 @@ impl Dates {
 
 /// Why a ticket was refused; the message says what a valid one looks like.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad ticket: {0}; a ticket is JSON like {{\"fields\": [\"close\"], \"start\": \"2020-01-01\", \"end\": \"2020-12-31\"}} (see the README's \"Reading from other machines\")")]
+#[error("bad ticket: {0}; a ticket is JSON like {{\"fields\": [\"close\"], \"start\": \"2020-01-01\", \"end\": \"2020-12-31\"}} (see docs/flight.md, \"The ticket\")")]
 pub struct TicketError(pub String);
 
 impl Ticket {

@@ -6,12 +6,13 @@ use std::sync::{Arc, OnceLock};
 use cheetah_core::arrow::array::RecordBatch;
 use cheetah_core::arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::chrono::NaiveDate;
-use cheetah_core::{date_of, Adjust, Cache as CoreCache, Config, DateLayout, Request, StoreError};
+use cheetah_core::{Cache as CoreCache, Config, DateLayout, StoreError};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 
 use crate::gil::without_gil;
 use crate::interrupt::{abandonable, stoppable};
+use crate::read::ReadArgs;
 
 /// An open cache. Build it with `cheetah.open`, which wraps this class.
 ///
@@ -55,55 +56,42 @@ impl Cache {
         }
     }
 
-    /// Reads fields over `start..=end` (ISO dates). Returns the pyarrow table, the dates
-    /// covered (ISO pair or `None`), and what the shared layer served (generation, rows,
-    /// whether the columns are views of it) or `None`. With `dictionary_dates`, the `date`
-    /// column is dictionary-encoded: a code per row into the dates that have rows.
-    #[pyo3(signature = (start, end, cols, symbols=None, base=None, adjust=None, universe=None, dictionary_dates=false))]
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    /// Reads `read` (a `cheetah._reads.Read`). Returns the pyarrow table, the dates covered
+    /// (a pair of dates or `None`), and what the shared layer served (generation, rows, whether
+    /// the columns are views of it) or `None`. With `dictionary_dates`, the `date` column is
+    /// dictionary-encoded: a code per row into the dates that have rows.
+    #[pyo3(signature = (read, dictionary_dates=false))]
+    #[allow(clippy::type_complexity)]
     fn get<'py>(
         &self,
         py: Python<'py>,
-        start: &str,
-        end: &str,
-        cols: Vec<String>,
-        symbols: Option<Vec<String>>,
-        base: Option<String>,
-        adjust: Option<&str>,
-        universe: Option<String>,
+        read: ReadArgs,
         dictionary_dates: bool,
-    ) -> PyResult<(Bound<'py, PyAny>, Option<(String, String)>, Option<(u64, usize, bool)>)> {
+    ) -> PyResult<(Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Option<(u64, usize, bool)>)> {
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
-        let request = request(start, end, cols, symbols, base, adjust, universe)?.dates(dates);
+        let request = read.request()?.dates(dates);
         let cache = self.shared(py)?;
         let result = abandonable(py, move || cache.get(&request))?;
-        let covered = result.covered.map(|(s, e)| (s.to_string(), e.to_string()));
         let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
         let schema = result.batch.schema();
         let table = PyTable::try_new(vec![result.batch], schema)?.into_pyarrow(py)?;
-        Ok((table, covered, shared))
+        Ok((table, result.covered, shared))
     }
 
-    /// Reads fields over `start..=end` wide. Returns the dates with rows (days since
-    /// 1970-01-01), the symbols with rows (sorted), a pyarrow table of one float64 column per
-    /// field holding its date × symbol matrix in row-major order, and the dates covered.
-    #[pyo3(signature = (start, end, cols, symbols=None, base=None, adjust=None, universe=None))]
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    /// Reads `read` wide. Returns the dates with rows (days since 1970-01-01), the symbols with
+    /// rows (sorted), a pyarrow table of one float64 column per field holding its date × symbol
+    /// matrix in row-major order, and the dates covered.
+    #[allow(clippy::type_complexity)]
     fn panel<'py>(
         &self,
         py: Python<'py>,
-        start: &str,
-        end: &str,
-        cols: Vec<String>,
-        symbols: Option<Vec<String>>,
-        base: Option<String>,
-        adjust: Option<&str>,
-        universe: Option<String>,
-    ) -> PyResult<(Vec<i32>, Vec<String>, Bound<'py, PyAny>, Option<(String, String)>)> {
-        let request = request(start, end, cols, symbols, base, adjust, universe)?;
+        read: ReadArgs,
+    ) -> PyResult<(Vec<i64>, Vec<String>, Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>)> {
+        let request = read.request()?;
         let cache = self.shared(py)?;
         let panel = abandonable(py, move || cache.panel(&request))?;
-        let covered = panel.covered.map(|(s, e)| (s.to_string(), e.to_string()));
+        let epoch = NaiveDate::default();
+        let days = panel.dates.iter().map(|d| (*d - epoch).num_days()).collect();
         let symbols = panel.symbols.iter().map(|s| s.unwrap_or_default().to_string()).collect();
         let fields: Vec<Field> =
             panel.fields.iter().map(|(name, _)| Field::new(name, DataType::Float64, false)).collect();
@@ -111,7 +99,7 @@ impl Cache {
         let columns = panel.fields.into_iter().map(|(_, m)| m).collect();
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("matrices match the schema");
         let table = PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?;
-        Ok((panel.dates, symbols, table, covered))
+        Ok((days, symbols, table, panel.covered))
     }
 
     /// The configured universes as JSON: each with its intervals' count, symbols, first start,
@@ -120,25 +108,13 @@ impl Cache {
         let universes = without_gil(py, || self.cache()?.universes())?;
         let listed: Vec<serde_json::Value> = universes
             .iter()
-            .map(|(name, u)| {
-                let read = u.as_ref().map(|u| {
-                    let span = u.span();
-                    serde_json::json!({
-                        "intervals": u.intervals.len(), "symbols": u.symbols(),
-                        "first": span.map(|(f, _)| date_of(f).to_string()),
-                        "last": span.and_then(|(_, l)| l).map(|l| date_of(l).to_string()),
-                        "updated": u.updated,
-                    })
-                });
-                serde_json::json!({"name": name, "read": read})
-            })
+            .map(|(name, u)| serde_json::json!({"name": name, "read": u.as_ref().map(|u| u.summary())}))
             .collect();
         Ok(serde_json::Value::Array(listed).to_string())
     }
 
     /// The members of universe `name` on `date`, sorted.
-    fn members(&self, py: Python<'_>, name: &str, date: &str) -> PyResult<Vec<String>> {
-        let date = parse_date(date)?;
+    fn members(&self, py: Python<'_>, name: &str, date: NaiveDate) -> PyResult<Vec<String>> {
         without_gil(py, || self.cache()?.members(name, date))
     }
 
@@ -151,25 +127,15 @@ impl Cache {
     /// Publishes `cols` (every cached field when `None`) over `start..=end` into the shared
     /// layer; returns the report as JSON.
     #[pyo3(signature = (start, end, cols=None))]
-    fn publish_json(&self, py: Python<'_>, start: &str, end: &str, cols: Option<Vec<String>>) -> PyResult<String> {
-        let (start, end) = (parse_date(start)?, parse_date(end)?);
+    fn publish_json(
+        &self,
+        py: Python<'_>,
+        start: NaiveDate,
+        end: NaiveDate,
+        cols: Option<Vec<String>>,
+    ) -> PyResult<String> {
         let report = without_gil(py, || self.cache()?.publish(start, end, cols.as_deref()))?;
-        let segments = |list: &[cheetah_core::SegmentReport]| -> Vec<serde_json::Value> {
-            list.iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "fields": s.fields, "first": s.first.map(|d| d.to_string()),
-                        "last": s.last.map(|d| d.to_string()), "bytes": s.bytes,
-                    })
-                })
-                .collect()
-        };
-        let (written, evicted) = (segments(&report.written), segments(&report.evicted));
-        Ok(serde_json::json!({
-            "generation": report.generation, "written": written, "evicted": evicted,
-            "rows": report.rows, "bytes": report.bytes, "total_bytes": report.total_bytes,
-        })
-        .to_string())
+        Ok(serde_json::to_string(&report).expect("a report serializes"))
     }
 
     /// The data-quality report of `tables` (every table when empty) over `start..=end`: a
@@ -178,11 +144,11 @@ impl Cache {
     fn quality<'py>(
         &self,
         py: Python<'py>,
-        start: Option<&str>,
-        end: Option<&str>,
+        start: Option<NaiveDate>,
+        end: Option<NaiveDate>,
         tables: Vec<String>,
     ) -> PyResult<(Bound<'py, PyAny>, String)> {
-        let range = (start.map(parse_date).transpose()?, end.map(parse_date).transpose()?);
+        let range = (start, end);
         let cache = self.shared(py)?;
         let report = abandonable(py, move || cache.quality(&tables, range))?;
         let batch = report.to_arrow();
@@ -209,20 +175,9 @@ impl Cache {
             let universes: Vec<_> = report.universes.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
             Ok::<_, cheetah_core::Error>((report.into_result()?, universes))
         })?;
-        let mut reports: Vec<serde_json::Value> = reports
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "table": r.table, "dates": r.dates, "rows": r.rows,
-                    "dates_deleted": r.dates_deleted, "watermark": r.watermark.map(|w| w.to_string()),
-                    "seconds": r.seconds,
-                })
-            })
-            .collect();
-        reports.extend(universes.iter().map(|u| {
-            serde_json::json!({"universe": u.universe, "intervals": u.intervals, "symbols": u.symbols, "seconds": u.seconds})
-        }));
-        Ok(serde_json::Value::Array(reports).to_string())
+        let mut listed: Vec<serde_json::Value> = reports.iter().map(to_json).collect();
+        listed.extend(universes.iter().map(to_json));
+        Ok(serde_json::Value::Array(listed).to_string())
     }
 
     /// The config file's path.
@@ -232,36 +187,6 @@ impl Cache {
     }
 }
 
-/// The request the read methods' arguments name.
-fn request(
-    start: &str,
-    end: &str,
-    cols: Vec<String>,
-    symbols: Option<Vec<String>>,
-    base: Option<String>,
-    adjust: Option<&str>,
-    universe: Option<String>,
-) -> PyResult<Request> {
-    let mut request = Request::new(parse_date(start)?, parse_date(end)?, cols);
-    if let Some(symbols) = symbols {
-        request = request.symbols(symbols);
-    }
-    if let Some(base) = base {
-        request = request.base(base);
-    }
-    if let Some(adjust) = adjust {
-        request = request.adjust(adjust.parse::<Adjust>().map_err(crate::error::QueryError::new_err)?);
-    }
-    if let Some(universe) = universe {
-        request = request.universe(universe);
-    }
-    Ok(request)
-}
-
-fn parse_date(text: &str) -> PyResult<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        crate::error::QueryError::new_err(format!(
-            "`{text}` is not a date; pass a date, datetime, Timestamp or \"YYYY-MM-DD\""
-        ))
-    })
+fn to_json(report: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(report).expect("a report serializes")
 }

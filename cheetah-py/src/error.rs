@@ -1,7 +1,10 @@
 //! Python exceptions mirroring `cheetah_core::Error`: a `CheetahError` base with one subclass
 //! per family, and distinct subclasses for the cases users handle differently.
 
-use cheetah_core::{Error, QueryError as CoreQueryError, StoreError as CoreStoreError};
+use cheetah_core::{
+    Error, QueryError as CoreQueryError, SourceError as CoreSourceError, StoreError as CoreStoreError,
+    UpdateError as CoreUpdateError,
+};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -103,7 +106,9 @@ pub fn to_py(error: Error) -> PyErr {
             })
         }
         Error::Query(CoreQueryError::Store(CoreStoreError::Locked { .. })) => StoreLocked::new_err(message),
-        Error::Config(_) => ConfigError::new_err(message),
+        Error::Config(_)
+        | Error::Source(CoreSourceError::Config(_))
+        | Error::Update(CoreUpdateError::Source(CoreSourceError::Config(_))) => ConfigError::new_err(message),
         Error::Source(_) => SourceError::new_err(message),
         Error::Store(_) => StoreError::new_err(message),
         Error::Update(_) => UpdateError::new_err(message),

@@ -5,6 +5,7 @@ mod cli;
 mod error;
 mod gil;
 mod interrupt;
+mod read;
 
 use pyo3::prelude::*;
 

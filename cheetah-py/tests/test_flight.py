@@ -1,6 +1,6 @@
 """Reads over Arrow Flight from Python: a real `cheetah serve --no-update` process, read with
 `cheetah.connect` (frames equal to local ones, the same errors), with `pyarrow.flight` alone and
-the README's ticket, and split across the worker processes of a Dask `LocalCluster`."""
+the ticket of docs/flight.md, and split across the worker processes of a Dask `LocalCluster`."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use cheetah_core::{day_of, Cache, Day, Error, StoreError};
+use cheetah_core::internals::{day_of, Day};
+use cheetah_core::{Cache, Error, StoreError};
 use chrono::NaiveDate;
 
 use crate::harness::{self, assert_matches, cheetah, cheetah_command, Db, Kind, Model, FIELDS};

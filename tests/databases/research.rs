@@ -54,7 +54,7 @@ fn closes(result: &cheetah_core::QueryResult) -> BTreeMap<(NaiveDate, String), O
     let close = batch.column(2).as_primitive::<Float64Type>();
     (0..batch.num_rows())
         .map(|i| {
-            let date = cheetah_core::date_of(dates.value(i));
+            let date = cheetah_core::internals::date_of(dates.value(i));
             let symbol = names.value(symbols.keys().value(i) as usize).to_string();
             ((date, symbol), close.is_valid(i).then(|| close.value(i)))
         })
@@ -132,7 +132,7 @@ fn adjusted_prices_a_universe_and_panels_from_the_source(db: &Db) {
     for (r, &d) in panel.dates.iter().enumerate() {
         for (c, symbol) in symbols.iter().enumerate() {
             let cell = matrix[r * symbols.len() + c];
-            match expected.get(&(cheetah_core::date_of(d), symbol.to_string())).copied().flatten() {
+            match expected.get(&(d, symbol.to_string())).copied().flatten() {
                 Some(v) => assert!((cell - v).abs() <= 1e-9 * v.abs().max(1.0), "{d} {symbol}: {cell} != {v}"),
                 None => assert!(cell.is_nan(), "{d} {symbol}: {cell} where there is no value"),
             }

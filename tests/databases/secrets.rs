@@ -96,3 +96,76 @@ fn no_source_failure_shows_the_credentials() {
     assert!(err.contains("refused for ***"), "{err}");
     assert_scrubbed("the verify error", &err);
 }
+
+/// A config is shared by a team, and only the process that updates holds the password: every
+/// command that only reads works in a process whose environment lacks the connection string's
+/// variable, and every command that contacts the source names the variable it lacks.
+#[test]
+fn a_reader_needs_no_secret() {
+    const VARIABLE: &str = "CHEETAH_TEST_READER_SECRET";
+    let Some(db) = Db::open(Kind::Postgres, "reader_secret") else { return };
+    db.create_table();
+    let rows = db.seeded(6, 4, 5);
+    let share = db.dir.path().join("share");
+    let odbc = db.cheetah_connection_string().replace("Pwd=", &format!("Pwd=${{{VARIABLE}}}"));
+    assert!(odbc.contains(&format!("${{{VARIABLE}}}")), "{odbc}");
+    let extra = format!("\n[share]\npath = {:?}\nbudget = \"64MiB\"\n\n[flight]\nlisten = \"127.0.0.1:0\"\n", share);
+    db.config_with(&odbc, &["close", "volume"], &extra);
+
+    let with_secret = |args: &[&str]| {
+        let output = crate::harness::cheetah_command(&db, args).env(VARIABLE, "anything").output().expect("run");
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let without = |args: &[&str]| {
+        let output = crate::harness::cheetah_command(&db, args).env_remove(VARIABLE).output().expect("run");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    let (ok, stderr) = with_secret(&["update"]);
+    assert!(ok, "the writer has the secret: {stderr}");
+
+    let (first, last) = (crate::harness::day(0).to_string(), crate::harness::day(5).to_string());
+    let out = db.dir.path().join("read.csv");
+    let out = out.to_str().expect("utf8");
+    for args in [
+        vec!["status", "--json"],
+        vec!["get", "--start", &first, "--end", &last, "--cols", "close,volume", "--out", out],
+        vec!["quality", "--json"],
+        vec!["universes"],
+        vec!["warm", "--start", &first, "--end", &last, "--no-update"],
+    ] {
+        let (ok, text) = without(&args);
+        assert!(ok, "`cheetah {}` without {VARIABLE}: {text}", args.join(" "));
+        assert!(!text.contains(VARIABLE), "{text}");
+    }
+    let csv = std::fs::read_to_string(out).expect("the read's file");
+    assert_eq!(csv.lines().count(), rows.len() + 1, "every row, and the header");
+
+    // A server of reads only: it starts, serves, and stops on SIGTERM.
+    let mut serve = crate::harness::cheetah_command(&db, &["serve", "--no-update"])
+        .env_remove(VARIABLE)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut log = std::io::BufReader::new(serve.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    while !seen.contains("serving reads over Arrow Flight") {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut log, &mut line).expect("the log");
+        assert!(read > 0, "serve --no-update ended without serving: {seen}");
+        seen.push_str(&line);
+    }
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
+    assert!(serve.wait().expect("serve ends").success(), "{seen}");
+
+    for args in [vec!["update"], vec!["verify"], vec!["fields", "clo*"]] {
+        let (ok, text) = without(&args);
+        assert!(!ok, "`cheetah {}` without {VARIABLE} cannot reach the source", args.join(" "));
+        assert!(
+            text.contains(&format!("[source] odbc uses ${{{VARIABLE}}}")) && text.contains("is not set"),
+            "`cheetah {}` names the variable: {text}",
+            args.join(" ")
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use cheetah_core::day_of;
+use cheetah_core::internals::day_of;
 use cheetah_core::internals::Store;
 use chrono::NaiveDate;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Schema};
 use cheetah_core::{Adjust, Cache, Panel, Request};
 
 use super::{load_config, DateRange};
@@ -98,7 +98,8 @@ fn wide_batch(panel: &Panel) -> anyhow::Result<RecordBatch> {
     let matrix = matrix.as_primitive::<Float64Type>().values();
     let width = panel.symbols.len();
     let mut fields = vec![Field::new("date", DataType::Date32, false)];
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(Date32Array::from(panel.dates.clone()))];
+    let dates = panel.dates.iter().map(|&d| Date32Type::from_naive_date(d));
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(Date32Array::from_iter_values(dates))];
     for (c, symbol) in panel.symbols.iter().enumerate() {
         fields.push(Field::new(symbol.unwrap_or_default(), DataType::Float64, true));
         let values = (0..panel.dates.len()).map(|r| Some(matrix[r * width + c]).filter(|v| !v.is_nan()));

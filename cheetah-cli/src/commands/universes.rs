@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use cheetah_core::{date_of, Cache};
+use cheetah_core::Cache;
 
 use super::load_config;
 
@@ -39,7 +39,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             None => println!("{name:<16} not cached yet: run `cheetah update`"),
             Some(u) => {
                 let (first, last) = u.span().map_or(("-".into(), "-".into()), |(first, last)| {
-                    (date_of(first).to_string(), last.map_or("open".into(), |l| date_of(l).to_string()))
+                    (first.to_string(), last.map_or("open".into(), |l| l.to_string()))
                 });
                 let updated = chrono::DateTime::from_timestamp(u.updated, 0)
                     .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use crate::config::{pattern_matches, Config, TableConfig};
 use crate::error::{ConfigError, Error, QueryError, StoreError};
 use crate::hot::HotChunks;
-use crate::query::{self, resolve_fields, HotStore, OutputPool, QueryResult, ReadRules, Request};
+use crate::query::{self, resolve_fields, HotStore, OutputPool, QueryResult, ReadRules, Reader, Request};
 use crate::share::SharedLayer;
 use crate::source::{list_columns, Source, Sources};
 use crate::status::{self, Status};
@@ -151,15 +151,7 @@ impl Cache {
     /// # Errors
     /// [`crate::QueryError`] for bad arguments and unknown or ambiguous names, and store failures.
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
-        self.refresh()?;
-        let read = |store: &Store, view: &crate::view::View| {
-            let chunks = HotStore { hot: &self.hot, store };
-            let layer = self.shared.as_ref().and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
-            let shared = layer.as_ref().map(|(s, l)| (*s, l));
-            let universe = self.universe_of(store, request)?;
-            query::read(view, &self.rules, universe.as_ref(), &view.marks, &chunks, shared, &self.pool, request)
-        };
-        Ok(self.follower.read(&self.hot, read)?)
+        self.with_reader(true, |reader| reader.read(request))
     }
 
     /// Reads `request` wide: each field as a date × symbol matrix, equal to [`Cache::get`]
@@ -169,15 +161,7 @@ impl Cache {
     /// As for [`Cache::get`], and [`QueryError::InvalidArgument`] for a field that is not
     /// numeric.
     pub fn panel(&self, request: &Request) -> Result<query::Panel, Error> {
-        self.refresh()?;
-        let read = |store: &Store, view: &crate::view::View| {
-            let chunks = HotStore { hot: &self.hot, store };
-            let universe = self.universe_of(store, request)?;
-            let plan = query::plan(view, &self.rules, &view.marks, request, universe.as_ref())?;
-            query::check_panel(&plan)?;
-            Ok(query::read_panel(&plan, view, &chunks)?)
-        };
-        Ok(self.follower.read(&self.hot, read)?)
+        self.with_reader(false, |reader| reader.panel(request))
     }
 
     /// What [`Cache::get`] of `request` would return, without reading a chunk: its columns and
@@ -186,37 +170,25 @@ impl Cache {
     /// # Errors
     /// As for [`Cache::get`].
     pub fn outline(&self, request: &Request) -> Result<query::Outline, Error> {
+        self.with_reader(false, |reader| reader.outline(request))
+    }
+
+    /// Runs `read` with a [`Reader`] over what the writer has committed, offering the shared
+    /// layer when `layer` is set.
+    fn with_reader<T>(
+        &self,
+        layer: bool,
+        read: impl Fn(&Reader<'_, HotStore<'_>>) -> Result<T, QueryError>,
+    ) -> Result<T, Error> {
         self.refresh()?;
-        let (store, view) = (self.follower.store(), self.follower.view());
-        let universe = self.universe_of(&store, request)?;
-        let plan = query::plan(&view, &self.rules, &view.marks, request, universe.as_ref())?;
-        Ok(query::outline(&plan, &store, view.symbols.len())?)
-    }
-
-    /// The stored universe `request` names, if it names one.
-    ///
-    /// # Errors
-    /// [`QueryError::InvalidArgument`] for a universe the config does not name, or one no
-    /// update has read yet.
-    fn universe_of(&self, store: &Store, request: &Request) -> Result<Option<Universe>, QueryError> {
-        let Some(name) = &request.universe else { return Ok(None) };
-        match store.universe(name)? {
-            Some(universe) => Ok(Some(universe)),
-            None => Err(QueryError::InvalidArgument(self.no_universe(name))),
-        }
-    }
-
-    fn no_universe(&self, name: &str) -> String {
-        if self.config.universe(name).is_some() {
-            return format!("universe `{name}` is not cached yet; run `cheetah update`");
-        }
-        let known: Vec<String> = self.config.universes.iter().map(|u| format!("`{}`", u.name)).collect();
-        match known.is_empty() {
-            true => {
-                format!("universe `{name}` is not configured; add a [[universe]] block naming its membership table")
-            }
-            false => format!("universe `{name}` is not configured; configured universes: {}", known.join(", ")),
-        }
+        let attempt = |store: &Store, view: &crate::view::View| {
+            let chunks = HotStore { hot: &self.hot, store };
+            let offered = self.shared.as_ref().filter(|_| layer);
+            let generation = offered.and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
+            let shared = generation.as_ref().map(|(s, l)| (*s, l));
+            read(&Reader { view, rules: &self.rules, chunks: &chunks, shared, pool: &self.pool })
+        };
+        Ok(self.follower.read(&self.hot, attempt)?)
     }
 
     /// Every universe the config names, as the last update stored it (`None` before one has).
@@ -240,7 +212,7 @@ impl Cache {
     pub fn members(&self, name: &str, date: NaiveDate) -> Result<Vec<String>, Error> {
         self.refresh()?;
         let universe = self.follower.store().universe(name)?;
-        let universe = universe.ok_or_else(|| QueryError::InvalidArgument(self.no_universe(name)))?;
+        let universe = universe.ok_or_else(|| self.rules.no_universe(name))?;
         Ok(universe.members(date).into_iter().map(str::to_string).collect())
     }
 

@@ -126,7 +126,7 @@ impl Cache {
                 }
                 let cols: Vec<String> = alive.iter().map(|f| f.name.clone()).collect();
                 let request = Request::new(date_of(segment.start), date_of(segment.end), cols.clone());
-                let days_now = query::plan(view, &self.rules, &view.marks, &request, None)?.days;
+                let days_now = query::plan(view, &self.rules, &request, None)?.days;
                 let asof = asof_tables(view, &segment.fields);
                 let mut watched = segment.tables.clone();
                 watched.extend(&asof);
@@ -278,7 +278,7 @@ impl Cache {
             }
             let request = Request::new(date_of(wanted.start), date_of(wanted.end), wanted.cols.clone())
                 .dates(DateLayout::Dictionary);
-            let plan = query::plan(view, &self.rules, &view.marks, &request, None)?;
+            let plan = query::plan(view, &self.rules, &request, None)?;
             let chunks = HotStore { hot: &self.hot, store };
             let assembled =
                 query::assemble_plan(&plan, view, &chunks, &pool, DateLayout::Dictionary, plan.row_tables > 1)?;

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::parse::{ByteSize, Invalid};
-use super::secrets::substitute_env;
+use super::values::{ByteSize, Invalid};
 use super::{FlightConfig, TlsFiles};
 use crate::error::ConfigError;
 
@@ -23,24 +22,13 @@ pub(super) fn parse(
     let text = raw.listen.into_inner();
     let listen =
         resolve_listen(&text).map_err(|why| invalid(span.clone(), format!("[flight] listen = {text:?}: {why}")))?;
-    let token = match raw.token {
-        Some(template) => {
-            let token = substitute_env(&template).map_err(|name| ConfigError::MissingEnv {
-                path: path.to_path_buf(),
-                key: "[flight] token".into(),
-                name,
-            })?;
-            if token.trim().is_empty() {
-                return Err(invalid(
-                    span,
-                    "[flight] token is empty; set a long random token, or leave the key out to serve loopback only"
-                        .into(),
-                ));
-            }
-            Some(token)
-        }
-        None => None,
-    };
+    if raw.token.as_ref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(invalid(
+            span,
+            "[flight] token is empty; set a long random token, or leave the key out to serve loopback only".into(),
+        ));
+    }
+    let token = raw.token;
     if token.is_none() && !listen.ip().is_loopback() {
         return Err(invalid(
             span,
@@ -60,6 +48,7 @@ pub(super) fn parse(
     Ok(FlightConfig {
         listen,
         token,
+        config: path.to_path_buf(),
         tls,
         max_read_bytes: raw.max_read.map_or(DEFAULT_FLIGHT_MAX_READ, |b| b.0),
         part_bytes: raw.part_bytes.map_or(DEFAULT_FLIGHT_PART, |b| b.0).max(1),

@@ -10,6 +10,7 @@ mod quality;
 mod research;
 mod secrets;
 mod sources;
+mod values;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -80,8 +81,11 @@ impl Default for QualityConfig {
 pub struct FlightConfig {
     /// The address to listen on.
     pub listen: std::net::SocketAddr,
-    /// The bearer token clients must present, with `${NAME}` substituted. Never print it.
+    /// The bearer token clients must present, as the config writes it: `${NAME}` is read when
+    /// the server starts. Never print it.
     pub(crate) token: Option<String>,
+    /// The config file, for messages.
+    pub(crate) config: PathBuf,
     /// The certificate chain and private key (PEM files) to serve TLS with.
     pub tls: Option<TlsFiles>,
     /// The most bytes one read may return; a larger one is refused before it is read.
@@ -100,9 +104,28 @@ pub struct TlsFiles {
 }
 
 impl FlightConfig {
-    /// The bearer token clients must present. Compare it, never print it.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+    /// The bearer token clients must present, its `${NAME}` read from the environment now.
+    /// Compare it, never print it.
+    ///
+    /// # Errors
+    /// [`ConfigError::MissingEnv`] naming a variable that is not set, and
+    /// [`ConfigError::Invalid`]-like [`ConfigError::EmptySecret`] for one set to nothing.
+    pub fn token(&self) -> Result<Option<String>, ConfigError> {
+        let Some(template) = &self.token else { return Ok(None) };
+        let token = secrets::substitute_env(template).map_err(|name| ConfigError::MissingEnv {
+            path: self.config.clone(),
+            key: "[flight] token".into(),
+            name,
+        })?;
+        if token.trim().is_empty() {
+            return Err(ConfigError::EmptySecret { path: self.config.clone(), key: "[flight] token".into() });
+        }
+        Ok(Some(token))
+    }
+
+    /// Whether clients must present a token.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
     }
 }
 
@@ -143,8 +166,11 @@ pub struct StoreConfig {
 pub struct SourceConfig {
     /// Its name: [`DEFAULT_SOURCE`] for `[source]`, else the `NAME` of `[sources.NAME]`.
     pub name: String,
-    /// The connection string with `${NAME}` already substituted. Never print it.
-    pub(crate) connection_string: String,
+    /// The connection string as the config writes it, `${NAME}` and all: the variables are read
+    /// when the source is contacted, so a process that only reads needs none of them.
+    pub(crate) odbc: String,
+    /// `file:line` of its section, for messages.
+    pub(crate) config: PathBuf,
     /// Largest text value fetched, in bytes; longer values are an error, never truncated.
     pub max_text_size: usize,
     /// Seconds to wait for a login.
@@ -159,7 +185,7 @@ impl SourceConfig {
     /// A description of the source safe to print: the driver, server, port and database, never
     /// the user or password.
     pub fn redacted(&self) -> String {
-        secrets::redact(&self.connection_string)
+        secrets::redact(&self.odbc)
     }
 
     /// The config section that describes it: `[source]` or `[sources.NAME]`.
@@ -175,9 +201,17 @@ impl SourceConfig {
         }
     }
 
-    /// The connection string. Pass it to ODBC only, never to a log or an error.
-    pub fn connection_string(&self) -> &str {
-        &self.connection_string
+    /// The connection string, its `${NAME}` read from the environment now. Pass it to ODBC only,
+    /// never to a log or an error.
+    ///
+    /// # Errors
+    /// [`ConfigError::MissingEnv`] naming the variable that is not set.
+    pub fn connection_string(&self) -> Result<String, ConfigError> {
+        secrets::substitute_env(&self.odbc).map_err(|name| ConfigError::MissingEnv {
+            path: self.config.clone(),
+            key: format!("{} odbc", self.section()),
+            name,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use super::flight::{self, RawFlight};
 use super::quality::{self, RawQuality};
 use super::research::{self, RawAdjust, RawUniverse};
 use super::sources::{self, RawSource};
+use super::values::ByteSize;
 use super::{
     is_glob, pattern_matches, Config, DecimalMode, MissingPolicy, QualityConfig, ShareConfig, StoreConfig, TableConfig,
     DEFAULT_LOOKBACK, DEFAULT_SOURCE,
@@ -200,9 +201,6 @@ impl Config {
     }
 }
 
-/// Makes the error for a bad value at a span of the config text.
-pub(super) type Invalid<'a> = &'a dyn Fn(std::ops::Range<usize>, String) -> ConfigError;
-
 /// The 1-based line of the first non-blank character at or after `offset`.
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
@@ -289,48 +287,6 @@ impl<'de> Deserialize<'de> for ConfigDate {
     }
 }
 
-/// A size such as `"2GiB"`, `"512MB"` or a plain number of bytes.
-pub(super) struct ByteSize(pub(super) u64);
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Bytes(u64),
-            Text(String),
-        }
-        match Either::deserialize(deserializer)? {
-            Either::Bytes(n) => Ok(ByteSize(n)),
-            Either::Text(s) => parse_byte_size(&s).map(ByteSize).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "`{s}` is not a size; write it like \"2GiB\", \"512MiB\" or \"500MB\""
-                ))
-            }),
-        }
-    }
-}
-
-fn parse_byte_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        _ => return None,
-    };
-    (number >= 0.0).then_some((number * multiplier as f64) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,7 +315,7 @@ start = "2015-01-01"
         assert_eq!(c.store.path, Path::new("/etc/cheetah/store"));
         assert_eq!(c.store.hot_cache_bytes, 512 << 20);
         let source = &c.sources[DEFAULT_SOURCE];
-        assert!(source.connection_string().contains(&format!("Pwd={home};")));
+        assert!(source.connection_string().unwrap().contains(&format!("Pwd={home};")));
         assert!(!format!("{source:?}").contains("Pwd"));
         assert_eq!(source.redacted(), "Driver={SQLite3};Database=x.db");
         assert_eq!((c.tables[0].source.as_str(), source.section().as_str()), (DEFAULT_SOURCE, "[source]"));
@@ -387,18 +343,26 @@ start = "2015-01-01"
     }
 
     #[test]
-    fn missing_environment_variable_is_named() {
-        let err = Config::parse(Path::new("c.toml"), &GOOD.replace("${HOME}", "${CHEETAH_SURELY_UNSET}"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("CHEETAH_SURELY_UNSET"), "{err}");
+    fn a_missing_environment_variable_is_named_when_the_source_is_contacted() {
+        let c = Config::parse(Path::new("c.toml"), &GOOD.replace("${HOME}", "${CHEETAH_SURELY_UNSET}")).unwrap();
+        let source = &c.sources[DEFAULT_SOURCE];
+        assert_eq!(source.redacted(), "Driver={SQLite3};Database=x.db", "readable without the variable");
+        let err = source.connection_string().unwrap_err().to_string();
+        assert!(err.contains("[source] odbc uses ${CHEETAH_SURELY_UNSET}") && err.contains("not set"), "{err}");
+        let err = Config::parse(
+            Path::new("c.toml"),
+            &GOOD.replace("Pwd=${HOME};", "").replace("Driver={SQLite3};Database=/tmp/x.db;", " "),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("odbc is empty"), "{err}");
     }
 
     #[test]
     fn flight_needs_a_token_beyond_loopback_and_never_shows_it() {
         let with = |flight: &str| Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[flight]\n{flight}\n"));
         let local = with(r#"listen = "localhost:8815""#).unwrap().flight.unwrap();
-        assert!(local.listen.ip().is_loopback() && local.listen.port() == 8815 && local.token().is_none());
+        assert!(local.listen.ip().is_loopback() && local.listen.port() == 8815 && local.token().unwrap().is_none());
         let err = with(r#"listen = "0.0.0.0:8815""#).unwrap_err().to_string();
         assert!(err.contains("serves other machines") && err.contains("token"), "{err}");
         let open = with(
@@ -409,14 +373,16 @@ token = "${HOME}-x""#,
         .flight
         .unwrap();
         let home = std::env::var("HOME").unwrap();
-        assert_eq!(open.token(), Some(format!("{home}-x").as_str()));
+        assert_eq!(open.token().unwrap(), Some(format!("{home}-x")));
         assert!(!format!("{open:?}").contains(&home), "{open:?}");
         let unset = with(
             r#"listen = "127.0.0.1:1"
 token = "${CHEETAH_SURELY_UNSET}""#,
         )
-        .unwrap_err()
-        .to_string();
+        .expect("a reader needs no token")
+        .flight
+        .unwrap();
+        let unset = unset.token().unwrap_err().to_string();
         assert!(unset.contains("[flight] token") && unset.contains("CHEETAH_SURELY_UNSET"), "{unset}");
         let half = with(
             r#"listen = "127.0.0.1:1"
@@ -433,6 +399,28 @@ tokn = "x""#
         .unwrap_err()
         .to_string()
         .contains("tokn"));
+    }
+
+    /// The fingerprint is stored in every catalog: a change to its text rebuilds every table of
+    /// every store on its next update, so the text is pinned here as the stored tags are.
+    #[test]
+    fn a_table_fingerprint_keeps_its_stored_text() {
+        let text = format!("{GOOD}where = \"x > 1\"\nlookback = 3\n");
+        let c = Config::parse(Path::new("c.toml"), &text).unwrap();
+        let stored = |t: &TableConfig| serde_json::to_string(&t.fingerprint()).unwrap();
+        assert_eq!(
+            stored(&c.tables[0]),
+            r#""kind=Daily;date=trade_date;symbol=symbol;where=Some(\"x > 1\");start=2015-01-01;schema=None;order_by=None;decimal=Float""#
+        );
+        let mut named = c.tables[0].clone();
+        named.source = "vendor".into();
+        named.kind = TableKind::Asof;
+        named.order_by = Some("period".into());
+        named.decimal = DecimalMode::Exact;
+        assert_eq!(
+            stored(&named),
+            r#""kind=Asof;date=trade_date;symbol=symbol;where=Some(\"x > 1\");start=2015-01-01;schema=None;order_by=Some(\"period\");decimal=Exact;source=vendor""#
+        );
     }
 
     #[test]
@@ -502,8 +490,11 @@ tokn = "x""#
             Path::new("c.toml"),
             &format!("{GOOD}{}", vendor.replace("${HOME}", "${CHEETAH_SURELY_UNSET}")),
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap()
+        .sources["vendor"]
+            .connection_string()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("[sources.vendor] odbc uses ${CHEETAH_SURELY_UNSET}"), "{err}");
         let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}{}", vendor.replace("vendor", "default")))
             .unwrap_err()
@@ -537,13 +528,5 @@ tokn = "x""#
         let err =
             Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[quality]\noutlier = 5\n")).unwrap_err().to_string();
         assert!(err.contains("outlier"), "{err}");
-    }
-
-    #[test]
-    fn byte_sizes() {
-        assert_eq!(parse_byte_size("2GiB"), Some(2 << 30));
-        assert_eq!(parse_byte_size("1.5 kb"), Some(1500));
-        assert_eq!(parse_byte_size("12"), Some(12));
-        assert_eq!(parse_byte_size("2 parsecs"), None);
     }
 }

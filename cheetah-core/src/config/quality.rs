@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::parse::Invalid;
+use super::values::Invalid;
 use super::QualityConfig;
 use crate::error::ConfigError;
 

@@ -5,8 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::parse::Invalid;
-use super::secrets::substitute_env;
+use super::values::Invalid;
 use super::{SourceConfig, DEFAULT_SOURCE};
 use crate::error::ConfigError;
 
@@ -40,14 +39,16 @@ pub(super) fn parse(
         if name.is_empty() || name.contains(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | '`' | '"')) {
             return Err(invalid(span, format!("[sources.{name:?}]: a source name is a plain word, such as `vendor`")));
         }
-        let connection_string = substitute_env(&raw.odbc).map_err(|variable| ConfigError::MissingEnv {
-            path: path.to_path_buf(),
-            key: format!("{} odbc", SourceConfig::section_of(&name)),
-            name: variable,
-        })?;
+        if raw.odbc.trim().is_empty() {
+            return Err(invalid(
+                span,
+                format!("{} odbc is empty; give an ODBC connection string such as \"Driver={{SQLite3}};Database=/data/market.db;\"", SourceConfig::section_of(&name)),
+            ));
+        }
         let config = SourceConfig {
             name: name.clone(),
-            connection_string,
+            odbc: raw.odbc,
+            config: path.to_path_buf(),
             max_text_size: raw.max_text_size.unwrap_or(DEFAULT_MAX_TEXT_SIZE),
             login_timeout_secs: raw.login_timeout.unwrap_or(15),
             batch_rows: raw.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1),

@@ -1,7 +1,7 @@
 //! Fetching the decoded chunks a [`Plan`] needs, from a [`ChunkSource`].
 //!
-//! The source is the seam for where decoded chunks live: today the per-process hot layer in
-//! front of the store ([`HotStore`]); a layer shared between processes plugs in beside it.
+//! The source is the seam for where a read's stored data comes from: the per-process hot layer
+//! in front of the store ([`HotStore`]).
 
 use arrow::array::ArrayRef;
 use rayon::prelude::*;
@@ -14,6 +14,7 @@ use crate::hot::HotChunks;
 use crate::store::catalog::{FieldEntry, TableEntry};
 use crate::store::Store;
 use crate::types::{Day, TableKind};
+use crate::universe::Universe;
 use crate::view::View;
 
 /// Where a read's decoded chunks come from.
@@ -24,6 +25,12 @@ pub(crate) trait ChunkSource: Sync {
     /// The value chunks of `table`'s `field` on `days`, `None` where it has none.
     fn values(&self, table: &TableEntry, field: &FieldEntry, days: &[Day])
         -> Result<Vec<Option<ArrayRef>>, StoreError>;
+
+    /// The cached days of `table` in `from..=to` with their rows, ascending.
+    fn day_rows(&self, table: &TableEntry, from: Day, to: Day) -> Result<Vec<(Day, u32)>, StoreError>;
+
+    /// The universe `name` as stored, if an update has read it.
+    fn universe(&self, name: &str) -> Result<Option<Universe>, StoreError>;
 
     /// A finding that a chunk is missing or undecodable: the rows of `table`, or its `field`,
     /// on `day`.
@@ -53,6 +60,14 @@ impl ChunkSource for HotStore<'_> {
         days: &[Day],
     ) -> Result<Vec<Option<ArrayRef>>, StoreError> {
         self.hot.values(self.store, table, field, days)
+    }
+
+    fn day_rows(&self, table: &TableEntry, from: Day, to: Day) -> Result<Vec<(Day, u32)>, StoreError> {
+        self.store.day_rows(table.id, from, to)
+    }
+
+    fn universe(&self, name: &str) -> Result<Option<Universe>, StoreError> {
+        self.store.universe(name)
     }
 
     fn corrupt_chunk(&self, table: &str, field: Option<&str>, day: Day, message: &str) -> StoreError {

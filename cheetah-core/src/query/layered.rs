@@ -14,12 +14,13 @@ use arrow::compute::{concat, filter};
 use arrow::datatypes::{Int16Type, Int32Type};
 
 use super::assemble::DateLayout;
+use super::membership::Membership;
 use super::plan::Plan;
 use super::{Columns, SharedUse};
+use crate::error::LayerError;
 use crate::share::{asof_tables, FieldFile, LayerView, Segment};
 use crate::store::symbols::SymbolDictionary;
 use crate::types::Day;
-use crate::universe::Membership;
 use crate::view::{SymbolRanking, View};
 
 /// A segment that can serve part of a plan.
@@ -101,7 +102,7 @@ pub(crate) fn read(
     choice: &Choice<'_>,
     layout: DateLayout,
     store: impl Fn(&Plan<'_>) -> Result<Columns, crate::error::StoreError>,
-) -> Result<Result<Columns, String>, crate::error::StoreError> {
+) -> Result<Result<Columns, LayerError>, crate::error::StoreError> {
     let part = match layer_part(plan, view, layer, choice) {
         Ok(part) => part,
         Err(e) => return Ok(Err(e)),
@@ -142,7 +143,7 @@ pub(crate) fn read(
     }
     let keys: Vec<ArrayRef> = pieces.iter().map(|p| dictionary_keys(&p.symbols)).collect();
     let joined = |arrays: Vec<&dyn Array>| {
-        concat(&arrays).map_err(|e| format!("joining the layer's rows with the store's: {e}"))
+        concat(&arrays).map_err(|e| LayerError::damaged("the layer's rows beside the store's", e))
     };
     let keys = match joined(keys.iter().map(AsRef::as_ref).collect()) {
         Ok(keys) => keys,
@@ -177,7 +178,7 @@ struct LayerPart {
     views: bool,
 }
 
-fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'_>) -> Result<LayerPart, String> {
+fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'_>) -> Result<LayerPart, LayerError> {
     let (g, segment) = (&layer.generation, choice.segment);
     let rows_before = |end: usize| segment.days[..end].iter().map(|&(_, n)| n as usize).sum::<usize>();
     let lo = rows_before(choice.days.start);
@@ -191,7 +192,7 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
     let old_ranking = (published != view.symbols.len()).then(|| ranking_of_first(&view.symbols, published));
     // Filters below trust the codes: a damaged file must fail here, not keep the wrong rows.
     if !codes_below(&symbols, published) {
-        return Err(format!("segment {}: a symbol code out of range: the layer is damaged", segment.id));
+        return Err(LayerError::damaged(format!("segment {}", segment.id), "a symbol code is out of range"));
     }
 
     let mut keep: Option<BooleanBuffer> = None;
@@ -238,7 +239,7 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
     }
     if let Some(keep) = &keep {
         let keep = arrow::array::BooleanArray::new(keep.clone(), None);
-        let copy = |a: &ArrayRef| filter(a.as_ref(), &keep).map_err(|e| e.to_string());
+        let copy = |a: &ArrayRef| filter(a.as_ref(), &keep).map_err(|e| LayerError::damaged("a mapped column", e));
         symbols = copy(&symbols)?;
         fields = fields.iter().map(copy).collect::<Result<_, _>>()?;
     }
@@ -256,7 +257,8 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
         .transpose()?
         .map(|codes| {
             let served: Vec<Day> = rows_per_day.iter().map(|&(d, _)| d).collect();
-            date_dictionary(codes, served).map_err(|e| format!("the date codes of segment {}: {e}", segment.id))
+            date_dictionary(codes, served)
+                .map_err(|e| LayerError::damaged(format!("the date codes of segment {}", segment.id), e))
         })
         .transpose()?;
     Ok(LayerPart { symbols, fields, rows_per_day, dates, views })
@@ -307,13 +309,18 @@ fn ranking_of_first(symbols: &SymbolDictionary, n: usize) -> SymbolRanking {
 ///
 /// # Errors
 /// A code that is no rank of `old`: the file holding it is damaged.
-fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking) -> Result<ArrayRef, String> {
+fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking) -> Result<ArrayRef, LayerError> {
     let mut by_rank = vec![0u32; old.rank.len()];
     for (id, &rank) in old.rank.iter().enumerate() {
         by_rank[rank as usize] = new.rank[id];
     }
     let ranks = (0..codes.len())
-        .map(|i| by_rank.get(code_at(codes, i)).copied().ok_or("a symbol code out of range: the layer is damaged"))
+        .map(|i| {
+            by_rank
+                .get(code_at(codes, i))
+                .copied()
+                .ok_or_else(|| LayerError::damaged("a segment's symbol codes", "a code is out of range"))
+        })
         .collect::<Result<Vec<u32>, _>>()?;
     Ok(if narrow(new.rank.len()) {
         Arc::new(Int16Array::from_iter_values(ranks.into_iter().map(|r| r as i16)))
@@ -366,22 +373,21 @@ fn narrow(levels: usize) -> bool {
 ///
 /// # Errors
 /// A key that ranks no symbol: the layer file it came from is damaged.
-fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> Result<ArrayRef, String> {
-    keyed(keys, Arc::new(ranking.sorted.clone())).map_err(|e| format!("the symbol codes: {e}"))
+fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> Result<ArrayRef, LayerError> {
+    keyed(keys, Arc::new(ranking.sorted.clone())).map_err(|e| LayerError::damaged("a segment's symbol codes", e))
 }
 
 /// Codes into `values` as a dictionary column; the codes of a damaged file may not index them.
-fn keyed(codes: ArrayRef, values: ArrayRef) -> Result<ArrayRef, String> {
-    let checked = match codes.as_primitive_opt::<Int16Type>() {
+fn keyed(codes: ArrayRef, values: ArrayRef) -> Result<ArrayRef, arrow::error::ArrowError> {
+    match codes.as_primitive_opt::<Int16Type>() {
         Some(k) => DictionaryArray::try_new(k.clone(), values).map(|d| Arc::new(d) as ArrayRef),
         None => {
             DictionaryArray::try_new(codes.as_primitive::<Int32Type>().clone(), values).map(|d| Arc::new(d) as ArrayRef)
         }
-    };
-    checked.map_err(|e| format!("{e}; the layer is damaged"))
+    }
 }
 
-fn date_dictionary(codes: ArrayRef, days: Vec<Day>) -> Result<ArrayRef, String> {
+fn date_dictionary(codes: ArrayRef, days: Vec<Day>) -> Result<ArrayRef, arrow::error::ArrowError> {
     keyed(codes, Arc::new(Date32Array::from(days)))
 }
 

@@ -1,5 +1,7 @@
 //! Reading: requested fields over a date range, assembled into one Arrow table keyed by
-//! (date, symbol), in three steps with types between them:
+//! (date, symbol). A [`Reader`] holds what a read needs beside its [`Request`]: the view, the
+//! config's rules, the chunk source, the shared layer and the output pool. A read runs in three
+//! steps with types between them:
 //! - [`plan`](plan::plan): what the request means against the view, touching no chunk;
 //! - [`fetch`](fetch::fetch): the decoded chunks the plan needs, from a
 //!   [`ChunkSource`](fetch::ChunkSource);
@@ -17,6 +19,7 @@ mod asof;
 mod assemble;
 mod fetch;
 mod layered;
+mod membership;
 mod outline;
 mod panel;
 mod plan;
@@ -35,16 +38,14 @@ pub(crate) use self::assemble::Assembled;
 pub use self::assemble::DateLayout;
 pub(crate) use self::fetch::{ChunkSource, HotStore};
 pub(crate) use self::layered::dictionary_keys;
-pub(crate) use self::outline::outline;
 pub use self::outline::Outline;
 pub use self::panel::Panel;
-pub(crate) use self::panel::{check as check_panel, read_panel};
-pub(crate) use self::plan::{check_range, plan, MarkSnapshot, Plan};
+pub(crate) use self::plan::{check_range, plan, Plan};
 pub use self::pool::OutputPool;
 pub(crate) use self::resolve::{resolve_fields, ReadRules};
 use crate::error::{QueryError, StoreError};
 use crate::share::{LayerView, SharedLayer};
-use crate::types::Day;
+use crate::types::{date_of, Day};
 use crate::view::View;
 
 #[cfg(feature = "internals")]
@@ -123,7 +124,7 @@ pub struct QueryResult {
     /// The dates actually covered: the request clipped to what every involved table has loaded.
     pub covered: Option<(NaiveDate, NaiveDate)>,
     /// Each date with rows, and how many; the rows are in this order.
-    pub rows_per_day: Vec<(Day, usize)>,
+    pub rows_per_day: Vec<(NaiveDate, usize)>,
     /// What the shared layer gave, if it served any of the rows.
     pub shared: Option<SharedUse>,
 }
@@ -149,53 +150,96 @@ pub(crate) struct Columns {
     shared: Option<SharedUse>,
 }
 
-/// Reads `request`: plans it against `view` within `marks`, takes what it can from `shared`,
-/// fetches the other chunks from `chunks`, and assembles them into buffers from `pool`.
-///
-/// # Errors
-/// [`QueryError`] for bad arguments, unknown or ambiguous names, and store failures.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn read(
-    view: &View,
-    rules: &ReadRules,
-    universe: Option<&crate::universe::Universe>,
-    marks: &MarkSnapshot,
-    chunks: &impl ChunkSource,
-    shared: Option<(&SharedLayer, &LayerView)>,
-    pool: &OutputPool,
-    request: &Request,
-) -> Result<QueryResult, QueryError> {
-    let plan = plan::plan(view, rules, marks, request, universe)?;
-    let store = |plan: &Plan<'_>| from_store(plan, view, chunks, pool, request.dates);
-    let columns = match shared.and_then(|(layer, lv)| Some((layer, lv, layered::choose(&plan, view, lv)?))) {
-        Some((layer, lv, choice)) => match layered::read(&plan, view, lv, &choice, request.dates, store)? {
-            Ok(columns) => {
-                layer.touch(choice.segment.id);
-                columns
-            }
-            Err(e) => {
-                layer.failed(&e);
-                store(&plan)?
-            }
-        },
-        None => store(&plan)?,
-    };
-    let mut columns = columns;
-    if plan.adjust.is_some() {
-        let divisors = divisors(&plan, view, chunks, || adjust::symbol_ranks(&columns.symbols))?;
-        adjust::adjust_long(&columns.symbols, &mut columns.fields, &plan.adjusted, &divisors);
-    }
-    columns.fields.truncate(plan.outputs);
+/// What a read needs beyond its request: a view of the store, what the config says about
+/// reading, where decoded chunks come from, the shared layer when it may serve the read, and the
+/// pool the result's buffers come from.
+pub(crate) struct Reader<'a, C> {
+    /// The catalog, symbols, days and marks the read sees.
+    pub view: &'a View,
+    /// Aliases, adjustments and the configured universes.
+    pub rules: &'a ReadRules,
+    /// Decoded chunks, day indexes and universes.
+    pub chunks: &'a C,
+    /// The shared layer and the generation it offers, when it may serve the read.
+    pub shared: Option<(&'a SharedLayer, &'a LayerView)>,
+    /// Where the result's buffers come from.
+    pub pool: &'a OutputPool,
+}
 
-    let mut schema_fields = vec![
-        Field::new("date", columns.dates.data_type().clone(), false),
-        Field::new("symbol", columns.symbols.data_type().clone(), false),
-    ];
-    schema_fields.extend(plan.output_fields().into_iter().map(|(name, dtype)| Field::new(name, dtype, true)));
-    let mut arrays: Vec<ArrayRef> = vec![columns.dates, columns.symbols];
-    arrays.extend(columns.fields);
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays).expect("columns match the schema");
-    Ok(QueryResult { batch, covered: plan.covered, rows_per_day: columns.rows_per_day, shared: columns.shared })
+impl<'a, C: ChunkSource> Reader<'a, C> {
+    /// Plans `request`: its names resolved, its cut and days fixed, its universe loaded.
+    ///
+    /// # Errors
+    /// [`QueryError`] for bad arguments and unknown or ambiguous names, and store failures.
+    pub fn plan(&self, request: &Request) -> Result<Plan<'a>, QueryError> {
+        let universe = match &request.universe {
+            Some(name) => Some(self.chunks.universe(name)?.ok_or_else(|| self.rules.no_universe(name))?),
+            None => None,
+        };
+        plan::plan(self.view, self.rules, request, universe.as_ref())
+    }
+
+    /// Reads `request`: takes what it can from the shared layer, fetches the other chunks, and
+    /// assembles them into buffers from the pool.
+    ///
+    /// # Errors
+    /// As for [`Reader::plan`].
+    pub fn read(&self, request: &Request) -> Result<QueryResult, QueryError> {
+        let (view, chunks, pool) = (self.view, self.chunks, self.pool);
+        let plan = self.plan(request)?;
+        let store = |plan: &Plan<'_>| from_store(plan, view, chunks, pool, request.dates);
+        let chosen = self.shared.and_then(|(layer, lv)| Some((layer, lv, layered::choose(&plan, view, lv)?)));
+        let mut columns = match chosen {
+            Some((layer, lv, choice)) => match layered::read(&plan, view, lv, &choice, request.dates, store)? {
+                Ok(columns) => {
+                    layer.touch(choice.segment.id);
+                    columns
+                }
+                Err(e) => {
+                    layer.failed(&e);
+                    store(&plan)?
+                }
+            },
+            None => store(&plan)?,
+        };
+        if plan.adjust.is_some() {
+            let divisors = divisors(&plan, view, chunks, || adjust::symbol_ranks(&columns.symbols))?;
+            adjust::adjust_long(&columns.symbols, &mut columns.fields, &plan.adjusted, &divisors);
+        }
+        columns.fields.truncate(plan.outputs);
+
+        let mut schema_fields = vec![
+            Field::new("date", columns.dates.data_type().clone(), false),
+            Field::new("symbol", columns.symbols.data_type().clone(), false),
+        ];
+        schema_fields.extend(plan.output_fields().into_iter().map(|(name, dtype)| Field::new(name, dtype, true)));
+        let mut arrays: Vec<ArrayRef> = vec![columns.dates, columns.symbols];
+        arrays.extend(columns.fields);
+        let batch =
+            RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays).expect("columns match the schema");
+        let rows_per_day = columns.rows_per_day.into_iter().map(|(day, rows)| (date_of(day), rows)).collect();
+        Ok(QueryResult { batch, covered: plan.covered, rows_per_day, shared: columns.shared })
+    }
+
+    /// Reads `request` wide: each field as a date × symbol matrix, scattered from the chunks.
+    ///
+    /// # Errors
+    /// As for [`Reader::plan`], and [`QueryError::InvalidArgument`] for a field that is not
+    /// numeric.
+    pub fn panel(&self, request: &Request) -> Result<Panel, QueryError> {
+        let plan = self.plan(request)?;
+        panel::check(&plan)?;
+        Ok(panel::read_panel(&plan, self.view, self.chunks)?)
+    }
+
+    /// What [`Reader::read`] of `request` would return, without reading a chunk.
+    ///
+    /// # Errors
+    /// As for [`Reader::plan`].
+    pub fn outline(&self, request: &Request) -> Result<Outline, QueryError> {
+        let plan = self.plan(request)?;
+        Ok(outline::outline(&plan, self.chunks, self.view.symbols.len())?)
+    }
 }
 
 /// Forward adjustment's divisors per factor (none for backward), for the symbol ranks

@@ -4,9 +4,9 @@
 use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 
+use super::fetch::ChunkSource;
 use super::plan::Plan;
 use crate::error::StoreError;
-use crate::store::Store;
 use crate::types::date_of;
 
 /// A planned read: its columns, and each date it would read with about how many rows.
@@ -36,14 +36,14 @@ fn fields(plan: &Plan<'_>) -> Vec<(String, DataType)> {
     plan.output_fields().into_iter().map(|(name, dtype)| (name.to_string(), dtype)).collect()
 }
 
-/// Outlines `plan`, counting rows from the row tables' day indexes in `store`.
-pub(crate) fn outline(plan: &Plan<'_>, store: &Store, symbols: usize) -> Result<Outline, StoreError> {
+/// Outlines `plan`, counting rows from the row tables' day indexes in `chunks`.
+pub(crate) fn outline(plan: &Plan<'_>, chunks: &impl ChunkSource, symbols: usize) -> Result<Outline, StoreError> {
     let mut rows = vec![0u64; plan.days.len()];
     let (Some(&first), Some(&last)) = (plan.days.first(), plan.days.last()) else {
         return Ok(Outline { fields: fields(plan), dates: Vec::new(), covered: plan.covered, symbols });
     };
     for table in &plan.tables[..plan.row_tables] {
-        for (day, n) in store.day_rows(table.id, first, last)? {
+        for (day, n) in chunks.day_rows(table, first, last)? {
             if let Ok(at) = plan.days.binary_search(&day) {
                 rows[at] = rows[at].max(u64::from(n));
             }

@@ -13,14 +13,14 @@ use super::fetch::{fetch, ChunkSource};
 use super::plan::Plan;
 use super::DateLayout;
 use crate::error::{QueryError, StoreError};
-use crate::types::Day;
+use crate::types::date_of;
 use crate::view::View;
 
 /// A wide read.
 #[derive(Debug, Clone)]
 pub struct Panel {
     /// The matrices' rows: each date with rows, ascending.
-    pub dates: Vec<Day>,
+    pub dates: Vec<NaiveDate>,
     /// The matrices' columns: each symbol with a row on any of the dates, in text order.
     pub symbols: StringArray,
     /// Per requested field: its name as requested, and its matrix in row-major order (dates ×
@@ -64,5 +64,5 @@ pub(crate) fn read_panel(plan: &Plan<'_>, view: &View, chunks: &impl ChunkSource
         .zip(matrices)
         .map(|(f, m)| (f.requested.clone(), Arc::new(Float64Array::new(ScalarBuffer::from(m), None)) as ArrayRef))
         .collect();
-    Ok(Panel { dates: wide.days, symbols, fields, covered: plan.covered })
+    Ok(Panel { dates: wide.days.into_iter().map(date_of).collect(), symbols, fields, covered: plan.covered })
 }

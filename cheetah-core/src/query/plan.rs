@@ -8,34 +8,14 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 
+use super::membership::Membership;
 use super::resolve::{resolve_fields, ReadRules, ResolvedField};
 use super::{Adjust, Request};
 use crate::error::QueryError;
 use crate::store::catalog::TableEntry;
 use crate::types::{date_of, day_of, Day, TableKind};
-use crate::universe::{Membership, Universe};
+use crate::universe::Universe;
 use crate::view::View;
-
-/// The marks as of one moment, kept in the view so a read's cut never runs ahead of the days the
-/// view knows: a writer commits a day before the watermark that covers it, so marks read before
-/// the journal bound only days the journal already lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct MarkSnapshot {
-    /// Watermark per table id.
-    pub watermarks: std::collections::HashMap<u32, Day>,
-    /// Fieldmark per field id still being backfilled.
-    pub fieldmarks: std::collections::HashMap<u32, Day>,
-}
-
-impl MarkSnapshot {
-    fn watermark(&self, table_id: u32) -> Option<Day> {
-        self.watermarks.get(&table_id).copied()
-    }
-
-    fn fieldmark(&self, field_id: u32) -> Option<Day> {
-        self.fieldmarks.get(&field_id).copied()
-    }
-}
 
 /// A read, resolved and bounded.
 #[derive(Debug, Clone)]
@@ -91,8 +71,8 @@ fn is_asof(table: &TableEntry) -> bool {
     table.kind == TableKind::Asof
 }
 
-/// Plans `request` against `view`, bounded by `marks` (the view's own, outside tests), keeping
-/// the members of `universe` (the one `request` names, as stored).
+/// Plans `request` against `view`, bounded by its marks, keeping the members of `universe` (the
+/// one `request` names, as stored).
 ///
 /// # Errors
 /// [`QueryError::InvalidArgument`] for a reversed range, no fields, an unknown or asof base,
@@ -101,10 +81,10 @@ fn is_asof(table: &TableEntry) -> bool {
 pub(crate) fn plan<'v>(
     view: &'v View,
     rules: &ReadRules,
-    marks: &MarkSnapshot,
     request: &Request,
     universe: Option<&Universe>,
 ) -> Result<Plan<'v>, QueryError> {
+    let marks = &view.marks;
     check_range(request.start, request.end)?;
     if request.cols.is_empty() {
         return Err(QueryError::InvalidArgument("no columns asked for; pass at least one field name".into()));
@@ -255,6 +235,7 @@ mod tests {
     use super::*;
     use crate::store::catalog::{Catalog, FieldEntry};
     use crate::store::symbols::SymbolDictionary;
+    use crate::store::MarkSnapshot;
     use crate::types::ValueType;
     use crate::view::SymbolRanking;
 
@@ -283,7 +264,7 @@ mod tests {
         let symbols = SymbolDictionary::from_persisted(["B", "A", "C"].map(Arc::from).to_vec());
         let ranking = SymbolRanking::new(&symbols);
         let days = HashMap::from([(1, (10..=14).collect()), (4, (12..=16).collect()), (7, vec![3, 13])]);
-        View { catalog, symbols, ranking, days, marks: MarkSnapshot::default() }
+        View { catalog, symbols, ranking, days, marks: marks() }
     }
 
     fn marks() -> MarkSnapshot {
@@ -301,8 +282,7 @@ mod tests {
     #[test]
     fn rows_come_from_the_fields_daily_tables_and_stop_at_the_lowest_watermark() {
         let view = view();
-        let plan =
-            plan(&view, &ReadRules::default(), &marks(), &request(0, 100, &["close", "mv", "revenue"]), None).unwrap();
+        let plan = plan(&view, &ReadRules::default(), &request(0, 100, &["close", "mv", "revenue"]), None).unwrap();
         assert_eq!(names(&plan), ["bar", "val", "fund"]);
         assert_eq!(plan.row_tables, 2);
         assert_eq!(plan.days, (10..=14).collect::<Vec<_>>(), "the union of both, cut at bar's watermark 14");
@@ -313,7 +293,7 @@ mod tests {
     #[test]
     fn a_field_being_backfilled_bounds_the_cut_by_its_fieldmark() {
         let view = view();
-        let plan = plan(&view, &ReadRules::default(), &marks(), &request(13, 100, &["val.pe"]), None).unwrap();
+        let plan = plan(&view, &ReadRules::default(), &request(13, 100, &["val.pe"]), None).unwrap();
         assert_eq!(plan.days, [13, 14, 15]);
         assert_eq!(plan.covered, Some((date_of(13), date_of(15))));
     }
@@ -321,8 +301,7 @@ mod tests {
     #[test]
     fn a_base_table_makes_the_rows_and_an_asof_table_never_bounds_the_cut() {
         let view = view();
-        let plan =
-            plan(&view, &ReadRules::default(), &marks(), &request(11, 100, &["revenue"]).base("val"), None).unwrap();
+        let plan = plan(&view, &ReadRules::default(), &request(11, 100, &["revenue"]).base("val"), None).unwrap();
         assert_eq!(names(&plan), ["val", "fund"]);
         assert_eq!(plan.row_tables, 1);
         assert_eq!(plan.days, [12, 13, 14, 15, 16], "fund's watermark 13 does not cut");
@@ -330,10 +309,9 @@ mod tests {
 
     #[test]
     fn a_range_before_anything_loaded_covers_nothing() {
-        let view = view();
-        let mut marks = marks();
-        marks.watermarks.remove(&1);
-        let plan = plan(&view, &ReadRules::default(), &marks, &request(0, 100, &["close"]), None).unwrap();
+        let mut view = view();
+        view.marks.watermarks.remove(&1);
+        let plan = plan(&view, &ReadRules::default(), &request(0, 100, &["close"]), None).unwrap();
         assert!(plan.days.is_empty());
         assert_eq!(plan.covered, None);
     }
@@ -342,14 +320,14 @@ mod tests {
     fn symbols_become_sorted_ids_and_unknown_ones_vanish() {
         let view = view();
         let request = request(0, 100, &["close"]).symbols(vec!["C".into(), "nope".into(), "B".into()]);
-        let plan = plan(&view, &ReadRules::default(), &marks(), &request, None).unwrap();
+        let plan = plan(&view, &ReadRules::default(), &request, None).unwrap();
         assert_eq!(plan.symbols, Some(vec![0, 2]));
     }
 
     #[test]
     fn bad_requests_say_what_to_pass() {
         let view = view();
-        let err = |r: Request| plan(&view, &ReadRules::default(), &marks(), &r, None).unwrap_err().to_string();
+        let err = |r: Request| plan(&view, &ReadRules::default(), &r, None).unwrap_err().to_string();
         assert!(err(request(5, 4, &["close"])).contains("start <= end"));
         assert!(err(request(0, 9, &[])).contains("at least one"));
         assert!(err(request(0, 9, &["revenue"])).contains("base="));
@@ -363,7 +341,7 @@ mod tests {
     fn aliases_name_their_column_and_keep_the_requested_name() {
         let view = view();
         let rules = ReadRules { aliases: [("px".to_string(), "bar.close".to_string())].into(), ..ReadRules::default() };
-        let plan = plan(&view, &rules, &marks(), &request(0, 100, &["px"]), None).unwrap();
+        let plan = plan(&view, &rules, &request(0, 100, &["px"]), None).unwrap();
         assert_eq!((plan.fields[0].requested.as_str(), plan.fields[0].field.id), ("px", 2));
     }
 
@@ -373,16 +351,16 @@ mod tests {
         let adjust = crate::config::AdjustConfig { factor: "pe".into(), fields: vec!["close".into()] };
         let rules = ReadRules { adjust: [("bar".to_string(), adjust)].into(), ..ReadRules::default() };
         let asked = request(0, 100, &["close", "mv"]).adjust(Adjust::Forward);
-        let planned = plan(&view, &rules, &marks(), &asked, None).unwrap();
+        let planned = plan(&view, &rules, &asked, None).unwrap();
         let names: Vec<&str> = planned.fields.iter().map(|f| f.requested.as_str()).collect();
         assert_eq!(
             (names, planned.outputs, planned.adjusted.clone()),
             (vec!["close", "mv", "bar.pe"], 2, vec![(0, 2)])
         );
         assert_eq!(planned.output_fields().iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["close", "mv"]);
-        let both = plan(&view, &rules, &marks(), &request(0, 100, &["bar.pe", "close"]).adjust(Adjust::Backward), None);
+        let both = plan(&view, &rules, &request(0, 100, &["bar.pe", "close"]).adjust(Adjust::Backward), None);
         assert_eq!(both.unwrap().adjusted, vec![(1, 0)], "a requested factor is read once");
-        let err = plan(&view, &ReadRules::default(), &marks(), &asked, None).unwrap_err().to_string();
+        let err = plan(&view, &ReadRules::default(), &asked, None).unwrap_err().to_string();
         assert!(err.contains("add [table.adjust]"), "{err}");
     }
 }

@@ -41,13 +41,15 @@ pub fn resolve_fields<'c>(
 /// Other names for cached fields, from the config: alias → `table.column`.
 pub type Aliases = std::collections::HashMap<String, String>;
 
-/// What the config says about reading, beyond the catalog: aliases and adjustments.
+/// What the config says about reading, beyond the catalog: aliases, adjustments and universes.
 #[derive(Debug, Clone, Default)]
 pub struct ReadRules {
     /// Every table's aliases.
     pub aliases: Aliases,
     /// Each table's `[table.adjust]`, by table name.
     pub adjust: std::collections::HashMap<String, crate::config::AdjustConfig>,
+    /// The configured universes' names, in config order.
+    pub universes: Vec<String>,
 }
 
 impl ReadRules {
@@ -59,7 +61,21 @@ impl ReadRules {
             .flat_map(|t| t.alias.iter().map(move |(alias, column)| (alias.clone(), format!("{}.{column}", t.name))))
             .collect();
         let adjust = config.tables.iter().filter_map(|t| Some((t.name.clone(), t.adjust.clone()?))).collect();
-        Self { aliases, adjust }
+        let universes = config.universes.iter().map(|u| u.name.clone()).collect();
+        Self { aliases, adjust, universes }
+    }
+
+    /// Why universe `name` cannot be read: it is not configured, or no update has read it yet.
+    pub fn no_universe(&self, name: &str) -> QueryError {
+        if self.universes.iter().any(|u| u == name) {
+            return QueryError::InvalidArgument(format!("universe `{name}` is not cached yet; run `cheetah update`"));
+        }
+        let known: Vec<String> = self.universes.iter().map(|u| format!("`{u}`")).collect();
+        QueryError::InvalidArgument(if known.is_empty() {
+            format!("universe `{name}` is not configured; add a [[universe]] block naming its membership table")
+        } else {
+            format!("universe `{name}` is not configured; configured universes: {}", known.join(", "))
+        })
     }
 }
 

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LayerError;
 use crate::types::{Day, ValueType};
 
 /// The layer's format. Version 1: the first.
@@ -177,19 +178,19 @@ impl Header {
     /// Reads a header, or says what is wrong with it.
     ///
     /// # Errors
-    /// A message for a short, foreign, other-format or damaged header.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let bytes = bytes.get(..HEADER_BYTES).ok_or("shorter than its header")?;
+    /// [`LayerError`] for a short, foreign, other-format or damaged header of the file `what`.
+    pub fn decode(bytes: &[u8], what: &str) -> Result<Self, LayerError> {
+        let bytes = bytes.get(..HEADER_BYTES).ok_or_else(|| LayerError::damaged(what, "shorter than its header"))?;
         if bytes[..8] != MAGIC {
-            return Err("not a Cheetah layer file".into());
+            return Err(LayerError::damaged(what, "not a Cheetah layer file"));
         }
         let word = |range: std::ops::Range<usize>| u64::from_le_bytes(bytes[range].try_into().expect("8 bytes"));
         if word(28..36) != fnv1a(&bytes[..28]) {
-            return Err("its header is damaged".into());
+            return Err(LayerError::damaged(what, "its header's checksum does not match"));
         }
         let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if format != LAYER_FORMAT_VERSION {
-            return Err(format!("written by layer format {format}; this build reads {LAYER_FORMAT_VERSION}"));
+            return Err(LayerError::Format { what: what.to_string(), found: format, expected: LAYER_FORMAT_VERSION });
         }
         Ok(Self { generation: word(12..20), bytes: word(20..28) })
     }
@@ -206,24 +207,32 @@ pub fn encode_manifest(manifest: &Manifest) -> Vec<u8> {
 /// Reads a stored manifest, or says what is wrong with it.
 ///
 /// # Errors
-/// A message for a truncated or damaged manifest, or one of another format.
-pub fn decode_manifest(bytes: &[u8]) -> Result<Manifest, String> {
-    let text = bytes.strip_suffix(b"\n").ok_or("truncated")?;
-    let split = text.iter().rposition(|&b| b == b'\n').ok_or("truncated")?;
+/// [`LayerError`] for a truncated or damaged manifest, or one of another format.
+pub fn decode_manifest(bytes: &[u8]) -> Result<Manifest, LayerError> {
+    let damaged = |why: &str| LayerError::damaged("its manifest", why);
+    let text = bytes.strip_suffix(b"\n").ok_or_else(|| damaged("truncated"))?;
+    let split = text.iter().rposition(|&b| b == b'\n').ok_or_else(|| damaged("truncated"))?;
     let (json, check) = (&text[..split], &text[split + 1..]);
-    let check = std::str::from_utf8(check).ok().and_then(|c| u64::from_str_radix(c, 16).ok()).ok_or("damaged")?;
+    let check = std::str::from_utf8(check)
+        .ok()
+        .and_then(|c| u64::from_str_radix(c, 16).ok())
+        .ok_or_else(|| damaged("its checksum is unreadable"))?;
     if check != fnv1a(json) {
-        return Err("its checksum does not match: it is damaged".into());
+        return Err(damaged("its checksum does not match"));
     }
     #[derive(Deserialize)]
     struct Format {
         format: u32,
     }
-    let format: Format = serde_json::from_slice(json).map_err(|e| format!("unreadable: {e}"))?;
+    let format: Format = serde_json::from_slice(json).map_err(|e| LayerError::damaged("its manifest", e))?;
     if format.format != LAYER_FORMAT_VERSION {
-        return Err(format!("written by layer format {}; this build reads {LAYER_FORMAT_VERSION}", format.format));
+        return Err(LayerError::Format {
+            what: "its manifest".into(),
+            found: format.format,
+            expected: LAYER_FORMAT_VERSION,
+        });
     }
-    serde_json::from_slice(json).map_err(|e| format!("unreadable: {e}"))
+    serde_json::from_slice(json).map_err(|e| LayerError::damaged("its manifest", e))
 }
 
 /// 64-bit FNV-1a: small, dependency-free, and enough to tell a damaged record from a whole one.
@@ -276,23 +285,24 @@ mod tests {
         }
         let mut flipped = bytes.clone();
         flipped[5] ^= 1;
-        assert!(decode_manifest(&flipped).unwrap_err().contains("damaged"));
+        assert!(matches!(decode_manifest(&flipped), Err(LayerError::Damaged { .. })));
         let mut other = manifest();
         other.format = 99;
         let err = decode_manifest(&encode_manifest(&other)).unwrap_err();
-        assert!(err.contains("layer format 99"), "{err}");
+        assert!(matches!(err, LayerError::Format { found: 99, .. }), "{err}");
+        assert!(err.to_string().contains("layer format 99"), "{err}");
     }
 
     #[test]
     fn a_header_round_trips_and_any_damage_is_found() {
         let header = Header { generation: 7, bytes: 4096 };
         let bytes = header.encode();
-        assert_eq!(Header::decode(&bytes), Ok(header));
-        assert!(Header::decode(&bytes[..10]).is_err());
+        assert_eq!(Header::decode(&bytes, "f").unwrap(), header);
+        assert!(Header::decode(&bytes[..10], "f").is_err());
         for at in [0, 9, 13, 21, 30] {
             let mut damaged = bytes;
             damaged[at] ^= 0x40;
-            assert!(Header::decode(&damaged).is_err(), "byte {at}");
+            assert!(Header::decode(&damaged, "f").is_err(), "byte {at}");
         }
     }
 

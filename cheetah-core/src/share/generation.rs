@@ -13,6 +13,7 @@ use arrow::datatypes::{Int16Type, Int32Type};
 use memmap2::{MmapMut, MmapOptions};
 
 use super::format::{decode_manifest, FieldFile, FileRef, Header, Manifest, Segment, Span, ALIGN, MANIFEST};
+use crate::error::LayerError;
 use crate::store::Store;
 use crate::types::{Day, TableKind};
 use crate::view::View;
@@ -38,12 +39,12 @@ impl Generation {
     /// that every file it names has its length.
     ///
     /// # Errors
-    /// A message saying what is missing, foreign, of another format, truncated or damaged.
-    pub fn load(dir: &Path, identity: &str) -> Result<Self, String> {
-        let bytes = std::fs::read(dir.join(MANIFEST)).map_err(|e| format!("its manifest cannot be read: {e}"))?;
-        let manifest = decode_manifest(&bytes).map_err(|e| format!("its manifest is {e}"))?;
+    /// [`LayerError`] saying what is missing, foreign, of another format, truncated or damaged.
+    pub fn load(dir: &Path, identity: &str) -> Result<Self, LayerError> {
+        let bytes = std::fs::read(dir.join(MANIFEST)).map_err(LayerError::Unreadable)?;
+        let manifest = decode_manifest(&bytes)?;
         if manifest.store_identity != identity {
-            return Err(format!("it was published from another store ({})", manifest.store_path));
+            return Err(LayerError::Foreign { store: manifest.store_path });
         }
         for segment in &manifest.segments {
             check_segment(dir, segment)?;
@@ -56,14 +57,14 @@ impl Generation {
     /// back that far, so nothing can be trusted.
     ///
     /// # Errors
-    /// A message for a store failure.
-    pub fn dirty(&self, store: &Store, position: u64) -> Result<Option<Arc<Dirty>>, String> {
+    /// [`LayerError::Store`].
+    pub fn dirty(&self, store: &Store, position: u64) -> Result<Option<Arc<Dirty>>, LayerError> {
         let mut cached = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((at, dirty)) = cached.as_ref().filter(|(at, _)| *at == position) {
             debug_assert_eq!(*at, position);
             return Ok(Some(Arc::clone(dirty)));
         }
-        let tail = store.journal_since(self.manifest.journal).map_err(|e| e.to_string())?;
+        let tail = store.journal_since(self.manifest.journal)?;
         if tail.fell_behind {
             return Ok(None);
         }
@@ -83,9 +84,9 @@ impl Generation {
     /// A field's column over every row of its segment, as mapped.
     ///
     /// # Errors
-    /// A message when its file is gone or damaged.
-    pub fn column(&self, segment: &Segment, field: &FieldFile) -> Result<ArrayRef, String> {
-        let rows = usize::try_from(segment.total_rows()).map_err(|e| e.to_string())?;
+    /// [`LayerError`] when its file is gone or damaged.
+    pub fn column(&self, segment: &Segment, field: &FieldFile) -> Result<ArrayRef, LayerError> {
+        let rows = rows(segment)?;
         let mapping = self.map(&field.file)?;
         let buffers = field.buffers.iter().map(|&span| buffer(&mapping, span)).collect();
         let nulls = field.validity.map(|span| NullBuffer::new(BooleanBuffer::new(buffer(&mapping, span), 0, rows)));
@@ -94,16 +95,16 @@ impl Generation {
             .buffers(buffers)
             .nulls(nulls)
             .build()
-            .map_err(|e| format!("field `{}` in {} is damaged: {e}", field.name, field.file.name))?;
+            .map_err(|e| LayerError::damaged(format!("field `{}` in {}", field.name, field.file.name), e))?;
         Ok(make_array(data))
     }
 
     /// A segment's per-row codes: its dates' ordinals, or its symbols' ranks.
     ///
     /// # Errors
-    /// A message when its file is gone or damaged.
-    pub fn codes(&self, segment: &Segment, span: Span, width: u8) -> Result<ArrayRef, String> {
-        let rows = usize::try_from(segment.total_rows()).map_err(|e| e.to_string())?;
+    /// [`LayerError`] when its file is gone or damaged.
+    pub fn codes(&self, segment: &Segment, span: Span, width: u8) -> Result<ArrayRef, LayerError> {
+        let rows = rows(segment)?;
         let buffer = buffer(&self.map(&segment.rows.file)?, span);
         Ok(match width {
             2 => Arc::new(PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, 0, rows), None)),
@@ -114,27 +115,28 @@ impl Generation {
     /// Which of a segment's rows the `i`th of its tables has.
     ///
     /// # Errors
-    /// A message when its file is gone or damaged.
-    pub fn presence(&self, segment: &Segment, i: usize) -> Result<BooleanBuffer, String> {
-        let rows = usize::try_from(segment.total_rows()).map_err(|e| e.to_string())?;
+    /// [`LayerError`] when its file is gone or damaged.
+    pub fn presence(&self, segment: &Segment, i: usize) -> Result<BooleanBuffer, LayerError> {
+        let rows = rows(segment)?;
         let span = segment.rows.presence[i];
         Ok(BooleanBuffer::new(buffer(&self.map(&segment.rows.file)?, span), 0, rows))
     }
 
-    fn map(&self, file: &FileRef) -> Result<Arc<Mapping>, String> {
+    fn map(&self, file: &FileRef) -> Result<Arc<Mapping>, LayerError> {
         let path = self.dir.join(&file.name);
-        let handle = File::open(&path).map_err(|e| format!("{} cannot be opened: {e}", file.name))?;
-        let len = handle.metadata().map_err(|e| e.to_string())?.len();
+        let missing = |source| LayerError::Missing { file: file.name.clone(), source };
+        let handle = File::open(&path).map_err(missing)?;
+        let len = handle.metadata().map_err(missing)?.len();
         if len != file.bytes {
-            return Err(format!("{} is {len} bytes, its manifest says {}: it was truncated", file.name, file.bytes));
+            return Err(LayerError::Truncated { file: file.name.clone(), len, expected: file.bytes });
         }
         // SAFETY: layer files are written whole before a manifest names them and never written
         // again (the module's invariant), so the mapped bytes cannot change under the reader;
         // MAP_PRIVATE keeps any write through this mapping private to this process.
-        let map = unsafe { MmapOptions::new().map_copy(&handle) }.map_err(|e| format!("{}: {e}", file.name))?;
-        let header = Header::decode(&map).map_err(|e| format!("{}: {e}", file.name))?;
+        let map = unsafe { MmapOptions::new().map_copy(&handle) }.map_err(missing)?;
+        let header = Header::decode(&map, &file.name)?;
         if header != (Header { generation: file.generation, bytes: file.bytes }) {
-            return Err(format!("{} does not match its manifest: it was replaced", file.name));
+            return Err(LayerError::Replaced { file: file.name.clone() });
         }
         Ok(Arc::new(Mapping(map)))
     }
@@ -169,6 +171,11 @@ pub(crate) fn asof_tables(view: &View, fields: &[FieldFile]) -> Vec<u32> {
     tables
 }
 
+/// A segment's rows, as a length.
+fn rows(segment: &Segment) -> Result<usize, LayerError> {
+    usize::try_from(segment.total_rows()).map_err(|e| LayerError::damaged(format!("segment {}", segment.id), e))
+}
+
 /// A span of a mapping as an Arrow buffer that keeps the mapping alive.
 fn buffer(mapping: &Arc<Mapping>, span: Span) -> Buffer {
     let (offset, len) = (span.offset as usize, span.len as usize);
@@ -180,9 +187,10 @@ fn buffer(mapping: &Arc<Mapping>, span: Span) -> Buffer {
 
 /// Checks that every span of `segment` lies inside its file, aligned, and sized for its rows,
 /// and that each file has the length the manifest says.
-fn check_segment(dir: &Path, segment: &Segment) -> Result<(), String> {
+fn check_segment(dir: &Path, segment: &Segment) -> Result<(), LayerError> {
     let rows = segment.total_rows();
-    let bad = |what: &str| format!("segment {} is inconsistent ({what}): its manifest is damaged", segment.id);
+    let bad =
+        |what: &str| LayerError::damaged("its manifest", format!("segment {} is inconsistent ({what})", segment.id));
     if segment.days.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(bad("days out of order"));
     }
@@ -209,9 +217,11 @@ fn check_segment(dir: &Path, segment: &Segment) -> Result<(), String> {
         }
     }
     for file in std::iter::once(&r.file).chain(segment.fields.iter().map(|f| &f.file)) {
-        let len = std::fs::metadata(dir.join(&file.name)).map_err(|e| format!("{} is missing: {e}", file.name))?.len();
+        let len = std::fs::metadata(dir.join(&file.name))
+            .map_err(|source| LayerError::Missing { file: file.name.clone(), source })?
+            .len();
         if len != file.bytes {
-            return Err(format!("{} is {len} bytes, its manifest says {}: it was truncated", file.name, file.bytes));
+            return Err(LayerError::Truncated { file: file.name.clone(), len, expected: file.bytes });
         }
     }
     Ok(())

@@ -34,6 +34,7 @@ pub(crate) use self::format::{FieldFile, Segment};
 pub(crate) use self::generation::{asof_tables, Dirty, Generation};
 pub(crate) use self::publish::Publisher;
 pub use self::publish::{PublishReport, SegmentReport};
+use crate::error::LayerError;
 use crate::store::Store;
 use crate::types::date_of;
 
@@ -148,7 +149,7 @@ impl SharedLayer {
     }
 
     /// Notes that a generation failed while being read, so the next read looks again.
-    pub fn failed(&self, e: &str) {
+    pub fn failed(&self, e: &LayerError) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.seen = None;
         drop(state);

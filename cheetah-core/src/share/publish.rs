@@ -66,7 +66,7 @@ impl SegmentContent {
 }
 
 /// What a publish or a refresh did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PublishReport {
     /// The generation now in place; `None` when nothing needed publishing.
     pub generation: Option<u64>,
@@ -83,7 +83,7 @@ pub struct PublishReport {
 }
 
 /// A segment a publish wrote or evicted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SegmentReport {
     /// Its fields, as `table.field`.
     pub fields: Vec<String>,

@@ -209,7 +209,7 @@ fn setup(symbols: usize, seed: u64) -> Setup {
                 1 => (FIRST + Day::from(s), Some(FIRST + Day::from(s) + 7)),
                 _ => (FIRST + 12, Some(FIRST + 40)),
             };
-            crate::Interval { symbol: format!("S{s:02}"), start, end }
+            crate::Interval { symbol: format!("S{s:02}"), start: date_of(start), end: end.map(date_of) }
         })
         .collect();
     let mut batch = market.store.batch();

@@ -73,20 +73,25 @@ impl Source {
     /// Opens a connection.
     ///
     /// # Errors
-    /// [`SourceError::Connect`], with the driver's message and without the connection string.
+    /// [`SourceError::Config`] naming an environment variable of the connection string that is
+    /// not set; [`SourceError::Connect`], with the driver's message and without the connection
+    /// string.
     pub fn connect(&self) -> Result<Connection, SourceError> {
+        let connection_string = self.config.connection_string()?;
         let environment = environment().map_err(|e| self.connect_failed(e))?;
         let options = ConnectionOptions { login_timeout_sec: Some(self.config.login_timeout_secs), packet_size: None };
-        environment.connect_with_connection_string(self.config.connection_string(), options).map_err(|e| {
-            match driver::driver_name(self.config.connection_string()).filter(|_| driver::is_missing_driver(&e)) {
-                Some(driver) => SourceError::MissingDriver {
-                    source_name: self.name(),
-                    section: self.config.section(),
-                    driver: driver.to_string(),
-                    hint: driver::install_hint(driver),
-                },
-                None => self.connect_failed(e),
-            }
+        environment.connect_with_connection_string(&connection_string, options).map_err(|e| match driver::driver_name(
+            &connection_string,
+        )
+        .filter(|_| driver::is_missing_driver(&e))
+        {
+            Some(driver) => SourceError::MissingDriver {
+                source_name: self.name(),
+                section: self.config.section(),
+                driver: driver.to_string(),
+                hint: driver::install_hint(driver),
+            },
+            None => self.connect_failed(e),
         })
     }
 
@@ -102,7 +107,9 @@ impl Source {
     }
 
     fn scrub(&self, message: impl std::fmt::Display) -> String {
-        crate::config::scrub(self.config.connection_string(), &message.to_string())
+        // A message exists only after a connection, whose variables were all set.
+        let resolved = self.config.connection_string().unwrap_or_else(|_| self.config.redacted());
+        crate::config::scrub(&resolved, &message.to_string())
     }
 }
 

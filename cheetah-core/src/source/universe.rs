@@ -8,7 +8,6 @@ use super::stream::parse_date_text;
 use super::{Connection, Source};
 use crate::config::UniverseConfig;
 use crate::error::{close_matches, SourceError};
-use crate::types::day_of;
 use crate::universe::Interval;
 
 /// Every interval the universe's table holds, as its rows give them (unchecked).
@@ -77,9 +76,9 @@ pub fn universe_intervals(
         let Some(name) = column(1)? else {
             return Err(bad(format!("universe `{}`: a row has a NULL symbol; exclude it with `where`", universe.name)));
         };
-        let date = |text: Option<String>, which: &str| -> Result<Option<i32>, SourceError> {
+        let date = |text: Option<String>, which: &str| -> Result<Option<chrono::NaiveDate>, SourceError> {
             text.map(|t| {
-                parse_date_text(&t).map(day_of).ok_or_else(|| {
+                parse_date_text(&t).ok_or_else(|| {
                     bad(format!("universe `{}`: symbol `{name}` has {which} `{t}`, which is not a date", universe.name))
                 })
             })

@@ -29,6 +29,7 @@ use rocksdb::{ColumnFamily, DB};
 
 pub use self::batch::StoreBatch;
 pub use self::open::FORMAT_VERSION;
+pub(crate) use self::records::MarkSnapshot;
 use crate::error::StoreError;
 use crate::types::Day;
 

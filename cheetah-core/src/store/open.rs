@@ -106,8 +106,8 @@ impl Store {
     }
 
     /// For readers, replays what the writer appended to its write-ahead log since the last call;
-    /// a no-op for the writer. This alone is not enough to follow a writer that flushes: see
-    /// [`crate::view`].
+    /// a no-op for the writer. This alone is not enough to follow a writer that flushes: the
+    /// follower above the store reopens then.
     ///
     /// # Errors
     /// [`StoreError::Rocks`].

@@ -13,6 +13,27 @@ use crate::error::StoreError;
 use crate::types::Day;
 use crate::universe::Universe;
 
+/// The marks as of one moment, kept in the view so a read's cut never runs ahead of the days the
+/// view knows: a writer commits a day before the watermark that covers it, so marks read before
+/// the journal bound only days the journal already lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MarkSnapshot {
+    /// Watermark per table id.
+    pub watermarks: std::collections::HashMap<u32, Day>,
+    /// Fieldmark per field id still being backfilled.
+    pub fieldmarks: std::collections::HashMap<u32, Day>,
+}
+
+impl MarkSnapshot {
+    pub(crate) fn watermark(&self, table_id: u32) -> Option<Day> {
+        self.watermarks.get(&table_id).copied()
+    }
+
+    pub(crate) fn fieldmark(&self, field_id: u32) -> Option<Day> {
+        self.fieldmarks.get(&field_id).copied()
+    }
+}
+
 impl Store {
     /// The catalog; empty for a new store.
     ///
@@ -134,8 +155,8 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Rocks`] or [`StoreError::Corrupt`].
-    pub(crate) fn marks(&self) -> Result<crate::query::MarkSnapshot, StoreError> {
-        Ok(crate::query::MarkSnapshot {
+    pub(crate) fn marks(&self) -> Result<MarkSnapshot, StoreError> {
+        Ok(MarkSnapshot {
             watermarks: self.days_under(meta::WATERMARK, "watermark")?,
             fieldmarks: self.days_under(meta::FIELDMARK, "fieldmark")?,
         })

@@ -39,7 +39,7 @@ use crate::store::Store;
 use crate::types::{date_of, day_of, Day};
 
 /// What one table's run did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct TableReport {
     /// The table.
     pub table: String,

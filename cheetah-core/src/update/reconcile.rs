@@ -5,7 +5,7 @@ use crate::source::ResolvedTable;
 use crate::store::catalog::{Catalog, FieldEntry, TableEntry};
 
 /// What reconciling changed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CatalogDiff {
     /// The table is new to the store.
     pub created: bool,

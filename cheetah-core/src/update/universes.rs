@@ -10,7 +10,7 @@ use crate::source;
 use crate::universe::Universe;
 
 /// What reading one universe stored.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct UniverseReport {
     /// The universe.
     pub universe: String,

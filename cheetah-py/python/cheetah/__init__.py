@@ -37,11 +37,14 @@ from ._cheetah import (
 from ._frames import matrix_frames
 from ._html import UpdateReport, status_html
 from ._progress import UpdateBars
-from ._reads import Adjust, DateLike, Read, Reads, day, names
+from ._reads import Adjust, DateLike, Read, ReadOptions, Reads, day, names, read_keywords
 from .remote import RemoteCache, RemoteError, connect
 
 if TYPE_CHECKING:
+    import datetime
+
     import polars
+    from typing_extensions import Unpack
 
 __version__: str = _cheetah.__version__
 
@@ -54,6 +57,7 @@ __all__ = [
     "DateLike",
     "EmptyCache",
     "QueryError",
+    "ReadOptions",
     "RemoteCache",
     "RemoteError",
     "ShareError",
@@ -97,9 +101,7 @@ class Cache(Reads):
         return os.fspath(self._inner.config_path)
 
     def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
-        table, covered, shared = self._inner.get(
-            read.start, read.end, read.cols, read.symbols, read.base, read.adjust, read.universe, dictionary_dates
-        )
+        table, covered, shared = self._inner.get(read, dictionary_dates)
         for message in self._inner.take_share_warnings():
             warnings.warn(message, ShareWarning, stacklevel=4)
         info = read.info(covered)
@@ -107,15 +109,13 @@ class Cache(Reads):
         return table, info
 
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-        days, symbols, table, covered = self._inner.panel(
-            read.start, read.end, read.cols, read.symbols, read.base, read.adjust, read.universe
-        )
+        days, symbols, table, covered = self._inner.panel(read)
         return matrix_frames(days, symbols, table), read.info(covered)
 
     def _universes(self) -> list[dict[str, Any]]:
         return json.loads(self._inner.universes_json())
 
-    def _members(self, universe: str, date: str) -> list[str]:
+    def _members(self, universe: str, date: datetime.date) -> list[str]:
         return self._inner.members(universe, date)
 
     def status(self) -> dict[str, Any]:
@@ -192,91 +192,51 @@ def _default_cache() -> Cache:
         return _default
 
 
+@read_keywords
 def get_data(
     start: DateLike,
     end: DateLike,
     cols: str | Sequence[str],
     *,
-    symbols: Sequence[str] | None = None,
-    base: str | None = None,
-    adjust: Adjust | None = None,
-    universe: str | None = None,
     dtype_backend: Literal["numpy", "pyarrow"] = "numpy",
+    **options: Unpack[ReadOptions],
 ) -> pd.DataFrame:
     """`Cache.get_data` on the default config."""
-    return _default_cache().get_data(
-        start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe, dtype_backend=dtype_backend
-    )
+    return _default_cache().get_data(start, end, cols, dtype_backend=dtype_backend, **options)
 
 
-def get_arrow(
-    start: DateLike,
-    end: DateLike,
-    cols: str | Sequence[str],
-    *,
-    symbols: Sequence[str] | None = None,
-    base: str | None = None,
-    adjust: Adjust | None = None,
-    universe: str | None = None,
-) -> pa.Table:
+@read_keywords
+def get_arrow(start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]) -> pa.Table:
     """`Cache.get_arrow` on the default config."""
-    return _default_cache().get_arrow(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+    return _default_cache().get_arrow(start, end, cols, **options)
 
 
+@read_keywords
 def get_polars(
-    start: DateLike,
-    end: DateLike,
-    cols: str | Sequence[str],
-    *,
-    symbols: Sequence[str] | None = None,
-    base: str | None = None,
-    adjust: Adjust | None = None,
-    universe: str | None = None,
+    start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]
 ) -> polars.DataFrame:
     """`Cache.get_polars` on the default config."""
-    return _default_cache().get_polars(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+    return _default_cache().get_polars(start, end, cols, **options)
 
 
-def get_panel(
-    start: DateLike,
-    end: DateLike,
-    field: str,
-    *,
-    symbols: Sequence[str] | None = None,
-    base: str | None = None,
-    universe: str | None = None,
-    adjust: Adjust | None = None,
-) -> pd.DataFrame:
+@read_keywords
+def get_panel(start: DateLike, end: DateLike, field: str, **options: Unpack[ReadOptions]) -> pd.DataFrame:
     """`Cache.get_panel` on the default config."""
-    return _default_cache().get_panel(start, end, field, symbols=symbols, base=base, universe=universe, adjust=adjust)
+    return _default_cache().get_panel(start, end, field, **options)
 
 
+@read_keywords
 def get_panels(
-    start: DateLike,
-    end: DateLike,
-    cols: str | Sequence[str],
-    *,
-    symbols: Sequence[str] | None = None,
-    base: str | None = None,
-    universe: str | None = None,
-    adjust: Adjust | None = None,
+    start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]
 ) -> dict[str, pd.DataFrame]:
     """`Cache.get_panels` on the default config."""
-    return _default_cache().get_panels(start, end, cols, symbols=symbols, base=base, universe=universe, adjust=adjust)
+    return _default_cache().get_panels(start, end, cols, **options)
 
 
-def get_xarray(
-    start: DateLike,
-    end: DateLike,
-    cols: str | Sequence[str],
-    *,
-    symbols: Sequence[str] | None = None,
-    base: str | None = None,
-    universe: str | None = None,
-    adjust: Adjust | None = None,
-) -> Any:
+@read_keywords
+def get_xarray(start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]) -> Any:
     """`Cache.get_xarray` on the default config."""
-    return _default_cache().get_xarray(start, end, cols, symbols=symbols, base=base, universe=universe, adjust=adjust)
+    return _default_cache().get_xarray(start, end, cols, **options)
 
 
 def universes() -> pd.DataFrame:

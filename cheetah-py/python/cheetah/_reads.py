@@ -5,11 +5,12 @@ panels and `fields`, built on one `_get` that returns an Arrow table with dictio
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict, TypeVar, Union
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from ._frames import panel_frames, to_pandas
 if TYPE_CHECKING:
     import polars
     import xarray
+    from typing_extensions import Unpack
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 DateLike = Union[_dt.date, _dt.datetime, pd.Timestamp, np.datetime64, str]
 """Anything naming a calendar day: a date, a datetime or Timestamp (its day), or "YYYY-MM-DD"."""
@@ -30,19 +34,19 @@ Adjust = Literal["backward", "forward"]
 latest factor on the read's dates)."""
 
 
-def day(value: DateLike, name: str) -> str:
-    """`value` as "YYYY-MM-DD"; `name` names the argument in the error."""
+def day(value: DateLike, name: str) -> _dt.date:
+    """`value` as a date; `name` names the argument in the error."""
     if isinstance(value, str):
         try:
-            return _dt.date.fromisoformat(value.strip()[:10]).isoformat()
+            return _dt.date.fromisoformat(value.strip()[:10])
         except ValueError:
             raise QueryError(f"{name}={value!r} is not a date; use 'YYYY-MM-DD'") from None
     if isinstance(value, np.datetime64):
         value = pd.Timestamp(value)
     if isinstance(value, _dt.datetime):  # pd.Timestamp is a datetime
-        return value.date().isoformat()
+        return value.date()
     if isinstance(value, _dt.date):
-        return value.isoformat()
+        return value
     raise TypeError(f"{name} must be a date, datetime, pandas.Timestamp or 'YYYY-MM-DD' string, not {type(value).__name__}")
 
 
@@ -56,12 +60,44 @@ def names(cols: str | Sequence[str], what: str) -> list[str]:
     return listed
 
 
+class ReadOptions(TypedDict, total=False):
+    """The keywords every read takes, after `start`, `end` and the fields. This is their one
+    definition: each read method, local, remote and module-level, takes them as ``**options``
+    and shows them in its signature."""
+
+    symbols: Sequence[str] | None
+    """Keep only these symbols; an unknown one is simply absent."""
+    base: str | None
+    """Take the rows from this table's (date, symbol) keys instead of the fields' tables'."""
+    adjust: Adjust | None
+    """Adjust the price fields of tables with ``[table.adjust]``."""
+    universe: str | None
+    """Keep only the rows whose symbol was a member of this universe on the row's date."""
+
+
+_OPTIONS = tuple(ReadOptions.__annotations__)
+
+
+def read_keywords(method: F) -> F:
+    """Shows `method`'s ``**options`` as the read keywords of `ReadOptions`, for `help()` and
+    editors; the call itself passes them on as they are."""
+    signature = inspect.signature(method)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    keywords = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in ReadOptions.__annotations__.items()
+    ]
+    method.__signature__ = signature.replace(parameters=kept + keywords)  # type: ignore[attr-defined]
+    return method
+
+
 @dataclass(frozen=True)
 class Read:
-    """One read, its arguments checked: what every read method names the same way."""
+    """One read, its arguments checked: what every read method names the same way. The Rust
+    extension takes it whole, by attribute."""
 
-    start: str
-    end: str
+    start: _dt.date
+    end: _dt.date
     cols: list[str]
     symbols: list[str] | None = None
     base: str | None = None
@@ -69,21 +105,19 @@ class Read:
     universe: str | None = None
 
     @classmethod
-    def of(
-        cls,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        adjust: Adjust | None = None,
-        universe: str | None = None,
-    ) -> Read:
+    def of(cls, start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Any) -> Read:
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument {unknown[0]!r}; a read takes {', '.join(_OPTIONS)} after start, end and the fields"
+            )
+        adjust, universe, base = options.get("adjust"), options.get("universe"), options.get("base")
+        symbols = options.get("symbols")
         if adjust is not None and adjust not in ("backward", "forward"):
             raise QueryError(f"adjust={adjust!r} is not a way to adjust; pass 'backward', 'forward' or None")
-        if universe is not None and not isinstance(universe, str):
-            raise TypeError(f"universe must be a universe's name, not {type(universe).__name__}")
+        for name, value in (("universe", universe), ("base", base)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a name, not {type(value).__name__}")
         return cls(
             day(start, "start"),
             day(end, "end"),
@@ -94,9 +128,21 @@ class Read:
             universe,
         )
 
-    def info(self, covered: Any) -> dict[str, Any]:
-        """What `df.attrs["cheetah"]` reports of the read."""
-        return {"requested": (self.start, self.end), "covered": covered, "shared": None}
+    def ticket(self) -> dict[str, Any]:
+        """The read as a Flight ticket names it."""
+        ticket: dict[str, Any] = {"fields": self.cols, "start": self.start.isoformat(), "end": self.end.isoformat()}
+        for key in _OPTIONS:
+            if getattr(self, key) is not None:
+                ticket[key] = getattr(self, key)
+        return ticket
+
+    def info(self, covered: tuple[Any, Any] | None) -> dict[str, Any]:
+        """What `df.attrs["cheetah"]` reports of the read: dates as "YYYY-MM-DD"."""
+        return {
+            "requested": (self.start.isoformat(), self.end.isoformat()),
+            "covered": None if covered is None else tuple(str(d) for d in covered),
+            "shared": None,
+        }
 
 
 class Reads(ABC):
@@ -121,16 +167,9 @@ class Reads(ABC):
     def status(self) -> dict[str, Any]:
         """Per table and field: dates, rows, bytes, watermark and last update."""
 
+    @read_keywords
     def get_arrow(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        adjust: Adjust | None = None,
-        universe: str | None = None,
+        self, start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]
     ) -> pa.Table:
         """`date` (date32), `symbol` (dictionary), then `cols` in order, sorted by date, symbol.
 
@@ -140,102 +179,69 @@ class Reads(ABC):
         `adjust` adjusts the price fields of tables with ``[table.adjust]`` (a float64 each).
         The schema metadata `cheetah.covered` says which dates were covered.
         """
-        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        read = Read.of(start, end, cols, **options)
         table, info = self._get(read)
         meta = {b"cheetah.covered": json.dumps(info["covered"]).encode()}
         return table.replace_schema_metadata(meta)
 
+    @read_keywords
     def get_data(
         self,
         start: DateLike,
         end: DateLike,
         cols: str | Sequence[str],
         *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        adjust: Adjust | None = None,
-        universe: str | None = None,
         dtype_backend: Literal["numpy", "pyarrow"] = "numpy",
+        **options: Unpack[ReadOptions],
     ) -> pd.DataFrame:
         """A DataFrame indexed by (`date`, `symbol`), with `cols` as columns in order.
 
         A field's value is missing (NaN with the numpy backend) where its table has no row.
-        `adjust` and `universe` are as for `get_arrow`.
+        The keywords are as for `get_arrow`.
         ``df.attrs["cheetah"]`` holds the dates actually covered, and under ``"shared"`` what the
         shared layer served: its generation, the rows, and whether the columns are views of it.
         """
         if dtype_backend not in ("numpy", "pyarrow"):
             raise ValueError(f"dtype_backend must be 'numpy' or 'pyarrow', not {dtype_backend!r}")
-        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        read = Read.of(start, end, cols, **options)
         frame, info = self._get_frame(read, dtype_backend)
         frame.attrs["cheetah"] = info
         return frame
 
+    @read_keywords
     def get_polars(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        adjust: Adjust | None = None,
-        universe: str | None = None,
+        self, start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]
     ) -> polars.DataFrame:
         """A polars DataFrame with `date`, `symbol` (categorical), then `cols`."""
         import polars
 
-        table = self.get_arrow(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
-        return polars.from_arrow(table)
+        return polars.from_arrow(self.get_arrow(start, end, cols, **options))
 
+    @read_keywords
     def get_panels(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        universe: str | None = None,
-        adjust: Adjust | None = None,
+        self, start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]
     ) -> dict[str, pd.DataFrame]:
         """Each of `cols` as a DataFrame indexed by date (a ``DatetimeIndex``) with one column per
         symbol, NaN where there is no row: ``get_data(start, end, cols)[col].unstack("symbol")``
-        for each, all of one shape, without building the long frame. The arguments are those
-        of `get_data`; the fields must be numeric."""
-        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+        for each, all of one shape, without building the long frame. The keywords are those of
+        `get_data`; the fields must be numeric."""
+        read = Read.of(start, end, cols, **options)
         panels, info = self._panels(read)
         for panel in panels.values():
             panel.attrs["cheetah"] = info
         return panels
 
-    def get_panel(
-        self,
-        start: DateLike,
-        end: DateLike,
-        field: str,
-        *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        universe: str | None = None,
-        adjust: Adjust | None = None,
-    ) -> pd.DataFrame:
+    @read_keywords
+    def get_panel(self, start: DateLike, end: DateLike, field: str, **options: Unpack[ReadOptions]) -> pd.DataFrame:
         """One field as a date × symbol DataFrame: ``get_data(start, end, field)[field].unstack("symbol")``,
         scattered straight into one 2-D array (see `get_panels`)."""
         if not isinstance(field, str):
             raise TypeError(f"field must be one field's name; for several use get_panels, not {type(field).__name__}")
-        return self.get_panels(start, end, [field], symbols=symbols, base=base, universe=universe, adjust=adjust)[field]
+        return self.get_panels(start, end, [field], **options)[field]
 
+    @read_keywords
     def get_xarray(
-        self,
-        start: DateLike,
-        end: DateLike,
-        cols: str | Sequence[str],
-        *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        universe: str | None = None,
-        adjust: Adjust | None = None,
+        self, start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Unpack[ReadOptions]
     ) -> xarray.Dataset:
         """`get_panels` as an xarray ``Dataset`` with dimensions (``date``, ``symbol``): one
         variable per field, sharing the panels' memory. Needs xarray installed."""
@@ -243,7 +249,7 @@ class Reads(ABC):
             import xarray
         except ImportError:
             raise ImportError("get_xarray needs xarray: pip install xarray") from None
-        panels = self.get_panels(start, end, cols, symbols=symbols, base=base, universe=universe, adjust=adjust)
+        panels = self.get_panels(start, end, cols, **options)
         first = next(iter(panels.values()))
         coords = {"date": first.index.values, "symbol": first.columns.to_numpy()}
         variables = {name: (("date", "symbol"), panel.to_numpy(copy=False)) for name, panel in panels.items()}
@@ -280,7 +286,7 @@ class Reads(ABC):
     def _universes(self) -> list[dict[str, Any]]:
         raise QueryError("this cache does not list universes")
 
-    def _members(self, universe: str, date: str) -> list[str]:
+    def _members(self, universe: str, date: _dt.date) -> list[str]:
         raise QueryError("this cache does not list a universe's members")
 
     def fields(self) -> pd.DataFrame:

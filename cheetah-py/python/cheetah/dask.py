@@ -12,14 +12,17 @@ The frame is indexed by `date` with known divisions (each endpoint is a date ran
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 
 from ._frames import parts_to_pandas, to_pandas
-from ._reads import Adjust, DateLike
+from ._reads import DateLike, ReadOptions, read_keywords
 from .remote import Endpoint, RemoteCache, connect
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 try:
     import dask.dataframe as dd
@@ -58,19 +61,17 @@ def _meta(schema: pa.Schema, backend: str) -> pd.DataFrame:
     return empty
 
 
+@read_keywords
 def read_data(
     url: str,
     start: DateLike,
     end: DateLike,
     cols: str | Sequence[str],
     *,
-    symbols: Sequence[str] | None = None,
-    base: str | None = None,
-    adjust: Adjust | None = None,
-    universe: str | None = None,
     token: str | None = None,
     tls_root_certs: bytes | str | None = None,
     dtype_backend: Literal["numpy", "pyarrow"] = "numpy",
+    **options: Unpack[ReadOptions],
 ) -> Any:
     """`get_data` of the cache served at `url`, as a Dask DataFrame of one partition per endpoint.
 
@@ -78,7 +79,7 @@ def read_data(
     calling process; each partition is fetched by whichever worker computes it.
     """
     remote = connect(url, token=token, tls_root_certs=tls_root_certs)
-    plan = remote.plan(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
+    plan = remote.plan(start, end, cols, **options)
     meta = _meta(plan.schema, dtype_backend)
     if not plan.endpoints:
         return dd.from_pandas(meta, npartitions=1)

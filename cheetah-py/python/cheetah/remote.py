@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -23,7 +23,13 @@ import pyarrow.flight as flight
 
 from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError
 from ._frames import join, parts_to_pandas
-from ._reads import Adjust, DateLike, Read, Reads
+from ._reads import DateLike, Read, ReadOptions, Reads, read_keywords
+
+
+if TYPE_CHECKING:
+    import datetime
+
+    from typing_extensions import Unpack
 
 
 class RemoteError(CheetahError):
@@ -156,27 +162,21 @@ class RemoteCache(Reads):
         except (flight.FlightError, pa.ArrowException) as error:
             raise _translate(error, self.url) from None
 
+    @read_keywords
     def plan(
         self,
         start: DateLike,
         end: DateLike,
         cols: str | Sequence[str],
         *,
-        symbols: Sequence[str] | None = None,
-        base: str | None = None,
-        adjust: Adjust | None = None,
-        universe: str | None = None,
         dictionary_dates: bool = True,
+        **options: Unpack[ReadOptions],
     ) -> Plan:
         """The read's plan: its schema and its date-range endpoints, each fetchable anywhere."""
-        read = Read.of(start, end, cols, symbols=symbols, base=base, adjust=adjust, universe=universe)
-        return self._plan(read, dictionary_dates)
+        return self._plan(Read.of(start, end, cols, **options), dictionary_dates)
 
     def _plan(self, read: Read, dictionary_dates: bool) -> Plan:
-        ticket: dict[str, Any] = {"fields": read.cols, "start": read.start, "end": read.end}
-        for key in ("symbols", "base", "adjust", "universe"):
-            if getattr(read, key) is not None:
-                ticket[key] = getattr(read, key)
+        ticket = read.ticket()
         if not dictionary_dates:
             ticket["dates"] = "date32"
         descriptor = flight.FlightDescriptor.for_command(json.dumps(ticket).encode())
@@ -231,14 +231,15 @@ class RemoteCache(Reads):
     def _universes(self) -> list[dict[str, Any]]:
         return self._action("universes")
 
-    def _members(self, universe: str, date: str) -> list[str]:
+    def _members(self, universe: str, date: datetime.date) -> list[str]:
+        on = date.isoformat()
         universes = self._universes()
         for u in universes:
             if u["name"] == universe:
                 if u["read"] is None:
                     raise QueryError(f"universe `{universe}` is not cached yet; run `cheetah update`")
                 spans = u["read"]["spans"]
-                return sorted(s for s, start, end in spans if start <= date and (end is None or date < end))
+                return sorted(s for s, start, end in spans if start <= on and (end is None or on < end))
         known = ", ".join(f"`{u['name']}`" for u in universes)
         raise QueryError(f"universe `{universe}` is not configured on {self.url}; configured universes: {known or 'none'}")
 

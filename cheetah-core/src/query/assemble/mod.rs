@@ -15,9 +15,9 @@ use rayon::prelude::*;
 use self::buffers::{Codes, DayOut, FieldRest, FieldSlice, Output};
 use self::scatter::{fill_null, scatter, take_day};
 pub use self::wide::assemble_wide;
+use super::membership::Membership;
 use super::pool::OutputPool;
 use crate::types::{Day, ValueType};
-use crate::universe::Membership;
 use crate::view::SymbolRanking;
 
 mod buffers;

@@ -222,7 +222,11 @@ proptest! {
             let intervals = spans
                 .iter()
                 .filter(|(&id, _)| (id as usize) < names.len())
-                .map(|(&id, &(start, len))| crate::Interval { symbol: names[id as usize].clone(), start, end: Some(start + len) })
+                .map(|(&id, &(start, len))| crate::Interval {
+                    symbol: names[id as usize].clone(),
+                    start: crate::types::date_of(start),
+                    end: Some(crate::types::date_of(start + len)),
+                })
                 .collect();
             let universe = crate::Universe::new(intervals, 0).unwrap();
             Membership::new(&universe, &ranking, |name| dictionary.id(name))
