@@ -36,6 +36,7 @@
 
 mod cache;
 mod config;
+mod diff;
 mod error;
 mod hot;
 mod quality;
@@ -44,23 +45,29 @@ mod share;
 mod source;
 mod status;
 mod store;
+#[cfg(test)]
+mod testing;
 mod types;
 mod universe;
 mod update;
 mod verify;
 mod view;
 
-pub use cache::{Cache, CacheBuilder, FieldSearch, SourceField, WarmReport};
+pub use cache::{Cache, CacheBuilder, FieldSearch, SourceField, VersionStatus, WarmReport};
 pub use config::{
     AdjustConfig, Config, DecimalMode, FlightConfig, MissingPolicy, QualityConfig, ShareConfig, SourceConfig,
     StoreConfig, TableConfig, TlsFiles, UniverseConfig, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
 };
-pub use error::{ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError};
+pub use diff::{Diff, FieldDiff};
+pub use error::{
+    ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError, VersionError,
+};
 pub use quality::{Check, Flag, Metric, QualityReport, TableQuality};
-pub use query::{Adjust, DateLayout, Outline, Panel, QueryResult, Request, SharedUse};
+pub use query::{Adjust, AsOf, DateLayout, Outline, Panel, QueryResult, Request, SharedUse};
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus};
-pub use store::FORMAT_VERSION;
+pub use store::snapshots::Snapshot;
+pub use store::{Version, FORMAT_VERSION};
 pub use types::{TableKind, ValueType};
 pub use universe::{Interval, Universe, UniverseSummary};
 pub use update::{

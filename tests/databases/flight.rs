@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
 use arrow_flight::{Action, FlightClient, FlightDescriptor, FlightInfo, Ticket};
-use cheetah_core::{Cache, Config, QueryResult, Request};
+use cheetah_core::{Cache, Config, Request};
 use futures::{StreamExt, TryStreamExt};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use tonic::Code;
@@ -125,7 +125,7 @@ fn remote_reads_equal_local_ones_and_bad_calls_get_clear_statuses() {
         assert_eq!(plain(&filtered), plain(&cache.get(&request).expect("read").batch));
         assert_eq!(filtered.column(0).data_type(), &DataType::Date32);
         assert_result_matches(
-            &QueryResult { batch: filtered.clone(), covered: None, rows_per_day: vec![], shared: None },
+            &filtered,
             &["close", "name"],
             &model(&rows.iter().filter(|r| r.symbol == "S003" || r.symbol == "S017").cloned().collect::<Vec<_>>()),
             None,
@@ -396,8 +396,7 @@ fn client_process() {
             let (info, batch) = read_flight(&mut c, ticket(&FIELDS, r#", "dates": "date32""#)).await.expect("read");
             let covered: serde_json::Value = serde_json::from_slice(&info.app_metadata).expect("json");
             let through = covered["covered"][1].as_str().map(|d| d.parse::<chrono::NaiveDate>().expect("date"));
-            let result = QueryResult { batch, covered: None, rows_per_day: vec![], shared: None };
-            assert_result_matches(&result, &FIELDS, &expected, Some(through.unwrap_or(chrono::NaiveDate::MIN)));
+            assert_result_matches(&batch, &FIELDS, &expected, Some(through.unwrap_or(chrono::NaiveDate::MIN)));
             seen.insert(through);
             reads += 1;
             assert!(Instant::now() < deadline, "never told to stop");

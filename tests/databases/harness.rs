@@ -362,17 +362,16 @@ pub fn read_all_result(cache: &Cache, fields: &[&str]) -> cheetah_core::Result<c
 /// Asserts that the cache holds exactly `expected` for `fields`, value for value, nulls
 /// included, up to `through` (the dates a partial run committed).
 pub fn assert_matches(cache: &Cache, fields: &[&str], expected: &Model, through: Option<NaiveDate>) {
-    assert_result_matches(&read_all(cache, fields), fields, expected, through);
+    assert_result_matches(&read_all(cache, fields).batch, fields, expected, through);
 }
 
 /// [`assert_matches`] for a result already read.
 pub fn assert_result_matches(
-    result: &cheetah_core::QueryResult,
+    batch: &arrow::array::RecordBatch,
     fields: &[&str],
     expected: &Model,
     through: Option<NaiveDate>,
 ) {
-    let batch = &result.batch;
     let expected: Vec<&Row> = expected.values().filter(|r| through.is_none_or(|t| r.date <= t)).collect();
     let dates = batch.column(0).as_primitive::<arrow::datatypes::Date32Type>();
     let symbols = arrow::compute::cast(batch.column(1), &DataType::Utf8).expect("cast");

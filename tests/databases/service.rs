@@ -149,7 +149,7 @@ fn reader_process() {
         let ms = started.elapsed().as_secs_f64() * 1e3;
         let covered = result.covered.map(|(_, end)| end);
         // Whole dates only, each equal to the source, and nothing past the covered cut.
-        assert_result_matches(&result, &FIELDS, &expected, Some(covered.unwrap_or(chrono::NaiveDate::MIN)));
+        assert_result_matches(&result.batch, &FIELDS, &expected, Some(covered.unwrap_or(chrono::NaiveDate::MIN)));
         last = covered.or(last);
         if writer_stopped {
             idle.push(ms);

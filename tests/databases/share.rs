@@ -160,7 +160,7 @@ fn reader_process() {
         }
         let result = harness::read_all(&cache, &FIELDS);
         let covered = result.covered.map(|(_, end)| end);
-        assert_result_matches(&result, &FIELDS, &expected, Some(covered.unwrap_or(chrono::NaiveDate::MIN)));
+        assert_result_matches(&result.batch, &FIELDS, &expected, Some(covered.unwrap_or(chrono::NaiveDate::MIN)));
         last = covered.or(last);
         reads += 1;
         if let Some(shared) = result.shared {
@@ -250,7 +250,7 @@ fn a_publisher_killed_mid_publish_leaves_a_layer_readers_use_or_ignore() {
         let (layer, plain) = two_caches(&db);
         let through = plain.get(&everything(&FIELDS)).expect("read").covered.map(|(_, end)| end);
         let result = layer.get(&everything(&FIELDS)).expect("read through whatever the layer holds");
-        assert_result_matches(&result, &FIELDS, &expected, through);
+        assert_result_matches(&result.batch, &FIELDS, &expected, through);
         assert_eq!(result.batch, plain.get(&everything(&FIELDS)).expect("read").batch);
         served_after_kill += u32::from(result.shared.is_some());
     }

@@ -78,7 +78,7 @@ fn check_read(home: &Db, dbs: &[&Db], markets: &[&[Row]], through: NaiveDate) {
                 ["close", "volume", "px"].iter().map(|f| format!("{}.{f}", db.table)).collect(),
             ))
             .expect("read one table");
-        assert_result_matches(&only, &["close", "volume", "px"], &model(rows), Some(through));
+        assert_result_matches(&only.batch, &["close", "volume", "px"], &model(rows), Some(through));
     }
 }
 

@@ -27,9 +27,10 @@ fn row_on(rows: &mut [Row], date: NaiveDate, pick: impl Fn(&Row) -> bool) -> &mu
 fn corrupt_chunk(db: &Db, field: &str, date: NaiveDate) {
     let store = Store::open_writer(&db.store_path(), 3).expect("open the store");
     let catalog = store.catalog().expect("catalog");
-    let field_id = catalog.tables[0].field(field).expect("cached field").id;
+    let table = &catalog.tables[0];
+    let field = table.field(field).expect("cached field");
     let mut batch = store.batch();
-    batch.put_values(field_id, day_of(date), b"\x01\x00\x00\x00 not a chunk");
+    batch.put_values(table.id, field, day_of(date), b"\x01\x00\x00\x00 not a chunk");
     store.write(batch).expect("write");
 }
 

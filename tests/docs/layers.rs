@@ -29,7 +29,7 @@ pub fn upward_imports(src: &Path, order: &[Vec<String>]) -> Vec<String> {
         let relative = file.strip_prefix(src).expect("under src");
         let module = relative.components().next().expect("a path").as_os_str().to_string_lossy();
         let module = module.trim_end_matches(".rs").to_string();
-        if module == "lib" || relative.file_name().is_some_and(|f| f == "tests.rs") {
+        if module == "lib" || relative.file_name().is_some_and(|f| f == "tests.rs" || f == "testing.rs") {
             continue;
         }
         let own = level(&module).unwrap_or_else(|| panic!("{module} is not in the architecture page's layer table"));

@@ -2,6 +2,9 @@
 //! layer; the entry point for readers and the writer.
 
 mod share;
+mod versions;
+
+pub use self::versions::VersionStatus;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
@@ -10,9 +13,11 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use crate::config::{pattern_matches, Config, TableConfig};
-use crate::error::{ConfigError, Error, QueryError, StoreError};
+use crate::error::{ConfigError, Error, QueryError, StoreError, VersionError};
 use crate::hot::HotChunks;
-use crate::query::{self, resolve_fields, HotStore, OutputPool, QueryResult, ReadRules, Reader, Request};
+use crate::query::{
+    self, resolve_fields, Chunks, HotStore, OutputPool, PastStore, QueryResult, ReadRules, Reader, Request,
+};
 use crate::share::SharedLayer;
 use crate::source::{list_columns, Source, Sources};
 use crate::status::{self, Status};
@@ -22,6 +27,13 @@ use crate::universe::Universe;
 use crate::update::{ProgressFn, UpdateReport, Updater};
 use crate::verify::{self, TableVerification};
 use crate::view::Follower;
+
+/// Whether the unknown field `name` is one of `gone`, the fields a past view lost: asked for
+/// as `table.field`, bare, or by an alias of it.
+fn gone(gone: &[String], name: &str, rules: &ReadRules) -> bool {
+    let name = rules.aliases.get(name).map_or(name, String::as_str);
+    gone.iter().any(|g| g == name || g.rsplit_once('.').is_some_and(|(_, field)| field == name))
+}
 
 /// Builds a [`Cache`].
 pub struct CacheBuilder {
@@ -146,12 +158,16 @@ impl Cache {
         self.follower.refresh(&self.hot)
     }
 
-    /// Reads a request, seeing every date committed before the call.
+    /// Reads a request, seeing every date committed before the call, or at the version it
+    /// names.
     ///
     /// # Errors
-    /// [`crate::QueryError`] for bad arguments and unknown or ambiguous names, and store failures.
+    /// [`crate::QueryError`] for bad arguments, unknown or ambiguous names and versions that
+    /// cannot be read, and store failures.
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
-        self.with_reader(true, |reader| reader.read(request))
+        let (mut result, snapshot) = self.with_reader(request, true, |reader| reader.read(request))?;
+        result.snapshot = snapshot;
+        Ok(result)
     }
 
     /// Reads `request` wide: each field as a date × symbol matrix, equal to [`Cache::get`]
@@ -161,34 +177,62 @@ impl Cache {
     /// As for [`Cache::get`], and [`QueryError::InvalidArgument`] for a field that is not
     /// numeric.
     pub fn panel(&self, request: &Request) -> Result<query::Panel, Error> {
-        self.with_reader(false, |reader| reader.panel(request))
+        let (mut panel, snapshot) = self.with_reader(request, false, |reader| reader.panel(request))?;
+        panel.snapshot = snapshot;
+        Ok(panel)
     }
 
-    /// What [`Cache::get`] of `request` would return, without reading a chunk: its columns and
-    /// its dates with their rows, as of now.
+    /// What [`Cache::get`] of `request` would return, without reading a chunk: its columns,
+    /// its dates with their rows, and the version it reads.
     ///
     /// # Errors
     /// As for [`Cache::get`].
     pub fn outline(&self, request: &Request) -> Result<query::Outline, Error> {
-        self.with_reader(false, |reader| reader.outline(request))
+        Ok(self.with_reader(request, false, |reader| reader.outline(request))?.0)
     }
 
-    /// Runs `read` with a [`Reader`] over what the writer has committed, offering the shared
-    /// layer when `layer` is set.
+    /// Runs `read` with a [`Reader`] at the version `request` names (the latest by default),
+    /// offering the shared layer when `layer` is set and the version is the latest; returns
+    /// what it read and the snapshot the request named.
     fn with_reader<T>(
         &self,
+        request: &Request,
         layer: bool,
-        read: impl Fn(&Reader<'_, HotStore<'_>>) -> Result<T, QueryError>,
-    ) -> Result<T, Error> {
+        read: impl Fn(&Reader<'_, Chunks<'_>>) -> Result<T, QueryError>,
+    ) -> Result<(T, Option<String>), Error> {
         self.refresh()?;
-        let attempt = |store: &Store, view: &crate::view::View| {
-            let chunks = HotStore { hot: &self.hot, store };
-            let offered = self.shared.as_ref().filter(|_| layer);
-            let generation = offered.and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
-            let shared = generation.as_ref().map(|(s, l)| (*s, l));
-            read(&Reader { view, rules: &self.rules, chunks: &chunks, shared, pool: &self.pool })
-        };
-        Ok(self.follower.read(&self.hot, attempt)?)
+        loop {
+            let attempt = |store: &Store, view: &crate::view::View| {
+                let (version, snapshot) = self.resolve(store, view, request.as_of.as_ref())?;
+                if version.number > view.version.number {
+                    // Committed after this view was read: catch up first.
+                    return Ok(None);
+                }
+                let now = HotStore { hot: &self.hot, store };
+                let (rules, pool) = (&self.rules, &self.pool);
+                // The view holds exactly the latest version when nothing was committed since it
+                // was read; the store holds still for the whole read.
+                if version.number == view.version.number && store.latest_version()? == version.number {
+                    let offered = self.shared.as_ref().filter(|_| layer);
+                    let generation = offered.and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
+                    let shared = generation.as_ref().map(|(s, l)| (*s, l));
+                    let chunks = Chunks::Now(now);
+                    return read(&Reader { view, rules, chunks: &chunks, shared, pool }).map(|t| Some((t, snapshot)));
+                }
+                let past = view.at(store, version)?;
+                let chunks = Chunks::Past(PastStore { now, version: version.number });
+                match read(&Reader { view: &past.view, rules, chunks: &chunks, shared: None, pool }) {
+                    Err(QueryError::UnknownField { name, .. }) if gone(&past.gone, &name, &self.rules) => {
+                        Err(VersionError::Gone { field: name, version: version.number }.into())
+                    }
+                    outcome => outcome.map(|t| Some((t, snapshot))),
+                }
+            };
+            match self.follower.read(&self.hot, attempt)? {
+                Some(done) => return Ok(done),
+                None => self.refresh()?,
+            }
+        }
     }
 
     /// Every universe the config names, as the last update stored it (`None` before one has).
@@ -368,9 +412,10 @@ impl Cache {
             .only_sources(sources)
             .run();
         store.prune_journal()?;
-        // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
-        store.flush()?;
         drop(store);
+        self.retain()?;
+        // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
+        self.follower.store().flush()?;
         self.refresh()?;
         Ok(report)
     }

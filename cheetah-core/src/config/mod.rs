@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 pub use self::research::{AdjustConfig, UniverseConfig};
 pub(crate) use self::secrets::{connection_pairs, scrub};
+pub use self::values::Span;
 use crate::error::ConfigError;
 use crate::store::catalog::TableFingerprint;
 use crate::types::TableKind;
@@ -159,6 +160,9 @@ pub struct StoreConfig {
     pub hot_cache_bytes: u64,
     /// zstd level for chunks.
     pub compression_level: i32,
+    /// How long the history of replaced values is kept (`keep_versions`); every version stays
+    /// readable when `None`. Snapshots are kept regardless.
+    pub keep_versions: Option<Span>,
 }
 
 /// `[source]` or one `[sources.NAME]`: an ODBC connection.

@@ -10,7 +10,7 @@ use super::flight::{self, RawFlight};
 use super::quality::{self, RawQuality};
 use super::research::{self, RawAdjust, RawUniverse};
 use super::sources::{self, RawSource};
-use super::values::ByteSize;
+use super::values::{ByteSize, Span};
 use super::{
     is_glob, pattern_matches, Config, DecimalMode, MissingPolicy, QualityConfig, ShareConfig, StoreConfig, TableConfig,
     DEFAULT_LOOKBACK, DEFAULT_SOURCE,
@@ -48,6 +48,7 @@ impl Config {
             path: std::path::absolute(&store_path).unwrap_or(store_path),
             hot_cache_bytes: raw.store.hot_cache.map_or(DEFAULT_HOT_CACHE, |b| b.0),
             compression_level: raw.store.compression_level.unwrap_or(3),
+            keep_versions: raw.store.keep_versions,
         };
 
         let sources = sources::parse(path, raw.source, raw.sources, &invalid)?;
@@ -237,6 +238,7 @@ struct RawStore {
     path: toml::Spanned<PathBuf>,
     hot_cache: Option<ByteSize>,
     compression_level: Option<i32>,
+    keep_versions: Option<Span>,
 }
 
 #[derive(Deserialize)]

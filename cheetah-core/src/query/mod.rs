@@ -22,6 +22,7 @@ mod layered;
 mod membership;
 mod outline;
 mod panel;
+mod past;
 mod plan;
 mod pool;
 mod resolve;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use arrow::array::ArrayRef;
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 pub use self::adjust::Adjust;
 pub(crate) use self::assemble::Assembled;
@@ -40,11 +41,13 @@ pub(crate) use self::fetch::{ChunkSource, HotStore};
 pub(crate) use self::layered::dictionary_keys;
 pub use self::outline::Outline;
 pub use self::panel::Panel;
+pub(crate) use self::past::{Chunks, PastStore};
 pub(crate) use self::plan::{check_range, plan, Plan};
 pub use self::pool::OutputPool;
 pub(crate) use self::resolve::{resolve_fields, ReadRules};
-use crate::error::{QueryError, StoreError};
+use crate::error::{QueryError, StoreError, VersionError};
 use crate::share::{LayerView, SharedLayer};
+use crate::store::Version;
 use crate::types::{date_of, Day};
 use crate::view::View;
 
@@ -72,12 +75,67 @@ pub struct Request {
     pub adjust: Option<Adjust>,
     /// Keep only rows whose symbol was a member of this universe on the row's date.
     pub universe: Option<String>,
+    /// The store version to read; the latest when `None`.
+    pub as_of: Option<AsOf>,
+}
+
+/// Which store version a read sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    /// A version, by number.
+    Version(u64),
+    /// The version that was the newest at a moment.
+    Moment(DateTime<Utc>),
+    /// The version a snapshot pins, by the snapshot's name.
+    Snapshot(String),
+}
+
+impl AsOf {
+    /// A moment as text: RFC 3339 (`2026-03-01T16:00:00Z`, any offset), or a date and time
+    /// without a zone (`2026-03-01 16:00:00`, `2026-03-01T16:00`), or a date alone (its
+    /// midnight); without a zone, UTC.
+    ///
+    /// # Errors
+    /// [`VersionError::BadMoment`].
+    pub fn moment(text: &str) -> Result<Self, VersionError> {
+        let trimmed = text.trim();
+        if let Ok(moment) = DateTime::parse_from_rfc3339(trimmed) {
+            return Ok(Self::Moment(moment.with_timezone(&Utc)));
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+            if let Ok(moment) = chrono::NaiveDateTime::parse_from_str(trimmed, format) {
+                return Ok(Self::Moment(moment.and_utc()));
+            }
+        }
+        match NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+            Ok(date) => Ok(Self::Moment(date.and_time(chrono::NaiveTime::MIN).and_utc())),
+            Err(_) => Err(VersionError::BadMoment { text: text.to_string() }),
+        }
+    }
 }
 
 impl Request {
-    /// Reads `cols` over `start..=end` (inclusive), every symbol, rows from the fields' tables.
+    /// Reads `cols` over `start..=end` (inclusive), every symbol, rows from the fields' tables,
+    /// at the latest version.
     pub fn new(start: NaiveDate, end: NaiveDate, cols: Vec<String>) -> Self {
-        Self { start, end, cols, symbols: None, base: None, dates: DateLayout::Date32, adjust: None, universe: None }
+        Self {
+            start,
+            end,
+            cols,
+            symbols: None,
+            base: None,
+            dates: DateLayout::Date32,
+            adjust: None,
+            universe: None,
+            as_of: None,
+        }
+    }
+
+    /// Reads at this store version.
+    #[must_use]
+    pub fn as_of(mut self, as_of: AsOf) -> Self {
+        self.as_of = Some(as_of);
+        self
     }
 
     /// Adjusts prices so.
@@ -127,6 +185,10 @@ pub struct QueryResult {
     pub rows_per_day: Vec<(NaiveDate, usize)>,
     /// What the shared layer gave, if it served any of the rows.
     pub shared: Option<SharedUse>,
+    /// The store version read: reading it again returns this result.
+    pub version: Version,
+    /// The snapshot the request named, if it named one.
+    pub snapshot: Option<String>,
 }
 
 /// How a read used the shared layer.
@@ -218,7 +280,8 @@ impl<'a, C: ChunkSource> Reader<'a, C> {
         let batch =
             RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), arrays).expect("columns match the schema");
         let rows_per_day = columns.rows_per_day.into_iter().map(|(day, rows)| (date_of(day), rows)).collect();
-        Ok(QueryResult { batch, covered: plan.covered, rows_per_day, shared: columns.shared })
+        let version = self.view.version;
+        Ok(QueryResult { batch, covered: plan.covered, rows_per_day, shared: columns.shared, version, snapshot: None })
     }
 
     /// Reads `request` wide: each field as a date × symbol matrix, scattered from the chunks.
@@ -238,7 +301,7 @@ impl<'a, C: ChunkSource> Reader<'a, C> {
     /// As for [`Reader::plan`].
     pub fn outline(&self, request: &Request) -> Result<Outline, QueryError> {
         let plan = self.plan(request)?;
-        Ok(outline::outline(&plan, self.chunks, self.view.symbols.len())?)
+        Ok(outline::outline(&plan, self.chunks, self.view.symbols.len(), self.view.version)?)
     }
 }
 

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use super::fetch::ChunkSource;
 use super::plan::Plan;
 use crate::error::StoreError;
+use crate::store::Version;
 use crate::types::date_of;
 
 /// A planned read: its columns, and each date it would read with about how many rows.
@@ -22,6 +23,9 @@ pub struct Outline {
     pub covered: Option<(NaiveDate, NaiveDate)>,
     /// Symbols in the store's dictionary.
     pub symbols: usize,
+    /// The store version it reads: a read of its parts at this version returns what it
+    /// outlines.
+    pub version: Version,
 }
 
 impl Outline {
@@ -37,10 +41,15 @@ fn fields(plan: &Plan<'_>) -> Vec<(String, DataType)> {
 }
 
 /// Outlines `plan`, counting rows from the row tables' day indexes in `chunks`.
-pub(crate) fn outline(plan: &Plan<'_>, chunks: &impl ChunkSource, symbols: usize) -> Result<Outline, StoreError> {
+pub(crate) fn outline(
+    plan: &Plan<'_>,
+    chunks: &impl ChunkSource,
+    symbols: usize,
+    version: Version,
+) -> Result<Outline, StoreError> {
     let mut rows = vec![0u64; plan.days.len()];
     let (Some(&first), Some(&last)) = (plan.days.first(), plan.days.last()) else {
-        return Ok(Outline { fields: fields(plan), dates: Vec::new(), covered: plan.covered, symbols });
+        return Ok(Outline { fields: fields(plan), dates: Vec::new(), covered: plan.covered, symbols, version });
     };
     for table in &plan.tables[..plan.row_tables] {
         for (day, n) in chunks.day_rows(table, first, last)? {
@@ -58,5 +67,6 @@ pub(crate) fn outline(plan: &Plan<'_>, chunks: &impl ChunkSource, symbols: usize
         dates: plan.days.iter().zip(rows).map(|(&d, n)| (date_of(d), n)).collect(),
         covered: plan.covered,
         symbols,
+        version,
     })
 }

@@ -13,6 +13,7 @@ use super::fetch::{fetch, ChunkSource};
 use super::plan::Plan;
 use super::DateLayout;
 use crate::error::{QueryError, StoreError};
+use crate::store::Version;
 use crate::types::date_of;
 use crate::view::View;
 
@@ -28,6 +29,10 @@ pub struct Panel {
     pub fields: Vec<(String, ArrayRef)>,
     /// The dates covered: the request clipped to what every involved table has loaded.
     pub covered: Option<(NaiveDate, NaiveDate)>,
+    /// The store version read.
+    pub version: Version,
+    /// The snapshot the request named, if it named one.
+    pub snapshot: Option<String>,
 }
 
 /// Checks that every output of `plan` is numeric: a panel holds float64 cells.
@@ -64,5 +69,6 @@ pub(crate) fn read_panel(plan: &Plan<'_>, view: &View, chunks: &impl ChunkSource
         .zip(matrices)
         .map(|(f, m)| (f.requested.clone(), Arc::new(Float64Array::new(ScalarBuffer::from(m), None)) as ArrayRef))
         .collect();
-    Ok(Panel { dates: wide.days.into_iter().map(date_of).collect(), symbols, fields, covered: plan.covered })
+    let dates = wide.days.into_iter().map(date_of).collect();
+    Ok(Panel { dates, symbols, fields, covered: plan.covered, version: view.version, snapshot: None })
 }

@@ -264,7 +264,7 @@ mod tests {
         let symbols = SymbolDictionary::from_persisted(["B", "A", "C"].map(Arc::from).to_vec());
         let ranking = SymbolRanking::new(&symbols);
         let days = HashMap::from([(1, (10..=14).collect()), (4, (12..=16).collect()), (7, vec![3, 13])]);
-        View { catalog, symbols, ranking, days, marks: marks() }
+        View { catalog, symbols, ranking, days, marks: marks(), version: crate::store::Version::first() }
     }
 
     fn marks() -> MarkSnapshot {

@@ -68,6 +68,18 @@ pub mod meta {
     pub const SWEEP_PENDING: &[u8] = b"sweep_pending";
     /// Prefix of universes: `universe/ ++ name` → its intervals.
     pub const UNIVERSE: &[u8] = b"universe/";
+    /// Prefix of store versions: `version/ ++ number (u64 BE)` → its commit time and symbols.
+    pub const VERSION: &[u8] = b"version/";
+    /// The newest store version's number (u64 BE).
+    pub const LATEST_VERSION: &[u8] = b"latest_version";
+    /// The oldest version a read may ask for besides the pinned ones (u64 BE): history
+    /// replaced at or below it is dropped.
+    pub const HISTORY_FLOOR: &[u8] = b"history_floor";
+
+    /// `version/ ++ number`.
+    pub fn version(number: u64) -> Vec<u8> {
+        [VERSION, &number.to_be_bytes()[..]].concat()
+    }
 
     /// `universe/ ++ name`.
     pub fn universe(name: &str) -> Vec<u8> {

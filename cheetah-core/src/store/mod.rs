@@ -1,35 +1,44 @@
 //! The RocksDB store: row chunks, value chunks, and the meta records beside them.
 //!
-//! Three column families:
+//! Four column families:
 //! - `keys` (the on-disk name of the row chunks): per (table, day), the sorted symbol ids with a
 //!   row that day ([`codec::encode_rows`]);
 //! - `values`: per (field, day), the field's values for exactly those rows
 //!   ([`codec::encode_values`]);
-//! - `meta`: the format version, the catalog, watermarks, fieldmarks and the symbol dictionary.
+//! - `meta`: the format version, the catalog, watermarks, fieldmarks, the symbol dictionary,
+//!   the day index, the journal and the store versions;
+//! - `history`: what each version replaced ([`history`]), so an older version stays readable
+//!   while the latest keys stay where they are.
 //!
 //! Everything written for one day goes into one [`StoreBatch`], so a reader sees a day whole or
-//! not at all. One process writes (RocksDB's `LOCK` file enforces it); any number read through
-//! secondary instances that catch up with the writer before each read.
+//! not at all, and each batch that changes anything is one store version. One process writes
+//! (RocksDB's `LOCK` file enforces it); any number read through secondary instances that catch
+//! up with the writer before each read.
 
 mod batch;
 pub mod catalog;
 mod chunks;
 pub mod codec;
+pub(crate) mod history;
 mod journal;
 pub mod keys;
 mod open;
 mod records;
+pub mod snapshots;
 mod sweep;
 pub mod symbols;
+mod versions;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use rocksdb::{ColumnFamily, DB};
 
 pub use self::batch::StoreBatch;
 pub use self::open::FORMAT_VERSION;
 pub(crate) use self::records::MarkSnapshot;
+pub use self::versions::Version;
 use crate::error::StoreError;
 use crate::types::Day;
 
@@ -37,7 +46,9 @@ const CF_META: &str = "meta";
 /// Row chunks; "keys" on disk, the name format 1 gave them.
 const CF_ROWS: &str = "keys";
 const CF_VALUES: &str = "values";
-const COLUMN_FAMILIES: [&str; 3] = [CF_META, CF_ROWS, CF_VALUES];
+/// What each store version replaced; absent from stores written before versions.
+const CF_HISTORY: &str = "history";
+const COLUMN_FAMILIES: [&str; 4] = [CF_META, CF_ROWS, CF_VALUES, CF_HISTORY];
 
 /// An open store.
 pub struct Store {
@@ -48,6 +59,15 @@ pub struct Store {
     compression_level: i32,
     /// The writer's next journal sequence number.
     next_seq: AtomicU64,
+    /// The writer's next store version.
+    next_version: AtomicU64,
+    /// When the writer's last version was committed, in microseconds since the epoch.
+    last_commit_micros: AtomicI64,
+    /// Symbols in the dictionary as of the writer's last commit.
+    symbols_written: AtomicU32,
+    /// Written while a batch commits (so each compares with what the one before it left), read
+    /// while a read runs (so no commit lands in the middle of it).
+    commits: RwLock<()>,
 }
 
 /// The journal entries after a reader's position: the days written or deleted since.
@@ -134,6 +154,17 @@ impl Store {
 
     fn cf(&self, name: &str) -> &ColumnFamily {
         self.db.cf_handle(name).expect("every column family is opened with the store")
+    }
+
+    /// Keeps this process's commits out until the guard drops: what a read sees of the store
+    /// holds still under it.
+    pub(crate) fn hold_still(&self) -> RwLockReadGuard<'_, ()> {
+        self.commits.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The history's column family; a reader of a store written before versions has none.
+    fn history_cf(&self) -> Option<&ColumnFamily> {
+        self.db.cf_handle(CF_HISTORY)
     }
 
     fn rocks(&self, e: impl std::fmt::Display) -> StoreError {

@@ -2,12 +2,13 @@
 //! check, and RocksDB's options.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::RwLock;
 
 use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Options, DB};
 
 use super::keys::meta;
-use super::{open_error, rocks_error, Store, CF_META, CF_ROWS, CF_VALUES, COLUMN_FAMILIES};
+use super::{open_error, rocks_error, Store, CF_HISTORY, CF_META, CF_ROWS, CF_VALUES, COLUMN_FAMILIES};
 use crate::error::StoreError;
 
 /// The on-disk format this build reads and writes.
@@ -18,10 +19,13 @@ use crate::error::StoreError;
 ///   `catalog_version` to `meta`, so readers refresh incrementally.
 /// - 3: Float64 chunks may hold decimal doubles as integers (codec flag bit 1).
 /// - 4: fixed-width chunks may be dictionaries of at most 256 values (codec flag bit 2).
+/// - 5: store versions: the `history` column family, `version/` records, `latest_version` and
+///   `history_floor` in `meta`, and snapshots in the store's `snapshots/` folder. What an older
+///   store holds is its version 1.
 ///
 /// Stores of older versions from 2 on are read as they are, and a writer marks them current
 /// before writing chunks they may not hold.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format this build reads: every later version only adds to it.
 const OLDEST_READABLE_VERSION: u32 = 2;
 
@@ -38,8 +42,7 @@ impl Store {
         options.create_missing_column_families(true);
         let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| open_error(path, e))?;
-        let store =
-            Self { db, path: path.to_path_buf(), secondary_dir: None, compression_level, next_seq: AtomicU64::new(1) };
+        let store = Self::new(db, path, None, compression_level);
         store.next_seq.store(store.journal_end()?, Ordering::Relaxed);
         match store.format_version()? {
             None => store
@@ -57,7 +60,27 @@ impl Store {
                 }
             }
         }
+        store.record_first_version()?;
+        let latest = store.latest_version()?;
+        let last = store.version(latest)?;
+        store.next_version.store(latest + 1, Ordering::Relaxed);
+        store.last_commit_micros.store(last.map_or(0, |v| v.committed.timestamp_micros()), Ordering::Relaxed);
+        store.symbols_written.store(store.symbol_count()?, Ordering::Relaxed);
         Ok(store)
+    }
+
+    fn new(db: DB, path: &Path, secondary_dir: Option<std::path::PathBuf>, compression_level: i32) -> Self {
+        Self {
+            db,
+            path: path.to_path_buf(),
+            secondary_dir,
+            compression_level,
+            next_seq: AtomicU64::new(1),
+            next_version: AtomicU64::new(1),
+            last_commit_micros: AtomicI64::new(0),
+            symbols_written: AtomicU32::new(0),
+            commits: RwLock::new(()),
+        }
     }
 
     /// Opens the store for reading while another process may write it. Call
@@ -85,19 +108,19 @@ impl Store {
         // A writer killed while creating the store leaves RocksDB's files without all of the
         // column families; to a reader that is no store yet, and the next update completes it.
         let families = DB::list_cf(&options, path).map_err(|e| open_error(path, e))?;
-        if !COLUMN_FAMILIES.iter().all(|name| families.iter().any(|f| f == name)) {
+        let present = |name: &str| families.iter().any(|f| f == name);
+        // A store written before versions has no history: everything it holds is version 1.
+        if !COLUMN_FAMILIES.iter().filter(|&&name| name != CF_HISTORY).all(|name| present(name)) {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
-        let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
+        let descriptors = COLUMN_FAMILIES
+            .iter()
+            .filter(|name| present(name))
+            .map(|&name| ColumnFamilyDescriptor::new(name, cf_options(name)))
+            .collect::<Vec<_>>();
         let db = DB::open_cf_descriptors_as_secondary(&options, path, &secondary_dir, descriptors)
             .map_err(|e| open_error(path, e))?;
-        let store = Self {
-            db,
-            path: path.to_path_buf(),
-            secondary_dir: Some(secondary_dir),
-            compression_level: 3,
-            next_seq: AtomicU64::new(0),
-        };
+        let store = Self::new(db, path, Some(secondary_dir), 3);
         match store.format_version()? {
             None => return Err(StoreError::Missing { path: path.to_path_buf() }),
             Some(found) => check_version(path, found)?,
@@ -126,8 +149,10 @@ impl Store {
         // Meta last: a reader's catch-up may apply one family's flush before it replays the
         // others' log, and a date becomes visible only through meta (its day index, journal
         // entry and watermark), so its chunks must never be behind it.
-        for name in [CF_VALUES, CF_ROWS, CF_META] {
-            self.db.flush_cf(self.cf(name)).map_err(|e| self.rocks(e))?;
+        for name in [CF_VALUES, CF_ROWS, CF_HISTORY, CF_META] {
+            if let Some(cf) = self.db.cf_handle(name) {
+                self.db.flush_cf(cf).map_err(|e| self.rocks(e))?;
+            }
         }
         Ok(())
     }

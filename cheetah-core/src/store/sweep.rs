@@ -59,10 +59,12 @@ impl Store {
                 orphan_marks.delete_range_cf(self.cf(CF_META), meta::with_id(meta::DAY, id), end);
             }
         }
-        orphan_marks.delete_cf(self.cf(CF_META), meta::SWEEP_PENDING);
-        self.db.write(orphan_marks).map_err(|e| self.rocks(e))?;
         swept.sort_unstable();
         swept.dedup();
+        // A dropped field's history goes with its chunks: no read can name it any more.
+        self.delete_history_of(&swept)?;
+        orphan_marks.delete_cf(self.cf(CF_META), meta::SWEEP_PENDING);
+        self.db.write(orphan_marks).map_err(|e| self.rocks(e))?;
         Ok(swept)
     }
 

@@ -319,7 +319,7 @@ impl<'a> Updater<'a> {
                         report.dates_deleted += 1;
                     }
                 }
-                self.stage_day(&mut batch, entry.id, &chunks);
+                self.stage_day(&mut batch, entry, &chunks);
                 high_water = high_water.max(chunks.day);
                 batch.put_watermark(entry.id, high_water);
                 self.commit(batch)?;
@@ -368,7 +368,7 @@ impl<'a> Updater<'a> {
             match DaySplitter::new(stream, &table.name).next() {
                 Some(rows) => {
                     let chunks = self.encode(&rows?, entry, &table.name)?;
-                    self.stage_day(&mut batch, entry.id, &chunks);
+                    self.stage_day(&mut batch, entry, &chunks);
                 }
                 None => batch.delete_day(entry, day_of(date)),
             }
@@ -383,10 +383,11 @@ impl<'a> Updater<'a> {
     }
 
     /// Adds a day's chunks and the symbols they introduced to `batch`.
-    fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table_id: u32, chunks: &DayChunks) {
-        batch.put_day(table_id, chunks.day, chunks.rows, &chunks.ids);
-        for (field_id, chunk) in &chunks.values {
-            batch.put_values(*field_id, chunks.day, chunk);
+    fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table: &TableEntry, chunks: &DayChunks) {
+        batch.put_day(table.id, chunks.day, chunks.rows, &chunks.ids);
+        for (field, (id, chunk)) in table.fields.iter().zip(&chunks.values) {
+            debug_assert_eq!(field.id, *id, "chunks are encoded in the table's field order");
+            batch.put_values(table.id, field, chunks.day, chunk);
         }
         batch.put_new_symbols(&self.symbols);
     }
@@ -442,11 +443,11 @@ impl<'a> Updater<'a> {
             let ids = self.store.rows(entry, day)?.unwrap_or_else(|| Arc::from([]));
             let chunks = encode_aligned(rows.as_ref(), &ids, fields, &self.symbols, self.store.compression_level());
             let mut batch = self.store.batch();
-            for (field_id, chunk) in &chunks {
-                batch.put_values(*field_id, day, chunk);
-                batch.put_fieldmark(*field_id, day);
+            for (field, (id, chunk)) in fields.iter().zip(&chunks) {
+                debug_assert_eq!(field.id, *id, "chunks are encoded in the fields' order");
+                batch.put_values(entry.id, field, day, chunk);
+                batch.put_fieldmark(field.id, day);
             }
-            batch.journal_day(entry.id, day);
             self.store.write(batch)?;
             progress.committed(date_of(day), ids.len());
         }

@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let entry = catalog.table(table).with_context(|| format!("no table `{table}` in the store"))?;
     let field = entry.field(field).with_context(|| format!("no field `{field}` in table `{table}`"))?;
     let mut batch = store.batch();
-    batch.put_values(field.id, cheetah_core::internals::day_of(date), b"\x01\x00\x00\x00 not a chunk");
+    batch.put_values(entry.id, field, cheetah_core::internals::day_of(date), b"\x01\x00\x00\x00 not a chunk");
     store.write(batch)?;
     store.flush()?;
     Ok(())

@@ -15,77 +15,13 @@
 //!   read may find a day's row chunk without its value chunk. [`Follower::read`] then reopens a
 //!   fresh instance and reads once more; a chunk still missing is real corruption.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
-use arrow::array::StringArray;
-
+use super::{SymbolRanking, View};
 use crate::error::{QueryError, StoreError};
 use crate::hot::HotChunks;
-use crate::store::catalog::Catalog;
-use crate::store::symbols::SymbolDictionary;
-use crate::store::{MarkSnapshot, Store};
-use crate::types::Day;
-
-/// What a reader knows of the store, as of its last refresh.
-#[derive(Debug, Clone)]
-pub(crate) struct View {
-    /// The catalog.
-    pub catalog: Catalog,
-    /// The symbol dictionary.
-    pub symbols: SymbolDictionary,
-    /// The dictionary in text order.
-    pub ranking: SymbolRanking,
-    /// Cached days of each table, ascending.
-    pub days: HashMap<u32, Vec<Day>>,
-    /// The watermarks and fieldmarks, read before the days: a read's cut comes from here, so it
-    /// never passes a day this view does not list yet.
-    pub marks: MarkSnapshot,
-}
-
-impl View {
-    fn load(store: &Store) -> Result<Self, StoreError> {
-        let marks = store.marks()?;
-        let catalog = store.catalog()?;
-        let symbols = store.symbols()?;
-        let ranking = SymbolRanking::new(&symbols);
-        let mut days = HashMap::with_capacity(catalog.tables.len());
-        for table in &catalog.tables {
-            days.insert(table.id, store.day_index(table.id)?.into_iter().map(|(day, _)| day).collect());
-        }
-        Ok(Self { catalog, symbols, ranking, days, marks })
-    }
-
-    /// The cached days of table `table_id`, ascending.
-    pub fn days_of(&self, table_id: u32) -> &[Day] {
-        self.days.get(&table_id).map_or(&[][..], Vec::as_slice)
-    }
-}
-
-/// The symbol dictionary in text order.
-#[derive(Debug, Clone)]
-pub struct SymbolRanking {
-    /// `rank[id]` is the position of symbol `id` in text order.
-    pub rank: Vec<u32>,
-    /// Every symbol in text order: the `symbol` column's dictionary.
-    pub sorted: StringArray,
-}
-
-impl SymbolRanking {
-    /// Ranks every symbol of `symbols`.
-    pub fn new(symbols: &SymbolDictionary) -> Self {
-        let names = symbols.names();
-        let mut order: Vec<u32> = (0..names.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
-        let mut rank = vec![0; names.len()];
-        for (position, &id) in order.iter().enumerate() {
-            rank[id as usize] = position as u32;
-        }
-        let sorted = StringArray::from_iter_values(order.iter().map(|&id| &*names[id as usize]));
-        Self { rank, sorted }
-    }
-}
+use crate::store::Store;
 
 /// A file of the writer's and its length: any change the writer makes changes one of them.
 type FileState = Option<(String, u64)>;
@@ -201,7 +137,8 @@ impl Follower {
                 return Ok(());
             }
             disk = Some(now);
-            self.store().catch_up()?;
+            // Not while a read holds the store: a read sees one state of it from start to end.
+            self.store.write().expect("store lock").catch_up()?;
             let manifest = manifest_at(&path);
             // Catch-up is exact only while the writer has neither flushed nor reopened.
             if manifest != position.opened_at {
@@ -212,6 +149,8 @@ impl Follower {
             }
         }
         let store = self.store();
+        // The version first: everything read after it is of that version or newer.
+        let version = store.latest()?;
         // Before the journal: every day these marks cover is committed, so the journal lists it.
         let marks = store.marks()?;
         let catalog_version = store.catalog_version()?;
@@ -219,8 +158,10 @@ impl Follower {
         let symbols_grew = store.symbols_after(self.view().symbols.len())?;
         let catalog_changed = catalog_version != position.catalog_version;
         if !catalog_changed && tail.days.is_empty() && !tail.fell_behind && !symbols_grew {
-            if self.view().marks != marks {
-                self.view.write().expect("view lock").marks = marks;
+            if self.view().marks != marks || self.view().version != version {
+                let mut view = self.view.write().expect("view lock");
+                view.marks = marks;
+                view.version = version;
             }
             position.seen = disk;
             return Ok(());
@@ -249,20 +190,27 @@ impl Follower {
             }
         }
         view.marks = marks;
+        view.version = version;
         position.journal = tail.next_seq;
         position.catalog_version = catalog_version;
         position.seen = disk;
         Ok(())
     }
 
-    /// Runs `read` on the store and view. A reader whose view turns out torn (a chunk missing
-    /// beside its day's row chunk) opens a fresh instance and runs `read` once more.
+    /// Runs `read` on the store and view, which hold still while it runs: no commit of this
+    /// process's writer and no catch-up of a reader lands in the middle of it. A reader whose
+    /// view turns out torn (a chunk missing beside its day's row chunk) opens a fresh instance
+    /// and runs `read` once more.
     pub fn read<T>(
         &self,
         hot: &HotChunks,
         read: impl Fn(&Store, &View) -> Result<T, QueryError>,
     ) -> Result<T, QueryError> {
-        let attempt = || read(&self.store(), &self.view());
+        let attempt = || {
+            let store = self.store();
+            let _still = store.hold_still();
+            read(&store, &self.view())
+        };
         match attempt() {
             Err(QueryError::Store(e @ (StoreError::Corrupt { .. } | StoreError::CorruptChunk { .. })))
                 if !self.store().is_writer() =>
@@ -306,8 +254,10 @@ mod tests {
     use arrow::datatypes::Float64Type;
 
     use super::*;
-    use crate::store::catalog::{FieldEntry, TableEntry};
+    use crate::store::catalog::{Catalog, FieldEntry, TableEntry};
     use crate::store::codec::{encode_rows, encode_values};
+    use crate::store::symbols::SymbolDictionary;
+    use crate::types::Day;
     use crate::types::TableKind;
     use crate::types::ValueType;
 
@@ -327,7 +277,7 @@ mod tests {
         let values = Float64Array::from_iter_values(ids.iter().map(|&i| f64::from(day) + f64::from(i)));
         let mut batch = store.batch();
         batch.put_day(1, day, ids.len(), &encode_rows(&ids, 1));
-        batch.put_values(2, day, &encode_values(&values, ValueType::Float64, 1));
+        batch.put_values(1, &table().fields[0], day, &encode_values(&values, ValueType::Float64, 1));
         batch.put_watermark(1, day);
         store.write(batch).unwrap();
     }
