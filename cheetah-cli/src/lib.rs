@@ -45,6 +45,10 @@ enum Command {
     /// Whether the source looks right: coverage, missing, stale values, outliers and late
     /// events per table, field and date, from the cache; --html writes a page with heatmaps
     Quality(commands::quality::Args),
+    /// Name the current store version, list the names, or delete one
+    Snapshot(commands::snapshot::Args),
+    /// Every cell that changed between two store versions: snapshots, version numbers or moments
+    Diff(commands::diff::Args),
 }
 
 /// The log level unless `CHEETAH_LOG` says otherwise.
@@ -93,6 +97,8 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         Command::Verify(args) => commands::verify::run(config, args),
         Command::Universes(args) => commands::universes::run(config, args),
         Command::Quality(args) => commands::quality::run(config, args),
+        Command::Snapshot(args) => commands::snapshot::run(config, args),
+        Command::Diff(args) => commands::diff::run(config, args),
     };
     match outcome {
         Ok(()) => 0,

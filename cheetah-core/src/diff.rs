@@ -7,9 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanArray, Date32Array, RecordBatch, StringArray, UInt32Array,
-};
+use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, Date32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{concat, take};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -110,7 +108,12 @@ impl<C: ChunkSource> Side<'_, C> {
         self.on(table, days, |present| self.chunks.rows(table, present))
     }
 
-    fn values(&self, table: &TableEntry, field: &FieldEntry, days: &[Day]) -> Result<Vec<Option<ArrayRef>>, StoreError> {
+    fn values(
+        &self,
+        table: &TableEntry,
+        field: &FieldEntry,
+        days: &[Day],
+    ) -> Result<Vec<Option<ArrayRef>>, StoreError> {
         self.on(table, days, |present| self.chunks.values(table, field, present))
     }
 }

@@ -53,7 +53,7 @@ mod update;
 mod verify;
 mod view;
 
-pub use cache::{Cache, CacheBuilder, FieldSearch, SourceField, VersionStatus, WarmReport};
+pub use cache::{Cache, CacheBuilder, FieldSearch, SourceField, WarmReport};
 pub use config::{
     AdjustConfig, Config, DecimalMode, FlightConfig, MissingPolicy, QualityConfig, ShareConfig, SourceConfig,
     StoreConfig, TableConfig, TlsFiles, UniverseConfig, DEFAULT_LOOKBACK, DEFAULT_SOURCE,
@@ -65,7 +65,7 @@ pub use error::{
 pub use quality::{Check, Flag, Metric, QualityReport, TableQuality};
 pub use query::{Adjust, AsOf, DateLayout, Outline, Panel, QueryResult, Request, SharedUse};
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
-pub use status::{FieldStatus, Status, TableStatus};
+pub use status::{FieldStatus, Status, TableStatus, VersionStatus};
 pub use store::snapshots::Snapshot;
 pub use store::{Version, FORMAT_VERSION};
 pub use types::{TableKind, ValueType};

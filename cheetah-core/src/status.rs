@@ -1,6 +1,6 @@
 //! What the store holds, per table and field.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -24,6 +24,29 @@ pub struct Status {
     pub tables: Vec<TableStatus>,
     /// The shared layer, when the config has `[share]`.
     pub share: Option<crate::share::ShareStatus>,
+    /// The versions the store keeps, its history and snapshots.
+    pub versions: Option<VersionStatus>,
+}
+
+/// What the store keeps of its versions, for `cheetah status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionStatus {
+    /// The newest version.
+    pub latest: u64,
+    /// When it was committed.
+    pub latest_committed: DateTime<Utc>,
+    /// The oldest version a read may name without a snapshot.
+    pub oldest: u64,
+    /// When it was committed: the oldest moment readable.
+    pub oldest_committed: DateTime<Utc>,
+    /// Versions readable from the oldest on.
+    pub kept: u64,
+    /// Bytes the history of replaced values holds.
+    pub history_bytes: u64,
+    /// `[store] keep_versions`, when set.
+    pub keep_versions: Option<String>,
+    /// The snapshots, by name.
+    pub snapshots: Vec<crate::store::snapshots::Snapshot>,
 }
 
 /// One cached table.
@@ -126,5 +149,6 @@ pub fn status(store: &Store) -> Result<Status, StoreError> {
         disk_bytes: store.disk_bytes(),
         tables,
         share: None,
+        versions: None,
     })
 }

@@ -43,7 +43,7 @@ impl Interval {
 pub struct Universe {
     /// Sorted by symbol, then start; no two of one symbol overlap.
     pub intervals: Vec<Interval>,
-    /// When the update read it, in seconds since the Unix epoch.
+    /// When an update last read it changed, in seconds since the Unix epoch.
     pub updated: i64,
 }
 
@@ -124,7 +124,7 @@ pub struct UniverseSummary {
     pub first: Option<NaiveDate>,
     /// The last day any member holds; `None` while an interval is open.
     pub last: Option<NaiveDate>,
-    /// When the update read it, in seconds since the Unix epoch.
+    /// When an update last read it changed, in seconds since the Unix epoch.
     pub updated: i64,
 }
 

@@ -20,6 +20,9 @@ pub fn status_of(error: &Error) -> Status {
             (Code::DataLoss, json!({"kind": "CorruptChunk", "table": table, "field": field, "date": date.to_string()}))
         }
         Error::Query(QueryError::Store(_)) | Error::Store(_) => (Code::Internal, json!({"kind": "StoreError"})),
+        Error::Query(QueryError::Version(_)) | Error::Version(_) => {
+            (Code::InvalidArgument, json!({"kind": "VersionError"}))
+        }
         Error::Query(_) => (Code::InvalidArgument, json!({"kind": "QueryError"})),
         Error::Config(_) => (Code::Internal, json!({"kind": "ConfigError"})),
         _ => (Code::Internal, json!({"kind": "CheetahError"})),

@@ -16,7 +16,7 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
     HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket as FlightTicket,
 };
-use cheetah_core::{Cache, Error, Outline, QueryResult, Request, Status as StoreStatus, Universe};
+use cheetah_core::{Cache, Error, Outline, QueryResult, Request, Snapshot, Status as StoreStatus, Universe};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -40,6 +40,8 @@ pub trait Reads: Send + Sync + 'static {
     fn status(&self) -> Result<StoreStatus, Error>;
     /// The configured universes, as the last update stored them.
     fn universes(&self) -> Result<Vec<(String, Option<Universe>)>, Error>;
+    /// The snapshots.
+    fn snapshots(&self) -> Result<Vec<Snapshot>, Error>;
 }
 
 impl Reads for Cache {
@@ -57,6 +59,10 @@ impl Reads for Cache {
 
     fn universes(&self) -> Result<Vec<(String, Option<Universe>)>, Error> {
         Cache::universes(self)
+    }
+
+    fn snapshots(&self) -> Result<Vec<Snapshot>, Error> {
+        Cache::snapshots(self)
     }
 }
 
@@ -196,9 +202,11 @@ impl<R: Reads> FlightService for Service<R> {
         let schema = wire::schema(&outline, ticket.dates);
         let max_parts = if ticket.splits() { limits.max_parts } else { 1 };
         let parts = wire::split(&outline, limits.part_bytes, max_parts);
+        // Every endpoint reads the version planned, whatever `serve` commits between them.
+        let pinned = ticket.pinned(outline.version.number);
         let endpoints = parts.iter().map(|part| {
             FlightEndpoint::new()
-                .with_ticket(FlightTicket::new(ticket.over(part.first, part.last).to_bytes()))
+                .with_ticket(FlightTicket::new(pinned.over(part.first, part.last).to_bytes()))
                 .with_app_metadata(part_metadata(part))
         });
         let covered = outline.covered.map(|(s, e)| [s.to_string(), e.to_string()]);
@@ -206,6 +214,9 @@ impl<R: Reads> FlightService for Service<R> {
             "covered": covered,
             "rows": parts.iter().map(|p| p.rows).sum::<u64>(),
             "bytes": parts.iter().map(|p| p.bytes).sum::<u64>(),
+            "version": outline.version.number,
+            "known_at": outline.version.committed.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "snapshot": ticket.snapshot,
         });
         let info = FlightInfo::new()
             .try_with_schema(&schema)
@@ -284,15 +295,19 @@ impl<R: Reads> FlightService for Service<R> {
 
     async fn do_action(&self, request: Call<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
-        if !["fields", "status", "universes"].contains(&action.r#type.as_str()) {
+        if !["fields", "status", "universes", "snapshots"].contains(&action.r#type.as_str()) {
             return Err(invalid(format!(
-                "no action {:?}; the actions are `fields`, `status` and `universes`",
+                "no action {:?}; the actions are `fields`, `status`, `universes` and `snapshots`",
                 action.r#type
             )));
         }
         if action.r#type == "universes" {
             let universes = self.blocking(|reads| reads.universes().map_err(|e| status_of(&e))).await?;
             return Ok(Self::action_result(&universes_of(&universes)));
+        }
+        if action.r#type == "snapshots" {
+            let snapshots = self.blocking(|reads| reads.snapshots().map_err(|e| status_of(&e))).await?;
+            return Ok(Self::action_result(&serde_json::to_value(snapshots).expect("snapshots serialize")));
         }
         let status = self.blocking(|reads| reads.status().map_err(|e| status_of(&e))).await?;
         match action.r#type.as_str() {
@@ -314,6 +329,7 @@ impl<R: Reads> FlightService for Service<R> {
             ("fields", "The cached fields: table, type, first and last date, dates, rows, bytes (JSON)"),
             ("status", "What the store holds per table and field, and the server's streams (JSON)"),
             ("universes", "Each configured universe and its membership intervals, as last read (JSON)"),
+            ("snapshots", "The snapshots: name, store version, when made, note (JSON)"),
         ];
         let actions = actions.map(|(name, about)| Ok(ActionType { r#type: name.into(), description: about.into() }));
         Ok(Response::new(stream::iter(actions).boxed()))

@@ -4,13 +4,13 @@
 //! ```json
 //! {"fields": ["close", "pe"], "start": "2020-01-01", "end": "2020-12-31",
 //!  "symbols": ["000001.SZ"], "base": "daily_bar", "dates": "dictionary",
-//!  "adjust": "forward", "universe": "csi300"}
+//!  "adjust": "forward", "universe": "csi300", "known_at": 1042}
 //! ```
 //!
 //! Everything from the network passes [`Ticket::parse`] first; it refuses what is not exactly
 //! this shape, and bounds every length, before the cache sees a name.
 
-use cheetah_core::{Adjust, DateLayout, Request};
+use cheetah_core::{Adjust, AsOf, DateLayout, Request};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,23 @@ pub struct Ticket {
     /// Keep only the rows of this universe's members on each date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub universe: Option<String>,
+    /// Read the store as it was: a version number, or a moment as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_at: Option<KnownAt>,
+    /// Read the version this snapshot pins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+/// `known_at`: a store version's number, or a moment (`"2026-03-01T16:00:00Z"`; without a zone,
+/// UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KnownAt {
+    /// A version.
+    Version(u64),
+    /// A moment.
+    Moment(String),
 }
 
 /// How the `date` column travels: dictionary-encoded (the default: a code per row into the
@@ -106,6 +123,10 @@ impl Ticket {
         if let Some(universe) = &self.universe {
             check_name("universe", universe)?;
         }
+        if let Some(snapshot) = &self.snapshot {
+            check_name("snapshot", snapshot)?;
+        }
+        self.as_of()?;
         self.adjusted()?;
         // The rest (no fields, start after end, unknown names) is the read's to refuse, with the
         // message a local read gives.
@@ -129,6 +150,29 @@ impl Ticket {
     /// [`TicketError`] for a word other than `backward` or `forward`.
     pub fn adjusted(&self) -> Result<Option<Adjust>, TicketError> {
         self.adjust.as_deref().map(str::parse).transpose().map_err(TicketError)
+    }
+
+    /// The version it names, if any.
+    ///
+    /// # Errors
+    /// [`TicketError`] for both `known_at` and `snapshot`, or a moment that does not parse.
+    pub fn as_of(&self) -> Result<Option<AsOf>, TicketError> {
+        match (&self.known_at, &self.snapshot) {
+            (Some(_), Some(_)) => Err(TicketError(cheetah_core::VersionError::Both.to_string())),
+            (Some(KnownAt::Version(number)), None) => Ok(Some(AsOf::Version(*number))),
+            (Some(KnownAt::Moment(text)), None) => {
+                check_name("known_at", text)?;
+                AsOf::moment(text).map(Some).map_err(|e| TicketError(e.to_string()))
+            }
+            (None, Some(name)) => Ok(Some(AsOf::Snapshot(name.clone()))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The same read pinned to store version `number`, as every endpoint of one plan is.
+    #[must_use]
+    pub fn pinned(&self, number: u64) -> Self {
+        Self { known_at: Some(KnownAt::Version(number)), snapshot: None, ..self.clone() }
     }
 
     /// Whether its parts may be read apart: a forward-adjusted read divides by each symbol's
@@ -155,6 +199,9 @@ impl Ticket {
         }
         if let Some(universe) = &self.universe {
             request = request.universe(universe.clone());
+        }
+        if let Ok(Some(as_of)) = self.as_of() {
+            request = request.as_of(as_of);
         }
         request
     }
@@ -200,6 +247,30 @@ mod tests {
         let part =
             full.over(NaiveDate::from_ymd_opt(2020, 1, 5).unwrap(), NaiveDate::from_ymd_opt(2020, 1, 9).unwrap());
         assert_eq!((part.symbols, part.base, part.dates), (full.symbols, full.base, full.dates));
+    }
+
+    #[test]
+    fn a_ticket_names_a_version_a_moment_or_a_snapshot() {
+        let with = |extra: &str| {
+            Ticket::parse(
+                format!(r#"{{"fields": ["close"], "start": "2020-01-01", "end": "2020-12-31"{extra}}}"#).as_bytes(),
+            )
+        };
+        assert_eq!(with(r#", "known_at": 12"#).unwrap().as_of().unwrap(), Some(AsOf::Version(12)));
+        let moment = with(r#", "known_at": "2026-03-01T16:00:00Z""#).unwrap().as_of().unwrap();
+        assert!(matches!(moment, Some(AsOf::Moment(m)) if m.to_rfc3339() == "2026-03-01T16:00:00+00:00"));
+        let named = with(r#", "snapshot": "paper""#).unwrap();
+        assert_eq!(named.as_of().unwrap(), Some(AsOf::Snapshot("paper".into())));
+        let pinned = named.pinned(40);
+        assert_eq!((pinned.as_of().unwrap(), pinned.snapshot), (Some(AsOf::Version(40)), None));
+        assert_eq!(Ticket::parse(&pinned_bytes(&named)).unwrap().known_at, Some(KnownAt::Version(40)));
+        assert!(with(r#", "known_at": 3, "snapshot": "paper""#).unwrap_err().to_string().contains("not both"));
+        assert!(with(r#", "known_at": "last tuesday""#).unwrap_err().to_string().contains("not a moment"));
+        assert!(with(r#", "known_at": -1"#).unwrap_err().to_string().contains("not a valid ticket"));
+    }
+
+    fn pinned_bytes(ticket: &Ticket) -> Vec<u8> {
+        ticket.pinned(40).to_bytes()
     }
 
     #[test]
@@ -281,6 +352,8 @@ mod tests {
                         Just("symbols".to_string()),
                         Just("base".to_string()),
                         Just("dates".to_string()),
+                        Just("known_at".to_string()),
+                        Just("snapshot".to_string()),
                         "[a-z]{1,6}"
                     ],
                     inner,

@@ -137,6 +137,7 @@ mod tests {
             dates: (0..days).map(|d| (start + chrono::Days::new(d.into()), rows)).collect(),
             covered: None,
             symbols: rows as usize,
+            version: cheetah_core::Version { number: 1, committed: Default::default(), symbols: 0 },
         }
     }
 

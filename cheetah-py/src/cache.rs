@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 use cheetah_core::arrow::array::RecordBatch;
 use cheetah_core::arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::chrono::NaiveDate;
-use cheetah_core::{Cache as CoreCache, Config, DateLayout, StoreError};
+use cheetah_core::chrono::SecondsFormat;
+use cheetah_core::{AsOf, Cache as CoreCache, Config, DateLayout, StoreError, Version};
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 
@@ -57,8 +58,9 @@ impl Cache {
     }
 
     /// Reads `read` (a `cheetah._reads.Read`). Returns the pyarrow table, the dates covered
-    /// (a pair of dates or `None`), and what the shared layer served (generation, rows, whether
-    /// the columns are views of it) or `None`. With `dictionary_dates`, the `date` column is
+    /// (a pair of dates or `None`), what the shared layer served (generation, rows, whether
+    /// the columns are views of it) or `None`, and the version read (its number, its commit
+    /// time as ISO text, the snapshot named). With `dictionary_dates`, the `date` column is
     /// dictionary-encoded: a code per row into the dates that have rows.
     #[pyo3(signature = (read, dictionary_dates=false))]
     #[allow(clippy::type_complexity)]
@@ -67,26 +69,27 @@ impl Cache {
         py: Python<'py>,
         read: ReadArgs,
         dictionary_dates: bool,
-    ) -> PyResult<(Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Option<(u64, usize, bool)>)> {
+    ) -> PyResult<(Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Option<(u64, usize, bool)>, Lineage)> {
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
         let request = read.request()?.dates(dates);
         let cache = self.shared(py)?;
         let result = abandonable(py, move || cache.get(&request))?;
         let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
+        let lineage = lineage(&result.version, result.snapshot);
         let schema = result.batch.schema();
         let table = PyTable::try_new(vec![result.batch], schema)?.into_pyarrow(py)?;
-        Ok((table, result.covered, shared))
+        Ok((table, result.covered, shared, lineage))
     }
 
     /// Reads `read` wide. Returns the dates with rows (days since 1970-01-01), the symbols with
     /// rows (sorted), a pyarrow table of one float64 column per field holding its date × symbol
-    /// matrix in row-major order, and the dates covered.
+    /// matrix in row-major order, the dates covered, and the version read.
     #[allow(clippy::type_complexity)]
     fn panel<'py>(
         &self,
         py: Python<'py>,
         read: ReadArgs,
-    ) -> PyResult<(Vec<i64>, Vec<String>, Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>)> {
+    ) -> PyResult<(Vec<i64>, Vec<String>, Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Lineage)> {
         let request = read.request()?;
         let cache = self.shared(py)?;
         let panel = abandonable(py, move || cache.panel(&request))?;
@@ -99,7 +102,7 @@ impl Cache {
         let columns = panel.fields.into_iter().map(|(_, m)| m).collect();
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("matrices match the schema");
         let table = PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?;
-        Ok((days, symbols, table, panel.covered))
+        Ok((days, symbols, table, panel.covered, lineage(&panel.version, panel.snapshot)))
     }
 
     /// The configured universes as JSON: each with its intervals' count, symbols, first start,
@@ -180,10 +183,85 @@ impl Cache {
         Ok(serde_json::Value::Array(listed).to_string())
     }
 
+    /// Names the current store version `name`; returns the snapshot as JSON.
+    #[pyo3(signature = (name, note=None))]
+    fn snapshot_json(&self, py: Python<'_>, name: &str, note: Option<&str>) -> PyResult<String> {
+        let snapshot = without_gil(py, || self.cache()?.snapshot(name, note))?;
+        Ok(serde_json::to_string(&snapshot).expect("a snapshot serializes"))
+    }
+
+    /// Every snapshot as JSON.
+    fn snapshots_json(&self, py: Python<'_>) -> PyResult<String> {
+        let snapshots = without_gil(py, || self.cache()?.snapshots())?;
+        Ok(serde_json::to_string(&snapshots).expect("snapshots serialize"))
+    }
+
+    /// Deletes the snapshot `name`.
+    fn delete_snapshot(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        without_gil(py, || self.cache()?.delete_snapshot(name).map(|_| ()))
+    }
+
+    /// The cells that changed from `from_` to `to` (each a version number, a snapshot's name
+    /// or a moment; `to` the latest when `None`): per field with changes, its table, name and
+    /// a pyarrow table of `date`, `symbol`, `old`, `new`; then the two versions and the fields
+    /// not compared.
+    #[pyo3(signature = (from_, to=None, start=None, end=None, cols=None))]
+    #[allow(clippy::type_complexity)]
+    fn diff<'py>(
+        &self,
+        py: Python<'py>,
+        from_: VersionName,
+        to: Option<VersionName>,
+        start: Option<NaiveDate>,
+        end: Option<NaiveDate>,
+        cols: Option<Vec<String>>,
+    ) -> PyResult<(Vec<(String, String, Bound<'py, PyAny>)>, Lineage, Lineage, Vec<String>)> {
+        let cache = self.shared(py)?;
+        let diff = abandonable(py, move || {
+            let from = from_.as_of(&cache)?;
+            let to = to.map(|t| t.as_of(&cache)).transpose()?;
+            cache.diff(&from, to.as_ref(), (start, end), cols.as_deref())
+        })?;
+        let fields = diff
+            .fields
+            .iter()
+            .map(|f| {
+                let batch = f.to_arrow();
+                let schema = batch.schema();
+                Ok((f.table.clone(), f.field.clone(), PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok((fields, lineage(&diff.from, None), lineage(&diff.to, None), diff.skipped))
+    }
+
     /// The config file's path.
     #[getter]
     fn config_path(&self) -> PathBuf {
         self.config.path.clone()
+    }
+}
+
+/// The version a read read, for `df.attrs["cheetah"]`: its number, its commit time as ISO text
+/// (UTC), and the snapshot named.
+type Lineage = (u64, String, Option<String>);
+
+fn lineage(version: &Version, snapshot: Option<String>) -> Lineage {
+    (version.number, version.committed.to_rfc3339_opts(SecondsFormat::Micros, true), snapshot)
+}
+
+/// A version as Python names one for a diff: a number, or text (a snapshot's name or a moment).
+#[derive(FromPyObject)]
+enum VersionName {
+    Number(u64),
+    Text(String),
+}
+
+impl VersionName {
+    fn as_of(&self, cache: &CoreCache) -> Result<AsOf, cheetah_core::Error> {
+        match self {
+            Self::Number(n) => Ok(AsOf::Version(*n)),
+            Self::Text(text) => cache.as_of(text),
+        }
     }
 }
 

@@ -34,6 +34,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     cheetah,
+    VersionError,
+    QueryError,
+    "A version, moment or snapshot that cannot be read, or a snapshot name taken or unknown."
+);
+pyo3::create_exception!(
+    cheetah,
     StoreLocked,
     StoreError,
     "Another process (`cheetah update` or `serve`) holds the store's writer role."
@@ -73,6 +79,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UpdateError", py.get_type::<UpdateError>())?;
     m.add("QueryError", py.get_type::<QueryError>())?;
     m.add("ShareError", py.get_type::<ShareError>())?;
+    m.add("VersionError", py.get_type::<VersionError>())?;
     m.add("StoreLocked", py.get_type::<StoreLocked>())?;
     m.add("CorruptChunk", py.get_type::<CorruptChunk>())?;
     m.add("EmptyCache", empty_cache(py)?)?;
@@ -106,6 +113,7 @@ pub fn to_py(error: Error) -> PyErr {
             })
         }
         Error::Query(CoreQueryError::Store(CoreStoreError::Locked { .. })) => StoreLocked::new_err(message),
+        Error::Version(_) | Error::Query(CoreQueryError::Version(_)) => VersionError::new_err(message),
         Error::Config(_)
         | Error::Source(CoreSourceError::Config(_))
         | Error::Update(CoreUpdateError::Source(CoreSourceError::Config(_))) => ConfigError::new_err(message),

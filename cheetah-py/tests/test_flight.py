@@ -134,7 +134,7 @@ def test_pyarrow_flight_alone_reads_the_documented_ticket(server: Server, cache:
     direct = client.do_get(flight.Ticket(json.dumps(ticket).encode())).read_all()
     assert direct.num_rows == want.num_rows
     actions = {a.type for a in client.list_actions()}
-    assert actions == {"fields", "status", "universes"}
+    assert actions == {"fields", "status", "universes", "snapshots"}
     fields = json.loads(next(iter(client.do_action(flight.Action("fields", b"")))).body.to_pybytes())
     assert {f["field"] for f in fields} >= {"close", "pe", "f0"}
     with pytest.raises(pa.ArrowInvalid, match="unknown field `sql`"):

@@ -168,7 +168,7 @@ def test_fields_and_status(cache):
 
 def test_float_columns_arrive_without_a_copy(cache):
     read = cheetah._reads.Read.of(DAYS[0], DAYS[-1], ["close", "pe"])
-    table, _, _ = cache._inner.get(read, dictionary_dates=True)
+    table, *_ = cache._inner.get(read, dictionary_dates=True)
     addresses = {name: table.column(name).chunk(0).buffers()[1].address for name in ("close", "pe")}
     df = cheetah._frames.to_pandas(table, "numpy")
     for name in ("close", "pe"):

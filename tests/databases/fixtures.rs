@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cheetah_core::arrow::util::pretty::pretty_format_batches;
-use cheetah_core::{Cache, Config, Error, QueryError, Request, StoreError, FORMAT_VERSION};
+use cheetah_core::{AsOf, Cache, Config, Error, QueryError, Request, StoreError, FORMAT_VERSION};
 use chrono::NaiveDate;
 
 fn fixtures() -> PathBuf {
@@ -72,8 +72,17 @@ fn date(text: &str) -> NaiveDate {
 
 /// Every cached field over the fixture's dates, with the asof revenue aligned to `bar`'s rows.
 fn read(cache: &Cache, end: &str) -> Result<String, Error> {
+    read_at(cache, end, None)
+}
+
+/// [`read`] at a version.
+fn read_at(cache: &Cache, end: &str, as_of: Option<AsOf>) -> Result<String, Error> {
     let cols = ["close", "volume", "name", "revenue"].map(String::from).to_vec();
-    let result = cache.get(&Request::new(date("2024-01-01"), date(end), cols).base("bar"))?;
+    let mut request = Request::new(date("2024-01-01"), date(end), cols).base("bar");
+    if let Some(as_of) = as_of {
+        request = request.as_of(as_of);
+    }
+    let result = cache.get(&request)?;
     Ok(pretty_format_batches(&[result.batch]).expect("formats").to_string())
 }
 
@@ -92,18 +101,26 @@ const AS_WRITTEN: &str = "\
 +------------+--------+-------+------------+-------+---------+";
 
 #[test]
-fn stores_of_older_formats_read_as_written() {
-    for (name, version) in [("store-v2", 2), ("store-v3", 3)] {
+fn stores_of_older_formats_read_as_written_and_are_their_version_1() {
+    for (name, version) in [("store-v2", 2), ("store-v3", 3), ("store-v4", 4)] {
         let fixture = Fixture::new(name);
         let cache = fixture.reader();
-        assert_eq!(cache.status().expect("status").format_version, version, "{name}");
+        let status = cache.status().expect("status");
+        assert_eq!(status.format_version, version, "{name}");
         assert_eq!(read(&cache, "2024-12-31").expect("reads"), AS_WRITTEN, "{name}");
+        let versions = status.versions.expect("versions");
+        assert_eq!((versions.latest, versions.oldest, versions.history_bytes), (1, 1, 0), "{name}");
+        assert_eq!(
+            read_at(&cache, "2024-12-31", Some(AsOf::Version(1))).expect("reads"),
+            AS_WRITTEN,
+            "{name}: version 1"
+        );
     }
 }
 
 #[test]
-fn a_writer_upgrades_an_older_store_and_updates_it() {
-    for name in ["store-v2", "store-v3"] {
+fn a_writer_upgrades_an_older_store_and_its_content_stays_version_1() {
+    for name in ["store-v2", "store-v3", "store-v4"] {
         let fixture = Fixture::new(name);
         sql_exec(
             &fixture.source(),
@@ -127,6 +144,12 @@ fn a_writer_upgrades_an_older_store_and_updates_it() {
 | 2024-01-05 | C      | 32.0  |
 +------------+--------+-------+";
         assert_eq!(pretty_format_batches(&[result.batch]).unwrap().to_string(), new_date, "{name}: the new date");
+        let at_first = read_at(&cache, "2024-12-31", Some(AsOf::Version(1))).expect("version 1 reads");
+        assert_eq!(at_first, AS_WRITTEN, "{name}: version 1 is the store as the old format wrote it");
+        assert!(
+            cache.status().expect("status").versions.expect("versions").latest > 1,
+            "{name}: the update is a version"
+        );
     }
 }
 

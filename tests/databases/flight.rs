@@ -338,6 +338,60 @@ fn a_client_that_leaves_frees_its_stream_and_a_killed_server_is_a_clear_error_th
     terminate(daemon, 10.0, &log);
 }
 
+/// A plan names the store version it was made at, and every endpoint of it reads that version:
+/// a `serve` round that corrects the source and adds a date between planning and fetching
+/// changes nothing of what the plan returns, and the next plan sees the round.
+#[test]
+fn a_plan_reads_the_version_it_was_made_at_across_a_serve_round() {
+    let Some(db) = Db::open(Kind::Postgres, "flight_pinned") else { return };
+    db.create_table();
+    let rows = market(0, 12, SYMBOLS, SEED);
+    let (old, new): (Vec<_>, Vec<_>) = rows.iter().cloned().partition(|r| r.date < day(10));
+    db.insert(&old);
+    db.config(&FIELDS, "lookback = 3\n[flight]\nlisten = \"127.0.0.1:0\"\npart_bytes = \"4KiB\"\n");
+    let (ok, _, stderr) = harness::cheetah(&db, &["update", "--no-progress"]);
+    assert!(ok, "{stderr}");
+    let (daemon, log) = serve(&db, &["--interval", "0.2"]);
+    let addr = flight_addr(&log);
+    runtime().block_on(async {
+        let mut c = client(&addr, None).await;
+        let date32 = r#", "dates": "date32""#;
+        let info = c.get_flight_info(FlightDescriptor::new_cmd(ticket(&FIELDS, date32))).await.expect("plan");
+        assert!(info.endpoint.len() > 2, "several endpoints: {}", info.endpoint.len());
+        let planned: serde_json::Value = serde_json::from_slice(&info.app_metadata).expect("json");
+        let version = planned["version"].as_u64().expect("the plan names its version");
+
+        // A correction inside the lookback and a new date, committed by a serve round.
+        db.exec(&format!("UPDATE {} SET close = close + 100 WHERE date = '{}'", db.table, day(9)));
+        db.insert(&new);
+        assert!(wait_for(20.0, || harness::watermark(&db) == Some(day(11))), "{}", read_log(&log));
+        let reader = local(&db);
+        assert!(reader.status().expect("status").versions.expect("versions").latest > version);
+
+        let schema = std::sync::Arc::new(info.clone().try_decode_schema().expect("schema"));
+        let mut batches = Vec::new();
+        for endpoint in &info.endpoint {
+            let part = c.do_get(endpoint.ticket.clone().expect("ticket")).await.expect("fetch");
+            batches.extend(part.try_collect::<Vec<_>>().await.expect("stream"));
+        }
+        let pinned = arrow::compute::concat_batches(&schema, &batches).expect("one schema");
+        let request = Request::new(
+            day(0),
+            chrono::NaiveDate::from_ymd_opt(2100, 1, 1).expect("date"),
+            FIELDS.map(String::from).to_vec(),
+        );
+        let then = reader.get(&request.clone().as_of(cheetah_core::AsOf::Version(version))).expect("read");
+        assert_eq!(plain(&pinned), plain(&then.batch), "every endpoint read the planned version");
+        assert_result_matches(&pinned, &FIELDS, &model(&old), None);
+
+        let (fresh, batch) = read_flight(&mut c, ticket(&FIELDS, date32)).await.expect("a new plan");
+        let now: serde_json::Value = serde_json::from_slice(&fresh.app_metadata).expect("json");
+        assert!(now["version"].as_u64().expect("version") > version, "{now}");
+        assert_eq!(plain(&batch), plain(&reader.get(&request).expect("read").batch), "the new plan sees the round");
+    });
+    terminate(daemon, 10.0, &log);
+}
+
 const CLIENTS: usize = 16;
 
 #[test]

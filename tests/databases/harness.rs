@@ -392,7 +392,7 @@ pub fn assert_result_matches(
 }
 
 /// A cell as comparable text; `None` for null.
-fn cell(column: &dyn Array, i: usize) -> Option<String> {
+pub fn cell(column: &dyn Array, i: usize) -> Option<String> {
     if column.is_null(i) {
         return None;
     }
@@ -415,7 +415,7 @@ fn cell(column: &dyn Array, i: usize) -> Option<String> {
     })
 }
 
-fn row_value(row: &Row, field: &str) -> Option<String> {
+pub fn row_value(row: &Row, field: &str) -> Option<String> {
     match field {
         "close" => row.close.map(|v| format!("{v:?}")),
         "volume" => row.volume.map(|v| v.to_string()),

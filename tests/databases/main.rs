@@ -19,3 +19,4 @@ mod share;
 mod sources;
 mod update;
 mod verify;
+mod versions;

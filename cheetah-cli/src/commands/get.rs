@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Schema};
-use cheetah_core::{Adjust, Cache, Panel, Request};
+use cheetah_core::{Adjust, AsOf, Cache, Panel, Request};
 
 use super::{load_config, DateRange};
 
@@ -32,6 +32,13 @@ pub struct Args {
     /// Keep only the rows of this universe's members on each date
     #[arg(long)]
     universe: Option<String>,
+    /// Read the store as it was: a version number, or a moment (`2026-03-01`,
+    /// `2026-03-01T16:00:00Z`; without a zone, UTC)
+    #[arg(long, value_name = "VERSION|MOMENT", conflicts_with = "snapshot")]
+    known_at: Option<String>,
+    /// Read the version this snapshot pins
+    #[arg(long, value_name = "NAME")]
+    snapshot: Option<String>,
     /// Write one field as a panel: a `date` column, then one column per symbol
     #[arg(long)]
     wide: bool,
@@ -56,17 +63,22 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if let Some(universe) = args.universe {
         request = request.universe(universe);
     }
-    let (batch, covered) = if args.wide {
+    if let Some(as_of) = as_of(args.known_at.as_deref(), args.snapshot)? {
+        request = request.as_of(as_of);
+    }
+    let (batch, covered, version, snapshot) = if args.wide {
         if request.cols.len() != 1 {
             bail!("--wide writes one field's panel; pass one field in --cols, not {}", request.cols.len());
         }
         let panel = cache.panel(&request)?;
-        (wide_batch(&panel)?, panel.covered)
+        (wide_batch(&panel)?, panel.covered, panel.version, panel.snapshot)
     } else {
         let result = cache.get(&request)?;
-        (plain_symbols(&result.batch)?, result.covered)
+        (plain_symbols(&result.batch)?, result.covered, result.version, result.snapshot)
     };
     let covered = covered.map_or("no cached dates".to_string(), |(s, e)| format!("dates {s} .. {e}"));
+    let named = snapshot.map_or(String::new(), |name| format!("snapshot {name}, "));
+    eprintln!("{named}version {} (committed {})", version.number, version.committed.to_rfc3339());
     match &args.out {
         Some(path) => {
             write_file(path, &batch)?;
@@ -90,6 +102,19 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The version `--known-at` or `--snapshot` names.
+pub fn as_of(known_at: Option<&str>, snapshot: Option<String>) -> anyhow::Result<Option<AsOf>> {
+    Ok(match (known_at, snapshot) {
+        (Some(_), Some(_)) => bail!("{}", cheetah_core::VersionError::Both),
+        (Some(text), None) => Some(match text.trim().parse::<u64>() {
+            Ok(number) => AsOf::Version(number),
+            Err(_) => AsOf::moment(text)?,
+        }),
+        (None, Some(name)) => Some(AsOf::Snapshot(name)),
+        (None, None) => None,
+    })
 }
 
 /// A panel of one field as a batch: `date`, then a column per symbol.

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
+pub mod diff;
 pub mod fields;
 pub mod get;
 pub mod init;
 pub mod quality;
 pub mod serve;
+pub mod snapshot;
 pub mod status;
 pub mod universes;
 pub mod update;

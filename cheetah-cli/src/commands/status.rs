@@ -29,6 +29,28 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         human_bytes(status.disk_bytes)
     );
     let show = |d: Option<chrono::NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+    if let Some(v) = &status.versions {
+        let moment = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let keep = v.keep_versions.as_ref().map_or("all kept".to_string(), |k| format!("keep_versions {k}"));
+        println!(
+            "versions {} .. {} ({} kept, {keep}): readable from {}, latest {}; history {}; {} snapshots{}",
+            v.oldest,
+            v.latest,
+            v.kept,
+            moment(&v.oldest_committed),
+            moment(&v.latest_committed),
+            human_bytes(v.history_bytes),
+            v.snapshots.len(),
+            if v.snapshots.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    v.snapshots.iter().map(|s| format!("{} at {}", s.name, s.version)).collect::<Vec<_>>().join(", ")
+                )
+            }
+        );
+    }
     if let Some(share) = &status.share {
         let state = match (share.usable, share.generation) {
             (true, Some(g)) => format!("generation {g}, published {}", share.published.as_deref().unwrap_or("-")),

@@ -4,8 +4,6 @@
 mod share;
 mod versions;
 
-pub use self::versions::VersionStatus;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -271,6 +269,7 @@ impl Cache {
             table.source = self.config.table(&table.name).map(|t| t.source.clone());
         }
         status.share = self.share_status();
+        status.versions = Some(self.versions()?);
         Ok(status)
     }
 

@@ -3,38 +3,18 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use chrono::{NaiveDate, Utc};
 
 use super::Cache;
+use crate::config::Span;
 use crate::diff::{Diff, Side};
 use crate::error::{Error, QueryError, VersionError};
 use crate::query::{resolve_fields, AsOf, HotStore, PastStore};
+use crate::status::VersionStatus;
 use crate::store::snapshots::{self, Snapshot};
 use crate::store::{Store, Version};
 use crate::types::{day_of, Day};
 use crate::view::View;
-
-/// What the store keeps of its versions, for `cheetah status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct VersionStatus {
-    /// The newest version.
-    pub latest: u64,
-    /// When it was committed.
-    pub latest_committed: DateTime<Utc>,
-    /// The oldest version a read may name without a snapshot.
-    pub oldest: u64,
-    /// When it was committed: the oldest moment readable.
-    pub oldest_committed: DateTime<Utc>,
-    /// Versions readable from the oldest on.
-    pub kept: u64,
-    /// Bytes the history of replaced values holds.
-    pub history_bytes: u64,
-    /// `[store] keep_versions`, when set.
-    pub keep_versions: Option<String>,
-    /// The snapshots, by name.
-    pub snapshots: Vec<Snapshot>,
-}
 
 impl Cache {
     /// The version `as_of` names in `store` (the view's own when `None`), and the snapshot it
@@ -159,7 +139,8 @@ impl Cache {
                     ),
                     None => None,
                 };
-                let chunks = |version: Version| PastStore { now: HotStore { hot: &self.hot, store }, version: version.number };
+                let chunks =
+                    |version: Version| PastStore { now: HotStore { hot: &self.hot, store }, version: version.number };
                 let (chunks_old, chunks_new) = (chunks(old), chunks(new));
                 let sides = (
                     Side { view: &past_old.view, chunks: &chunks_old },
@@ -221,24 +202,33 @@ impl Cache {
     /// runs it after each update. Returns the bytes dropped.
     ///
     /// # Errors
-    /// [`crate::StoreError`], [`VersionError::SnapshotIo`].
+    /// [`crate::StoreError::ReadOnly`] for a reader, [`crate::StoreError`],
+    /// [`VersionError::SnapshotIo`].
     pub fn retain(&self) -> Result<u64, Error> {
         let Some(keep) = &self.config.store.keep_versions else { return Ok(0) };
         let store = self.follower.store();
-        let Some(cutoff) = Utc::now().checked_sub_signed(keep.duration) else { return Ok(0) };
-        let Some(floor) = store.version_at(cutoff)? else { return Ok(0) };
-        if floor.number <= store.history_floor()? {
-            return Ok(0);
+        if !store.is_writer() {
+            return Err(crate::error::StoreError::ReadOnly { path: store.path().to_path_buf() }.into());
         }
-        let dropped = store.drop_history(floor.number, &self.pinned()?)?;
-        tracing::info!(
-            floor = floor.number,
-            since = %floor.committed,
-            bytes = dropped,
-            "dropped the history older than [store] keep_versions that no snapshot pins"
-        );
-        Ok(dropped)
+        Ok(retain(&store, keep, &self.pinned()?)?)
     }
+}
+
+/// Drops the history of `store` older than `keep` that no version of `pinned` reads.
+fn retain(store: &Store, keep: &Span, pinned: &BTreeSet<u64>) -> Result<u64, crate::error::StoreError> {
+    let Some(cutoff) = Utc::now().checked_sub_signed(keep.duration) else { return Ok(0) };
+    let Some(floor) = store.version_at(cutoff)? else { return Ok(0) };
+    if floor.number <= store.history_floor()? {
+        return Ok(0);
+    }
+    let dropped = store.drop_history(floor.number, pinned)?;
+    tracing::info!(
+        floor = floor.number,
+        since = %floor.committed,
+        bytes = dropped,
+        "dropped the history older than [store] keep_versions that no snapshot pins"
+    );
+    Ok(dropped)
 }
 
 #[cfg(test)]
@@ -390,6 +380,64 @@ mod tests {
             }
         }
         cells
+    }
+
+    /// Retention drops the history older than `keep_versions` except what a snapshot reads, and
+    /// says so when asked for what it dropped.
+    #[test]
+    fn retention_keeps_what_snapshots_pin_and_names_what_it_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path(), "64MiB");
+        config.store.keep_versions =
+            Some(crate::config::Span { text: "1s".into(), duration: chrono::TimeDelta::seconds(1) });
+        let mut market = Market::new(&config.store.path, 12, 5);
+        for day in FIRST..FIRST + 6 {
+            market.commit(day);
+        }
+        let mut batch = market.store.batch();
+        batch.put_universe("u", &universe(0));
+        market.store.write(batch).unwrap();
+        market.rewrite(FIRST + 1);
+        let cache = Cache::builder(config).share(false).open().unwrap();
+        let before_rewrite = market.store.latest_version().unwrap() - 1;
+        let early = read_all(&cache, Some(AsOf::Version(before_rewrite)));
+        let pinned = read_all(&cache, None);
+        cache.snapshot("kept", None).unwrap();
+        market.rewrite(FIRST + 2);
+        market.rewrite(FIRST + 3);
+        let floor = read_all(&cache, None);
+        let bytes = cache.versions().unwrap().history_bytes;
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        market.rewrite(FIRST + 4);
+        let latest = read_all(&cache, None);
+
+        let keep = cache.config().store.keep_versions.clone().unwrap();
+        let pinned_now = |cache: &Cache| cache.snapshots().unwrap().into_iter().map(|s| s.version).collect();
+        assert!(
+            matches!(cache.retain(), Err(crate::Error::Store(crate::StoreError::ReadOnly { .. }))),
+            "the writer's job"
+        );
+        assert!(super::retain(&market.store, &keep, &pinned_now(&cache)).unwrap() > 0, "history past the second goes");
+        let status = cache.versions().unwrap();
+        assert_eq!((status.oldest, status.latest), (floor.0, latest.0));
+        assert!(status.history_bytes < bytes, "{} < {bytes}", status.history_bytes);
+        assert_eq!(status.snapshots.iter().map(|s| s.version).collect::<Vec<_>>(), [pinned.0]);
+        assert_eq!(read_all(&cache, Some(AsOf::Snapshot("kept".into()))).1, pinned.1, "the snapshot reads as it did");
+        assert_eq!(read_all(&cache, Some(AsOf::Version(pinned.0))).1, pinned.1, "and so does its version");
+        assert_eq!(read_all(&cache, Some(AsOf::Version(floor.0))).1, floor.1);
+        assert_eq!(read_all(&cache, Some(AsOf::Version(latest.0))).1, latest.1);
+        let request = reads().remove(0).as_of(AsOf::Version(early.0));
+        let err = cache.get(&request).unwrap_err().to_string();
+        assert!(err.contains("older than the oldest version kept") && err.contains("keep_versions = \"1s\""), "{err}");
+
+        // Without its snapshot, what only it kept goes with the next retention.
+        cache.delete_snapshot("kept").unwrap();
+        let pinned_bytes = cache.versions().unwrap().history_bytes;
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        market.rewrite(FIRST + 5);
+        assert!(super::retain(&market.store, &keep, &pinned_now(&cache)).unwrap() > 0);
+        assert!(cache.versions().unwrap().history_bytes < pinned_bytes);
+        assert!(cache.get(&reads().remove(0).as_of(AsOf::Version(pinned.0))).is_err());
     }
 
     proptest! {

@@ -209,8 +209,10 @@ fn checksum_expr(dialect: &Dialect, dtype: ValueType, column: &str) -> String {
         (ValueType::Date32, Sqlite) => format!("(julianday({column}) - 2440587.5)"),
         (ValueType::Date32, _) => format!("DATEDIFF(day, '1970-01-01', {column})"),
         (ValueType::Timestamp(_), Postgres) => format!("EXTRACT(EPOCH FROM {column})"),
+        // `1e6` is a double: dividing by the decimal `1000000.0` keeps only
+        // `div_precision_increment` (4) more digits, rounding each value's microseconds away.
         (ValueType::Timestamp(_), MySql) => {
-            format!("(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column}) / 1000000.0)")
+            format!("(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {column}) / 1e6)")
         }
         // SQLite's date functions keep milliseconds: whole seconds come from them, the fraction
         // from the ISO text Cheetah itself reads.

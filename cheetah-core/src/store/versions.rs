@@ -19,7 +19,7 @@ pub struct Version {
     /// When it was committed.
     pub committed: DateTime<Utc>,
     /// Symbols the dictionary held once it was committed.
-    pub(crate) symbols: u32,
+    pub symbols: u32,
 }
 
 impl Version {

@@ -33,11 +33,12 @@ from ._cheetah import (
     StoreError,
     StoreLocked,
     UpdateError,
+    VersionError,
 )
-from ._frames import matrix_frames
+from ._frames import diff_frame, matrix_frames
 from ._html import UpdateReport, status_html
 from ._progress import UpdateBars
-from ._reads import Adjust, DateLike, Read, ReadOptions, Reads, day, names, read_keywords
+from ._reads import Adjust, DateLike, KnownAt, Read, ReadOptions, Reads, day, known, names, read_keywords
 from .remote import RemoteCache, RemoteError, connect
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ __all__ = [
     "CorruptChunk",
     "DateLike",
     "EmptyCache",
+    "KnownAt",
     "QueryError",
     "ReadOptions",
     "RemoteCache",
@@ -67,6 +69,7 @@ __all__ = [
     "StoreLocked",
     "UpdateError",
     "UpdateReport",
+    "VersionError",
     "connect",
     "get_arrow",
     "get_data",
@@ -101,16 +104,16 @@ class Cache(Reads):
         return os.fspath(self._inner.config_path)
 
     def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
-        table, covered, shared = self._inner.get(read, dictionary_dates)
+        table, covered, shared, lineage = self._inner.get(read, dictionary_dates)
         for message in self._inner.take_share_warnings():
             warnings.warn(message, ShareWarning, stacklevel=4)
-        info = read.info(covered)
+        info = read.info(covered, lineage)
         info["shared"] = None if shared is None else dict(zip(("generation", "rows", "views"), shared))
         return table, info
 
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-        days, symbols, table, covered = self._inner.panel(read)
-        return matrix_frames(days, symbols, table), read.info(covered)
+        days, symbols, table, covered, lineage = self._inner.panel(read)
+        return matrix_frames(days, symbols, table), read.info(covered, lineage)
 
     def _universes(self) -> list[dict[str, Any]]:
         return json.loads(self._inner.universes_json())
@@ -150,6 +153,45 @@ class Cache(Reads):
         fields = None if cols is None else names(cols, "cols")
         return json.loads(self._inner.publish_json(day(start, "start"), day(end, "end"), fields))
 
+    def snapshot(self, name: str, note: str | None = None) -> dict[str, Any]:
+        """Names the current store version `name` (letters, digits, ``.``, ``-``, ``_``): reads
+        with ``snapshot=name`` return exactly what the cache holds now, past retention and any
+        later correction. A reader may make one while ``cheetah serve`` holds the writer role.
+        Returns the snapshot: its name, version, creation time and note."""
+        return _snapshot(json.loads(self._inner.snapshot_json(name, note)))
+
+    def snapshots(self) -> pd.DataFrame:
+        """The snapshots: `name`, `version`, `created` (UTC) and `note`, by name."""
+        rows = [_snapshot(s) for s in json.loads(self._inner.snapshots_json())]
+        return pd.DataFrame(rows, columns=["name", "version", "created", "note"])
+
+    def delete_snapshot(self, name: str) -> None:
+        """Deletes the snapshot `name`; the history only it kept goes with the next update."""
+        self._inner.delete_snapshot(name)
+
+    def diff(
+        self,
+        from_: KnownAt,
+        to: KnownAt | None = None,
+        *,
+        start: DateLike | None = None,
+        end: DateLike | None = None,
+        cols: str | Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Every cell that differs between two store versions: one row per cell, with `table`,
+        `field`, `date`, `symbol`, `old` (its value at `from_`) and `new` (at `to`, the latest
+        by default). A row that appeared has `old` missing; one that vanished has `new` missing.
+
+        `from_` and `to` each take a version number, a snapshot's name or a moment. `start`,
+        `end` and `cols` narrow it. `old` and `new` are float64 when every changed field is a
+        number, else objects. ``df.attrs["cheetah"]`` holds both versions and the fields not
+        compared (added to or removed from the config between them)."""
+        first = None if start is None else day(start, "start")
+        last = None if end is None else day(end, "end")
+        fields = None if cols is None else names(cols, "cols")
+        parts, old, new, skipped = self._inner.diff(_version(from_), None if to is None else _version(to), first, last, fields)
+        return diff_frame(parts, old, new, skipped)
+
     def update(self, *, progress: bool = True) -> UpdateReport:
         """Runs one update of every table and universe (needs ``writer=True``); returns a report
         per table, then one per universe (a list, shown as tables in Jupyter).
@@ -171,6 +213,18 @@ class Cache(Reads):
         except EmptyCache:
             status = None
         return status_html(self.config_path, status)
+
+
+def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
+    record["created"] = pd.Timestamp(record["created"])
+    return record
+
+
+def _version(value: KnownAt) -> int | str:
+    """A version for a diff: a number, or text (a snapshot's name or a moment)."""
+    normalised = known(value)
+    assert normalised is not None
+    return normalised
 
 
 _default: Cache | None = None

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._cheetah import QueryError
+from ._cheetah import QueryError, VersionError
 from ._frames import panel_frames, to_pandas
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DateLike = Union[_dt.date, _dt.datetime, pd.Timestamp, np.datetime64, str]
 """Anything naming a calendar day: a date, a datetime or Timestamp (its day), or "YYYY-MM-DD"."""
+
+KnownAt = Union[int, _dt.datetime, _dt.date, pd.Timestamp, str]
+"""A store version: its number, or a moment (naive datetimes and ISO text without a zone are UTC)."""
 
 Adjust = Literal["backward", "forward"]
 """How prices are adjusted: ``"backward"`` (price × factor) or ``"forward"`` (÷ each symbol's
@@ -48,6 +51,29 @@ def day(value: DateLike, name: str) -> _dt.date:
     if isinstance(value, _dt.date):
         return value
     raise TypeError(f"{name} must be a date, datetime, pandas.Timestamp or 'YYYY-MM-DD' string, not {type(value).__name__}")
+
+
+def known(value: KnownAt | None) -> int | str | None:
+    """`known_at` as Rust takes it: a version number, or a moment as ISO text in UTC."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("known_at must be a version number, a datetime or ISO text, not a bool")
+    if isinstance(value, (int, np.integer)):
+        if value < 1:
+            raise VersionError(f"known_at={value}: versions are numbered from 1")
+        return int(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    if isinstance(value, _dt.datetime):  # pd.Timestamp is a datetime
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    raise TypeError(f"known_at must be a version number, a datetime or ISO text, not {type(value).__name__}")
 
 
 def names(cols: str | Sequence[str], what: str) -> list[str]:
@@ -73,6 +99,11 @@ class ReadOptions(TypedDict, total=False):
     """Adjust the price fields of tables with ``[table.adjust]``."""
     universe: str | None
     """Keep only the rows whose symbol was a member of this universe on the row's date."""
+    known_at: KnownAt | None
+    """Read the store as it was: a store version (an int, such as ``df.attrs["cheetah"]["version"]``)
+    or a moment (a datetime, naive meaning UTC, or ISO text): the version that was the newest then."""
+    snapshot: str | None
+    """Read the version the snapshot of this name pins."""
 
 
 _OPTIONS = tuple(ReadOptions.__annotations__)
@@ -84,7 +115,10 @@ def read_keywords(method: F) -> F:
     signature = inspect.signature(method)
     kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     keywords = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        # Annotations are text here (postponed evaluation); a TypedDict may hold them as ForwardRefs.
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=getattr(annotation, "__forward_arg__", annotation)
+        )
         for name, annotation in ReadOptions.__annotations__.items()
     ]
     method.__signature__ = signature.replace(parameters=kept + keywords)  # type: ignore[attr-defined]
@@ -103,6 +137,8 @@ class Read:
     base: str | None = None
     adjust: Adjust | None = None
     universe: str | None = None
+    known_at: int | str | None = None
+    snapshot: str | None = None
 
     @classmethod
     def of(cls, start: DateLike, end: DateLike, cols: str | Sequence[str], **options: Any) -> Read:
@@ -112,10 +148,13 @@ class Read:
                 f"unexpected keyword argument {unknown[0]!r}; a read takes {', '.join(_OPTIONS)} after start, end and the fields"
             )
         adjust, universe, base = options.get("adjust"), options.get("universe"), options.get("base")
-        symbols = options.get("symbols")
+        symbols, snapshot = options.get("symbols"), options.get("snapshot")
+        known_at = known(options.get("known_at"))
+        if known_at is not None and snapshot is not None:
+            raise VersionError("pass either known_at or snapshot, not both: a snapshot names its version")
         if adjust is not None and adjust not in ("backward", "forward"):
             raise QueryError(f"adjust={adjust!r} is not a way to adjust; pass 'backward', 'forward' or None")
-        for name, value in (("universe", universe), ("base", base)):
+        for name, value in (("universe", universe), ("base", base), ("snapshot", snapshot)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} must be a name, not {type(value).__name__}")
         return cls(
@@ -126,6 +165,8 @@ class Read:
             base,
             adjust,
             universe,
+            known_at,
+            snapshot,
         )
 
     def ticket(self) -> dict[str, Any]:
@@ -136,13 +177,21 @@ class Read:
                 ticket[key] = getattr(self, key)
         return ticket
 
-    def info(self, covered: tuple[Any, Any] | None) -> dict[str, Any]:
-        """What `df.attrs["cheetah"]` reports of the read: dates as "YYYY-MM-DD"."""
-        return {
+    def info(self, covered: tuple[Any, Any] | None, lineage: tuple[int, str, str | None] | None) -> dict[str, Any]:
+        """What `df.attrs["cheetah"]` reports of the read: dates as "YYYY-MM-DD"; the store
+        version read and its commit time (ISO, UTC), and the snapshot named, if one was."""
+        info: dict[str, Any] = {
             "requested": (self.start.isoformat(), self.end.isoformat()),
             "covered": None if covered is None else tuple(str(d) for d in covered),
             "shared": None,
         }
+        if lineage is not None:
+            version, committed, snapshot = lineage
+            info["version"] = version
+            info["known_at"] = committed
+            if snapshot is not None:
+                info["snapshot"] = snapshot
+        return info
 
 
 class Reads(ABC):
@@ -177,11 +226,16 @@ class Reads(ABC):
         union), or of table `base`. Dates are inclusive; `symbols` keeps only those symbols, and
         `universe` only the rows whose symbol was a member of that universe on the row's date.
         `adjust` adjusts the price fields of tables with ``[table.adjust]`` (a float64 each).
-        The schema metadata `cheetah.covered` says which dates were covered.
+        `known_at` reads the store as it was at a version or moment, `snapshot` at a snapshot.
+        The schema metadata `cheetah.covered` says which dates were covered, and
+        `cheetah.version` which store version was read.
         """
         read = Read.of(start, end, cols, **options)
         table, info = self._get(read)
         meta = {b"cheetah.covered": json.dumps(info["covered"]).encode()}
+        for key in ("version", "known_at", "snapshot"):
+            if key in info:
+                meta[f"cheetah.{key}".encode()] = json.dumps(info[key]).encode()
         return table.replace_schema_metadata(meta)
 
     @read_keywords
@@ -198,8 +252,11 @@ class Reads(ABC):
 
         A field's value is missing (NaN with the numpy backend) where its table has no row.
         The keywords are as for `get_arrow`.
-        ``df.attrs["cheetah"]`` holds the dates actually covered, and under ``"shared"`` what the
-        shared layer served: its generation, the rows, and whether the columns are views of it.
+        ``df.attrs["cheetah"]`` holds the dates actually covered; the store ``"version"`` read
+        and its commit time ``"known_at"`` (pass ``known_at=df.attrs["cheetah"]["version"]`` to
+        read exactly this frame again), and ``"snapshot"`` when one was named; and under
+        ``"shared"`` what the shared layer served: its generation, the rows, and whether the
+        columns are views of it.
         """
         if dtype_backend not in ("numpy", "pyarrow"):
             raise ValueError(f"dtype_backend must be 'numpy' or 'pyarrow', not {dtype_backend!r}")
@@ -259,7 +316,7 @@ class Reads(ABC):
 
     def universes(self) -> pd.DataFrame:
         """The configured universes: their intervals, symbols, first start, last member date
-        (NaT while a member is still in) and when an update last read them."""
+        (NaT while a member is still in) and when an update last changed them."""
         rows = []
         for u in self._universes():
             read = u["read"] or {}

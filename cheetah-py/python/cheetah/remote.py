@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError
+from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError, VersionError
 from ._frames import join, parts_to_pandas
 from ._reads import DateLike, Read, ReadOptions, Reads, read_keywords
 
@@ -38,6 +38,7 @@ class RemoteError(CheetahError):
 
 _KINDS: dict[str, type[Exception]] = {
     "QueryError": QueryError,
+    "VersionError": VersionError,
     "EmptyCache": EmptyCache,
     "CorruptChunk": CorruptChunk,
     "StoreError": StoreError,
@@ -70,6 +71,8 @@ class Plan:
     schema: pa.Schema
     endpoints: list[Endpoint]
     covered: tuple[str, str] | None
+    #: The store version every endpoint reads (its number, commit time, the snapshot named).
+    lineage: tuple[int, str, str | None] | None = None
 
 
 def _server_message(error: Exception) -> str:
@@ -187,7 +190,10 @@ class RemoteCache(Reads):
             part = json.loads(endpoint.app_metadata or b"{}")
             endpoints.append(Endpoint(endpoint.ticket.ticket, part.get("first"), part.get("last"), part.get("rows", 0)))
         covered = metadata.get("covered")
-        return Plan(info.schema, endpoints, None if covered is None else tuple(covered))
+        lineage = None
+        if "version" in metadata:
+            lineage = (metadata["version"], metadata["known_at"], metadata.get("snapshot"))
+        return Plan(info.schema, endpoints, None if covered is None else tuple(covered), lineage)
 
     def fetch(self, endpoint: Endpoint) -> pa.Table:
         """One endpoint's table."""
@@ -209,7 +215,7 @@ class RemoteCache(Reads):
             parts = list(self._fetchers().map(self.fetch, plan.endpoints))
         else:
             parts = [self.fetch(e) for e in plan.endpoints]
-        info = read.info(plan.covered)
+        info = read.info(plan.covered, plan.lineage)
         info["remote"] = self.url
         return plan, parts, info
 
@@ -227,6 +233,13 @@ class RemoteCache(Reads):
     def status(self) -> dict[str, Any]:
         """The server's store, per table and field, and its streams under ``"flight"``."""
         return self._action("status")
+
+    def snapshots(self) -> pd.DataFrame:
+        """The server's snapshots: `name`, `version`, `created` (UTC) and `note`."""
+        rows = self._action("snapshots")
+        for row in rows:
+            row["created"] = pd.Timestamp(row["created"])
+        return pd.DataFrame(rows, columns=["name", "version", "created", "note"])
 
     def _universes(self) -> list[dict[str, Any]]:
         return self._action("universes")
