@@ -10,7 +10,7 @@
 //! - **missing**: each field's share of nulls;
 //! - **stale**: each field's share of symbols whose value equals the previous date's;
 //! - **outliers** (numeric fields): symbols beyond `outlier_k` robust deviations from the date's
-//!   median that were within half of that on each of the previous `window` dates, so a symbol
+//!   median (on the log scale for a positive field where fewer values lie that far) that were within half of that on each of the previous `window` dates, so a symbol
 //!   that lives in a fat tail, or hovers at the threshold, is not news on every date;
 //! - **late** (asof tables): symbols trading on a date (with a row in a daily table) whose latest
 //!   event is older than `max_age_days`.

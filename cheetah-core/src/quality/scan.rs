@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef};
 use rayon::prelude::*;
 
-use super::stats::{numbers, robust_spread, value_keys, Trailing, MIN_VALUES};
+use super::stats::{numbers, value_keys, Spread, Trailing, MIN_VALUES};
 use super::{Check, Metric};
 use crate::config::QualityConfig;
 use crate::error::StoreError;
@@ -273,9 +273,11 @@ impl<'a> FieldState<'a> {
         if finite.len() < MIN_VALUES {
             return Vec::new();
         }
-        let scale = Scale::of(&finite);
+        let scale = Scale::of(&finite, k);
+        // A negative value in a positive field is a sign flipped, on either scale.
+        let signed = positive(&finite);
         let mut measured: Vec<f64> = finite.iter().map(|&v| scale.apply(v)).filter(|v| v.is_finite()).collect();
-        let Some((centre, spread)) = robust_spread(&mut measured) else { return Vec::new() };
+        let Some(spread) = Spread::of(&mut measured) else { return Vec::new() };
         let moves = (scale == Scale::Log).then(|| self.moves(values, ids)).flatten();
         self.dates += 1;
         let window = self.settings.window as i64;
@@ -287,17 +289,25 @@ impl<'a> FieldState<'a> {
                 self.far.resize(slot + 1, UNSEEN);
                 self.last.resize(slot + 1, f64::NAN);
             }
-            let across = (scale.apply(value) - centre).abs() / spread;
-            let moved = moves.and_then(|(centre, spread)| {
+            let across = if signed && value < 0.0 { f64::INFINITY } else { spread.deviations(scale.apply(value)) };
+            let moved = moves.and_then(|moves| {
                 let step = (value / self.last[slot]).ln();
-                (step.abs() >= TENFOLD).then(|| (step - centre).abs() / spread)
+                (step.abs() >= TENFOLD).then(|| moves.deviations(step))
             });
             let deviations = moved.map_or(across, |m| (m / MOVE_BAR).max(across));
             let last_far = self.far[slot];
             if deviations > k {
                 let new = last_far == SEEN || (last_far != UNSEEN && self.dates - last_far > window);
                 let previous = moved.filter(|&m| m / MOVE_BAR > across).map(|m| (self.last[slot], m));
-                found.push(Outlier { id, value, median: scale.invert(centre), deviations, scale, previous, new });
+                found.push(Outlier {
+                    id,
+                    value,
+                    median: scale.invert(spread.centre),
+                    deviations,
+                    scale,
+                    previous,
+                    new,
+                });
             }
             if deviations > k / 2.0 {
                 self.far[slot] = self.dates;
@@ -311,7 +321,7 @@ impl<'a> FieldState<'a> {
 
     /// The centre and robust spread of the date's moves on the log scale: each symbol's
     /// logarithm of its value over its previous one, where both are positive.
-    fn moves(&self, values: &arrow::array::Float64Array, ids: &[u32]) -> Option<(f64, f64)> {
+    fn moves(&self, values: &arrow::array::Float64Array, ids: &[u32]) -> Option<Spread> {
         let mut steps: Vec<f64> = values
             .iter()
             .zip(ids)
@@ -323,7 +333,7 @@ impl<'a> FieldState<'a> {
         if steps.len() < MIN_VALUES {
             return None;
         }
-        robust_spread(&mut steps)
+        Spread::of(&mut steps)
     }
 
     fn push(&mut self, report: bool, day: Day, check: Check, value: f64, typical: Option<f64>, flag: Option<String>) {
@@ -365,18 +375,23 @@ enum Scale {
 }
 
 impl Scale {
-    /// The scale for a date's finite values: the one on which they are the more symmetric,
-    /// the log scale only for a positive field (its median, and all but 1 in 100). Prices,
-    /// ratios and market values are skewed, so a healthy cross-section has values many robust
-    /// deviations out on the linear scale, and symbols drift in and out of that tail every day;
-    /// a field spread evenly (a volume drawn from a range) is the other way round.
-    fn of(values: &[f64]) -> Self {
-        let not_positive = values.iter().filter(|&&v| v <= 0.0).count();
-        if not_positive * 100 > values.len() || 2 * not_positive >= values.len() {
+    /// The scale for a date's finite values: the one on which fewer of them lie beyond the
+    /// threshold `k`, the log scale only for a positive field (its median, and all but 1 in
+    /// 100), and the linear one when they tie. Prices, ratios and market values are skewed, so
+    /// a healthy cross-section has values many robust deviations out on the linear scale, and
+    /// symbols drift in and out of that tail every day; a field spread evenly (a volume drawn
+    /// from a range) is the other way round, its smallest values far out among logarithms.
+    fn of(values: &[f64], k: f64) -> Self {
+        if !positive(values) {
             return Self::Linear;
         }
+        let far = |mut measured: Vec<f64>| -> usize {
+            let Some(spread) = Spread::of(&mut measured.clone()) else { return usize::MAX };
+            measured.retain(|&v| spread.deviations(v) > k);
+            measured.len()
+        };
         let logs: Vec<f64> = values.iter().filter(|&&v| v > 0.0).map(|v| v.ln()).collect();
-        if skew(&logs).abs() < skew(values).abs() {
+        if far(logs) < far(values.to_vec()) {
             Self::Log
         } else {
             Self::Linear
@@ -401,18 +416,10 @@ impl Scale {
     }
 }
 
-/// Kelly's skewness: how much further the 90th percentile lies above the median than the 10th
-/// below it, as a share of the range between them; 0 for a symmetric spread.
-fn skew(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(f64::total_cmp);
-    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let (low, middle, high) = (at(0.1), at(0.5), at(0.9));
-    if high > low {
-        (high + low - 2.0 * middle) / (high - low)
-    } else {
-        0.0
-    }
+/// Whether a date's values are those of a positive field: its median, and all but 1 in 100.
+fn positive(values: &[f64]) -> bool {
+    let not_positive = values.iter().filter(|&&v| v <= 0.0).count();
+    not_positive * 100 <= values.len() && 2 * not_positive < values.len()
 }
 
 /// A value beyond `k` robust deviations from its date's median.
@@ -450,11 +457,9 @@ fn describe(new: &[&Outlier], symbols: &SymbolDictionary) -> String {
             let name = symbols.name(o.id).unwrap_or("?");
             let (value, median) = (short(o.value), short(o.median));
             match (o.scale, o.deviations.is_finite(), o.previous) {
+                (_, false, _) => format!("{name} = {value}, in a field whose values are positive (median {median})"),
                 (Scale::Linear, ..) => {
                     format!("{name} = {value} ({:.0} robust deviations from the median {median})", o.deviations)
-                }
-                (Scale::Log, false, _) => {
-                    format!("{name} = {value}, in a field whose values are positive (median {median})")
                 }
                 (Scale::Log, true, Some((previous, moved))) => format!(
                     "{name} = {value}, {}× its previous {} ({moved:.0} robust deviations of the date's moves)",
@@ -511,8 +516,8 @@ mod tests {
         let mut state = FieldState::new(0, 0, &settings, true);
         let healthy = lognormal(2000, 0.9);
         let mut linear = healthy.clone();
-        let (centre, spread) = robust_spread(&mut linear).unwrap();
-        let far = healthy.iter().filter(|&&v| (v - centre).abs() / spread > settings.outlier_k).count();
+        let spread = Spread::of(&mut linear).unwrap();
+        let far = healthy.iter().filter(|&&v| spread.deviations(v) > settings.outlier_k).count();
         assert!(far > 0, "on the linear scale this healthy field has {far} values beyond k");
         for _ in 0..3 {
             assert_eq!(new_outliers(&mut state, &healthy), Vec::<u32>::new(), "on the log scale it has none");
@@ -531,17 +536,17 @@ mod tests {
         assert_eq!(found, want, "a value ×100 and a sign flip");
         // The ×100 is within the cross-section's reach: its move is what gives it away.
         let mut logs: Vec<f64> = planted.iter().map(|v| v.abs().ln()).collect();
-        let (centre, spread) = robust_spread(&mut logs).unwrap();
-        assert!((planted[median_symbol].ln() - centre).abs() / spread < settings.outlier_k, "{centre} {spread}");
+        let spread = Spread::of(&mut logs).unwrap();
+        assert!(spread.deviations(planted[median_symbol].ln()) < settings.outlier_k, "{spread:?}");
     }
 
     #[test]
-    fn the_scale_is_the_one_on_which_a_date_is_symmetric() {
+    fn the_scale_is_the_one_with_fewer_values_far_out() {
         let values: Vec<f64> = (0..100).map(|i| f64::from(i) - 30.0).collect();
-        assert_eq!(Scale::of(&values), Scale::Linear, "negative values");
-        assert_eq!(Scale::of(&lognormal(500, 0.8)), Scale::Log, "skewed and positive");
+        assert_eq!(Scale::of(&values, 8.0), Scale::Linear, "negative values");
+        assert_eq!(Scale::of(&lognormal(500, 0.8), 8.0), Scale::Log, "skewed and positive");
         let even: Vec<f64> = (0..500).map(|i| 1e3 + f64::from(i) * 1e5).collect();
-        assert_eq!(Scale::of(&even), Scale::Linear, "positive, spread evenly: its logarithms are skewed");
+        assert_eq!(Scale::of(&even, 8.0), Scale::Linear, "positive, spread evenly: its logarithms are skewed");
         assert_eq!(Scale::Log.apply(-1.0), f64::NEG_INFINITY);
     }
 }

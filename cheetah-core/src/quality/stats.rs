@@ -1,5 +1,5 @@
 //! The statistics the report is built from: a date's values as comparable keys and as numbers,
-//! a robust centre and scale, and the typical value of the previous dates.
+//! a robust centre and the spread on each side of it, and the typical value of the previous dates.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -62,18 +62,50 @@ pub(super) fn numbers(array: &ArrayRef) -> Option<arrow::array::Float64Array> {
     })
 }
 
-/// The median and the robust deviation of a cross-section: 1.4826 × the median absolute
-/// deviation, which estimates the standard deviation of normal values and ignores up to half
-/// of them being wild. `None` when over half the values are equal: such a cross-section (a
-/// factor that is mostly 1) has no spread to measure distance by.
-pub(super) fn robust_spread(values: &mut [f64]) -> Option<(f64, f64)> {
-    if values.is_empty() {
-        return None;
+/// Where a cross-section is centred and how far its values reach on each side.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Spread {
+    pub(super) centre: f64,
+    below: f64,
+    above: f64,
+}
+
+impl Spread {
+    /// The median and the robust deviation on each side of it: 1.4826 × the median absolute
+    /// deviation of the values below it, and of those above, each an estimate of the standard
+    /// deviation of normal values that ignores up to half of them being wild. Measuring each
+    /// side by its own values keeps a skewed but healthy field's long side quiet without
+    /// blunting its short one. `None` when over half the values are equal: such a cross-section
+    /// (a factor that is mostly 1) has no spread to measure distance by.
+    pub(super) fn of(values: &mut [f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let centre = median(values);
+        let mut distances: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
+        let both = 1.4826 * median(&mut distances);
+        if !(both > 0.0 && both.is_finite()) {
+            return None;
+        }
+        let side = |keep: fn(f64, f64) -> bool| {
+            let mut distances: Vec<f64> =
+                values.iter().filter(|&&v| keep(v, centre)).map(|v| (v - centre).abs()).collect();
+            let scale = if distances.is_empty() { 0.0 } else { 1.4826 * median(&mut distances) };
+            // A side too thin to measure (most values at the median) borrows the whole spread.
+            if scale > 0.0 && scale.is_finite() {
+                scale
+            } else {
+                both
+            }
+        };
+        Some(Self { centre, below: side(|v, c| v <= c), above: side(|v, c| v >= c) })
     }
-    let median = median(values);
-    values.iter_mut().for_each(|v| *v = (*v - median).abs());
-    let scale = 1.4826 * self::median(values);
-    (scale > 0.0 && scale.is_finite()).then_some((median, scale))
+
+    /// How many robust deviations of its side `value` lies from the centre.
+    pub(super) fn deviations(&self, value: f64) -> f64 {
+        let scale = if value < self.centre { self.below } else { self.above };
+        (value - self.centre).abs() / scale
+    }
 }
 
 /// The median; reorders `values`.
@@ -139,12 +171,24 @@ mod tests {
     fn one_wild_value_leaves_the_spread_of_the_others() {
         let mut values: Vec<f64> = (0..101).map(|i| 10.0 + f64::from(i % 10)).collect();
         values[7] = 1e9;
-        let (median, scale) = robust_spread(&mut values).unwrap();
-        assert_eq!(median, 14.0);
-        assert!((scale - 1.4826 * 3.0).abs() < 1e-9, "{scale}");
-        assert_eq!(robust_spread(&mut [3.0; 20]), None, "no spread, no outliers");
+        let spread = Spread::of(&mut values).unwrap();
+        assert_eq!(spread.centre, 14.0);
+        // Below 14: eleven 10s and ten each of 11 to 14, 2 from it at the middle. Above: 14 to 19
+        // and the wild value, 2.5 from it at the middle.
+        assert!((spread.deviations(17.0) - 3.0 / (1.4826 * 2.5)).abs() < 1e-9, "{spread:?}");
+        assert!((spread.deviations(11.0) - 3.0 / (1.4826 * 2.0)).abs() < 1e-9, "{spread:?}");
+        assert_eq!(Spread::of(&mut [3.0; 20]), None, "no spread, no outliers");
         let mut mostly_one: Vec<f64> = [vec![1.0; 15], vec![1.1; 5]].concat();
-        assert_eq!(robust_spread(&mut mostly_one), None, "a factor that is mostly 1 has no spread");
+        assert_eq!(Spread::of(&mut mostly_one), None, "a factor that is mostly 1 has no spread");
+    }
+
+    #[test]
+    fn each_side_is_measured_by_its_own_values() {
+        // Long on the right: 1..=50 then every tenth value up to 500.
+        let mut values: Vec<f64> = (1..=50).map(f64::from).chain((6..=50).map(|i| f64::from(i) * 10.0)).collect();
+        let spread = Spread::of(&mut values).unwrap();
+        let (low, high) = (spread.centre - 20.0, spread.centre + 20.0);
+        assert!(spread.deviations(low) > spread.deviations(high), "the short side reaches less far: {spread:?}");
     }
 
     #[test]
