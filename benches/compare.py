@@ -15,6 +15,9 @@
    (connectorx), Parquet with pyarrow and pandas, Polars, DuckDB and ArcticDB. Every runner
    returns the same frame, the outer join indexed by a sorted (date, symbol) MultiIndex, and
    the frames are checked equal before any time is shown.
+4. Then panels (`panels.py`), the quality report (`quality.py`), the shared layer (`layer.py`),
+   Arrow Flight (`flight.py`), new dates, and versions (`versions.py`): a copy of the store
+   right after the backfill through 20 rounds of corrections, beside ArcticDB's versions.
 
 Prints a Markdown report (median and min of `--runs` runs), headed by the versions it ran on,
 and writes it to `WORK/report.md`. Every peak memory figure is one process's own peak.
@@ -42,6 +45,7 @@ import layer
 import market
 import panels
 import quality
+import versions as versions_bench
 from measure import HOT, ROOT, WARMUP, cold_runs, fmt_bytes, fmt_seconds, timed_child, versions
 from peers import (check_equal, dsn_parts, run_arctic, run_duckdb, run_parquet, run_polars,
                    run_postgres)
@@ -274,6 +278,15 @@ PANEL_HEAD = "\n".join([
 ])
 
 
+VERSIONS_HEAD = "\n".join([
+    "Versions (`benches/versions.py`): a copy of the backfilled store through 20 update rounds, each correcting 1% of",
+    "one date's cells in PostgreSQL; ArcticDB's copy of the market given the same corrections with `update()`.",
+    "",
+    "| versions | figure |",
+    "|---|---|",
+])
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default=str(ROOT / "bench"), help="where the Parquet, ArcticDB and Cheetah data go")
@@ -290,6 +303,8 @@ def main(argv: list[str]) -> None:
                         help="only the wide-panel bench, on the store of a previous run")
     parser.add_argument("--quality-only", action="store_true",
                         help="only the quality-report bench, building the store if no run left one")
+    parser.add_argument("--versions-only", action="store_true",
+                        help="only the versions bench, backfilling its base store if no run left one")
     parser.add_argument("--newest-python", default=None,
                         help="a Python whose venv has the newest pandas and cheetah: Cheetah's rows are measured on it too")
     args = parser.parse_args(argv)
@@ -314,6 +329,15 @@ def main(argv: list[str]) -> None:
         return
 
     store = work / "cheetah-store"
+    version_configs = (write_config(work, args.pg, "versions-base", store="versions-base"),
+                       write_config(work, args.pg, "versions", store="versions-store", lookback=versions_bench.LOOKBACK))
+    if args.versions_only:
+        lines = versions_bench.report(sys.executable, work, args.pg, version_configs, data.description, data.arctic,
+                                      args.runs, cheetah_bin(), log)
+        text = "\n".join([f"Measured {dt.date.today()} on {versions(args.pg, None)}", "", VERSIONS_HEAD, *lines])
+        (work / "report-versions.md").write_text(text + "\n")
+        print(text)
+        return
     if args.quality_only:
         if not store.is_dir():
             log("Cheetah: full backfill from PostgreSQL")
@@ -334,6 +358,7 @@ def main(argv: list[str]) -> None:
         q1 = QUERIES["Q1"]
         after = cold_runs(sys.executable, config, q1[1], q1[2], q1[3], 2)
         ssts = len(list(store.glob("*.sst")))
+        versions_bench.keep_base(store, work / "versions-base", data.description)
         update_lines.append(f"| Q1 in a new process right after the backfill, then again | {fmt_seconds(after[0]['seconds'])}, "
                             f"then {fmt_seconds(after[1]['seconds'])} ({ssts} table files in the store) |")
         log("bare arrow-odbc reads of the same rows")
@@ -455,6 +480,9 @@ def main(argv: list[str]) -> None:
         f"| one new date, {len(WIDE_FIELDS):,} fields of one table, lookback 0 | median "
         f"{fmt_seconds(statistics.median(times))}, min {fmt_seconds(min(times))}: "
         f"{statistics.median(times) / len(WIDE_FIELDS) * 1000:.2f} s per 1,000 fields (target <= 2 s) |")
+    log("versions")
+    version_lines = versions_bench.report(sys.executable, work, args.pg, version_configs, data.description,
+                                          data.arctic, args.runs, cheetah_bin(), log)
     report += [
         f"Measured {dt.date.today()} on {versions(args.pg, args.newest_python)}",
         "",
@@ -484,6 +512,9 @@ def main(argv: list[str]) -> None:
         "| update | figure |",
         "|---|---|",
         *update_lines,
+        "",
+        VERSIONS_HEAD,
+        *version_lines,
         "",
         "Peak memory of a cold Cheetah read (a new process's own VmHWM growth; the hot layer fills as it reads):",
         "",

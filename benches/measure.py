@@ -18,6 +18,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import cheetah
 config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+keywords = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}  # known_at= or snapshot=
 
 def status(key):  # bytes; VmHWM is this process's own peak (ru_maxrss would include the parent's)
     line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
@@ -26,7 +27,7 @@ def status(key):  # bytes; VmHWM is this process's own peak (ru_maxrss would inc
 t1 = time.perf_counter()
 cache = cheetah.open(config)
 before = status("VmRSS")
-df = cache.get_data(start, end, cols)
+df = cache.get_data(start, end, cols, **keywords)
 t2 = time.perf_counter()
 peak = status("VmHWM") - before
 result = int(df.memory_usage(index=True, deep=False).sum())
@@ -100,10 +101,12 @@ def versions(dsn: str, newest_python: str | None) -> str:
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {platform.platform()}.")
 
 
-def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], runs: int) -> list[dict]:
-    """`runs` reads, each in a new process of `python`."""
-    return [json.loads(subprocess.run([python, "-c", COLD, str(config), start, end, ",".join(cols)],
-                                      check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
+def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], runs: int,
+              keywords: dict | None = None) -> list[dict]:
+    """`runs` reads, each in a new process of `python`, passing `keywords` (such as
+    ``snapshot=``) to ``get_data``."""
+    argv = [python, "-c", COLD, str(config), start, end, ",".join(cols), json.dumps(keywords or {})]
+    return [json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
 
 
 def fmt_seconds(s: float) -> str:

@@ -110,13 +110,14 @@ def run_duckdb(directory: Path) -> Callable:
     return run
 
 
-def run_arctic(directory: Path) -> Callable:
+def run_arctic(directory: Path, as_of: int | None = None) -> Callable:
+    """Reads each table's date range; at its version `as_of` when given."""
     import arcticdb
 
     library = arcticdb.Arctic(f"lmdb://{directory}?map_size=20GB").get_library("market")
 
     def run(start: str, end: str, cols: list[str]) -> pd.DataFrame:
-        frames = [library.read(t, date_range=(pd.Timestamp(start), pd.Timestamp(end)), columns=fields).data
+        frames = [library.read(t, date_range=(pd.Timestamp(start), pd.Timestamp(end)), columns=fields, as_of=as_of).data
                   for t, fields in tables_of(cols).items()]
         return outer_join(frames, cols)
 

@@ -85,7 +85,7 @@ pub mod internals {
     pub use crate::query::{assemble, DateLayout, Inputs, OutputPool};
     pub use crate::store::codec::{decode_rows, decode_values, encode_rows, encode_values};
     pub use crate::store::symbols::SymbolDictionary;
-    pub use crate::store::Store;
+    pub use crate::store::{ChunkKind, Store};
     pub use crate::types::{date_of, day_of, Day};
     pub use crate::view::SymbolRanking;
 }
