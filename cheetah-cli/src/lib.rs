@@ -49,6 +49,10 @@ enum Command {
     Snapshot(commands::snapshot::Args),
     /// Every cell that changed between two store versions: snapshots, version numbers or moments
     Diff(commands::diff::Args),
+    /// Load a Parquet or CSV file into a local table, read like a source table by everyone
+    Import(commands::import::Args),
+    /// Remove a local table, with every date and field of it
+    Drop(commands::drop::Args),
 }
 
 /// The log level unless `CHEETAH_LOG` says otherwise.
@@ -99,6 +103,8 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         Command::Quality(args) => commands::quality::run(config, args),
         Command::Snapshot(args) => commands::snapshot::run(config, args),
         Command::Diff(args) => commands::diff::run(config, args),
+        Command::Import(args) => commands::import::run(config, args),
+        Command::Drop(args) => commands::drop::run(config, args),
     };
     match outcome {
         Ok(()) => 0,

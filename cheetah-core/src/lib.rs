@@ -24,6 +24,8 @@
 //! - `store`: RocksDB, the chunk codec, the catalog, journal and marks; the on-disk format.
 //! - `source`: the ODBC source: its catalog, queries, row streams and checksums.
 //! - `update`: source rows into committed days of chunks.
+//! - `local`: researchers' own tables, written from frames, and the inbox that hands a write to
+//!   the writer process.
 //! - `view`: a reader's view of the store, following the writer.
 //! - `hot`: the per-process LRU of decoded chunks.
 //! - `share`: the layer of decoded columns on a tmpfs that every process on the box maps.
@@ -39,6 +41,7 @@ mod config;
 mod diff;
 mod error;
 mod hot;
+mod local;
 mod quality;
 mod query;
 mod share;
@@ -60,8 +63,9 @@ pub use config::{
 };
 pub use diff::{Diff, FieldDiff};
 pub use error::{
-    ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError, VersionError,
+    ConfigError, Error, QueryError, Result, ShareError, SourceError, StoreError, UpdateError, VersionError, WriteError,
 };
+pub use local::{is_table_name, WriteReport};
 pub use quality::{Check, Flag, Metric, QualityReport, TableQuality};
 pub use query::{Adjust, AsOf, DateLayout, Outline, Panel, QueryResult, Request, SharedUse};
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};

@@ -56,8 +56,11 @@ pub struct TableStatus {
     pub name: String,
     /// Daily or asof.
     pub kind: TableKind,
-    /// The name of the source it is read from; `None` for a table no longer configured.
+    /// The name of the source it is read from; `None` for a local table, or one no longer
+    /// configured.
     pub source: Option<String>,
+    /// Written by researchers (`Cache.write`, `cheetah import`), not read from a source.
+    pub local: bool,
     /// First cached date.
     pub first: Option<NaiveDate>,
     /// Last cached date.
@@ -129,6 +132,7 @@ pub fn status(store: &Store) -> Result<Status, StoreError> {
             name: table.name.clone(),
             kind: table.kind,
             source: None,
+            local: table.is_local(),
             first: span.first.map(date_of),
             last: span.last.map(date_of),
             dates: span.chunks,

@@ -2,7 +2,7 @@
 //! details carry the error's kind as JSON (`{"kind": "QueryError"}`, with `table`, `field` and
 //! `date` for a corrupt chunk), so a client raises the same exception a local read raises.
 
-use cheetah_core::{Error, QueryError, StoreError};
+use cheetah_core::{Error, QueryError, StoreError, WriteError};
 use serde_json::json;
 use tonic::{Code, Status};
 
@@ -25,6 +25,10 @@ pub fn status_of(error: &Error) -> Status {
         }
         Error::Query(_) => (Code::InvalidArgument, json!({"kind": "QueryError"})),
         Error::Config(_) => (Code::Internal, json!({"kind": "ConfigError"})),
+        Error::Write(WriteError::Store(_) | WriteError::Inbox { .. }) => {
+            (Code::Internal, json!({"kind": "WriteError"}))
+        }
+        Error::Write(_) => (Code::InvalidArgument, json!({"kind": "WriteError"})),
         _ => (Code::Internal, json!({"kind": "CheetahError"})),
     };
     with_kind(code, message, &details)

@@ -12,7 +12,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::auth::Bearer;
-use crate::service::{Limits, Reads, Service};
+use crate::service::{Limits, Reads, Service, Writes};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,14 +85,15 @@ impl Drop for Running {
     }
 }
 
-/// Starts serving `reads` as `config` says, on a runtime of its own. Binding happens before it
+/// Starts serving `cache` as `config` says, on a runtime of its own. Binding happens before it
 /// returns, so a taken port is this call's error.
 ///
 /// # Errors
 /// [`ServeError`] for the address, the TLS files, a token variable that is not set, or the
 /// runtime.
-pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, ServeError> {
+pub fn start<R: Reads + Writes>(cache: Arc<R>, config: &FlightConfig) -> Result<Running, ServeError> {
     let token = config.token()?;
+    let write_token = config.write_token()?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores.max(2))
@@ -116,8 +117,9 @@ pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, 
         .map_err(|source| ServeError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.listen, source })?;
 
-    let service = Service::new(reads, Limits::new(config, cores));
-    let server = FlightServiceServer::with_interceptor(service, Bearer::new(token.as_deref()));
+    let writes = write_token.is_some().then(|| cache.clone() as Arc<dyn Writes>);
+    let service = Service::new(cache, writes, Limits::new(config, cores));
+    let server = FlightServiceServer::with_interceptor(service, Bearer::new(token.as_deref(), write_token.as_deref()));
     let mut builder = Server::builder()
         // Large windows let one stream fill a fast link instead of waiting on 64 KiB of credit.
         .initial_stream_window_size(Some(16 << 20))
@@ -129,7 +131,7 @@ pub fn start<R: Reads>(reads: Arc<R>, config: &FlightConfig) -> Result<Running, 
     }
     let (stop, stopped) = oneshot::channel::<()>();
     let router = builder.add_service(server);
-    tracing::info!(%addr, tls = config.tls.is_some(), token = config.has_token(), "serving reads over Arrow Flight");
+    tracing::info!(%addr, tls = config.tls.is_some(), token = config.has_token(), writes = write_token.is_some(), "serving reads over Arrow Flight");
     let thread = std::thread::Builder::new()
         .name("cheetah-flight".into())
         .spawn(move || {

@@ -1,6 +1,8 @@
 //! The Flight service: `GetFlightInfo` plans a read and splits it into date-range endpoints,
-//! `DoGet` reads one ticket and streams it, `DoAction` answers `fields` and `status`. Nothing
-//! here can write: the service holds only [`Reads`], and `DoPut` and `DoExchange` are refused.
+//! `DoGet` reads one ticket and streams it, `DoAction` answers `fields` and `status`. Reads go
+//! through [`Reads`]. The one write, `DoPut` of a frame into a local table, goes through
+//! [`Writes`], which the service holds only when `[flight] write_token` is set, and only for a
+//! call that presented that token; `DoExchange` is refused.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_descriptor::DescriptorType;
@@ -16,12 +19,15 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
     HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket as FlightTicket,
 };
-use cheetah_core::{Cache, Error, Outline, QueryResult, Request, Snapshot, Status as StoreStatus, Universe};
+use cheetah_core::{
+    Cache, Error, Outline, QueryResult, Request, Snapshot, Status as StoreStatus, Universe, WriteReport,
+};
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tonic::{Request as Call, Response, Status, Streaming};
 
+use crate::auth::Role;
 use crate::errors::{bad_ticket, invalid, status_of};
 use crate::ticket::Ticket;
 use crate::wire::{self, Part};
@@ -66,6 +72,18 @@ impl Reads for Cache {
     }
 }
 
+/// What a call with the write token may do: write a frame into a local table.
+pub trait Writes: Send + Sync + 'static {
+    /// [`Cache::write`].
+    fn write(&self, table: &str, batches: Vec<RecordBatch>, date: &str, symbol: &str) -> Result<WriteReport, Error>;
+}
+
+impl Writes for Cache {
+    fn write(&self, table: &str, batches: Vec<RecordBatch>, date: &str, symbol: &str) -> Result<WriteReport, Error> {
+        Cache::write(self, table, batches, date, symbol)
+    }
+}
+
 /// How the service bounds its work.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -94,6 +112,7 @@ impl Limits {
 /// The Flight service over a cache.
 pub struct Service<R: Reads> {
     reads: Arc<R>,
+    writes: Option<Arc<dyn Writes>>,
     limits: Limits,
     permits: Arc<Semaphore>,
     counters: Arc<Counters>,
@@ -108,9 +127,10 @@ struct Counters {
 }
 
 impl<R: Reads> Service<R> {
-    /// A service reading `reads` within `limits`.
-    pub fn new(reads: Arc<R>, limits: Limits) -> Self {
-        Self { reads, permits: Arc::new(Semaphore::new(limits.streams)), limits, counters: Arc::default() }
+    /// A service reading `reads` within `limits`, and writing local tables through `writes`
+    /// for calls with the write token.
+    pub fn new(reads: Arc<R>, writes: Option<Arc<dyn Writes>>, limits: Limits) -> Self {
+        Self { reads, writes, permits: Arc::new(Semaphore::new(limits.streams)), limits, counters: Arc::default() }
     }
 
     /// Runs a read of the cache on the blocking pool, so the runtime's threads keep serving.
@@ -154,6 +174,39 @@ fn ticket_of_descriptor(descriptor: &FlightDescriptor) -> Result<Ticket, Status>
     Ticket::parse(&descriptor.cmd).map_err(|e| bad_ticket(&e))
 }
 
+/// Where a put writes: the local table and its key columns.
+struct PutTarget {
+    table: String,
+    date: String,
+    symbol: String,
+}
+
+impl PutTarget {
+    fn of(descriptor: Option<&FlightDescriptor>) -> Result<Self, Status> {
+        let Some(descriptor) = descriptor else {
+            return Err(invalid("the put's first message has no descriptor: name the local table in it".into()));
+        };
+        let named = |table: String| Self { table, date: "date".into(), symbol: "symbol".into() };
+        match descriptor.r#type() {
+            DescriptorType::Path => match descriptor.path.as_slice() {
+                [table] => Ok(named(table.clone())),
+                _ => Err(invalid("a PATH descriptor of a put holds one element: the local table".into())),
+            },
+            _ => {
+                let value: serde_json::Value = serde_json::from_slice(&descriptor.cmd)
+                    .map_err(|e| invalid(format!("the put's CMD is not JSON ({e}); send {{\"table\": \"name\"}}")))?;
+                let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_string);
+                let table = text("table").ok_or_else(|| invalid("the put's CMD names no \"table\"".into()))?;
+                Ok(Self {
+                    date: text("date").unwrap_or_else(|| "date".into()),
+                    symbol: text("symbol").unwrap_or_else(|| "symbol".into()),
+                    table,
+                })
+            }
+        }
+    }
+}
+
 fn human(bytes: u64) -> String {
     format!("{:.1} GB", bytes as f64 / 1e9)
 }
@@ -178,6 +231,7 @@ impl<R: Reads> FlightService for Service<R> {
         &self,
         request: Call<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Role::admit_read(&request)?;
         let mut incoming = request.into_inner();
         let payload = match incoming.next().await {
             Some(Ok(first)) => first.payload,
@@ -189,11 +243,13 @@ impl<R: Reads> FlightService for Service<R> {
     }
 
     /// Reads are named by tickets, not listed: `DoAction` `fields` lists what is cached.
-    async fn list_flights(&self, _: Call<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(&self, request: Call<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+        Role::admit_read(&request)?;
         Ok(Response::new(stream::empty().boxed()))
     }
 
     async fn get_flight_info(&self, request: Call<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+        Role::admit_read(&request)?;
         let descriptor = request.into_inner();
         let ticket = ticket_of_descriptor(&descriptor)?;
         let limits = self.limits;
@@ -235,6 +291,7 @@ impl<R: Reads> FlightService for Service<R> {
     }
 
     async fn get_schema(&self, request: Call<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+        Role::admit_read(&request)?;
         let ticket = ticket_of_descriptor(request.get_ref())?;
         let dates = ticket.dates;
         let outline = self.blocking(move |reads| reads.outline(&ticket.request()).map_err(|e| status_of(&e))).await?;
@@ -247,6 +304,7 @@ impl<R: Reads> FlightService for Service<R> {
     }
 
     async fn do_get(&self, request: Call<FlightTicket>) -> Result<Response<Self::DoGetStream>, Status> {
+        Role::admit_read(&request)?;
         let peer = request.remote_addr().map_or_else(|| "unknown".to_string(), |a| a.to_string());
         let ticket = Ticket::parse(&request.get_ref().ticket).map_err(|e| bad_ticket(&e))?;
         let permit =
@@ -285,8 +343,41 @@ impl<R: Reads> FlightService for Service<R> {
         Ok(Response::new(stream.boxed()))
     }
 
-    async fn do_put(&self, _: Call<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
-        Err(read_only())
+    /// A frame into a local table: the descriptor names the table (a one-element PATH, or a
+    /// CMD `{"table": ..., "date": ..., "symbol": ...}`), the stream carries the batches, and
+    /// the one result is the write's report as JSON.
+    async fn do_put(&self, request: Call<Streaming<FlightData>>) -> Result<Response<Self::DoPutStream>, Status> {
+        let (Role::Write, Some(writes)) = (Role::of(&request), self.writes.clone()) else {
+            return Err(read_only());
+        };
+        let mut incoming = request.into_inner();
+        let first = match incoming.next().await {
+            Some(first) => first?,
+            None => return Err(invalid("the put sent no data: send the frame's schema and batches".into())),
+        };
+        let target = PutTarget::of(first.flight_descriptor.as_ref())?;
+        let data = stream::iter([Ok(first)]).chain(incoming).map(|item| item.map_err(FlightError::from));
+        let mut decoded = FlightRecordBatchStream::new_from_flight_data(data);
+        let (mut batches, mut bytes) = (Vec::new(), 0u64);
+        while let Some(batch) = decoded.next().await {
+            let batch = batch.map_err(|e| invalid(format!("the put's data does not decode: {e}")))?;
+            bytes += batch.get_array_memory_size() as u64;
+            if bytes > self.limits.max_read_bytes {
+                return Err(invalid(format!(
+                    "this frame is over {}, the server's limit per call ([flight] max_read); write it in parts, a range of dates each",
+                    human(self.limits.max_read_bytes)
+                )));
+            }
+            batches.push(batch);
+        }
+        let report =
+            tokio::task::spawn_blocking(move || writes.write(&target.table, batches, &target.date, &target.symbol))
+                .await
+                .map_err(|e| Status::internal(format!("the write failed on the server: {e}")))?
+                .map_err(|e| status_of(&e))?;
+        tracing::info!(table = %report.table, dates = report.dates, rows = report.rows, "a local write over Flight");
+        let body = serde_json::to_vec(&report).expect("reports serialize");
+        Ok(Response::new(stream::iter([Ok(PutResult { app_metadata: body.into() })]).boxed()))
     }
 
     async fn do_exchange(&self, _: Call<Streaming<FlightData>>) -> Result<Response<Self::DoExchangeStream>, Status> {
@@ -294,6 +385,7 @@ impl<R: Reads> FlightService for Service<R> {
     }
 
     async fn do_action(&self, request: Call<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+        Role::admit_read(&request)?;
         let action = request.into_inner();
         if !["fields", "status", "universes", "snapshots"].contains(&action.r#type.as_str()) {
             return Err(invalid(format!(
@@ -324,7 +416,8 @@ impl<R: Reads> FlightService for Service<R> {
         }
     }
 
-    async fn list_actions(&self, _: Call<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(&self, request: Call<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+        Role::admit_read(&request)?;
         let actions = [
             ("fields", "The cached fields: table, type, first and last date, dates, rows, bytes (JSON)"),
             ("status", "What the store holds per table and field, and the server's streams (JSON)"),
@@ -338,7 +431,7 @@ impl<R: Reads> FlightService for Service<R> {
 
 fn read_only() -> Status {
     Status::permission_denied(
-        "this server is read-only: the cache changes only through its own updates from the source",
+        "writing needs the server's write token ([flight] write_token), passed as cheetah.connect(url, token=<write token>); a server without one takes no writes",
     )
 }
 

@@ -183,6 +183,27 @@ impl Cache {
         Ok(serde_json::Value::Array(listed).to_string())
     }
 
+    /// Writes `data` (a pyarrow table keyed by the columns `date` and `symbol`) into the
+    /// local table `table`; returns the report as JSON.
+    fn write(&self, py: Python<'_>, table: &str, data: PyTable, date: &str, symbol: &str) -> PyResult<String> {
+        let (batches, _) = data.into_inner();
+        // One commit: nothing to stop half-way, so Ctrl-C waits for it.
+        let report = without_gil(py, || self.cache()?.write(table, batches, date, symbol))?;
+        Ok(serde_json::to_string(&report).expect("a report serializes"))
+    }
+
+    /// Deletes the dates `start..=end` of local table `table`; returns the report as JSON.
+    fn delete(&self, py: Python<'_>, table: &str, start: NaiveDate, end: NaiveDate) -> PyResult<String> {
+        let report = without_gil(py, || self.cache()?.delete(table, start, end))?;
+        Ok(serde_json::to_string(&report).expect("a report serializes"))
+    }
+
+    /// Drops local table `table`; returns the report as JSON.
+    fn drop_table(&self, py: Python<'_>, table: &str) -> PyResult<String> {
+        let report = without_gil(py, || self.cache()?.drop_table(table))?;
+        Ok(serde_json::to_string(&report).expect("a report serializes"))
+    }
+
     /// Names the current store version `name`; returns the snapshot as JSON.
     #[pyo3(signature = (name, note=None))]
     fn snapshot_json(&self, py: Python<'_>, name: &str, note: Option<&str>) -> PyResult<String> {

@@ -3,7 +3,7 @@
 
 use cheetah_core::{
     Error, QueryError as CoreQueryError, SourceError as CoreSourceError, StoreError as CoreStoreError,
-    UpdateError as CoreUpdateError,
+    UpdateError as CoreUpdateError, WriteError as CoreWriteError,
 };
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -37,6 +37,12 @@ pyo3::create_exception!(
     VersionError,
     QueryError,
     "A version, moment or snapshot that cannot be read, or a snapshot name taken or unknown."
+);
+pyo3::create_exception!(
+    cheetah,
+    WriteError,
+    CheetahError,
+    "A frame that cannot be written into a local table: no (date, symbol) key, a duplicate or null key, an unsupported column, a name taken, a type conflict. Nothing was written."
 );
 pyo3::create_exception!(
     cheetah,
@@ -81,6 +87,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShareError", py.get_type::<ShareError>())?;
     m.add("VersionError", py.get_type::<VersionError>())?;
     m.add("StoreLocked", py.get_type::<StoreLocked>())?;
+    m.add("WriteError", py.get_type::<WriteError>())?;
     m.add("CorruptChunk", py.get_type::<CorruptChunk>())?;
     m.add("EmptyCache", empty_cache(py)?)?;
     Ok(())
@@ -122,6 +129,9 @@ pub fn to_py(error: Error) -> PyErr {
         Error::Update(_) => UpdateError::new_err(message),
         Error::Query(_) => QueryError::new_err(message),
         Error::Share(_) => ShareError::new_err(message),
+        Error::Write(CoreWriteError::Store(CoreStoreError::Locked { .. })) => StoreLocked::new_err(message),
+        Error::Write(CoreWriteError::Store(_)) => StoreError::new_err(message),
+        Error::Write(_) => WriteError::new_err(message),
         // Families added to the core later surface as the base class.
         _ => CheetahError::new_err(message),
     }

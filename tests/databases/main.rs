@@ -11,6 +11,7 @@ mod crash;
 mod disk;
 mod fixtures;
 mod flight;
+mod local;
 mod processes;
 mod research;
 mod secrets;

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod diff;
+pub mod drop;
 pub mod fields;
 pub mod get;
+pub mod import;
 pub mod init;
 pub mod quality;
 pub mod serve;

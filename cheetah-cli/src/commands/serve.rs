@@ -9,11 +9,15 @@
 //!
 //! With `[flight]` it also serves reads over Arrow Flight; `--no-update` serves them without
 //! taking the writer role, for a replica of the store or a box where another process updates.
+//!
+//! As the writer, it also takes the local writes other processes hand it through the store's
+//! inbox (`Cache.write` in a notebook, `cheetah import`), within 50 ms, between and during
+//! update rounds, and publishes what they changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -66,7 +70,9 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         tracing::info!(store = %cache.config().store.path.display(), "serving reads only; another process updates the store");
         while sleep_unless_stopped(Duration::from_secs(3600), &stop) {}
     } else {
+        let writes = take_writes(cache.clone(), stop.clone());
         update_rounds(&cache, &args, &stop);
+        let _ = writes.join();
     }
     if let Some(flight) = flight {
         flight.stop(FLIGHT_GRACE);
@@ -107,7 +113,7 @@ fn update_rounds(cache: &Cache, args: &Args, stop: &Arc<AtomicBool>) {
                     (due.clone(), BTreeSet::new())
                 }
             };
-        publish_round(round, cache);
+        publish(cache, Some(round));
         for name in &due {
             let schedule = schedules.get_mut(name).expect("scheduled");
             if failed.contains(name) {
@@ -149,14 +155,39 @@ fn log_round(round: u64, report: &UpdateReport, took: Duration) {
     );
 }
 
+/// Held while the shared layer is brought up to the store: by the rounds and by the writes.
+static PUBLISHING: Mutex<()> = Mutex::new(());
+
+/// Takes the writes other processes hand over through the inbox, until `stop`, and brings the
+/// shared layer up to each. A write waits while an update round writes a table.
+fn take_writes(cache: Arc<Cache>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match cache.take_inbox() {
+                Ok(0) => {}
+                Ok(taken) => {
+                    tracing::info!(requests = taken, "took local writes");
+                    publish(cache.as_ref(), None);
+                }
+                Err(e) => {
+                    tracing::error!("taking local writes failed: {e}");
+                    sleep_unless_stopped(Duration::from_secs(1), &stop);
+                }
+            }
+            sleep_unless_stopped(Duration::from_millis(50), &stop);
+        }
+    })
+}
+
 /// Brings the shared layer up to what the round committed. A failure (a full tmpfs) is logged
 /// and leaves readers on what was published before and on the store; it does not make the
 /// source back off.
-fn publish_round(round: u64, cache: &Cache) {
+fn publish(cache: &Cache, round: Option<u64>) {
+    let _turn = PUBLISHING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     match cache.refresh_share() {
         Ok(report) if report.generation.is_some() => {
             tracing::info!(
-                round,
+                ?round,
                 generation = report.generation,
                 segments = report.written.len(),
                 rows = report.rows,
@@ -166,7 +197,7 @@ fn publish_round(round: u64, cache: &Cache) {
             );
         }
         Ok(_) => {}
-        Err(e) => tracing::error!(round, "the shared layer was not refreshed: {e}"),
+        Err(e) => tracing::error!(?round, "the shared layer was not refreshed: {e}"),
     }
 }
 

@@ -78,10 +78,14 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     }
     for t in &status.tables {
         println!(
-            "\n{} ({:?}, source {}): {} .. {}, {} dates, {} rows, watermark {}, last update {}",
+            "\n{} ({:?}, {}): {} .. {}, {} dates, {} rows, watermark {}, last update {}",
             t.name,
             t.kind,
-            t.source.as_deref().unwrap_or("- (no longer configured)"),
+            match (&t.source, t.local) {
+                (_, true) => "local: written by researchers".to_string(),
+                (Some(source), false) => format!("source {source}"),
+                (None, false) => "source - (no longer configured)".to_string(),
+            },
             show(t.first),
             show(t.last),
             t.dates,

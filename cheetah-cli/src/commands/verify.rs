@@ -27,6 +27,14 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if differing == 0 {
         return Ok(());
     }
+    let damaged: Vec<&str> =
+        checks.iter().filter(|c| c.local && !c.differences.is_empty()).map(|c| c.table.as_str()).collect();
+    if !damaged.is_empty() {
+        bail!(
+            "local tables {} have chunks that do not read, and no source to repair them from: write those dates again",
+            damaged.join(", ")
+        );
+    }
     if !args.repair {
         bail!("{differing} dates differ from the source; `cheetah verify --repair` re-fetches them");
     }
@@ -62,17 +70,13 @@ fn print_checks(checks: &[TableVerification]) {
             println!("{}: nothing cached to compare", check.table);
             continue;
         };
-        println!(
-            "{}: {} dates from {from} to {to}, {} fields: {}",
-            check.table,
-            check.dates,
-            check.fields,
-            if check.differences.is_empty() {
-                "all match".to_string()
-            } else {
-                format!("{} differ", check.differences.len())
-            }
-        );
+        let verdict = match (check.local, check.differences.len()) {
+            (false, 0) => "all match".to_string(),
+            (false, n) => format!("{n} differ"),
+            (true, 0) => "a local table, with no source to compare: every chunk reads".to_string(),
+            (true, n) => format!("a local table, with no source to compare: {n} dates have chunks that do not read"),
+        };
+        println!("{}: {} dates from {from} to {to}, {} fields: {verdict}", check.table, check.dates, check.fields);
         for difference in &check.differences {
             for finding in &difference.findings {
                 println!("  {} {finding}", difference.date);

@@ -3,6 +3,7 @@
 
 mod share;
 mod versions;
+mod write;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
@@ -32,6 +33,9 @@ fn gone(gone: &[String], name: &str, rules: &ReadRules) -> bool {
     let name = rules.aliases.get(name).map_or(name, String::as_str);
     gone.iter().any(|g| g == name || g.rsplit_once('.').is_some_and(|(_, field)| field == name))
 }
+
+/// The source name `cheetah fields` lists local tables under.
+const LOCAL: &str = "local";
 
 /// Builds a [`Cache`].
 pub struct CacheBuilder {
@@ -328,7 +332,8 @@ impl Cache {
 
     /// The columns in tables matching `table` (every table when `None`) whose name or
     /// `table.name` matches `pattern` (a glob, or a substring), of the source named `source`
-    /// or of every source, each marked if cached. Needs no store: before the first update
+    /// or of every source, each marked if cached; and the fields of local tables, under the
+    /// source `local`. Needs no store: before the first update
     /// nothing is cached. A source that cannot be reached is reported in
     /// [`FieldSearch::failed`], and the others are still searched.
     ///
@@ -341,12 +346,30 @@ impl Cache {
         source: Option<&str>,
     ) -> Result<FieldSearch, Error> {
         let sources: Vec<&crate::config::SourceConfig> = match source {
+            Some(LOCAL) => Vec::new(),
             Some(name) => vec![config.source_named(name)?],
             None => config.sources.values().collect(),
         };
         let catalog = Cache::builder(config.clone()).open().map(|c| c.follower.view().catalog.clone()).ok();
         let pattern = if crate::config::is_glob(pattern) { pattern.to_string() } else { format!("*{pattern}*") };
+        let matches = |table: &str, column: &str| {
+            pattern_matches(&pattern, column) || pattern_matches(&pattern, &format!("{table}.{column}"))
+        };
         let mut search = FieldSearch::default();
+        if source.is_none_or(|s| s == LOCAL) {
+            let local = catalog.iter().flat_map(|c| crate::local::local_tables(c));
+            for entry in local.filter(|t| table.is_none_or(|wanted| wanted == t.name)) {
+                search.fields.extend(entry.fields.iter().filter(|f| matches(&entry.name, &f.name)).map(|f| {
+                    SourceField {
+                        source: LOCAL.into(),
+                        table: entry.name.clone(),
+                        name: f.name.clone(),
+                        sql_type: f.dtype.name(),
+                        cached: true,
+                    }
+                }));
+            }
+        }
         for source_config in sources {
             let source = Source::new(source_config.clone());
             let columns = match source.connect().and_then(|c| list_columns(&source, &c, None, table.unwrap_or("%"))) {
@@ -360,21 +383,13 @@ impl Cache {
                 config.table(table).is_some_and(|t| t.source == source_config.name)
                     && catalog.as_ref().and_then(|k| k.table(table)).and_then(|t| t.field(column)).is_some()
             };
-            search.fields.extend(
-                columns
-                    .into_iter()
-                    .filter(|c| {
-                        pattern_matches(&pattern, &c.name)
-                            || pattern_matches(&pattern, &format!("{}.{}", c.table, c.name))
-                    })
-                    .map(|c| SourceField {
-                        source: source_config.name.clone(),
-                        cached: cached(&c.table, &c.name),
-                        table: c.table,
-                        name: c.name,
-                        sql_type: c.type_name,
-                    }),
-            );
+            search.fields.extend(columns.into_iter().filter(|c| matches(&c.table, &c.name)).map(|c| SourceField {
+                source: source_config.name.clone(),
+                cached: cached(&c.table, &c.name),
+                table: c.table,
+                name: c.name,
+                sql_type: c.type_name,
+            }));
         }
         Ok(search)
     }
@@ -419,11 +434,13 @@ impl Cache {
         Ok(report)
     }
 
-    /// Compares the cached dates of `tables` (every configured table when empty) in
-    /// `start..=end` with the source; see [`crate::TableVerification`]. Readers may verify.
+    /// Compares the cached dates of `tables` (every configured and local table when empty) in
+    /// `start..=end` with the source; see [`crate::TableVerification`]. A local table has no
+    /// source: its chunks are checked to decode. Readers may verify.
     ///
     /// # Errors
-    /// [`ConfigError::UnknownTable`] for a name not in the config; source and store failures.
+    /// [`ConfigError::UnknownTable`] for a name neither configured nor local; source and store
+    /// failures.
     pub fn verify(
         &self,
         tables: &[String],
@@ -434,17 +451,20 @@ impl Cache {
         let store = self.follower.store();
         self.tables(tables)?
             .into_iter()
-            .map(|table| Ok(verify::verify_table(&store, sources.get(&table.source), table, range)?))
+            .map(|table| match table {
+                Named::Configured(table) => Ok(verify::verify_table(&store, sources.get(&table.source), table, range)?),
+                Named::Local(entry) => Ok(verify::verify_local(&store, &entry, range)?),
+            })
             .collect()
     }
 
-    /// The data-quality report of `tables` (every configured table when empty) over
+    /// The data-quality report of `tables` (every configured and local table when empty) over
     /// `start..=end` (each defaulting to the whole cached range), computed from the cached
     /// chunks; see [`crate::QualityReport`]. Readers may run it.
     ///
     /// # Errors
-    /// [`ConfigError::UnknownTable`] for a name not in the config; a store failure or a chunk
-    /// that does not decode.
+    /// [`ConfigError::UnknownTable`] for a name neither configured nor local; a store failure
+    /// or a chunk that does not decode.
     pub fn quality(
         &self,
         tables: &[String],
@@ -454,8 +474,9 @@ impl Cache {
             query::check_range(start, end)?;
         }
         self.refresh()?;
-        let tables = self.tables(tables)?;
-        Ok(crate::quality::assess(&self.follower.store(), &self.config, &tables, range)?)
+        let names: Vec<String> = self.tables(tables)?.iter().map(|t| t.name().to_string()).collect();
+        let names = if tables.is_empty() { Vec::new() } else { names };
+        Ok(crate::quality::assess(&self.follower.store(), &self.config, &names, range)?)
     }
 
     /// Re-fetches `dates` of `table` whole from the source; needs the writer role. Returns the
@@ -465,7 +486,11 @@ impl Cache {
     /// [`StoreError::ReadOnly`] for a reader; [`crate::UpdateError::CatalogChanged`] when the
     /// table changed since the last update; source and store failures.
     pub fn repair(&self, table: &str, dates: &[NaiveDate], stop: &Arc<AtomicBool>) -> Result<usize, Error> {
-        let config = self.tables(&[table.to_string()])?[0];
+        let Named::Configured(config) = self.tables(&[table.to_string()])?.remove(0) else {
+            let why =
+                format!("`{table}` is a local table: there is no source to repair it from; write its dates again");
+            return Err(QueryError::InvalidArgument(why).into());
+        };
         let store = self.follower.store();
         let repaired = Updater::new(&self.config, &store)?.stop_flag(stop.clone()).repair(config, dates)?;
         store.flush()?;
@@ -480,20 +505,50 @@ impl Cache {
         self.follower.store()
     }
 
-    /// The configured tables named, or all of them for none.
-    fn tables(&self, names: &[String]) -> Result<Vec<&TableConfig>, ConfigError> {
+    /// The tables named, configured or local, or all of them for none.
+    fn tables(&self, names: &[String]) -> Result<Vec<Named<'_>>, ConfigError> {
+        let catalog = self.follower.view().catalog.clone();
+        let local = |name: &str| catalog.table(name).filter(|t| t.is_local()).cloned().map(Named::Local);
         if names.is_empty() {
-            return Ok(self.config.tables.iter().collect());
+            let configured = self.config.tables.iter().map(Named::Configured);
+            return Ok(configured
+                .chain(crate::local::local_tables(&catalog).into_iter().cloned().map(Named::Local))
+                .collect());
         }
         names
             .iter()
             .map(|name| {
-                self.config.table(name).ok_or_else(|| ConfigError::UnknownTable {
-                    path: self.config.path.clone(),
-                    name: name.clone(),
-                    known: self.config.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>().join(", "),
+                self.config.table(name).map(Named::Configured).or_else(|| local(name)).ok_or_else(|| {
+                    let local_names = crate::local::local_tables(&catalog).into_iter().map(|t| t.name.clone());
+                    ConfigError::UnknownTable {
+                        path: self.config.path.clone(),
+                        name: name.clone(),
+                        known: self
+                            .config
+                            .tables
+                            .iter()
+                            .map(|t| t.name.clone())
+                            .chain(local_names)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }
                 })
             })
             .collect()
+    }
+}
+
+/// A table a command names: configured, or written locally.
+enum Named<'c> {
+    Configured(&'c TableConfig),
+    Local(crate::store::catalog::TableEntry),
+}
+
+impl Named<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Self::Configured(table) => &table.name,
+            Self::Local(entry) => &entry.name,
+        }
     }
 }

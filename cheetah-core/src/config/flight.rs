@@ -1,4 +1,5 @@
-//! `[flight]`: where `cheetah serve` serves reads over Arrow Flight, and who may read.
+//! `[flight]`: where `cheetah serve` serves reads over Arrow Flight, who may read, and who may
+//! write local tables.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,12 @@ pub(super) fn parse(
             "[flight] token is empty; set a long random token, or leave the key out to serve loopback only".into(),
         ));
     }
+    if raw.write_token.as_ref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(invalid(
+            span,
+            "[flight] write_token is empty; set a long random token distinct from `token`, or leave the key out so nothing writes over Flight".into(),
+        ));
+    }
     let token = raw.token;
     if token.is_none() && !listen.ip().is_loopback() {
         return Err(invalid(
@@ -48,6 +55,7 @@ pub(super) fn parse(
     Ok(FlightConfig {
         listen,
         token,
+        write_token: raw.write_token,
         config: path.to_path_buf(),
         tls,
         max_read_bytes: raw.max_read.map_or(DEFAULT_FLIGHT_MAX_READ, |b| b.0),
@@ -75,6 +83,7 @@ fn resolve_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 pub(super) struct RawFlight {
     listen: toml::Spanned<String>,
     token: Option<String>,
+    write_token: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     max_read: Option<ByteSize>,

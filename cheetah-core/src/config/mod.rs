@@ -85,6 +85,9 @@ pub struct FlightConfig {
     /// The bearer token clients must present, as the config writes it: `${NAME}` is read when
     /// the server starts. Never print it.
     pub(crate) token: Option<String>,
+    /// The token that lets a client also write local tables (`DoPut`), as the config writes
+    /// it; without one, nothing over Flight writes. Never print it.
+    pub(crate) write_token: Option<String>,
     /// The config file, for messages.
     pub(crate) config: PathBuf,
     /// The certificate chain and private key (PEM files) to serve TLS with.
@@ -112,16 +115,34 @@ impl FlightConfig {
     /// [`ConfigError::MissingEnv`] naming a variable that is not set, and
     /// [`ConfigError::Invalid`]-like [`ConfigError::EmptySecret`] for one set to nothing.
     pub fn token(&self) -> Result<Option<String>, ConfigError> {
-        let Some(template) = &self.token else { return Ok(None) };
-        let token = secrets::substitute_env(template).map_err(|name| ConfigError::MissingEnv {
+        self.secret(self.token.as_deref(), "[flight] token")
+    }
+
+    /// The write token, its `${NAME}` read from the environment now; distinct from the read
+    /// token.
+    ///
+    /// # Errors
+    /// As [`FlightConfig::token`], and [`ConfigError::SameTokens`] when it equals the read
+    /// token.
+    pub fn write_token(&self) -> Result<Option<String>, ConfigError> {
+        let write = self.secret(self.write_token.as_deref(), "[flight] write_token")?;
+        if write.is_some() && write == self.token()? {
+            return Err(ConfigError::SameTokens { path: self.config.clone() });
+        }
+        Ok(write)
+    }
+
+    fn secret(&self, template: Option<&str>, key: &str) -> Result<Option<String>, ConfigError> {
+        let Some(template) = template else { return Ok(None) };
+        let secret = secrets::substitute_env(template).map_err(|name| ConfigError::MissingEnv {
             path: self.config.clone(),
-            key: "[flight] token".into(),
+            key: key.into(),
             name,
         })?;
-        if token.trim().is_empty() {
-            return Err(ConfigError::EmptySecret { path: self.config.clone(), key: "[flight] token".into() });
+        if secret.trim().is_empty() {
+            return Err(ConfigError::EmptySecret { path: self.config.clone(), key: key.into() });
         }
-        Ok(Some(token))
+        Ok(Some(secret))
     }
 
     /// Whether clients must present a token.
@@ -135,6 +156,7 @@ impl fmt::Debug for FlightConfig {
         f.debug_struct("FlightConfig")
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("write_token", &self.write_token.as_ref().map(|_| "<set>"))
             .field("tls", &self.tls)
             .field("max_read_bytes", &self.max_read_bytes)
             .field("part_bytes", &self.part_bytes)

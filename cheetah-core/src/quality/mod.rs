@@ -28,7 +28,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::config::{Config, QualityConfig, TableConfig};
+use crate::config::{Config, QualityConfig};
 use crate::error::StoreError;
 use crate::store::catalog::TableEntry;
 use crate::store::Store;
@@ -202,18 +202,18 @@ impl QualityReport {
     }
 }
 
-/// A configured table with its cached entry and dates up to its watermark.
-type Cached<'a> = (&'a TableConfig, &'a TableEntry, Vec<(Day, u32)>);
+/// A cached table and its dates up to its watermark.
+type Cached<'a> = (&'a TableEntry, Vec<(Day, u32)>);
 
-/// Assesses the cached `tables` (every configured table when empty) of `store` over
-/// `start..=end` (each defaulting to the whole cached range).
+/// Assesses the cached `tables` (every configured and every local table when empty) of `store`
+/// over `start..=end` (each defaulting to the whole cached range).
 ///
 /// # Errors
 /// [`StoreError`] when the store cannot be read or a chunk does not decode.
 pub fn assess(
     store: &Store,
     config: &Config,
-    tables: &[&TableConfig],
+    tables: &[String],
     (start, end): (Option<NaiveDate>, Option<NaiveDate>),
 ) -> Result<QualityReport, StoreError> {
     let settings = config.quality.clone();
@@ -221,30 +221,32 @@ pub fn assess(
     let symbols = store.symbols()?;
     let range = (start.map_or(Day::MIN, day_of), end.map_or(Day::MAX, day_of));
     // Every cached table of the config makes the calendar, even when only some are assessed:
-    // a trading date is a date of any daily table.
+    // a trading date is a date of any daily table. Local tables are assessed like daily ones,
+    // against that calendar, but do not add to it.
+    let configured = config.tables.iter().filter_map(|t| catalog.table(&t.name));
+    let local = catalog.tables.iter().filter(|t| t.is_local());
     let mut cached: Vec<Cached<'_>> = Vec::new();
-    for table in &config.tables {
-        let Some(entry) = catalog.table(&table.name) else { continue };
+    for entry in configured.chain(local) {
         let Some(watermark) = store.watermark(entry.id)? else { continue };
         let days = store.day_index(entry.id)?.into_iter().filter(|(d, _)| *d <= watermark).collect();
-        cached.push((table, entry, days));
+        cached.push((entry, days));
     }
     let mut calendar: Vec<Day> = cached
         .iter()
-        .filter(|(t, ..)| t.kind == TableKind::Daily)
-        .flat_map(|(.., days)| days.iter().map(|(d, _)| *d))
+        .filter(|(t, _)| t.kind == TableKind::Daily && !t.is_local())
+        .flat_map(|(_, days)| days.iter().map(|(d, _)| *d))
         .collect();
     calendar.sort_unstable();
     calendar.dedup();
     let scan = |entry, days| scan::TableScan { store, entry, days, calendar: &calendar, range, settings: &settings };
 
-    let assessed = |name: &str| tables.is_empty() || tables.iter().any(|t| t.name == name);
-    let late_needed = cached.iter().any(|(t, ..)| t.kind == TableKind::Asof && assessed(&t.name));
+    let assessed = |name: &str| tables.is_empty() || tables.iter().any(|t| t == name);
+    let late_needed = cached.iter().any(|(t, _)| t.kind == TableKind::Asof && assessed(&t.name));
     let mut report = QualityReport { range: None, settings: settings.clone(), tables: Vec::new(), metrics: Vec::new() };
     let mut alive = late::Alive::default();
     let mut asof = Vec::new();
-    for (table, entry, days) in &cached {
-        let scan = scan(*entry, days.as_slice());
+    for (table, days) in &cached {
+        let scan = scan(*table, days.as_slice());
         if !assessed(&table.name) {
             if late_needed && table.kind == TableKind::Daily {
                 alive.add(&scan.ids()?);
@@ -255,7 +257,7 @@ pub fn assess(
         report.tables.push(TableQuality {
             name: table.name.clone(),
             kind: table.kind,
-            fields: entry.fields.iter().map(|f| f.name.clone()).collect(),
+            fields: table.fields.iter().map(|f| f.name.clone()).collect(),
         });
         let ids = scan.ids()?;
         report.metrics.extend(scan.fields(index, &ids, &symbols)?);

@@ -136,9 +136,11 @@ pub(crate) fn plan<'v>(
 
     // A consistent cut: never past the lowest watermark among the involved daily tables. An
     // asof table's watermark is its newest event, which may lie far behind (quarterly reports)
-    // or ahead: its events count as of its last update, and never past a row's own date.
+    // or ahead: its events count as of its last update, and never past a row's own date. A
+    // local table is written whole in one commit, so it has no half-loaded dates to cut, and a
+    // factor not yet written for today leaves today's prices alone.
     let mut cut = day_of(request.end);
-    for table in tables.iter().filter(|t| !is_asof(t)) {
+    for table in tables.iter().filter(|t| !is_asof(t) && !t.is_local()) {
         cut = cut.min(marks.watermark(table.id).unwrap_or(Day::MIN));
     }
     for f in fields.iter().filter(|f| !f.field.complete) {

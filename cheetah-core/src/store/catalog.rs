@@ -75,6 +75,11 @@ impl Catalog {
 }
 
 impl TableEntry {
+    /// Whether researchers write it (`Cache::write`), rather than an update from a source.
+    pub fn is_local(&self) -> bool {
+        self.fingerprint == TableFingerprint::local()
+    }
+
     /// The field named `name`.
     pub fn field(&self, name: &str) -> Option<&FieldEntry> {
         self.fields.iter().find(|f| f.name == name)
@@ -96,6 +101,12 @@ impl TableFingerprint {
     pub fn new<'a>(settings: impl IntoIterator<Item = (&'a str, String)>) -> Self {
         let text = settings.into_iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(";");
         Self { text }
+    }
+
+    /// The fingerprint of a local table: `local`, which no source table's settings text (each
+    /// `name=value`) can equal.
+    pub fn local() -> Self {
+        Self { text: "local".into() }
     }
 
     /// The names of the settings whose values differ in `newer`; `format` when the texts differ

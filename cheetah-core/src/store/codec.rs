@@ -394,7 +394,10 @@ mod tests {
         };
         let (zeros, garbage) = (under_null(0.0), under_null(12345.678));
         assert_eq!(zeros.as_ref(), garbage.as_ref(), "the same column");
-        assert_eq!(encode_values(zeros.as_ref(), ValueType::Float64, 3), encode_values(garbage.as_ref(), ValueType::Float64, 3));
+        assert_eq!(
+            encode_values(zeros.as_ref(), ValueType::Float64, 3),
+            encode_values(garbage.as_ref(), ValueType::Float64, 3)
+        );
         round_trip(garbage, ValueType::Float64);
     }
 

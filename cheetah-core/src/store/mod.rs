@@ -31,7 +31,7 @@ mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use rocksdb::{ColumnFamily, DB};
 
@@ -68,6 +68,10 @@ pub struct Store {
     /// Written while a batch commits (so each compares with what the one before it left), read
     /// while a read runs (so no commit lands in the middle of it).
     commits: RwLock<()>,
+    /// Held by each writing task of the writer's process: a table's update, a repair, a local
+    /// write. Each reads the catalog and the symbol dictionary under it, and commits what it
+    /// derived from them before letting go.
+    writing: Mutex<()>,
 }
 
 /// The journal entries after a reader's position: the days written or deleted since.
@@ -160,6 +164,11 @@ impl Store {
     /// holds still under it.
     pub(crate) fn hold_still(&self) -> RwLockReadGuard<'_, ()> {
         self.commits.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One writing task at a time; see `writing`.
+    pub(crate) fn exclusive(&self) -> MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The history's column family; a reader of a store written before versions has none.

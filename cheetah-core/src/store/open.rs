@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Options, DB};
 
@@ -80,6 +80,7 @@ impl Store {
             last_commit_micros: AtomicI64::new(0),
             symbols_written: AtomicU32::new(0),
             commits: RwLock::new(()),
+            writing: Mutex::new(()),
         }
     }
 

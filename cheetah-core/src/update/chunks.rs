@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::days::DayRows;
 use crate::error::UpdateError;
-use crate::store::catalog::FieldEntry;
+use crate::store::catalog::{FieldEntry, TableEntry};
 use crate::store::codec;
 use crate::store::symbols::SymbolDictionary;
 use crate::types::TableKind;
@@ -33,41 +33,51 @@ pub struct DayChunks {
 /// [`UpdateError::DuplicateKey`].
 pub fn encode_day(
     rows: &DayRows,
-    fields: &[FieldEntry],
-    kind: TableKind,
-    table: &str,
+    table: &TableEntry,
     dictionary: &mut SymbolDictionary,
     level: i32,
 ) -> Result<DayChunks, UpdateError> {
-    let mut order: Vec<(u32, u32)> = rows
-        .symbols
-        .iter()
-        .enumerate()
-        .map(|(row, symbol)| (dictionary.intern(symbol.unwrap_or_default()), row as u32))
-        .collect();
+    let ids: Vec<u32> = rows.symbols.iter().map(|symbol| dictionary.intern(symbol.unwrap_or_default())).collect();
+    encode_keyed(rows.day, &ids, &rows.fields, table, dictionary, level)
+}
+
+/// [`encode_day`] of rows whose symbols are interned already: `ids[i]` is row `i`'s, and
+/// `columns` hold one array per field of `table`, aligned with `ids`.
+///
+/// # Errors
+/// [`UpdateError::DuplicateKey`].
+pub fn encode_keyed(
+    day: Day,
+    ids: &[u32],
+    columns: &[ArrayRef],
+    table: &TableEntry,
+    dictionary: &SymbolDictionary,
+    level: i32,
+) -> Result<DayChunks, UpdateError> {
+    let mut order: Vec<(u32, u32)> = ids.iter().enumerate().map(|(row, &id)| (id, row as u32)).collect();
     // Stable, so equal ids keep fetch order and "last" means last fetched.
     order.sort_by_key(|&(id, _)| id);
-    let mut ids = Vec::with_capacity(order.len());
+    let mut sorted = Vec::with_capacity(order.len());
     let mut picks = Vec::with_capacity(order.len());
     let mut i = 0;
     while i < order.len() {
         let id = order[i].0;
         let run = order[i..].iter().take_while(|(other, _)| *other == id).count();
-        if run > 1 && kind == TableKind::Daily {
+        if run > 1 && table.kind == TableKind::Daily {
             return Err(UpdateError::DuplicateKey {
-                table: table.to_string(),
-                date: date_of(rows.day),
+                table: table.name.clone(),
+                date: date_of(day),
                 symbol: dictionary.name(id).unwrap_or_default().to_string(),
                 count: run,
             });
         }
-        ids.push(id);
+        sorted.push(id);
         picks.push(order[i + run - 1].1);
         i += run;
     }
     let picks = UInt32Array::from(picks);
-    let values = encode_fields(&rows.fields, fields, &picks, level);
-    Ok(DayChunks { day: rows.day, rows: ids.len(), ids: codec::encode_rows(&ids, level), values })
+    let values = encode_fields(columns, &table.fields, &picks, level);
+    Ok(DayChunks { day, rows: sorted.len(), ids: codec::encode_rows(&sorted, level), values })
 }
 
 /// Encodes the day's rows of `fields` into the row order of an existing row chunk: key `i` takes
@@ -109,6 +119,7 @@ fn encode_fields(columns: &[ArrayRef], fields: &[FieldEntry], picks: &UInt32Arra
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::catalog::TableFingerprint;
     use arrow::array::{Array, AsArray, Float64Array, StringArray};
     use std::sync::Arc;
 
@@ -124,6 +135,10 @@ mod tests {
         vec![FieldEntry { id: 7, name: "close".into(), dtype: crate::types::ValueType::Float64, complete: true }]
     }
 
+    fn table(name: &str, kind: TableKind) -> TableEntry {
+        TableEntry { id: 1, name: name.into(), kind, fingerprint: TableFingerprint::default(), fields: field() }
+    }
+
     fn decoded(chunk: &[u8]) -> Vec<Option<f64>> {
         let array = codec::decode_values(chunk, crate::types::ValueType::Float64).unwrap();
         array.as_primitive::<arrow::datatypes::Float64Type>().iter().collect()
@@ -133,7 +148,7 @@ mod tests {
     fn rows_are_sorted_by_symbol_id() {
         let mut dictionary = SymbolDictionary::from_persisted(vec!["B".into(), "A".into()]);
         let chunks =
-            encode_day(&day(&["A", "C", "B"], &[1.0, 3.0, 2.0]), &field(), TableKind::Daily, "t", &mut dictionary, 3)
+            encode_day(&day(&["A", "C", "B"], &[1.0, 3.0, 2.0]), &table("t", TableKind::Daily), &mut dictionary, 3)
                 .unwrap();
         assert_eq!(&*codec::decode_rows(&chunks.ids).unwrap(), [0, 1, 2]);
         assert_eq!(decoded(&chunks.values[0].1), [Some(2.0), Some(1.0), Some(3.0)]);
@@ -144,9 +159,9 @@ mod tests {
     fn duplicates_are_an_error_for_daily_and_last_wins_for_asof() {
         let rows = day(&["A", "A"], &[1.0, 2.0]);
         let mut dictionary = SymbolDictionary::default();
-        let err = encode_day(&rows, &field(), TableKind::Daily, "bar", &mut dictionary, 3).err().unwrap();
+        let err = encode_day(&rows, &table("bar", TableKind::Daily), &mut dictionary, 3).err().unwrap();
         assert!(err.to_string().contains("2 rows for (1970-04-11, A)"), "{err}");
-        let chunks = encode_day(&rows, &field(), TableKind::Asof, "bar", &mut dictionary, 3).unwrap();
+        let chunks = encode_day(&rows, &table("bar", TableKind::Asof), &mut dictionary, 3).unwrap();
         assert_eq!(decoded(&chunks.values[0].1), [Some(2.0)]);
     }
 

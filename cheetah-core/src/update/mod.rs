@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 
-pub use self::chunks::{encode_aligned, encode_day, DayChunks};
+pub use self::chunks::{encode_aligned, encode_day, encode_keyed, DayChunks};
 pub use self::days::{DayRows, DaySplitter};
 pub use self::progress::{ProgressEvent, ProgressFn, ProgressTask};
 pub use self::reconcile::{reconcile, CatalogDiff};
@@ -208,6 +208,14 @@ impl<'a> Updater<'a> {
         report
     }
 
+    /// Takes the store's writing turn (a local write may have run since this updater's last
+    /// table) and learns the symbols committed meanwhile.
+    fn writing(&mut self) -> Result<std::sync::MutexGuard<'a, ()>, StoreError> {
+        let turn = self.store.exclusive();
+        self.store.load_new_symbols(&mut self.symbols)?;
+        Ok(turn)
+    }
+
     /// The source named `name`, cloned so that it outlives borrows of the updater.
     fn source(&self, name: &str) -> Source {
         self.sources.get(name).clone()
@@ -222,7 +230,9 @@ impl<'a> Updater<'a> {
         let started = Instant::now();
         let source = self.source(&table.source);
         let connection = source.connect()?;
+        let _writing = self.writing()?;
         let mut catalog = self.store.catalog()?;
+        refuse_local(&catalog, &table.name)?;
         let resolved = source::resolve(&source, &connection, table, &cached_fields(&catalog, &table.name))?;
         let has_data = match catalog.table(&table.name) {
             Some(entry) => self.store.watermark(entry.id)?.is_some(),
@@ -310,7 +320,7 @@ impl<'a> Updater<'a> {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
                 }
-                let chunks = self.encode(&day_rows?, entry, &config.name)?;
+                let chunks = self.encode(&day_rows?, entry)?;
                 let mut batch = self.store.batch();
                 while stale.front().is_some_and(|&d| d <= chunks.day) {
                     let day = stale.pop_front().expect("checked");
@@ -349,7 +359,9 @@ impl<'a> Updater<'a> {
     pub fn repair(&mut self, table: &TableConfig, dates: &[NaiveDate]) -> Result<usize, UpdateError> {
         let source = self.source(&table.source);
         let connection = source.connect()?;
+        let _writing = self.writing()?;
         let catalog = self.store.catalog()?;
+        refuse_local(&catalog, &table.name)?;
         let resolved = source::resolve(&source, &connection, table, &cached_fields(&catalog, &table.name))?;
         drop(connection);
         let Some(entry) = catalog.table(&table.name) else { return Ok(0) };
@@ -367,7 +379,7 @@ impl<'a> Updater<'a> {
             let mut batch = self.store.batch();
             match DaySplitter::new(stream, &table.name).next() {
                 Some(rows) => {
-                    let chunks = self.encode(&rows?, entry, &table.name)?;
+                    let chunks = self.encode(&rows?, entry)?;
                     self.stage_day(&mut batch, entry, &chunks);
                 }
                 None => batch.delete_day(entry, day_of(date)),
@@ -378,8 +390,8 @@ impl<'a> Updater<'a> {
         Ok(dates.len())
     }
 
-    fn encode(&mut self, rows: &DayRows, entry: &TableEntry, table: &str) -> Result<DayChunks, UpdateError> {
-        encode_day(rows, &entry.fields, entry.kind, table, &mut self.symbols, self.store.compression_level())
+    fn encode(&mut self, rows: &DayRows, entry: &TableEntry) -> Result<DayChunks, UpdateError> {
+        encode_day(rows, entry, &mut self.symbols, self.store.compression_level())
     }
 
     /// Adds a day's chunks and the symbols they introduced to `batch`.
@@ -452,6 +464,15 @@ impl<'a> Updater<'a> {
             progress.committed(date_of(day), ids.len());
         }
         Ok(cached.len())
+    }
+}
+
+/// A configured table may not take the name of a local one: its update would replace what a
+/// researcher wrote.
+fn refuse_local(catalog: &crate::store::catalog::Catalog, table: &str) -> Result<(), UpdateError> {
+    match catalog.table(table) {
+        Some(entry) if entry.is_local() => Err(UpdateError::LocalTable { table: table.to_string() }),
+        _ => Ok(()),
     }
 }
 

@@ -34,11 +34,13 @@ from ._cheetah import (
     StoreLocked,
     UpdateError,
     VersionError,
+    WriteError,
 )
 from ._frames import diff_frame, matrix_frames
 from ._html import UpdateReport, status_html
 from ._progress import UpdateBars
 from ._reads import Adjust, DateLike, KnownAt, Read, ReadOptions, Reads, day, known, names, read_keywords
+from ._writes import to_arrow
 from .remote import RemoteCache, RemoteError, connect
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ __all__ = [
     "UpdateError",
     "UpdateReport",
     "VersionError",
+    "WriteError",
     "connect",
     "get_arrow",
     "get_data",
@@ -164,6 +167,32 @@ class Cache(Reads):
         """The snapshots: `name`, `version`, `created` (UTC) and `note`, by name."""
         rows = [_snapshot(s) for s in json.loads(self._inner.snapshots_json())]
         return pd.DataFrame(rows, columns=["name", "version", "created", "note"])
+
+    def write(self, table: str, frame: Any, *, date: str = "date", symbol: str = "symbol") -> dict[str, Any]:
+        """Writes `frame` into the local table `table`, which everyone then reads like a table
+        of the source: by its fields' names, joined with any others, through the shared layer,
+        Flight and versions. `frame` is indexed by (`date`, `symbol`), or has those columns
+        (pandas, polars or pyarrow); every other column is a field, kept in its type. Each date
+        in the frame replaces that date of the table whole; other dates stay. A later frame may
+        add columns; a column it lacks is missing on its dates.
+
+        The whole write is one store version. While ``cheetah serve`` holds the writer role it
+        writes the frame, handed over through the store; otherwise this process does. Returns
+        what was written: `table`, `created`, `added` (fields), `dates`, `rows`, `version`.
+        Raises `WriteError`, writing nothing, for a frame without a (date, symbol) key, a
+        duplicate or null key, an unsupported column, or a name or type that clashes."""
+        data, date, symbol = to_arrow(frame, date, symbol)
+        if data.num_rows == 0:
+            warnings.warn(f"the frame for `{table}` is empty: nothing was written", UserWarning, stacklevel=2)
+        return json.loads(self._inner.write(table, data, date, symbol))
+
+    def delete(self, table: str, start: DateLike, end: DateLike) -> dict[str, Any]:
+        """Deletes the dates `start..end` of the local table `table` (one store version)."""
+        return json.loads(self._inner.delete(table, day(start, "start"), day(end, "end")))
+
+    def drop(self, table: str) -> dict[str, Any]:
+        """Drops the local table `table`, with every date and field of it."""
+        return json.loads(self._inner.drop_table(table))
 
     def delete_snapshot(self, name: str) -> None:
         """Deletes the snapshot `name`; the history only it kept goes with the next update."""

@@ -347,11 +347,13 @@ class Reads(ABC):
         raise QueryError("this cache does not list a universe's members")
 
     def fields(self) -> pd.DataFrame:
-        """The cached fields with their tables, types and date ranges."""
+        """The cached fields with their tables (`local` for one researchers wrote), types and
+        date ranges."""
         rows = [
             {
                 "field": f["name"],
                 "table": t["name"],
+                "local": t.get("local", False),
                 "type": f["type"],
                 "first": f["first"],
                 "last": f["last"],
@@ -362,7 +364,7 @@ class Reads(ABC):
             for t in self.status()["tables"]
             for f in t["fields"]
         ]
-        frame = pd.DataFrame(rows, columns=["field", "table", "type", "first", "last", "dates", "rows", "bytes"])
+        frame = pd.DataFrame(rows, columns=["field", "table", "local", "type", "first", "last", "dates", "rows", "bytes"])
         for column in ("first", "last"):
             frame[column] = pd.to_datetime(frame[column])
         return frame

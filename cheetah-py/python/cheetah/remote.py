@@ -21,9 +21,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from ._cheetah import CheetahError, ConfigError, CorruptChunk, EmptyCache, QueryError, StoreError, VersionError
+from ._cheetah import (
+    CheetahError,
+    ConfigError,
+    CorruptChunk,
+    EmptyCache,
+    QueryError,
+    StoreError,
+    VersionError,
+    WriteError,
+)
 from ._frames import join, parts_to_pandas
 from ._reads import DateLike, Read, ReadOptions, Reads, read_keywords
+from ._writes import to_arrow
 
 
 if TYPE_CHECKING:
@@ -44,6 +54,7 @@ _KINDS: dict[str, type[Exception]] = {
     "StoreError": StoreError,
     "ConfigError": ConfigError,
     "CheetahError": CheetahError,
+    "WriteError": WriteError,
 }
 
 # pyarrow wraps the server's message: "Flight returned <code> error, with message: <message>.
@@ -98,6 +109,8 @@ def _translate(error: Exception, url: str) -> Exception:
             for key in ("table", "field", "date"):
                 setattr(translated, key, detail.get(key))
         return translated
+    if isinstance(error, flight.FlightUnauthorizedError):
+        return RemoteError(f"{url} refused: {message}")
     if isinstance(error, flight.FlightUnauthenticatedError):
         return RemoteError(f"{url} refused the token: {message}")
     if isinstance(error, flight.FlightUnavailableError):
@@ -240,6 +253,28 @@ class RemoteCache(Reads):
         for row in rows:
             row["created"] = pd.Timestamp(row["created"])
         return pd.DataFrame(rows, columns=["name", "version", "created", "note"])
+
+    def write(self, table: str, frame: Any, *, date: str = "date", symbol: str = "symbol") -> dict[str, Any]:
+        """Writes `frame` into the server's local table `table`, as `Cache.write` does there,
+        with Flight `DoPut`. Needs the server's write token (``[flight] write_token``) as this
+        connection's token; with the read token the server refuses it."""
+        data, date, symbol = to_arrow(frame, date, symbol)
+        command = json.dumps({"table": table, "date": date, "symbol": symbol}).encode()
+
+        def put(client: flight.FlightClient, options: flight.FlightCallOptions) -> Any:
+            writer, reader = client.do_put(flight.FlightDescriptor.for_command(command), data.schema, options)
+            writer.write_table(data)
+            writer.done_writing()
+            answer = reader.read()
+            writer.close()
+            return answer
+
+        try:
+            answer = self._call(put)
+        except QueryError as error:
+            # pyarrow drops the status details of a put: what the server refused is the frame.
+            raise WriteError(str(error)) from None
+        return json.loads(answer.to_pybytes()) if answer is not None else {}
 
     def _universes(self) -> list[dict[str, Any]]:
         return self._action("universes")
