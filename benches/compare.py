@@ -17,7 +17,8 @@
    the frames are checked equal before any time is shown.
 4. Then panels (`panels.py`), the quality report (`quality.py`), the shared layer (`layer.py`),
    Arrow Flight (`flight.py`), new dates, and versions (`versions.py`): a copy of the store
-   right after the backfill through 20 rounds of corrections, beside ArcticDB's versions.
+   right after the backfill through 20 rounds of corrections, beside ArcticDB's versions; and
+   local tables (`local.py`): a factor frame written and read back, beside ArcticDB and Parquet.
 
 Prints a Markdown report (median and min of `--runs` runs), headed by the versions it ran on,
 and writes it to `WORK/report.md`. Every peak memory figure is one process's own peak.
@@ -42,6 +43,7 @@ import pyarrow.parquet as pq
 
 import flight
 import layer
+import local as local_bench
 import market
 import panels
 import quality
@@ -287,6 +289,15 @@ VERSIONS_HEAD = "\n".join([
 ])
 
 
+LOCAL_HEAD = "\n".join([
+    "Local tables (`benches/local.py`): a researcher's factor written from pandas and read back with the source's",
+    "fields, beside ArcticDB's `write` and pandas' `to_parquet` of the same frame.",
+    "",
+    "| local tables | figure |",
+    "|---|---|",
+])
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default=str(ROOT / "bench"), help="where the Parquet, ArcticDB and Cheetah data go")
@@ -305,6 +316,8 @@ def main(argv: list[str]) -> None:
                         help="only the quality-report bench, building the store if no run left one")
     parser.add_argument("--versions-only", action="store_true",
                         help="only the versions bench, backfilling its base store if no run left one")
+    parser.add_argument("--local-only", action="store_true",
+                        help="only the local-tables bench, on the store of a previous run")
     parser.add_argument("--newest-python", default=None,
                         help="a Python whose venv has the newest pandas and cheetah: Cheetah's rows are measured on it too")
     args = parser.parse_args(argv)
@@ -336,6 +349,12 @@ def main(argv: list[str]) -> None:
                                       args.runs, cheetah_bin(), log)
         text = "\n".join([f"Measured {dt.date.today()} on {versions(args.pg, None)}", "", VERSIONS_HEAD, *lines])
         (work / "report-versions.md").write_text(text + "\n")
+        print(text)
+        return
+    if args.local_only:
+        lines = local_bench.report(sys.executable, work, config, args.runs, cheetah_bin(), log)
+        text = "\n".join([f"Measured {dt.date.today()} on {versions(args.pg, None)}", "", LOCAL_HEAD, *lines])
+        (work / "report-local.md").write_text(text + "\n")
         print(text)
         return
     if args.quality_only:
@@ -483,6 +502,8 @@ def main(argv: list[str]) -> None:
     log("versions")
     version_lines = versions_bench.report(sys.executable, work, args.pg, version_configs, data.description,
                                           data.arctic, args.runs, cheetah_bin(), log)
+    log("local tables")
+    local_lines = local_bench.report(sys.executable, work, config, args.runs, cheetah_bin(), log)
     report += [
         f"Measured {dt.date.today()} on {versions(args.pg, args.newest_python)}",
         "",
@@ -515,6 +536,9 @@ def main(argv: list[str]) -> None:
         "",
         VERSIONS_HEAD,
         *version_lines,
+        "",
+        LOCAL_HEAD,
+        *local_lines,
         "",
         "Peak memory of a cold Cheetah read (a new process's own VmHWM growth; the hot layer fills as it reads):",
         "",

@@ -164,8 +164,8 @@ mod tests {
         for day in 0..days {
             let values = Float64Array::from_iter_values((0..1000).map(|i| f64::from(i + day)));
             let mut batch = store.batch();
-            batch.put_day(1, day, ids.len(), &encode_rows(&ids, 1));
-            batch.put_values(1, &table.fields[0], day, &encode_values(&values, ValueType::Float64, 1));
+            batch.put_day(1, day, ids.len(), encode_rows(&ids, 1));
+            batch.put_values(1, &table.fields[0], day, encode_values(&values, ValueType::Float64, 1));
             store.write(batch).unwrap();
         }
         let mut batch = store.batch();

@@ -110,7 +110,7 @@ impl Market {
             if ids.is_empty() {
                 return;
             }
-            batch.put_day(table, day, ids.len(), &encode_rows(&ids, 1));
+            batch.put_day(table, day, ids.len(), encode_rows(&ids, 1));
             for &(id, dtype) in fields {
                 let value = |s: u32| f64::from(day - FIRST) * 100.0 + f64::from(s) + f64::from(id) / 10.0 + version;
                 let array: Arc<dyn Array> = match dtype {
@@ -121,7 +121,7 @@ impl Market {
                     _ => Arc::new(Float64Array::from_iter(ids.iter().map(|&s| (!rng.chance(10)).then(|| value(s))))),
                 };
                 let field = FieldEntry { id, name: String::new(), dtype, complete: true };
-                batch.put_values(table, &field, day, &encode_values(array.as_ref(), dtype, 1));
+                batch.put_values(table, &field, day, encode_values(array.as_ref(), dtype, 1));
             }
             batch.put_watermark(table, watermark);
         };

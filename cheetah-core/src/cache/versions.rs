@@ -306,13 +306,13 @@ mod tests {
         let store = &market.store;
         let Some(ids) = store.rows(&entry, day).unwrap() else { return };
         let mut batch = store.batch();
-        batch.put_day(table, day, ids.len(), &codec::encode_rows(&ids, 9));
+        batch.put_day(table, day, ids.len(), codec::encode_rows(&ids, 9));
         for field in &entry.fields {
             let found =
                 store.read_chunks(crate::store::ChunkKind::Values, &[(field.id, day)], |_, b| Ok(b.to_vec())).unwrap();
             let bytes = found[0].clone().unwrap();
             let array = codec::decode_values(&bytes, field.dtype).unwrap();
-            batch.put_values(table, field, day, &codec::encode_values(array.as_ref(), field.dtype, 9));
+            batch.put_values(table, field, day, codec::encode_values(array.as_ref(), field.dtype, 9));
         }
         assert!(store.write(batch).unwrap().is_none(), "the same content is no new version");
     }

@@ -85,29 +85,29 @@ pub fn write(
     if report.created || !report.added.is_empty() {
         batch.put_catalog(&catalog);
     }
-    for day in &chunks {
-        batch.put_day(entry.id, day.day, day.rows, &day.ids);
-        for (field, (id, chunk)) in entry.fields.iter().zip(&day.values) {
-            debug_assert_eq!(field.id, *id);
+    report.dates = chunks.len();
+    let written: BTreeSet<Day> = chunks.iter().map(|c| c.day).collect();
+    let newest = *written.last().expect("rows, so a day");
+    for day in chunks {
+        batch.put_day(entry.id, day.day, day.rows, day.ids);
+        for (field, (id, chunk)) in entry.fields.iter().zip(day.values) {
+            debug_assert_eq!(field.id, id);
             batch.put_values(entry.id, field, day.day, chunk);
         }
         report.rows += day.rows as u64;
     }
-    report.dates = chunks.len();
     // Every field has a chunk on every date of its table: an added field is null on the dates
     // written before it.
     let added: Vec<&FieldEntry> = entry.fields.iter().filter(|f| report.added.contains(&f.name)).collect();
     if !added.is_empty() {
-        let written: BTreeSet<Day> = chunks.iter().map(|c| c.day).collect();
         for (day, rows) in store.day_index(entry.id)?.into_iter().filter(|(day, _)| !written.contains(day)) {
             for field in &added {
                 let nulls = codec::encode_values(field.dtype.null_array(rows as usize).as_ref(), field.dtype, level);
-                batch.put_values(entry.id, field, day, &nulls);
+                batch.put_values(entry.id, field, day, nulls);
             }
         }
     }
     batch.put_new_symbols(&dictionary);
-    let newest = chunks.iter().map(|c| c.day).max().expect("rows, so a day");
     batch.put_watermark(entry.id, store.watermark(entry.id)?.map_or(newest, |w| w.max(newest)));
     batch.put_updated(entry.id, chrono::Utc::now().timestamp());
     report.version = store.write(batch)?.map(|v| v.number);

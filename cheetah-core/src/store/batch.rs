@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use rocksdb::WriteBatch;
 
 use super::catalog::{Catalog, FieldEntry, TableEntry};
@@ -40,8 +41,9 @@ impl Store {
         // One commit at a time: each compares with what the one before it left.
         let _commit = self.commits.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let old = self.current_values(&changes)?;
+        // Comparing a rewritten chunk decodes it and what it replaces: in parallel.
         let changed: Vec<(&Change, Option<Vec<u8>>)> =
-            changes.iter().zip(old).filter(|(change, old)| !change.same_as(old.as_deref())).collect();
+            changes.par_iter().zip(old).filter(|(change, old)| !change.same_as(old.as_deref())).collect();
         if changed.is_empty() {
             self.db.write(plain).map_err(|e| self.rocks(e))?;
             return Ok(None);
@@ -160,12 +162,8 @@ impl Change {
                 matches!((codec::decode_rows(old), codec::decode_rows(new)), (Ok(a), Ok(b)) if a == b)
             }
             Target::Values { dtype, .. } => {
-                match (codec::decode_values(old, *dtype), codec::decode_values(new, *dtype)) {
-                    (Ok(a), Ok(b)) => {
-                        codec::encode_values(a.as_ref(), *dtype, 1) == codec::encode_values(b.as_ref(), *dtype, 1)
-                    }
-                    _ => false,
-                }
+                // Arrow's equality ignores what lies under a null, as the content does.
+                matches!((codec::decode_values(old, *dtype), codec::decode_values(new, *dtype)), (Ok(a), Ok(b)) if a.as_ref() == b.as_ref())
             }
             Target::Universe(_) => match (postcard::from_bytes::<Universe>(old), postcard::from_bytes::<Universe>(new))
             {
@@ -218,15 +216,15 @@ impl StoreBatch<'_> {
     }
 
     /// Puts the row chunk of `table_id` on `day` and its day index entry: the day is (re)written.
-    pub fn put_day(&mut self, table_id: u32, day: Day, rows: usize, chunk: &[u8]) {
-        self.change(Target::Rows { table: table_id, day }, Some(chunk.to_vec()));
+    pub fn put_day(&mut self, table_id: u32, day: Day, rows: usize, chunk: impl Into<Vec<u8>>) {
+        self.change(Target::Rows { table: table_id, day }, Some(chunk.into()));
         self.change(Target::Day { table: table_id, day }, Some((rows as u32).to_be_bytes().to_vec()));
     }
 
     /// Puts the value chunk of `field` (of table `table_id`) on `day`.
-    pub fn put_values(&mut self, table_id: u32, field: &FieldEntry, day: Day, chunk: &[u8]) {
+    pub fn put_values(&mut self, table_id: u32, field: &FieldEntry, day: Day, chunk: impl Into<Vec<u8>>) {
         let target = Target::Values { table: table_id, field: field.id, dtype: field.dtype, day };
-        self.change(target, Some(chunk.to_vec()));
+        self.change(target, Some(chunk.into()));
     }
 
     /// Deletes everything a table holds for `day`.

@@ -329,13 +329,14 @@ impl<'a> Updater<'a> {
                         report.dates_deleted += 1;
                     }
                 }
-                self.stage_day(&mut batch, entry, &chunks);
-                high_water = high_water.max(chunks.day);
+                let (day, rows) = (chunks.day, chunks.rows);
+                self.stage_day(&mut batch, entry, chunks);
+                high_water = high_water.max(day);
                 batch.put_watermark(entry.id, high_water);
                 self.commit(batch)?;
                 report.dates += 1;
-                report.rows += chunks.rows as u64;
-                progress.committed(date_of(chunks.day), chunks.rows);
+                report.rows += rows as u64;
+                progress.committed(date_of(day), rows);
             }
         }
         let mut batch = self.store.batch();
@@ -380,7 +381,7 @@ impl<'a> Updater<'a> {
             match DaySplitter::new(stream, &table.name).next() {
                 Some(rows) => {
                     let chunks = self.encode(&rows?, entry)?;
-                    self.stage_day(&mut batch, entry, &chunks);
+                    self.stage_day(&mut batch, entry, chunks);
                 }
                 None => batch.delete_day(entry, day_of(date)),
             }
@@ -395,10 +396,10 @@ impl<'a> Updater<'a> {
     }
 
     /// Adds a day's chunks and the symbols they introduced to `batch`.
-    fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table: &TableEntry, chunks: &DayChunks) {
-        batch.put_day(table.id, chunks.day, chunks.rows, &chunks.ids);
-        for (field, (id, chunk)) in table.fields.iter().zip(&chunks.values) {
-            debug_assert_eq!(field.id, *id, "chunks are encoded in the table's field order");
+    fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table: &TableEntry, chunks: DayChunks) {
+        batch.put_day(table.id, chunks.day, chunks.rows, chunks.ids);
+        for (field, (id, chunk)) in table.fields.iter().zip(chunks.values) {
+            debug_assert_eq!(field.id, id, "chunks are encoded in the table's field order");
             batch.put_values(table.id, field, chunks.day, chunk);
         }
         batch.put_new_symbols(&self.symbols);
@@ -455,8 +456,8 @@ impl<'a> Updater<'a> {
             let ids = self.store.rows(entry, day)?.unwrap_or_else(|| Arc::from([]));
             let chunks = encode_aligned(rows.as_ref(), &ids, fields, &self.symbols, self.store.compression_level());
             let mut batch = self.store.batch();
-            for (field, (id, chunk)) in fields.iter().zip(&chunks) {
-                debug_assert_eq!(field.id, *id, "chunks are encoded in the fields' order");
+            for (field, (id, chunk)) in fields.iter().zip(chunks) {
+                debug_assert_eq!(field.id, id, "chunks are encoded in the fields' order");
                 batch.put_values(entry.id, field, day, chunk);
                 batch.put_fieldmark(field.id, day);
             }

@@ -276,8 +276,8 @@ mod tests {
         let ids = [0u32, 1, 2];
         let values = Float64Array::from_iter_values(ids.iter().map(|&i| f64::from(day) + f64::from(i)));
         let mut batch = store.batch();
-        batch.put_day(1, day, ids.len(), &encode_rows(&ids, 1));
-        batch.put_values(1, &table().fields[0], day, &encode_values(&values, ValueType::Float64, 1));
+        batch.put_day(1, day, ids.len(), encode_rows(&ids, 1));
+        batch.put_values(1, &table().fields[0], day, encode_values(&values, ValueType::Float64, 1));
         batch.put_watermark(1, day);
         store.write(batch).unwrap();
     }
