@@ -231,8 +231,10 @@ pub fn take_all(store: &Store, config: &Config) -> Result<usize, WriteError> {
         let Some(file) = path.file_name().and_then(|n| n.to_str()) else { continue };
         if let Some(name) = file.strip_suffix(".request") {
             waiting.push(name.to_string());
-        } else if file.ends_with(".result") && older_than(&path, Duration::from_secs(3600)) {
-            // Its requester is gone.
+        } else if LEFT_BEHIND.iter().any(|suffix| file.ends_with(suffix))
+            && older_than(&path, Duration::from_secs(3600))
+        {
+            // Its requester, or the writer that took it, is gone.
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -261,6 +263,11 @@ pub fn take_all(store: &Store, config: &Config) -> Result<usize, WriteError> {
     }
     Ok(applied)
 }
+
+/// What a request leaves behind when a process is killed while handling it, or when its
+/// requester stops waiting for its result. A request being handled is in memory by then, so
+/// removing its file does not disturb the one handling it.
+const LEFT_BEHIND: [&str; 5] = [".result", ".taken", ".own", ".tmp", ".result.tmp"];
 
 fn read_result(path: &Path) -> Result<Option<Result<WriteReport, WriteError>>, String> {
     match std::fs::read(path) {
@@ -293,4 +300,34 @@ pub fn writer_pid(store: &Path) -> Option<i32> {
     // SAFETY: F_GETLK only fills in `lock`, which lives for the call.
     let done = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_GETLK, &mut lock) };
     (done == 0 && lock.l_type != libc::F_UNLCK as libc::c_short).then_some(lock.l_pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_clears_what_dead_processes_left_after_an_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::testing::config(dir.path(), "1MiB");
+        let store = Store::open_writer(&config.store.path, 1).unwrap();
+        let folder = folder(store.path());
+        std::fs::create_dir_all(&folder).unwrap();
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        for suffix in LEFT_BEHIND {
+            for (age, when) in [("old", Some(two_hours_ago)), ("new", None)] {
+                let file = File::create(folder.join(format!("{age}{suffix}"))).unwrap();
+                if let Some(when) = when {
+                    file.set_modified(when).unwrap();
+                }
+            }
+        }
+        assert_eq!(take_all(&store, &config).unwrap(), 0);
+        let mut left: Vec<String> =
+            std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        let mut fresh: Vec<String> = LEFT_BEHIND.iter().map(|suffix| format!("new{suffix}")).collect();
+        fresh.sort();
+        assert_eq!(left, fresh);
+    }
 }
