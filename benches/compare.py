@@ -383,13 +383,22 @@ def main(argv: list[str]) -> None:
         log("bare arrow-odbc reads of the same rows")
         plain, rows = bare_odbc_read(args.pg, tuned=False)
         tuned, _ = bare_odbc_read(args.pg, tuned=True)
+        log("Cheetah: the same backfill over one connection")
+        one_store = work / "one-connection-store"
+        shutil.rmtree(one_store, ignore_errors=True)
+        single = write_config(work, args.pg, "one-connection", store=one_store.name, source_extra="connections = 1")
+        one, one_peak, _ = timed_child([str(cheetah_bin()), "--config", str(single), "update"])
+        shutil.rmtree(one_store)
         update_lines += [
-            f"| full backfill, {rows:,} rows of {n_fields} fields | {fmt_seconds(backfill)} "
+            f"| full backfill, {rows:,} rows of {n_fields} fields, 4 connections (the default) | {fmt_seconds(backfill)} "
             f"({rows / backfill / 1e3:,.0f}k rows/s), peak RSS {fmt_bytes(peak)} |",
             f"| bare arrow-odbc read, Cheetah's connection string and buffers | {fmt_seconds(plain)} "
             f"({rows / plain / 1e3:,.0f}k rows/s): backfill / read = {backfill / plain:.2f}x |",
             f"| bare arrow-odbc read, streaming cursor, 32-byte text buffers | {fmt_seconds(tuned)} "
             f"({rows / tuned / 1e3:,.0f}k rows/s): backfill / read = {backfill / tuned:.2f}x (target <= 1.3x) |",
+            f"| the same backfill over 1 connection (`connections = 1`) | {fmt_seconds(one)} "
+            f"({rows / one / 1e3:,.0f}k rows/s), peak RSS {fmt_bytes(one_peak)}: backfill / read = {one / plain:.2f}x; "
+            f"4 connections take {backfill / one:.2f}x its time |",
         ]
     fields = [f for fs in TABLES.values() for f in fs]
     cheetah_bytes = sum(store_field_bytes(config).values())

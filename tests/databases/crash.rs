@@ -1,5 +1,5 @@
 //! Crash safety: a real `cheetah update` process killed with SIGKILL at random points of a
-//! backfill from PostgreSQL.
+//! backfill from PostgreSQL, read over 4 connections.
 
 use std::process::Stdio;
 use std::time::Instant;
@@ -36,7 +36,8 @@ fn sigkill_at_random_points_of_a_backfill_never_loses_or_tears_a_date() {
     let mut random = Random(seed);
     let rows = db.seeded(160, 200, 11);
     let expected = harness::model(&rows);
-    db.config(&FIELDS, "");
+    let config = db.config(&FIELDS, "");
+    assert_eq!(config.sources[cheetah_core::DEFAULT_SOURCE].connections, 4, "the backfill reads over 4 connections");
 
     let started = Instant::now();
     let (ok, _, stderr) = cheetah(&db, &["update", "--no-progress"]);

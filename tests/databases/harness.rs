@@ -146,7 +146,7 @@ impl Db {
     pub fn config_with(&self, connection_string: &str, fields: &[&str], extra: &str) -> Config {
         let fields: Vec<String> = fields.iter().map(|f| format!("{f:?}")).collect();
         let text = format!(
-            "[store]\npath = \"store\"\n\n[source]\nodbc = {:?}\nlogin_timeout = 3\nbatch_rows = 100\nquery_rows = 300\n\n[[table]]\nname = \"{}\"\ndate = \"date\"\nsymbol = \"symbol\"\nfields = [{}]\nstart = \"2020-01-01\"\n{extra}\n",
+            "[store]\npath = \"store\"\n\n[source]\nodbc = {:?}\nlogin_timeout = 3\nbatch_rows = 100\nquery_rows = 300\nconnections = 4\n\n[[table]]\nname = \"{}\"\ndate = \"date\"\nsymbol = \"symbol\"\nfields = [{}]\nstart = \"2020-01-01\"\n{extra}\n",
             connection_string,
             self.table,
             fields.join(", ")

@@ -7,6 +7,7 @@ mod harness;
 
 mod catalog;
 mod cli;
+mod connections;
 mod crash;
 mod disk;
 mod fixtures;

@@ -26,6 +26,10 @@ pub struct Proxy {
     accepted: Arc<AtomicU64>,
     /// The connection number at which everything is cut.
     cut_at: Arc<AtomicU64>,
+    /// Bytes passed either way so far.
+    bytes: Arc<AtomicU64>,
+    /// The byte count at which everything is cut.
+    cut_at_byte: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -37,8 +41,11 @@ impl Proxy {
             cut: Arc::new(AtomicBool::new(false)),
             accepted: Arc::new(AtomicU64::new(0)),
             cut_at: Arc::new(AtomicU64::new(u64::MAX)),
+            bytes: Arc::new(AtomicU64::new(0)),
+            cut_at_byte: Arc::new(AtomicU64::new(u64::MAX)),
         };
         let (cut, accepted, cut_at) = (proxy.cut.clone(), proxy.accepted.clone(), proxy.cut_at.clone());
+        let traffic = Traffic { cut: proxy.cut.clone(), bytes: proxy.bytes.clone(), cut_at: proxy.cut_at_byte.clone() };
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -53,9 +60,9 @@ impl Proxy {
                     continue;
                 };
                 let upstream = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
-                let (cut_up, cut_down) = (cut.clone(), cut.clone());
-                std::thread::spawn(move || pump(upstream.0, upstream.1, &cut_up));
-                std::thread::spawn(move || pump(server, client, &cut_down));
+                let (up, down) = (traffic.clone(), traffic.clone());
+                std::thread::spawn(move || pump(upstream.0, upstream.1, &up));
+                std::thread::spawn(move || pump(server, client, &down));
             }
         });
         proxy
@@ -67,14 +74,35 @@ impl Proxy {
         self.cut_at.store(self.accepted.load(Ordering::SeqCst) + n, Ordering::SeqCst);
     }
 
+    /// The source goes down once `n` more bytes have passed, either way: open connections are
+    /// cut mid-transfer, and later ones are refused.
+    pub fn go_down_after_bytes(&self, n: u64) {
+        self.cut_at_byte.store(self.bytes.load(Ordering::SeqCst) + n, Ordering::SeqCst);
+    }
+
+    /// Bytes passed either way so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::SeqCst)
+    }
+
     /// Lets connections through again.
     pub fn restore(&self) {
         self.cut_at.store(u64::MAX, Ordering::SeqCst);
+        self.cut_at_byte.store(u64::MAX, Ordering::SeqCst);
         self.cut.store(false, Ordering::SeqCst);
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool) {
+/// What every pumping thread of a proxy shares.
+#[derive(Clone)]
+struct Traffic {
+    cut: Arc<AtomicBool>,
+    bytes: Arc<AtomicU64>,
+    cut_at: Arc<AtomicU64>,
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, traffic: &Traffic) {
+    let cut = &traffic.cut;
     let mut buffer = [0u8; 8192];
     // Wake up regularly to notice a cut even while the peer is silent.
     let _ = from.set_read_timeout(Some(std::time::Duration::from_millis(20)));
@@ -88,6 +116,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: &AtomicBool) {
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
             Err(_) => break,
         };
+        if traffic.bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64 >= traffic.cut_at.load(Ordering::SeqCst) {
+            cut.store(true, Ordering::SeqCst);
+            break;
+        }
         if to.write_all(&buffer[..n]).is_err() {
             break;
         }

@@ -205,6 +205,9 @@ pub struct SourceConfig {
     pub batch_rows: usize,
     /// Rows per query: long date ranges are fetched in date windows of about this many rows.
     pub query_rows: usize,
+    /// Connections an update reads a table's date windows over at once; at most this many
+    /// windows are held in memory.
+    pub connections: usize,
 }
 
 impl SourceConfig {

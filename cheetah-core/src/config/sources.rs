@@ -12,6 +12,9 @@ use crate::error::ConfigError;
 const DEFAULT_MAX_TEXT_SIZE: usize = 4096;
 const DEFAULT_BATCH_ROWS: usize = 50_000;
 const DEFAULT_QUERY_ROWS: usize = 100_000;
+const DEFAULT_CONNECTIONS: usize = 4;
+/// More would only queue in the database: each one is a query running at once.
+const MAX_CONNECTIONS: usize = 64;
 
 /// `[source]` and every `[sources.NAME]`, by name; at least one of them.
 pub(super) fn parse(
@@ -45,6 +48,16 @@ pub(super) fn parse(
                 format!("{} odbc is empty; give an ODBC connection string such as \"Driver={{SQLite3}};Database=/data/market.db;\"", SourceConfig::section_of(&name)),
             ));
         }
+        let connections = raw.connections.unwrap_or(DEFAULT_CONNECTIONS);
+        if !(1..=MAX_CONNECTIONS).contains(&connections) {
+            return Err(invalid(
+                span,
+                format!(
+                    "{} connections = {connections}: give how many connections an update may read over at once, from 1 to {MAX_CONNECTIONS} (default {DEFAULT_CONNECTIONS})",
+                    SourceConfig::section_of(&name)
+                ),
+            ));
+        }
         let config = SourceConfig {
             name: name.clone(),
             odbc: raw.odbc,
@@ -53,6 +66,7 @@ pub(super) fn parse(
             login_timeout_secs: raw.login_timeout.unwrap_or(15),
             batch_rows: raw.batch_rows.unwrap_or(DEFAULT_BATCH_ROWS).max(1),
             query_rows: raw.query_rows.unwrap_or(DEFAULT_QUERY_ROWS).max(1),
+            connections,
         };
         sources.insert(name, config);
     }
@@ -67,4 +81,5 @@ pub(super) struct RawSource {
     login_timeout: Option<u32>,
     batch_rows: Option<usize>,
     query_rows: Option<usize>,
+    connections: Option<usize>,
 }

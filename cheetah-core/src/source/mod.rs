@@ -10,6 +10,7 @@ mod driver;
 mod query;
 mod stream;
 mod universe;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -20,8 +21,9 @@ pub use self::checksum::{checksum_value, day_checksums, DayChecksum, FieldChecks
 pub use self::columns::{list_columns, resolve, ResolvedTable};
 #[cfg(test)]
 pub use self::query::Dialect;
-pub use self::stream::{date_span, TableRows, WindowedRows};
+pub use self::stream::{date_span, TableRows};
 pub use self::universe::universe_intervals;
+pub use self::windows::WindowedRows;
 
 use crate::config::{Config, SourceConfig};
 use crate::error::SourceError;

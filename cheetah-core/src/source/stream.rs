@@ -1,10 +1,10 @@
-//! Streaming a table's rows as Arrow batches, fetched on a background thread.
+//! A table's rows for a date range, fetched as Arrow batches, and its date span.
 
-use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
-use arrow_odbc::odbc_api::{Cursor, OwnedCursor};
-use arrow_odbc::{ConcurrentOdbcReader, OdbcReaderBuilder};
+use arrow_odbc::odbc_api::Cursor;
+use arrow_odbc::OdbcReaderBuilder;
 use chrono::NaiveDate;
 
 use super::columns::ResolvedTable;
@@ -26,183 +26,78 @@ pub struct TableRows {
     pub fields: Vec<ArrayRef>,
 }
 
-/// Batches of a table's rows in date order.
-struct RowStream {
-    reader: ConcurrentOdbcReader<OwnedCursor<Connection>>,
-    table: String,
-    source: Source,
-    /// The cached type of each field, which text-fetched columns are parsed into.
-    types: Vec<DataType>,
-}
-
-impl RowStream {
-    /// Starts fetching `fields` of `table` for dates `from..=to`, ordered by date.
-    ///
-    /// # Errors
-    /// [`SourceError::Query`] if the query fails to start.
-    fn open(
-        source: &Source,
-        table: &ResolvedTable,
-        fields: &[(String, ValueType)],
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<Self, SourceError> {
-        let failed = |doing: &str, message: String| source.failed(&table.config.name, doing, message);
-        let sql = query::rows(
-            &table.dialect,
-            &table.config,
-            (&table.date, &table.symbol),
-            &table.select_list(fields),
-            table.order_by.as_deref(),
-            (from, to),
-        );
-        tracing::debug!(table = %table.config.name, %sql, "fetching");
-        let connection = source.connect()?;
-        let cursor = connection
-            .into_cursor(&sql, (), None)
-            .map_err(|e| failed("starting the fetch", e.error.to_string()))?
-            .ok_or_else(|| failed("starting the fetch", "the query returned no result set".into()))?;
-        let reader = OdbcReaderBuilder::new()
-            .with_schema(table.fetch_schema(fields))
-            .with_max_text_size(source.config().max_text_size)
-            .with_max_num_rows_per_batch(source.config().batch_rows)
-            .with_max_bytes_per_batch(BYTES_PER_BATCH)
-            .build(cursor)
-            .map_err(|e| failed("allocating fetch buffers", e.to_string()))?
-            .into_concurrent()
-            .map_err(|e| failed("starting the fetch thread", e.to_string()))?;
-        let types = fields.iter().map(|(_, dtype)| dtype.arrow()).collect();
-        Ok(Self { reader, table: table.config.name.clone(), source: source.clone(), types })
-    }
-
-    fn convert(&self, batch: arrow::record_batch::RecordBatch) -> Result<TableRows, SourceError> {
-        let bad = |message: String| SourceError::BadValue { table: self.table.clone(), message };
-        let days = to_days(batch.column(0).as_ref()).map_err(bad)?;
-        let symbols = cast(batch.column(1), &DataType::Utf8)
-            .map_err(|e| bad(format!("symbol column: {e}")))?
-            .as_string::<i32>()
-            .clone();
-        let fields = batch.columns()[2..]
-            .iter()
-            .zip(&self.types)
-            .map(|(column, dtype)| {
-                if column.data_type() == dtype {
-                    return Ok(column.clone());
-                }
-                let parse = arrow::compute::CastOptions { safe: false, ..Default::default() };
-                arrow::compute::cast_with_options(column, dtype, &parse)
-                    .map_err(|e| bad(format!("cannot read a value as {dtype}: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(TableRows { days, symbols, fields })
-    }
-}
-
-impl Iterator for RowStream {
-    type Item = Result<TableRows, SourceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let batch = self.reader.next()?;
-        Some(match batch {
-            Ok(batch) => self.convert(batch),
-            Err(e) => Err(self.source.failed(&self.table, "fetching rows", e)),
-        })
-    }
-}
-
-/// A date range fetched as consecutive date windows of about `query_rows` rows each, so that no
-/// driver ever holds more than one window, however it buffers results.
+/// Fetches `fields` of `table` for dates `from..=to` over `connection`, ordered by date, and
+/// hands each batch to `deliver`. Returns the rows fetched, or `None` once `deliver` refused a
+/// batch (its reader went away).
 ///
-/// Drivers differ: psqlODBC without `UseDeclareFetch` and MariaDB's driver buffer a whole result
-/// set, and psqlODBC 13 with `UseDeclareFetch=1` crashes the process if the connection drops
-/// mid-fetch. Windows bound memory with neither risk. Each window is sized from the rows per day
-/// seen in the previous one.
-pub struct WindowedRows {
-    source: Source,
-    table: ResolvedTable,
-    fields: Vec<(String, ValueType)>,
-    next_from: Option<NaiveDate>,
-    to: NaiveDate,
-    window_days: i64,
-    current: Option<RowStream>,
-    rows_in_window: usize,
+/// # Errors
+/// [`SourceError::Query`] when the query fails, [`SourceError::BadValue`] for a value that does
+/// not read as its field's type.
+pub fn fetch_window(
+    connection: &Connection,
+    source: &Source,
+    table: &ResolvedTable,
+    fields: &[(String, ValueType)],
+    (from, to): (NaiveDate, NaiveDate),
+    mut deliver: impl FnMut(TableRows) -> bool,
+) -> Result<Option<usize>, SourceError> {
+    let name = &table.config.name;
+    let failed = |doing: &str, message: String| source.failed(name, doing, message);
+    let sql = query::rows(
+        &table.dialect,
+        &table.config,
+        (&table.date, &table.symbol),
+        &table.select_list(fields),
+        table.order_by.as_deref(),
+        (from, to),
+    );
+    tracing::debug!(table = %name, %sql, "fetching");
+    let cursor = connection
+        .execute(&sql, (), None)
+        .map_err(|e| failed("starting the fetch", e.to_string()))?
+        .ok_or_else(|| failed("starting the fetch", "the query returned no result set".into()))?;
+    let reader = OdbcReaderBuilder::new()
+        .with_schema(table.fetch_schema(fields))
+        .with_max_text_size(source.config().max_text_size)
+        .with_max_num_rows_per_batch(source.config().batch_rows)
+        .with_max_bytes_per_batch(BYTES_PER_BATCH)
+        .build(cursor)
+        .map_err(|e| failed("allocating fetch buffers", e.to_string()))?;
+    let types: Vec<DataType> = fields.iter().map(|(_, dtype)| dtype.arrow()).collect();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| failed("fetching rows", e.to_string()))?;
+        let batch = convert(name, &types, &batch)?;
+        rows += batch.days.len();
+        if !deliver(batch) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(rows))
 }
 
-const FIRST_WINDOW_DAYS: i64 = 7;
-const MAX_WINDOW_DAYS: i64 = 3660;
-/// Empty windows grow slowly and stay short: a long empty stretch may end in dense dates.
-const MAX_EMPTY_GROWTH_DAYS: i64 = 366;
-
-impl WindowedRows {
-    /// Fetches `fields` of `table` for `from..=to`, ordered by date.
-    pub fn new(
-        source: &Source,
-        table: &ResolvedTable,
-        fields: &[(String, ValueType)],
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Self {
-        Self {
-            source: source.clone(),
-            table: table.clone(),
-            fields: fields.to_vec(),
-            next_from: (from <= to).then_some(from),
-            to,
-            window_days: FIRST_WINDOW_DAYS,
-            current: None,
-            rows_in_window: 0,
-        }
-    }
-
-    fn resize_window(&mut self) {
-        let target = self.source.config().query_rows as f64;
-        self.window_days = if self.rows_in_window == 0 {
-            (self.window_days * 2).min(MAX_EMPTY_GROWTH_DAYS.max(self.window_days))
-        } else {
-            let rows_per_day = self.rows_in_window as f64 / self.window_days as f64;
-            (target / rows_per_day) as i64
-        }
-        .clamp(1, MAX_WINDOW_DAYS);
-        self.rows_in_window = 0;
-    }
-}
-
-impl Iterator for WindowedRows {
-    type Item = Result<TableRows, SourceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(stream) = &mut self.current {
-                match stream.next() {
-                    Some(Ok(rows)) => {
-                        self.rows_in_window += rows.days.len();
-                        return Some(Ok(rows));
-                    }
-                    Some(Err(e)) => {
-                        self.current = None;
-                        self.next_from = None;
-                        return Some(Err(e));
-                    }
-                    None => {
-                        self.current = None;
-                        self.resize_window();
-                    }
-                }
+/// A fetched batch as days, symbols, and each field in its cached type (text-fetched columns
+/// parsed into it).
+fn convert(table: &str, types: &[DataType], batch: &RecordBatch) -> Result<TableRows, SourceError> {
+    let bad = |message: String| SourceError::BadValue { table: table.to_string(), message };
+    let days = to_days(batch.column(0).as_ref()).map_err(bad)?;
+    let symbols = cast(batch.column(1), &DataType::Utf8)
+        .map_err(|e| bad(format!("symbol column: {e}")))?
+        .as_string::<i32>()
+        .clone();
+    let fields = batch.columns()[2..]
+        .iter()
+        .zip(types)
+        .map(|(column, dtype)| {
+            if column.data_type() == dtype {
+                return Ok(column.clone());
             }
-            let from = self.next_from?;
-            let end = from
-                .checked_add_days(chrono::Days::new(self.window_days as u64 - 1))
-                .map_or(self.to, |end| end.min(self.to));
-            self.next_from = end.succ_opt().filter(|next| *next <= self.to);
-            match RowStream::open(&self.source, &self.table, &self.fields, from, end) {
-                Ok(stream) => self.current = Some(stream),
-                Err(e) => {
-                    self.next_from = None;
-                    return Some(Err(e));
-                }
-            }
-        }
-    }
+            let parse = arrow::compute::CastOptions { safe: false, ..Default::default() };
+            arrow::compute::cast_with_options(column, dtype, &parse)
+                .map_err(|e| bad(format!("cannot read a value as {dtype}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(TableRows { days, symbols, fields })
 }
 
 /// The oldest and newest dates of `table` at or after `from`, or `None` if it has no rows there.

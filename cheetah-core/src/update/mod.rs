@@ -283,7 +283,7 @@ impl<'a> Updater<'a> {
     }
 
     /// Re-fetches the lookback dates and fetches every newer one. `connection` answers the date
-    /// span and is closed before the rows stream, each date window on a connection of its own.
+    /// span and is closed before the rows stream over the source's `connections`.
     fn fetch_new(
         &mut self,
         source: &Source,
