@@ -45,6 +45,27 @@ sys.stdin.readline()
 """
 
 
+IMPORT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import cheetah
+t1 = time.perf_counter()
+import pandas
+t2 = time.perf_counter()
+print(json.dumps({"cheetah": t1 - t0, "pandas": t2 - t1}))
+"""
+
+
+def import_cost(python: str, runs: int) -> str:
+    """`import cheetah` in new processes, and pandas after it (what the first frame imports)."""
+    times = [json.loads(subprocess.run([python, "-c", IMPORT], check=True, capture_output=True, text=True).stdout)
+             for _ in range(runs)]
+    ours = statistics.median(t["cheetah"] for t in times)
+    pandas = statistics.median(t["pandas"] for t in times)
+    return (f"| `import cheetah` in a new process | {fmt_seconds(ours)}; the first frame then imports pandas, "
+            f"{fmt_seconds(pandas)} (a `get_arrow` or `get_polars` caller never does) |")
+
+
 def share_section() -> str:
     return f'\n[share]\npath = "{LAYER}"\nbudget = "8GiB"\n'
 
@@ -153,6 +174,7 @@ def report(python: str, share_config: Path, plain_config: Path, queries: dict, p
     log("Q1's frame held by 8 processes: PSS")
     _, start, end, cols = queries["Q1"]
     lines.append(pss(python, share_config, start, end, cols))
+    lines.append(import_cost(python, runs))
     return [
         "| query | runner | median | min | against the best peer | columns |",
         "|---|---|---|---|---|---|",

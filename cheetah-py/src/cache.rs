@@ -8,6 +8,7 @@ use cheetah_core::arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::chrono::NaiveDate;
 use cheetah_core::chrono::SecondsFormat;
 use cheetah_core::{AsOf, Cache as CoreCache, Config, DateLayout, StoreError, Version};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
 
@@ -76,8 +77,7 @@ impl Cache {
         let result = abandonable(py, move || cache.get(&request))?;
         let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
         let lineage = lineage(&result.version, result.snapshot);
-        let schema = result.batch.schema();
-        let table = PyTable::try_new(vec![result.batch], schema)?.into_pyarrow(py)?;
+        let table = pyarrow_table(py, result.batch)?;
         Ok((table, result.covered, shared, lineage))
     }
 
@@ -100,8 +100,8 @@ impl Cache {
             panel.fields.iter().map(|(name, _)| Field::new(name, DataType::Float64, false)).collect();
         let schema = Arc::new(Schema::new(fields));
         let columns = panel.fields.into_iter().map(|(_, m)| m).collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns).expect("matrices match the schema");
-        let table = PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?;
+        let batch = RecordBatch::try_new(schema, columns).expect("matrices match the schema");
+        let table = pyarrow_table(py, batch)?;
         Ok((days, symbols, table, panel.covered, lineage(&panel.version, panel.snapshot)))
     }
 
@@ -154,9 +154,7 @@ impl Cache {
         let range = (start, end);
         let cache = self.shared(py)?;
         let report = abandonable(py, move || cache.quality(&tables, range))?;
-        let batch = report.to_arrow();
-        let schema = batch.schema();
-        let table = PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?;
+        let table = pyarrow_table(py, report.to_arrow())?;
         Ok((table, serde_json::to_string(&report.settings).expect("settings serialize")))
     }
 
@@ -246,11 +244,7 @@ impl Cache {
         let fields = diff
             .fields
             .iter()
-            .map(|f| {
-                let batch = f.to_arrow();
-                let schema = batch.schema();
-                Ok((f.table.clone(), f.field.clone(), PyTable::try_new(vec![batch], schema)?.into_pyarrow(py)?))
-            })
+            .map(|f| Ok((f.table.clone(), f.field.clone(), pyarrow_table(py, f.to_arrow())?)))
             .collect::<PyResult<Vec<_>>>()?;
         Ok((fields, lineage(&diff.from, None), lineage(&diff.to, None), diff.skipped))
     }
@@ -265,6 +259,17 @@ impl Cache {
 /// The version a read read, for `df.attrs["cheetah"]`: its number, its commit time as ISO text
 /// (UTC), and the snapshot named.
 type Lineage = (u64, String, Option<String>);
+
+/// `batch` as a pyarrow `Table`, through the Arrow C stream interface. (`pyarrow.table()`
+/// would import pandas, to ask whether it was handed a DataFrame.)
+fn pyarrow_table(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny>> {
+    let schema = batch.schema();
+    let stream = PyTable::try_new(vec![batch], schema)?.into_pyobject(py)?;
+    py.import(intern!(py, "pyarrow"))?
+        .getattr(intern!(py, "RecordBatchReader"))?
+        .call_method1(intern!(py, "from_stream"), (stream,))?
+        .call_method0(intern!(py, "read_all"))
+}
 
 fn lineage(version: &Version, snapshot: Option<String>) -> Lineage {
     (version.number, version.committed.to_rfc3339_opts(SecondsFormat::Micros, true), snapshot)

@@ -147,3 +147,28 @@ def test_an_update_without_its_driver_names_the_driver_and_the_debian_package(ma
     del writer
     ours = cheetah.open(config).get_data("2020-01-01", "2020-03-31", ["close", "pe"])
     assert ours.equals(cheetah.open(market.config).get_data("2020-01-01", "2020-03-31", ["close", "pe"]))
+
+
+IMPORTS = """
+import sys
+import cheetah
+
+def loaded(*names):
+    return sorted(m for m in sys.modules if m.split(".")[0] in names or m in names)
+
+assert not loaded("pandas", "pyarrow.flight", "numpy"), loaded("pandas", "pyarrow.flight", "numpy")
+cache = cheetah.open(sys.argv[1])
+table = cache.get_arrow("2020-01-01", "2020-12-31", ["close"])
+assert table.num_rows > 0
+assert not loaded("pandas", "pyarrow.flight"), loaded("pandas", "pyarrow.flight")
+frame = cache.get_data("2020-01-01", "2020-12-31", ["close"])
+assert len(frame) == table.num_rows and "pandas" in sys.modules
+assert "pyarrow.flight" not in sys.modules
+assert callable(cheetah.connect) and "pyarrow.flight" in sys.modules
+assert issubclass(cheetah.RemoteError, cheetah.CheetahError)
+"""
+
+
+def test_import_cheetah_loads_what_a_call_needs_when_it_is_made(market):
+    done = run(sys.executable, "-c", IMPORTS, market.config)
+    assert done.returncode == 0, done.stderr

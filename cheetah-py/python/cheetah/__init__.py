@@ -18,9 +18,6 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
-import pyarrow as pa
-
 from . import _cheetah
 from ._cheetah import (
     CheetahError,
@@ -36,18 +33,33 @@ from ._cheetah import (
     VersionError,
     WriteError,
 )
-from ._frames import diff_frame, matrix_frames
 from ._html import UpdateReport, status_html
-from ._progress import UpdateBars
 from ._reads import Adjust, DateLike, KnownAt, Read, ReadOptions, Reads, day, known, names, read_keywords
-from ._writes import to_arrow
-from .remote import RemoteCache, RemoteError, connect
 
 if TYPE_CHECKING:
     import datetime
 
+    import pandas as pd
     import polars
+    import pyarrow as pa
     from typing_extensions import Unpack
+
+    from .remote import RemoteCache, RemoteError, connect
+
+# What a call needs is imported when it is made: pandas for frames, pyarrow.flight for
+# `connect`, so `import cheetah` stays small for a get_arrow script or a worker.
+_LAZY = {"RemoteCache": "remote", "RemoteError": "remote", "connect": "remote"}
+
+
+def __getattr__(name: str) -> Any:
+    """`RemoteCache`, `RemoteError` and `connect`, imported on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cheetah' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
 
 __version__: str = _cheetah.__version__
 
@@ -115,6 +127,8 @@ class Cache(Reads):
         return table, info
 
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+        from ._frames import matrix_frames
+
         days, symbols, table, covered, lineage = self._inner.panel(read)
         return matrix_frames(days, symbols, table), read.info(covered, lineage)
 
@@ -165,6 +179,8 @@ class Cache(Reads):
 
     def snapshots(self) -> pd.DataFrame:
         """The snapshots: `name`, `version`, `created` (UTC) and `note`, by name."""
+        import pandas as pd
+
         rows = [_snapshot(s) for s in json.loads(self._inner.snapshots_json())]
         return pd.DataFrame(rows, columns=["name", "version", "created", "note"])
 
@@ -181,6 +197,8 @@ class Cache(Reads):
         what was written: `table`, `created`, `added` (fields), `dates`, `rows`, `version`.
         Raises `WriteError`, writing nothing, for a frame without a (date, symbol) key, a
         duplicate or null key, an unsupported column, or a name or type that clashes."""
+        from ._writes import to_arrow
+
         data, date, symbol = to_arrow(frame, date, symbol)
         if data.num_rows == 0:
             warnings.warn(f"the frame for `{table}` is empty: nothing was written", UserWarning, stacklevel=2)
@@ -218,6 +236,8 @@ class Cache(Reads):
         first = None if start is None else day(start, "start")
         last = None if end is None else day(end, "end")
         fields = None if cols is None else names(cols, "cols")
+        from ._frames import diff_frame
+
         parts, old, new, skipped = self._inner.diff(_version(from_), None if to is None else _version(to), first, last, fields)
         return diff_frame(parts, old, new, skipped)
 
@@ -229,6 +249,8 @@ class Cache(Reads):
         notebook, text on a terminal). Ctrl-C stops the update between dates within a second,
         leaving every committed date in place as an interrupted ``cheetah update`` does, and
         raises ``KeyboardInterrupt``; the next update goes on from there."""
+        from ._progress import UpdateBars
+
         bars = UpdateBars() if progress else None
         try:
             return UpdateReport(json.loads(self._inner.update_json(bars)))
@@ -245,6 +267,8 @@ class Cache(Reads):
 
 
 def _snapshot(record: dict[str, Any]) -> dict[str, Any]:
+    import pandas as pd
+
     record["created"] = pd.Timestamp(record["created"])
     return record
 

@@ -7,34 +7,48 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict, TypeVar, Union
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
 from ._cheetah import QueryError, VersionError
-from ._frames import panel_frames, to_pandas
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
     import polars
+    import pyarrow as pa
     import xarray
     from typing_extensions import Unpack
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DateLike = Union[_dt.date, _dt.datetime, pd.Timestamp, np.datetime64, str]
+DateLike = Union[_dt.date, _dt.datetime, "pd.Timestamp", "np.datetime64", str]
 """Anything naming a calendar day: a date, a datetime or Timestamp (its day), or "YYYY-MM-DD"."""
 
-KnownAt = Union[int, _dt.datetime, _dt.date, pd.Timestamp, str]
+KnownAt = Union[int, _dt.datetime, _dt.date, "pd.Timestamp", str]
 """A store version: its number, or a moment (naive datetimes and ISO text without a zone are UTC)."""
 
 Adjust = Literal["backward", "forward"]
 """How prices are adjusted: ``"backward"`` (price × factor) or ``"forward"`` (÷ each symbol's
 latest factor on the read's dates)."""
+
+
+def _numpy_scalar(value: Any) -> Any:
+    """A numpy datetime64 as a pandas Timestamp, and a numpy integer as an int; anything else
+    as it is. Neither library is imported for it: a numpy value means numpy is loaded."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return value
+    if isinstance(value, numpy.datetime64):
+        import pandas as pd
+
+        return pd.Timestamp(value)
+    if isinstance(value, numpy.integer):
+        return int(value)
+    return value
 
 
 def day(value: DateLike, name: str) -> _dt.date:
@@ -44,8 +58,7 @@ def day(value: DateLike, name: str) -> _dt.date:
             return _dt.date.fromisoformat(value.strip()[:10])
         except ValueError:
             raise QueryError(f"{name}={value!r} is not a date; use 'YYYY-MM-DD'") from None
-    if isinstance(value, np.datetime64):
-        value = pd.Timestamp(value)
+    value = _numpy_scalar(value)
     if isinstance(value, _dt.datetime):  # pd.Timestamp is a datetime
         return value.date()
     if isinstance(value, _dt.date):
@@ -59,14 +72,13 @@ def known(value: KnownAt | None) -> int | str | None:
         return None
     if isinstance(value, bool):
         raise TypeError("known_at must be a version number, a datetime or ISO text, not a bool")
-    if isinstance(value, (int, np.integer)):
+    value = _numpy_scalar(value)
+    if isinstance(value, int):
         if value < 1:
             raise VersionError(f"known_at={value}: versions are numbered from 1")
         return int(value)
     if isinstance(value, str):
         return value
-    if isinstance(value, np.datetime64):
-        value = pd.Timestamp(value)
     if isinstance(value, _dt.datetime):  # pd.Timestamp is a datetime
         if value.tzinfo is not None:
             value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
@@ -203,12 +215,16 @@ class Reads(ABC):
 
     def _get_frame(self, read: Read, backend: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The frame of one read and its `attrs`; a cache that can build it better overrides it."""
+        from ._frames import to_pandas
+
         table, info = self._get(read, dictionary_dates=True)
         return to_pandas(table, backend), info
 
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         """Each field's date × symbol frame and the reads' `attrs`: here scattered from the long
         table with numpy; a cache that scatters them from its chunks overrides it."""
+        from ._frames import panel_frames
+
         table, info = self._get(read, dictionary_dates=True)
         return panel_frames(table), info
 
@@ -317,6 +333,8 @@ class Reads(ABC):
     def universes(self) -> pd.DataFrame:
         """The configured universes: their intervals, symbols, first start, last member date
         (NaT while a member is still in) and when an update last changed them."""
+        import pandas as pd
+
         rows = []
         for u in self._universes():
             read = u["read"] or {}
@@ -349,6 +367,8 @@ class Reads(ABC):
     def fields(self) -> pd.DataFrame:
         """The cached fields with their tables (`local` for one researchers wrote), types and
         date ranges."""
+        import pandas as pd
+
         rows = [
             {
                 "field": f["name"],
