@@ -345,6 +345,18 @@ start = "2015-01-01"
     }
 
     #[test]
+    fn connections_default_to_four_and_must_be_from_one_to_sixty_four() {
+        let c = Config::parse(Path::new("c.toml"), GOOD).unwrap();
+        assert_eq!(c.sources[DEFAULT_SOURCE].connections, 4);
+        let with = |n: &str| GOOD.replace("Pwd=${HOME};\"", &format!("Pwd=${{HOME}};\"\nconnections = {n}"));
+        assert_eq!(Config::parse(Path::new("c.toml"), &with("1")).unwrap().sources[DEFAULT_SOURCE].connections, 1);
+        for bad in ["0", "65"] {
+            let err = Config::parse(Path::new("c.toml"), &with(bad)).unwrap_err().to_string();
+            assert!(err.contains(&format!("[source] connections = {bad}")) && err.contains("from 1 to 64"), "{err}");
+        }
+    }
+
+    #[test]
     fn a_missing_environment_variable_is_named_when_the_source_is_contacted() {
         let c = Config::parse(Path::new("c.toml"), &GOOD.replace("${HOME}", "${CHEETAH_SURELY_UNSET}")).unwrap();
         let source = &c.sources[DEFAULT_SOURCE];
