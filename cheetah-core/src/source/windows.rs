@@ -58,7 +58,7 @@ struct Plan {
     unread: BTreeMap<usize, Receiver<Piece>>,
     /// Windows whose thread lost its connection, taken again first, oldest first.
     returned: Vec<Window>,
-    /// Threads that have not stopped for a refused connection.
+    /// Fetching threads still running.
     standing: usize,
     /// Why the last standing thread could not connect.
     failure: Option<SourceError>,
