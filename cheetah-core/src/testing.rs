@@ -80,6 +80,16 @@ pub struct Market {
     pub version: f64,
     /// The newest day committed: watermarks never go back, as the updater's never do.
     pub newest: Day,
+    /// What each day's last commit wrote: per table, its symbol ids and its fields' columns.
+    pub written: std::collections::HashMap<Day, Vec<Written>>,
+}
+
+/// One table's day as committed.
+#[derive(Clone)]
+pub struct Written {
+    pub table: u32,
+    pub ids: Vec<u32>,
+    pub fields: Vec<(u32, ValueType, Arc<dyn Array>)>,
 }
 
 impl Market {
@@ -95,22 +105,20 @@ impl Market {
         batch.put_new_symbols(&names);
         store.write(batch).unwrap();
         names.mark_persisted();
-        Self { store, symbols: names, rng: Rng(seed), version: 0.0, newest: Day::MIN }
+        Self { store, symbols: names, rng: Rng(seed), version: 0.0, newest: Day::MIN, written: Default::default() }
     }
 
     /// Commits `day` of every table: about 80% of the symbols in `bar`, 70% in `val` (with
     /// nulls), and now and then an event in `fund`.
     pub fn commit(&mut self, day: Day) {
-        self.newest = self.newest.max(day);
-        let watermark = self.newest;
         let n = self.symbols.len() as u32;
-        let mut batch = self.store.batch();
+        let mut days = Vec::new();
         let mut put = |rng: &mut Rng, table: u32, percent: u64, fields: &[(u32, ValueType)], version: f64| {
             let ids: Vec<u32> = (0..n).filter(|_| rng.chance(percent)).collect();
             if ids.is_empty() {
                 return;
             }
-            batch.put_day(table, day, ids.len(), encode_rows(&ids, 1));
+            let mut columns = Vec::new();
             for &(id, dtype) in fields {
                 let value = |s: u32| f64::from(day - FIRST) * 100.0 + f64::from(s) + f64::from(id) / 10.0 + version;
                 let array: Arc<dyn Array> = match dtype {
@@ -120,10 +128,9 @@ impl Market {
                     }
                     _ => Arc::new(Float64Array::from_iter(ids.iter().map(|&s| (!rng.chance(10)).then(|| value(s))))),
                 };
-                let field = FieldEntry { id, name: String::new(), dtype, complete: true };
-                batch.put_values(table, &field, day, encode_values(array.as_ref(), dtype, 1));
+                columns.push((id, dtype, array));
             }
-            batch.put_watermark(table, watermark);
+            days.push(Written { table, ids, fields: columns });
         };
         put(
             &mut self.rng,
@@ -136,6 +143,59 @@ impl Market {
         if self.rng.chance(30) {
             put(&mut self.rng, FUND, 20, &[(9, ValueType::Float64)], self.version);
         }
+        self.put(day, days);
+    }
+
+    /// Commits `day` again with the keys it has and its float values plus `delta`: a
+    /// correction when `delta` is not zero, and a commit that changes nothing when it is.
+    pub fn correct(&mut self, day: Day, delta: f64) {
+        let Some(days) = self.written.get(&day).cloned() else { return };
+        let days = days
+            .into_iter()
+            .map(|w| Written {
+                fields: w
+                    .fields
+                    .into_iter()
+                    .map(|(id, dtype, array)| {
+                        let array: Arc<dyn Array> = match array.as_any().downcast_ref::<Float64Array>() {
+                            Some(floats) => Arc::new(
+                                arrow::compute::kernels::numeric::add(floats, &Float64Array::new_scalar(delta))
+                                    .map_or(array.clone(), |a| a),
+                            ),
+                            None => array,
+                        };
+                        (id, dtype, array)
+                    })
+                    .collect(),
+                ..w
+            })
+            .collect();
+        self.put(day, days);
+    }
+
+    fn put(&mut self, day: Day, days: Vec<Written>) {
+        self.newest = self.newest.max(day);
+        let mut batch = self.store.batch();
+        for w in &days {
+            batch.put_day(w.table, day, w.ids.len(), encode_rows(&w.ids, 1));
+            for (id, dtype, array) in &w.fields {
+                let field = FieldEntry { id: *id, name: String::new(), dtype: *dtype, complete: true };
+                batch.put_values(w.table, &field, day, encode_values(array.as_ref(), *dtype, 1));
+            }
+            batch.put_watermark(w.table, self.newest);
+        }
+        self.store.write(batch).unwrap();
+        self.written.insert(day, days);
+    }
+
+    /// Drops field `id` from the catalog, as a config that no longer lists it does.
+    pub fn drop_field(&mut self, id: u32) {
+        let mut catalog = catalog();
+        for table in &mut catalog.tables {
+            table.fields.retain(|f| f.id != id);
+        }
+        let mut batch = self.store.batch();
+        batch.put_catalog(&catalog);
         self.store.write(batch).unwrap();
     }
 
@@ -169,6 +229,7 @@ odbc = "Driver={{SQLite3}};Database={0}/none.db;NoCreat=1;"
 [share]
 path = "{0}/share"
 budget = "{budget}"
+block_rows = 64
 [[table]]
 name = "bar"
 date = "d"

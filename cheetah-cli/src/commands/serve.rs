@@ -190,6 +190,7 @@ fn publish(cache: &Cache, round: Option<u64>) {
                 ?round,
                 generation = report.generation,
                 segments = report.written.len(),
+                blocks = report.blocks,
                 rows = report.rows,
                 bytes = report.bytes,
                 evicted = report.evicted.len(),

@@ -69,7 +69,7 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
         }
         for s in &report.evicted {
             println!(
-                "evicted, the least recently used over the budget: {} .. {}, {}: {}",
+                "evicted, used least recently, over the budget: {} .. {}, {}: {}",
                 show(s.first),
                 show(s.last),
                 human_bytes(s.bytes),
@@ -77,9 +77,10 @@ pub fn run(config: Option<&Path>, args: Args) -> anyhow::Result<()> {
             );
         }
         println!(
-            "shared layer {} generation {}: wrote {} rows, {} in {seconds:.2} s ({}/s); it holds {} of {}",
+            "shared layer {} generation {}: wrote {} blocks of {} rows, {} in {seconds:.2} s ({}/s); it holds {} of {}",
             share.path.display(),
             report.generation.map_or("-".to_string(), |g| g.to_string()),
+            report.blocks,
             report.rows,
             human_bytes(report.bytes),
             human_bytes((report.bytes as f64 / seconds.max(1e-9)) as u64),

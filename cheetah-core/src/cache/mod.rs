@@ -1,6 +1,7 @@
 //! [`Cache`]: a config, its store followed by a [`Follower`], the hot layer and the shared
 //! layer; the entry point for readers and the writer.
 
+mod refresh;
 mod share;
 mod versions;
 mod write;

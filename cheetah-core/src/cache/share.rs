@@ -5,12 +5,13 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 
+use super::refresh::{Output, Rewrite};
 use super::Cache;
 use crate::config::ShareConfig;
 use crate::error::{Error, QueryError, ShareError};
-use crate::query::{self, resolve_fields, DateLayout, HotStore, OutputPool, Request};
-use crate::share::publish::{self, SegmentReport};
-use crate::share::{asof_tables, PublishReport, Publisher, Segment, ShareStatus};
+use crate::query::{self, resolve_fields, Request};
+use crate::share::publish::SegmentReport;
+use crate::share::{asof_tables, FieldInfo, FileRef, PublishReport, Publisher, Segment, ShareStatus};
 use crate::store::catalog::Catalog;
 use crate::types::{date_of, day_of, Day, TableKind};
 
@@ -22,8 +23,21 @@ struct Wanted {
     end: Day,
     /// `table.field` of every field, in publish order.
     cols: Vec<String>,
-    /// What is published now, if it is still exact.
-    clean: Option<Segment>,
+    /// What is published now, without the fields no longer cached; `None` for a new segment.
+    old: Option<Segment>,
+    /// How it is brought up to the store.
+    work: Work,
+}
+
+/// What a segment needs.
+enum Work {
+    /// Nothing: the store changed nothing it holds.
+    Nothing,
+    /// Its changed blocks rewritten: `days_now` a read of its range plans now, `changed` the
+    /// daily tables' rewritten days, and `asof_from` the first day an asof table changed.
+    Blocks { days_now: Vec<Day>, changed: Vec<Day>, asof_from: Option<Day> },
+    /// All of it written again.
+    Whole,
 }
 
 impl Cache {
@@ -105,52 +119,68 @@ impl Cache {
         let identity = self.follower.store().identity()?;
         let publisher = Publisher::open(&share.path, share.budget_bytes, identity, store_path)?;
         let current = publisher.current();
+        let manifest = current.as_ref().map(|g| &g.manifest);
 
-        // One snapshot decides what is still exact; every segment built later reflects at least
-        // its journal position.
-        let (position, symbols, mut wanted, changed) = self.follower.read(&self.hot, |store, view| {
+        // One snapshot decides what changed; every block written later reflects at least its
+        // journal position.
+        let (position, symbols, mut wanted, recode) = self.follower.read(&self.hot, |store, view| {
             let position = store.journal_end()?;
             let symbols = view.symbols.len();
-            let tail = match &current {
+            let tail = match manifest {
                 Some(m) => Some(store.journal_since(m.journal)?),
                 None => None,
             };
-            let mut changed = false;
+            let published = manifest.map_or(symbols, |m| m.symbols);
+            let recode = (published < symbols)
+                .then(|| (query::ranking_of_first(&view.symbols, published), view.ranking.clone()));
             let mut wanted = Vec::new();
-            for segment in current.iter().flat_map(|m| &m.segments) {
-                let alive: Vec<&crate::share::FieldFile> =
-                    segment.fields.iter().filter(|f| field_alive(&view.catalog, f)).collect();
-                changed |= alive.len() < segment.fields.len();
-                if alive.is_empty() {
+            for segment in manifest.iter().flat_map(|m| &m.segments) {
+                let mut kept = segment.clone();
+                for i in (0..segment.fields.len()).rev() {
+                    if !field_alive(&view.catalog, &segment.fields[i]) {
+                        kept.without_field(i);
+                    }
+                }
+                if kept.fields.is_empty() {
                     continue;
                 }
-                let cols: Vec<String> = alive.iter().map(|f| f.name.clone()).collect();
+                let cols: Vec<String> = kept.fields.iter().map(|f| f.name.clone()).collect();
                 let request = Request::new(date_of(segment.start), date_of(segment.end), cols.clone());
                 let days_now = query::plan(view, &self.rules, &request, None)?.days;
-                let asof = asof_tables(view, &segment.fields);
-                let mut watched = segment.tables.clone();
-                watched.extend(&asof);
-                let exact = current.as_ref().is_some_and(|m| m.symbols == symbols)
-                    && tail.as_ref().is_some_and(|t| {
-                        !t.fell_behind
-                            && !t.days.iter().any(|&(table, day)| {
-                                watched.contains(&table) && (day <= segment.end || asof.contains(&table))
-                            })
-                    })
-                    && days_now.iter().eq(segment.days.iter().map(|(d, _)| d));
-                changed |= !exact;
-                let mut kept = segment.clone();
-                kept.fields.retain(|f| field_alive(&view.catalog, f));
-                wanted.push(Wanted {
-                    id: segment.id,
-                    start: segment.start,
-                    end: segment.end,
-                    cols,
-                    clean: exact.then_some(kept),
-                });
+                let asof = asof_tables(view, &kept.fields);
+                let whole = tail.as_ref().is_none_or(|t| t.fell_behind)
+                    || published > symbols
+                    || query::narrow(published) != query::narrow(symbols)
+                    || segment.block_rows != share.block_rows;
+                let last = segment.days.last().map_or(segment.end, |&(d, _)| d);
+                let (mut changed, mut asof_from) = (Vec::new(), None::<Day>);
+                for &(table, day) in tail.iter().flat_map(|t| &t.days) {
+                    if asof.contains(&table) && day <= last {
+                        asof_from = Some(asof_from.map_or(day, |d| d.min(day)));
+                    } else if segment.tables.contains(&table) && (segment.start..=segment.end).contains(&day) {
+                        changed.push(day);
+                    }
+                }
+                changed.sort_unstable();
+                changed.dedup();
+                let same = days_now.iter().eq(segment.days.iter().map(|(d, _)| d));
+                let work = if whole {
+                    Work::Whole
+                } else if changed.is_empty() && asof_from.is_none() && same && recode.is_none() {
+                    Work::Nothing
+                } else {
+                    Work::Blocks { days_now, changed, asof_from }
+                };
+                let pruned = kept.fields.len() < segment.fields.len();
+                wanted.push((
+                    Wanted { id: segment.id, start: segment.start, end: segment.end, cols, old: Some(kept), work },
+                    pruned,
+                ));
             }
-            Ok((position, symbols, wanted, changed))
+            Ok((position, symbols, wanted, recode))
         })?;
+        let changed = wanted.iter().any(|(w, pruned)| *pruned || !matches!(w.work, Work::Nothing));
+        let mut wanted: Vec<Wanted> = wanted.drain(..).map(|(w, _)| w).collect();
 
         let mut added: Option<usize> = None;
         if let Some((start, end, cols)) = add {
@@ -164,7 +194,7 @@ impl Cache {
                     for col in cols {
                         if !w.cols.contains(&col) {
                             w.cols.push(col);
-                            w.clean = None;
+                            w.work = Work::Whole;
                         }
                     }
                     at
@@ -173,78 +203,108 @@ impl Cache {
                     let id = wanted
                         .iter()
                         .map(|w| w.id + 1)
-                        .chain(current.iter().flat_map(|m| m.segments.iter().map(|s| s.id + 1)))
+                        .chain(manifest.iter().flat_map(|m| m.segments.iter().map(|s| s.id + 1)))
                         .max()
                         .unwrap_or(1);
-                    wanted.push(Wanted { id, start, end, cols, clean: None });
+                    wanted.push(Wanted { id, start, end, cols, old: None, work: Work::Whole });
                     wanted.len() - 1
                 }
             };
             added = Some(at);
         } else if !changed {
-            if let Some(current) = &current {
-                publisher.collect(current);
+            if let Some(m) = manifest {
+                publisher.collect(m);
             }
             return Ok(PublishReport {
-                total_bytes: current.map_or(0, |m| m.segments.iter().map(Segment::bytes).sum()),
+                total_bytes: manifest.map_or(0, |m| m.segments.iter().map(Segment::bytes).sum()),
                 ..Default::default()
             });
         }
 
-        let generation = publisher.next_generation(current.as_ref());
+        let generation = publisher.next_generation(manifest);
+        let out = Output { publisher: &publisher, generation, symbols };
         let mut report = PublishReport::default();
-        // The segment asked for is built first: its size decides what else fits.
-        let content = added.map(|at| self.build(&wanted[at], symbols)).transpose()?;
-        let needed = content.as_ref().map_or(0, publish::SegmentContent::bytes);
-        let published = |id: u64| current.iter().flat_map(|m| &m.segments).find(|s| s.id == id).cloned();
+        // The segment asked for is read first: its size decides what else fits.
+        let mut rows = match added.map(|at| &wanted[at]) {
+            Some(w) => Some(self.read_rows(&w.cols, w.start, w.end, symbols)?),
+            None => None,
+        };
+        let symbol_width = if query::narrow(symbols) { 2 } else { 4 };
+        let needed = rows.as_ref().map_or(0, |r| r.bytes(share.block_rows as usize, symbol_width));
         let others: Vec<Segment> =
-            wanted.iter().enumerate().filter(|&(i, _)| Some(i) != added).filter_map(|(_, w)| published(w.id)).collect();
+            wanted.iter().enumerate().filter(|&(i, _)| Some(i) != added).filter_map(|(_, w)| w.old.clone()).collect();
         let (keep, evicted) = publisher.make_room(needed, others)?;
-        let rewritten: u64 = wanted
-            .iter()
-            .filter(|w| w.clean.is_none() && keep.iter().any(|k| k.id == w.id))
-            .map(|w| published(w.id).map_or(0, |s| s.bytes()))
-            .sum();
-        publisher.check_free(needed + rewritten)?;
-        report.evicted = evicted.iter().map(SegmentReport::of).collect();
+        publisher.check_free(needed)?;
+        report.evicted = evicted;
 
         let mut segments: Vec<Segment> = Vec::new();
-        for (i, w) in wanted.into_iter().enumerate() {
-            let segment = if Some(i) == added {
-                publisher.write_segment(generation, w.id, content.as_ref().expect("built above"))?
-            } else if !keep.iter().any(|k| k.id == w.id) {
-                continue;
-            } else if let Some(clean) = w.clean {
-                clean
-            } else {
-                publisher.write_segment(generation, w.id, &self.build(&w, symbols)?)?
-            };
-            segments.push(segment);
-        }
-        for segment in &segments {
-            if segment.rows.file.generation == generation {
-                report.written.push(SegmentReport::of(segment));
-                report.rows += segment.total_rows();
-                report.bytes += segment.bytes();
+        let write = || -> Result<(), Error> {
+            for (i, w) in wanted.into_iter().enumerate() {
+                let range = (w.start, w.end);
+                let rewrite = if Some(i) == added {
+                    self.write_whole(&out, w.id, range, rows.take().expect("read above"))?
+                } else {
+                    let Some(kept) = keep.iter().find(|k| k.id == w.id) else { continue };
+                    let cols: Vec<String> = kept.fields.iter().map(|f| f.name.clone()).collect();
+                    match (&w.work, &current) {
+                        (Work::Nothing, _) => Rewrite { segment: kept.clone(), blocks: 0 },
+                        (Work::Blocks { days_now, changed, asof_from }, Some(current)) => {
+                            let changed =
+                                |d: Day| changed.binary_search(&d).is_ok() || asof_from.is_some_and(|from| d >= from);
+                            match self.rewrite(&out, current, kept, days_now, changed, recode.as_ref()) {
+                                Err(Error::Share(ShareError::Unreadable(e))) => {
+                                    tracing::warn!(layer = %share.path.display(), segment = w.id, "{e}; writing the segment whole");
+                                    let rows = self.read_rows(&cols, w.start, w.end, symbols)?;
+                                    self.write_whole(&out, w.id, range, rows)?
+                                }
+                                rewritten => rewritten?,
+                            }
+                        }
+                        _ => self.write_whole(&out, w.id, range, self.read_rows(&cols, w.start, w.end, symbols)?)?,
+                    }
+                };
+                if rewrite.blocks > 0 {
+                    let fresh = |f: &&FileRef| f.generation == generation;
+                    let mut written = SegmentReport::of(&rewrite.segment);
+                    written.bytes = rewrite.segment.files().filter(fresh).map(|f| f.bytes).sum();
+                    report.rows += rewrite
+                        .segment
+                        .blocks
+                        .iter()
+                        .filter(|b| std::iter::once(&b.file).chain(b.fields.iter().map(|f| &f.file)).any(|f| fresh(&f)))
+                        .map(|b| b.rows)
+                        .sum::<u64>();
+                    report.bytes += written.bytes;
+                    report.blocks += rewrite.blocks as u64;
+                    report.written.push(written);
+                }
+                segments.push(rewrite.segment);
             }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            // What this publish wrote is named by no manifest: unlink it now, not next round.
+            publisher.collect(manifest.unwrap_or(&publisher.manifest(0, (0, 0), 0, Vec::new())));
+            return Err(e);
         }
         report.total_bytes = segments.iter().map(Segment::bytes).sum();
-        // A segment kept as it was is unchanged in the store up to `position` (checked above), so
+        // A block kept as it was is unchanged in the store up to `position` (checked above), so
         // every segment is exact as of `position`; a kept one may also hold what a publisher
         // with a newer view saw, which readers behind that must not use.
-        let span = match &current {
-            Some(m) if segments.iter().any(|s| s.rows.file.generation != generation) => {
+        let span = match manifest {
+            Some(m) if segments.iter().any(|s| s.files().any(|f| f.generation != generation)) => {
                 (position, position.max(m.journal_newest))
             }
             _ => (position, position),
         };
-        let manifest = publisher.manifest(generation, span, symbols, segments);
-        publisher.install(&manifest)?;
+        let next = publisher.manifest(generation, span, symbols, segments);
+        publisher.install(&next)?;
         report.generation = Some(generation);
         tracing::info!(
             layer = %share.path.display(),
             generation,
             segments = report.written.len(),
+            blocks = report.blocks,
             rows = report.rows,
             bytes = report.bytes,
             evicted = report.evicted.len(),
@@ -265,44 +325,6 @@ impl Cache {
         }
         Ok(tables)
     }
-
-    /// Assembles a segment's content from the store, read the way a plain read would lay it out.
-    fn build(&self, wanted: &Wanted, symbols: usize) -> Result<publish::SegmentContent, Error> {
-        // Publishing keeps no result buffers: they go to the layer's files.
-        let pool = OutputPool::new(0);
-        let content = self.follower.read(&self.hot, |store, view| {
-            if view.symbols.len() != symbols {
-                return Err(QueryError::InvalidArgument(
-                    "new symbols were committed while publishing; publish again".into(),
-                ));
-            }
-            let request = Request::new(date_of(wanted.start), date_of(wanted.end), wanted.cols.clone())
-                .dates(DateLayout::Dictionary);
-            let plan = query::plan(view, &self.rules, &request, None)?;
-            let chunks = HotStore { hot: &self.hot, store };
-            let assembled =
-                query::assemble_plan(&plan, view, &chunks, &pool, DateLayout::Dictionary, plan.row_tables > 1)?;
-            let keys = query::dictionary_keys;
-            Ok(publish::SegmentContent {
-                start: wanted.start,
-                end: wanted.end,
-                tables: plan.tables[..plan.row_tables].iter().map(|t| t.id).collect(),
-                days: plan.days.iter().zip(&assembled.rows_per_day).map(|(&d, &n)| (d, n as u64)).collect(),
-                date_codes: keys(&assembled.dates),
-                symbol_codes: keys(&assembled.symbols),
-                presence: assembled.presence,
-                fields: plan
-                    .fields
-                    .iter()
-                    .zip(assembled.fields)
-                    .map(|(f, array)| {
-                        (f.field.id, f.table.id, qualified(&f.table.name, &f.field.name), f.field.dtype, array)
-                    })
-                    .collect(),
-            })
-        })?;
-        Ok(content)
-    }
 }
 
 fn qualified(table: &str, field: &str) -> String {
@@ -310,6 +332,6 @@ fn qualified(table: &str, field: &str) -> String {
 }
 
 /// Whether a published field is still cached, under the same id and type.
-fn field_alive(catalog: &Catalog, field: &crate::share::FieldFile) -> bool {
+fn field_alive(catalog: &Catalog, field: &FieldInfo) -> bool {
     catalog.tables.iter().any(|t| t.fields.iter().any(|f| f.id == field.id && f.dtype == field.dtype))
 }

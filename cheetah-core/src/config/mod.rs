@@ -171,6 +171,8 @@ pub struct ShareConfig {
     pub path: PathBuf,
     /// The most bytes it may hold.
     pub budget_bytes: u64,
+    /// Rows per block: a refresh rewrites the blocks whose rows changed, not whole segments.
+    pub block_rows: u64,
 }
 
 /// `[store]`: the RocksDB directory and the per-process hot cache.

@@ -20,6 +20,7 @@ use crate::types::TableKind;
 
 const DEFAULT_HOT_CACHE: u64 = 2 << 30;
 const DEFAULT_SHARE_BUDGET: u64 = 4 << 30;
+const DEFAULT_BLOCK_ROWS: u64 = 1 << 16;
 
 impl Config {
     /// Validates config text; `path` is used for messages and relative store paths.
@@ -182,10 +183,25 @@ impl Config {
                         "[share] path is empty; give a tmpfs directory such as /dev/shm/cheetah".into(),
                     ));
                 }
+                let block_rows = match share.block_rows {
+                    Some(rows) if !(64..=1 << 24).contains(rows.get_ref()) || rows.get_ref() % 64 != 0 => {
+                        return Err(invalid(
+                            rows.span(),
+                            format!(
+                                "[share] block_rows = {} must be a multiple of 64 from 64 to 16777216; \
+                                 the default, 65536, keeps a column over many blocks a view of the layer",
+                                rows.get_ref()
+                            ),
+                        ));
+                    }
+                    Some(rows) => rows.into_inner(),
+                    None => DEFAULT_BLOCK_ROWS,
+                };
                 let dir = base_dir.join(share.path.get_ref());
                 Some(ShareConfig {
                     path: std::path::absolute(&dir).unwrap_or(dir),
                     budget_bytes: share.budget.map_or(DEFAULT_SHARE_BUDGET, |b| b.0),
+                    block_rows,
                 })
             }
             None => None,
@@ -230,6 +246,7 @@ struct RawConfig {
 struct RawShare {
     path: toml::Spanned<PathBuf>,
     budget: Option<ByteSize>,
+    block_rows: Option<toml::Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -451,6 +468,13 @@ tokn = "x""#
         let text = format!("{GOOD}\n[share]\npath = \"shm\"\nbudget = \"1GiB\"\n");
         let share = Config::parse(Path::new("/etc/cheetah/c.toml"), &text).unwrap().share.unwrap();
         assert_eq!((share.path.as_path(), share.budget_bytes), (Path::new("/etc/cheetah/shm"), 1 << 30));
+        assert_eq!(share.block_rows, 65536);
+        let rows = |n: &str| Config::parse(Path::new("c.toml"), &format!("{text}block_rows = {n}\n"));
+        assert_eq!(rows("128").unwrap().share.unwrap().block_rows, 128);
+        for bad in ["0", "100", "32", "33554432"] {
+            let err = rows(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("block_rows = {bad}")) && err.contains("multiple of 64"), "{err}");
+        }
         let err = Config::parse(Path::new("c.toml"), &format!("{GOOD}\n[share]\npath = \"x\"\nbudgett = 1\n"))
             .unwrap_err()
             .to_string();

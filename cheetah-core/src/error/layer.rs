@@ -33,6 +33,10 @@ pub enum ShareError {
         /// How much was needed and free, or which write failed.
         detail: String,
     },
+    /// A published block a refresh compares with could not be read back; the refresh writes
+    /// its segment again whole.
+    #[error("a published block of the shared layer cannot be read back: {0}")]
+    Unreadable(#[from] LayerError),
     /// Any other I/O failure in the layer directory.
     #[error("shared layer {path}: {message}; check that the directory is writable (it should be on a tmpfs such as /dev/shm)")]
     Io {

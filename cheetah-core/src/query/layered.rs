@@ -18,7 +18,7 @@ use super::membership::Membership;
 use super::plan::Plan;
 use super::{Columns, SharedUse};
 use crate::error::LayerError;
-use crate::share::{asof_tables, FieldFile, LayerView, Segment};
+use crate::share::{asof_tables, Codes, LayerView, Segment};
 use crate::store::symbols::SymbolDictionary;
 use crate::types::Day;
 use crate::view::{SymbolRanking, View};
@@ -26,8 +26,8 @@ use crate::view::{SymbolRanking, View};
 /// A segment that can serve part of a plan.
 pub(crate) struct Choice<'g> {
     pub segment: &'g Segment,
-    /// The segment's column of each of the plan's fields.
-    fields: Vec<&'g FieldFile>,
+    /// The segment's column of each of the plan's fields, by place among its fields.
+    fields: Vec<usize>,
     /// The plan's days the segment serves.
     pub served: Range<usize>,
     /// The segment's days that cover them.
@@ -54,7 +54,7 @@ fn fit<'g>(plan: &Plan<'_>, view: &View, layer: &LayerView, segment: &'g Segment
     let fields = plan
         .fields
         .iter()
-        .map(|f| segment.fields.iter().find(|p| p.id == f.field.id && p.dtype == f.field.dtype))
+        .map(|f| segment.fields.iter().position(|p| p.id == f.field.id && p.dtype == f.field.dtype))
         .collect::<Option<Vec<_>>>()?;
     let places = plan.tables[..plan.row_tables]
         .iter()
@@ -184,10 +184,8 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
     let lo = rows_before(choice.days.start);
     let n = rows_before(choice.days.end) - lo;
     let days = &segment.days[choice.days.clone()];
-    let rows = &segment.rows;
-    let mut symbols = g.codes(segment, rows.symbol_codes, rows.symbol_width)?.slice(lo, n);
-    let mut fields =
-        choice.fields.iter().map(|f| g.column(segment, f).map(|c| c.slice(lo, n))).collect::<Result<Vec<_>, _>>()?;
+    let mut symbols = g.codes(segment, Codes::Symbols, lo, n)?;
+    let mut fields = choice.fields.iter().map(|&f| g.column(segment, f, lo, n)).collect::<Result<Vec<_>, _>>()?;
     let published = layer.generation.manifest.symbols;
     let old_ranking = (published != view.symbols.len()).then(|| ranking_of_first(&view.symbols, published));
     // Filters below trust the codes: a damaged file must fail here, not keep the wrong rows.
@@ -198,7 +196,7 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
     let mut keep: Option<BooleanBuffer> = None;
     if let Some(places) = &choice.presence {
         for &place in places {
-            let has = g.presence(segment, place)?.slice(lo, n);
+            let has = g.presence(segment, place, lo, n)?;
             keep = Some(match keep {
                 Some(k) => &k | &has,
                 None => has,
@@ -247,13 +245,13 @@ fn layer_part(plan: &Plan<'_>, view: &View, layer: &LayerView, choice: &Choice<'
         symbols = recode(&symbols, old, &view.ranking)?;
     }
     let symbols = dictionary(symbols, &view.ranking)?;
-    let views = keep.is_none() && old_ranking.is_none();
+    let views = keep.is_none() && old_ranking.is_none() && g.maps(segment, &choice.fields, lo, n);
     // The segment's date codes count its days with rows from its first; they are the result's
     // when the served rows start at its first such day and none is dropped.
     let first_ordinal = segment.days[..choice.days.start].iter().filter(|&&(_, n)| n > 0).count();
-    let same_width = narrow(rows_per_day.len()) == (rows.date_width == 2);
+    let same_width = narrow(rows_per_day.len()) == (segment.date_width == 2);
     let dates = (keep.is_none() && first_ordinal == 0 && same_width)
-        .then(|| g.codes(segment, rows.date_codes, rows.date_width).map(|codes| codes.slice(lo, n)))
+        .then(|| g.codes(segment, Codes::Dates, lo, n))
         .transpose()?
         .map(|codes| {
             let served: Vec<Day> = rows_per_day.iter().map(|&(d, _)| d).collect();
@@ -300,7 +298,7 @@ fn members_by_code(
 
 /// The ranking the first `n` symbols of `symbols` had: the one a generation published with `n`
 /// symbols coded its rows in (the dictionary only grows).
-fn ranking_of_first(symbols: &SymbolDictionary, n: usize) -> SymbolRanking {
+pub(crate) fn ranking_of_first(symbols: &SymbolDictionary, n: usize) -> SymbolRanking {
     let names = symbols.names();
     SymbolRanking::new(&SymbolDictionary::from_persisted(names[..n.min(names.len())].to_vec()))
 }
@@ -309,7 +307,7 @@ fn ranking_of_first(symbols: &SymbolDictionary, n: usize) -> SymbolRanking {
 ///
 /// # Errors
 /// A code that is no rank of `old`: the file holding it is damaged.
-fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking) -> Result<ArrayRef, LayerError> {
+pub(crate) fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking) -> Result<ArrayRef, LayerError> {
     let mut by_rank = vec![0u32; old.rank.len()];
     for (id, &rank) in old.rank.iter().enumerate() {
         by_rank[rank as usize] = new.rank[id];
@@ -365,7 +363,7 @@ pub(crate) fn dictionary_keys(column: &ArrayRef) -> ArrayRef {
 }
 
 /// Whether codes into `levels` values are 16 bits wide, as the assembler writes them.
-fn narrow(levels: usize) -> bool {
+pub(crate) fn narrow(levels: usize) -> bool {
     levels < i16::MAX as usize
 }
 

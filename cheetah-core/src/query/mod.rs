@@ -38,7 +38,7 @@ pub use self::adjust::Adjust;
 pub(crate) use self::assemble::Assembled;
 pub use self::assemble::DateLayout;
 pub(crate) use self::fetch::{ChunkSource, HotStore};
-pub(crate) use self::layered::dictionary_keys;
+pub(crate) use self::layered::{dictionary_keys, narrow, ranking_of_first, recode};
 pub use self::outline::Outline;
 pub use self::panel::Panel;
 pub(crate) use self::past::{Chunks, PastStore};

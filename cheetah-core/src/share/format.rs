@@ -3,21 +3,27 @@
 //! A layer directory holds:
 //! - `MANIFEST`: the current generation, as JSON followed by a line with its FNV-1a checksum.
 //!   It is written to `MANIFEST.tmp` and renamed into place, so a reader sees a whole one.
-//! - Data files named `g{generation}-s{segment}-{part}`, where the part is `rows` or `f{field id}`:
-//!   a [`Header`] and then Arrow buffers, each at a 64-byte aligned offset. A file is written
-//!   once, before any manifest names it, and never changed after; a later generation that keeps
-//!   its content names the same file again.
+//! - Data files named `g{generation}-s{segment}-b{block}-{part}`, where the part is `rows` or
+//!   `f{field id}`: a [`Header`] in the first page, then Arrow buffers, each at a page-aligned
+//!   offset and padded to a whole page. A file is written once, before any manifest names it,
+//!   and never changed after; a later generation that keeps its content names the same file.
 //! - `used-s{segment}`: an empty file whose modification time readers set when they serve from
-//!   the segment; the publisher evicts the segment used least recently first.
+//!   the segment; the publisher evicts from the segment used least recently first.
 //! - `LOCK`: held (flock) by the one process publishing.
+//!
+//! A segment's rows are cut into blocks of `block_rows` rows (the last may hold fewer), and each
+//! block has its own files, so a refresh rewrites only the blocks whose rows changed. A full
+//! block's buffers fill whole pages when `block_rows` is a multiple of 32,768, and a reader then
+//! maps a column over many blocks as one contiguous run of memory.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::LayerError;
 use crate::types::{Day, ValueType};
 
-/// The layer's format. Version 1: the first.
-pub const LAYER_FORMAT_VERSION: u32 = 1;
+/// The layer's format. Version 1: whole segments. Version 2: segments cut into blocks of rows,
+/// buffers page-aligned.
+pub const LAYER_FORMAT_VERSION: u32 = 2;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "MANIFEST";
@@ -27,10 +33,11 @@ pub const MANIFEST_TMP: &str = "MANIFEST.tmp";
 pub const LOCK: &str = "LOCK";
 
 const MAGIC: [u8; 8] = *b"CHTLAYR\x01";
-/// Bytes before a data file's first buffer.
+/// Bytes of the header that is checked.
 pub const HEADER_BYTES: usize = 64;
-/// Every buffer starts at a multiple of this, so it views as any Arrow native type.
-pub const ALIGN: usize = 64;
+/// Every buffer starts at a multiple of this, and takes whole multiples of it, so that it maps
+/// on its own and beside the same buffer of the next block.
+pub const PAGE: usize = 4096;
 
 /// One generation of the layer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,10 +82,16 @@ pub struct Segment {
     pub tables: Vec<u32>,
     /// Every day read, with its rows (possibly none), ascending.
     pub days: Vec<(Day, u64)>,
-    /// The date and symbol codes and the tables' presence.
-    pub rows: RowsFile,
+    /// Rows per block; every block but the last holds exactly this many.
+    pub block_rows: u64,
+    /// Bytes per date code: 2 or 4. A date's code is its ordinal among the days with rows.
+    pub date_width: u8,
+    /// Bytes per symbol code: 2 or 4. A symbol's code is its rank among the manifest's symbols.
+    pub symbol_width: u8,
     /// The fields, in publish order.
-    pub fields: Vec<FieldFile>,
+    pub fields: Vec<FieldInfo>,
+    /// The rows, block by block.
+    pub blocks: Vec<Block>,
 }
 
 impl Segment {
@@ -89,8 +102,77 @@ impl Segment {
 
     /// Bytes of its files.
     pub fn bytes(&self) -> u64 {
-        self.rows.file.bytes + self.fields.iter().map(|f| f.file.bytes).sum::<u64>()
+        self.blocks.iter().map(Block::bytes).sum()
     }
+
+    /// Bytes of one field's files.
+    pub fn field_bytes(&self, field: usize) -> u64 {
+        self.blocks.iter().map(|b| b.fields[field].file.bytes).sum()
+    }
+
+    /// Its files, each once.
+    pub fn files(&self) -> impl Iterator<Item = &FileRef> {
+        self.blocks.iter().flat_map(|b| std::iter::once(&b.file).chain(b.fields.iter().map(|f| &f.file)))
+    }
+
+    /// The segment without field `i`.
+    pub fn without_field(&mut self, i: usize) {
+        self.fields.remove(i);
+        for block in &mut self.blocks {
+            block.fields.remove(i);
+        }
+    }
+}
+
+/// One published field of a segment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldInfo {
+    /// The field's id in the store's catalog.
+    pub id: u32,
+    /// Its table's id.
+    pub table: u32,
+    /// `table.field`, for status and messages.
+    pub name: String,
+    /// Its type when published; a field whose type changed is not served.
+    pub dtype: ValueType,
+}
+
+/// A block of a segment's rows: their codes in one file, and each field's part in one file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// Its rows.
+    pub rows: u64,
+    /// The file of its codes and presence.
+    pub file: FileRef,
+    /// Per row, the ordinal of its day among the segment's days with rows.
+    pub date_codes: Span,
+    /// Per row, the rank of its symbol among the manifest's symbols.
+    pub symbol_codes: Span,
+    /// Per table of a segment of several, a bitmap of the rows it has; empty for one table.
+    pub presence: Vec<Span>,
+    /// Per field of the segment, in its order, the field's part.
+    pub fields: Vec<FieldPart>,
+}
+
+impl Block {
+    /// Bytes of its files.
+    pub fn bytes(&self) -> u64 {
+        self.file.bytes + self.fields.iter().map(|f| f.file.bytes).sum::<u64>()
+    }
+}
+
+/// A field's Arrow buffers over one block's rows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldPart {
+    /// The file.
+    pub file: FileRef,
+    /// The array's buffers, in Arrow's order for the type.
+    pub buffers: Vec<Span>,
+    /// Its validity bitmap, if it has nulls.
+    pub validity: Option<Span>,
 }
 
 /// A data file as the manifest names it.
@@ -108,48 +190,10 @@ pub struct FileRef {
 /// A run of bytes in a data file.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Span {
-    /// From the start of the file, a multiple of [`ALIGN`].
+    /// From the start of the file, a multiple of [`PAGE`].
     pub offset: u64,
     /// Its length.
     pub len: u64,
-}
-
-/// The rows of a segment.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RowsFile {
-    /// The file.
-    pub file: FileRef,
-    /// Bytes per code: 2 or 4.
-    pub date_width: u8,
-    /// Per row, the ordinal of its day among the days with rows.
-    pub date_codes: Span,
-    /// Bytes per code: 2 or 4.
-    pub symbol_width: u8,
-    /// Per row, the rank of its symbol among the manifest's symbols.
-    pub symbol_codes: Span,
-    /// Per table of a segment of several, a bitmap of the rows it has; empty for one table.
-    pub presence: Vec<Span>,
-}
-
-/// One published field of a segment: the Arrow buffers of its column over every row.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FieldFile {
-    /// The field's id in the store's catalog.
-    pub id: u32,
-    /// Its table's id.
-    pub table: u32,
-    /// `table.field`, for status and messages.
-    pub name: String,
-    /// Its type when published; a field whose type changed is not served.
-    pub dtype: ValueType,
-    /// The file.
-    pub file: FileRef,
-    /// The array's buffers, in Arrow's order for the type.
-    pub buffers: Vec<Span>,
-    /// Its validity bitmap, if it has nulls.
-    pub validity: Option<Span>,
 }
 
 /// The start of every data file.
@@ -240,9 +284,9 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// The name of the data file `part` of `segment` written by `generation`.
-pub fn file_name(generation: u64, segment: u64, part: &str) -> String {
-    format!("g{generation}-s{segment}-{part}")
+/// The name of the data file `part` of block `block` of `segment` written by `generation`.
+pub fn file_name(generation: u64, segment: u64, block: usize, part: &str) -> String {
+    format!("g{generation}-s{segment}-b{block}-{part}")
 }
 
 /// The name of a segment's use stamp.
@@ -308,7 +352,7 @@ mod tests {
 
     #[test]
     fn only_the_publishers_own_files_are_layer_files() {
-        assert!(is_layer_file(&file_name(12, 3, "rows")) && is_layer_file(&file_name(1, 0, "f17")));
+        assert!(is_layer_file(&file_name(12, 3, 0, "rows")) && is_layer_file(&file_name(1, 0, 9, "f17")));
         assert!(is_layer_file(&stamp_name(4)) && is_layer_file(MANIFEST_TMP));
         for foreign in ["MANIFEST", "LOCK", "notes.txt", "gossip-s", "g-s1"] {
             assert!(!is_layer_file(foreign), "{foreign}");

@@ -1,21 +1,24 @@
-//! One generation of the layer as a reader holds it: a validated manifest, whose files each read
-//! maps copy-on-write afresh.
+//! One generation of the layer as a reader holds it: a validated manifest, and its files, each
+//! opened and checked once and mapped copy-on-write afresh for every read.
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::array::{make_array, ArrayData, ArrayRef, PrimitiveArray};
-use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
-use arrow::datatypes::{Int16Type, Int32Type};
-use memmap2::{MmapMut, MmapOptions};
+use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Int16Type, Int32Type};
 
-use super::format::{decode_manifest, FieldFile, FileRef, Header, Manifest, Segment, Span, ALIGN, MANIFEST};
+use super::format::{
+    decode_manifest, Block, FieldInfo, FileRef, Header, Manifest, Segment, Span, HEADER_BYTES, MANIFEST, PAGE,
+};
 use crate::error::LayerError;
 use crate::store::Store;
-use crate::types::{Day, TableKind};
+use crate::types::{Day, TableKind, ValueType};
 use crate::view::View;
 
 /// A validated generation.
@@ -26,20 +29,46 @@ pub(crate) struct Generation {
     /// The days changed in the store since the manifest's journal position, as of the last
     /// reader position asked about.
     dirty: Mutex<Option<(u64, Arc<Dirty>)>>,
+    /// The files opened so far, each checked once: a file a manifest names never changes.
+    files: Mutex<HashMap<String, Arc<File>>>,
 }
 
-/// A file mapped `MAP_PRIVATE` for one read: a frame made of it may be written in place, and the
-/// write lands in pages private to that mapping, so no other process and no other result sees it.
-/// Unwritten pages are the tmpfs file's own, shared by every process. The kernel keeps them
-/// until the last mapping goes, even after the publisher unlinks the file.
-struct Mapping(MmapMut);
+/// Pages mapped `MAP_PRIVATE` for one read: a frame made of them may be written in place, and
+/// the write lands in pages private to that mapping, so no other process and no other result
+/// sees it. Unwritten pages are the tmpfs files' own, shared by every process; the kernel keeps
+/// them until the last mapping goes, even after the publisher unlinks the files.
+struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the region is plain memory owned by this value; nothing aliases it mutably.
+unsafe impl Send for Region {}
+// SAFETY: as above; shared access only reads.
+unsafe impl Sync for Region {}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `ptr..ptr+len` is a mapping this value made and nothing else unmaps.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Which of a block's code runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Codes {
+    /// The rows' day ordinals.
+    Dates,
+    /// The rows' symbol ranks.
+    Symbols,
+}
 
 impl Generation {
-    /// Reads and checks the manifest in `dir` against the store with `identity`, and checks
-    /// that every file it names has its length.
+    /// Reads and checks the manifest in `dir` against the store with `identity`. The data files
+    /// are checked when a read first uses them.
     ///
     /// # Errors
-    /// [`LayerError`] saying what is missing, foreign, of another format, truncated or damaged.
+    /// [`LayerError`] saying what is missing, foreign, of another format or damaged.
     pub fn load(dir: &Path, identity: &str) -> Result<Self, LayerError> {
         let bytes = std::fs::read(dir.join(MANIFEST)).map_err(LayerError::Unreadable)?;
         let manifest = decode_manifest(&bytes)?;
@@ -47,9 +76,9 @@ impl Generation {
             return Err(LayerError::Foreign { store: manifest.store_path });
         }
         for segment in &manifest.segments {
-            check_segment(dir, segment)?;
+            check_segment(segment)?;
         }
-        Ok(Self { manifest, dir: dir.to_path_buf(), dirty: Mutex::default() })
+        Ok(Self { manifest, dir: dir.to_path_buf(), dirty: Mutex::default(), files: Mutex::default() })
     }
 
     /// The days written or deleted in `store` since this generation was published, as of the
@@ -81,65 +110,202 @@ impl Generation {
         Ok(Some(dirty))
     }
 
-    /// A field's column over every row of its segment, as mapped.
+    /// Field `field`'s column over rows `lo..lo + n` of `segment`.
     ///
     /// # Errors
-    /// [`LayerError`] when its file is gone or damaged.
-    pub fn column(&self, segment: &Segment, field: &FieldFile) -> Result<ArrayRef, LayerError> {
-        let rows = rows(segment)?;
-        let mapping = self.map(&field.file)?;
-        let buffers = field.buffers.iter().map(|&span| buffer(&mapping, span)).collect();
-        let nulls = field.validity.map(|span| NullBuffer::new(BooleanBuffer::new(buffer(&mapping, span), 0, rows)));
-        let data = ArrayData::builder(field.dtype.arrow())
-            .len(rows)
-            .buffers(buffers)
-            .nulls(nulls)
-            .build()
-            .map_err(|e| LayerError::damaged(format!("field `{}` in {}", field.name, field.file.name), e))?;
-        Ok(make_array(data))
+    /// [`LayerError`] when a file is gone or damaged.
+    pub fn column(&self, segment: &Segment, field: usize, lo: usize, n: usize) -> Result<ArrayRef, LayerError> {
+        let info = &segment.fields[field];
+        let (blocks, first, skip) = blocks_of(segment, lo, n);
+        let damaged = |e| LayerError::damaged(format!("field `{}` of segment {}", info.name, segment.id), e);
+        let array_of = |rows: usize, buffers: Vec<Buffer>, nulls: Option<NullBuffer>| {
+            ArrayData::builder(info.dtype.arrow()).len(rows).buffers(buffers).nulls(nulls).build().map(make_array)
+        };
+        if info.dtype == ValueType::Utf8 && blocks.len() > 1 {
+            // Offsets count from each block's own start: the blocks join by copying.
+            let arrays = blocks
+                .iter()
+                .enumerate()
+                .map(|(k, b)| self.column(segment, field, (first + k) * segment.block_rows as usize, b.rows as usize))
+                .collect::<Result<Vec<_>, _>>()?;
+            let refs: Vec<&dyn arrow::array::Array> = arrays.iter().map(AsRef::as_ref).collect();
+            return Ok(arrow::compute::concat(&refs).map_err(damaged)?.slice(skip, n));
+        }
+        let rows: usize = blocks.iter().map(|b| b.rows as usize).sum();
+        let parts = |j: usize| blocks.iter().map(move |b| (&b.fields[field].file, b.fields[field].buffers[j]));
+        let buffers = (0..blocks[0].fields[field].buffers.len())
+            .map(|j| self.joined(&parts(j).collect::<Vec<_>>()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let nulls = if blocks.iter().all(|b| b.fields[field].validity.is_none()) {
+            None
+        } else {
+            let parts: Vec<_> =
+                blocks.iter().map(|b| (&b.fields[field].file, b.fields[field].validity, b.rows)).collect();
+            let bits = if parts.iter().all(|(_, v, _)| v.is_some()) {
+                self.joined(&parts.iter().map(|&(f, v, _)| (f, v.expect("checked"))).collect::<Vec<_>>())?
+            } else {
+                self.bitmaps_or_ones(&parts)?
+            };
+            Some(NullBuffer::new(BooleanBuffer::new(bits, 0, rows)))
+        };
+        Ok(array_of(rows, buffers, nulls).map_err(damaged)?.slice(skip, n))
     }
 
-    /// A segment's per-row codes: its dates' ordinals, or its symbols' ranks.
+    /// Whether rows `lo..lo + n` of `fields` of `segment` come as views of the mapped files,
+    /// not copies: they lie in one block, or every buffer of a full block fills whole pages
+    /// and no column joins a block with nulls to one without.
+    pub fn maps(&self, segment: &Segment, fields: &[usize], lo: usize, n: usize) -> bool {
+        let (blocks, ..) = blocks_of(segment, lo, n);
+        blocks.len() == 1
+            || (segment.block_rows as usize % (8 * PAGE) == 0
+                && fields.iter().all(|&f| {
+                    segment.fields[f].dtype != ValueType::Utf8
+                        && (blocks.iter().all(|b| b.fields[f].validity.is_some())
+                            || blocks.iter().all(|b| b.fields[f].validity.is_none()))
+                }))
+    }
+
+    /// The date or symbol codes of rows `lo..lo + n` of `segment`.
     ///
     /// # Errors
-    /// [`LayerError`] when its file is gone or damaged.
-    pub fn codes(&self, segment: &Segment, span: Span, width: u8) -> Result<ArrayRef, LayerError> {
-        let rows = rows(segment)?;
-        let buffer = buffer(&self.map(&segment.rows.file)?, span);
+    /// [`LayerError`] when a file is gone or damaged.
+    pub fn codes(&self, segment: &Segment, which: Codes, lo: usize, n: usize) -> Result<ArrayRef, LayerError> {
+        let (blocks, _, skip) = blocks_of(segment, lo, n);
+        let (width, span): (u8, fn(&Block) -> Span) = match which {
+            Codes::Dates => (segment.date_width, |b| b.date_codes),
+            Codes::Symbols => (segment.symbol_width, |b| b.symbol_codes),
+        };
+        let buffer = self.joined(&blocks.iter().map(|b| (&b.file, span(b))).collect::<Vec<_>>())?;
         Ok(match width {
-            2 => Arc::new(PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, 0, rows), None)),
-            _ => Arc::new(PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, 0, rows), None)),
+            2 => Arc::new(PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, skip, n), None)),
+            _ => Arc::new(PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, skip, n), None)),
         })
     }
 
-    /// Which of a segment's rows the `i`th of its tables has.
+    /// Which of rows `lo..lo + n` of `segment` the `i`th of its tables has.
     ///
     /// # Errors
-    /// [`LayerError`] when its file is gone or damaged.
-    pub fn presence(&self, segment: &Segment, i: usize) -> Result<BooleanBuffer, LayerError> {
-        let rows = rows(segment)?;
-        let span = segment.rows.presence[i];
-        Ok(BooleanBuffer::new(buffer(&self.map(&segment.rows.file)?, span), 0, rows))
+    /// [`LayerError`] when a file is gone or damaged.
+    pub fn presence(&self, segment: &Segment, i: usize, lo: usize, n: usize) -> Result<BooleanBuffer, LayerError> {
+        let (blocks, _, skip) = blocks_of(segment, lo, n);
+        let bits = self.joined(&blocks.iter().map(|b| (&b.file, b.presence[i])).collect::<Vec<_>>())?;
+        Ok(BooleanBuffer::new(bits, skip, n))
     }
 
-    fn map(&self, file: &FileRef) -> Result<Arc<Mapping>, LayerError> {
-        let path = self.dir.join(&file.name);
+    /// The bytes of `parts`, one per consecutive block, as one buffer: mapped as one run when
+    /// each part but the last fills whole pages, copied otherwise.
+    fn joined(&self, parts: &[(&FileRef, Span)]) -> Result<Buffer, LayerError> {
+        let pages = |len: u64| (len as usize).next_multiple_of(PAGE);
+        let whole = parts.iter().rev().skip(1).all(|(_, s)| s.len as usize % PAGE == 0);
+        if !whole {
+            let mut out = MutableBuffer::new(parts.iter().map(|(_, s)| s.len as usize).sum());
+            for &(file, span) in parts {
+                let start = out.len();
+                out.resize(start + span.len as usize, 0);
+                self.open(file)?
+                    .read_exact_at(&mut out.as_slice_mut()[start..], span.offset)
+                    .map_err(|e| LayerError::Missing { file: file.name.clone(), source: e })?;
+            }
+            return Ok(out.into());
+        }
+        let total: usize = parts.iter().map(|(_, s)| pages(s.len)).sum();
+        if total == 0 {
+            return Ok(Buffer::from_vec(Vec::<u8>::new()));
+        }
+        // One reservation, then each part mapped over its place in it.
+        // SAFETY: a fresh anonymous mapping; nothing else refers to the range.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            let file = parts[0].0.name.clone();
+            return Err(LayerError::Missing { file, source: std::io::Error::last_os_error() });
+        }
+        let region = Region { ptr: NonNull::new(base.cast()).expect("mmap succeeded"), len: total };
+        let mut at = 0;
+        for &(file, span) in parts {
+            let handle = self.open(file)?;
+            let len = pages(span.len);
+            // SAFETY: the target lies inside the reservation this function owns; the file's
+            // pages there are immutable (the module's invariant) and, MAP_PRIVATE, a write to
+            // them stays in this process. `check_segment` and `open` proved the span inside
+            // the file, and buffers are padded to whole pages, so no page lies past its end.
+            let mapped = unsafe {
+                libc::mmap(
+                    region.ptr.as_ptr().add(at).cast(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    handle.as_raw_fd(),
+                    span.offset as libc::off_t,
+                )
+            };
+            if mapped == libc::MAP_FAILED {
+                return Err(LayerError::Missing { file: file.name.clone(), source: std::io::Error::last_os_error() });
+            }
+            at += len;
+        }
+        let len =
+            total - pages(parts.last().expect("some part").1.len) + parts.last().expect("some part").1.len as usize;
+        let ptr = region.ptr;
+        // SAFETY: `ptr..ptr+len` lies inside the region, which the Arc keeps mapped as long
+        // as the buffer.
+        Ok(unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(region) as _) })
+    }
+
+    /// Validity bitmaps of consecutive blocks joined by copying, all set for a block without one.
+    fn bitmaps_or_ones(&self, parts: &[(&FileRef, Option<Span>, u64)]) -> Result<Buffer, LayerError> {
+        let mut out = arrow::array::BooleanBufferBuilder::new(parts.iter().map(|p| p.2 as usize).sum());
+        for &(file, span, rows) in parts {
+            match span {
+                Some(span) => {
+                    let bits = self.joined(&[(file, span)])?;
+                    out.append_buffer(&BooleanBuffer::new(bits, 0, rows as usize));
+                }
+                None => out.append_n(rows as usize, true),
+            }
+        }
+        Ok(out.finish().into_inner())
+    }
+
+    /// The open file, checked against the manifest on first use.
+    fn open(&self, file: &FileRef) -> Result<Arc<File>, LayerError> {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handle) = files.get(&file.name) {
+            return Ok(Arc::clone(handle));
+        }
         let missing = |source| LayerError::Missing { file: file.name.clone(), source };
-        let handle = File::open(&path).map_err(missing)?;
+        let handle = File::open(self.dir.join(&file.name)).map_err(missing)?;
         let len = handle.metadata().map_err(missing)?.len();
         if len != file.bytes {
             return Err(LayerError::Truncated { file: file.name.clone(), len, expected: file.bytes });
         }
-        // SAFETY: layer files are written whole before a manifest names them and never written
-        // again (the module's invariant), so the mapped bytes cannot change under the reader;
-        // MAP_PRIVATE keeps any write through this mapping private to this process.
-        let map = unsafe { MmapOptions::new().map_copy(&handle) }.map_err(missing)?;
-        let header = Header::decode(&map, &file.name)?;
-        if header != (Header { generation: file.generation, bytes: file.bytes }) {
+        let mut header = [0u8; HEADER_BYTES];
+        handle.read_exact_at(&mut header, 0).map_err(missing)?;
+        if Header::decode(&header, &file.name)? != (Header { generation: file.generation, bytes: file.bytes }) {
             return Err(LayerError::Replaced { file: file.name.clone() });
         }
-        Ok(Arc::new(Mapping(map)))
+        let handle = Arc::new(handle);
+        files.insert(file.name.clone(), Arc::clone(&handle));
+        Ok(handle)
     }
+}
+
+/// The blocks holding rows `lo..lo + n` of `segment` (at least one), the first one's index, and
+/// its rows before `lo`.
+fn blocks_of(segment: &Segment, lo: usize, n: usize) -> (&[Block], usize, usize) {
+    let per = segment.block_rows as usize;
+    let last = (lo + n.max(1) - 1) / per;
+    let last = last.min(segment.blocks.len().saturating_sub(1));
+    let first = (lo / per).min(last);
+    (&segment.blocks[first..=last], first, lo - first * per)
 }
 
 /// What changed in the store since a generation was published.
@@ -160,7 +326,7 @@ impl Dirty {
 }
 
 /// The asof tables among `fields`' tables.
-pub(crate) fn asof_tables(view: &View, fields: &[FieldFile]) -> Vec<u32> {
+pub(crate) fn asof_tables(view: &View, fields: &[FieldInfo]) -> Vec<u32> {
     let mut tables: Vec<u32> = fields
         .iter()
         .map(|f| f.table)
@@ -171,57 +337,60 @@ pub(crate) fn asof_tables(view: &View, fields: &[FieldFile]) -> Vec<u32> {
     tables
 }
 
-/// A segment's rows, as a length.
-fn rows(segment: &Segment) -> Result<usize, LayerError> {
-    usize::try_from(segment.total_rows()).map_err(|e| LayerError::damaged(format!("segment {}", segment.id), e))
+/// The exact bytes of a buffer of `rows` rows of `dtype`: values, or validity when `dtype` is
+/// `None`; `None` when it varies (string data).
+fn buffer_len(dtype: Option<&DataType>, j: usize, rows: u64) -> Option<u64> {
+    match dtype {
+        None | Some(DataType::Boolean) => Some(rows.div_ceil(8)),
+        Some(DataType::Utf8) => (j == 0).then_some((rows + 1) * 4),
+        Some(t) => t.primitive_width().map(|w| rows * w as u64),
+    }
 }
 
-/// A span of a mapping as an Arrow buffer that keeps the mapping alive.
-fn buffer(mapping: &Arc<Mapping>, span: Span) -> Buffer {
-    let (offset, len) = (span.offset as usize, span.len as usize);
-    let ptr = NonNull::new(mapping.0.as_ptr().wrapping_add(offset).cast_mut()).expect("a mapping is never null");
-    // SAFETY: `check_segment` proved the span lies inside the file, whose length the mapping
-    // has; the Arc keeps the mapping alive as long as the buffer.
-    unsafe { Buffer::from_custom_allocation(ptr, len, Arc::clone(mapping) as _) }
-}
-
-/// Checks that every span of `segment` lies inside its file, aligned, and sized for its rows,
-/// and that each file has the length the manifest says.
-fn check_segment(dir: &Path, segment: &Segment) -> Result<(), LayerError> {
-    let rows = segment.total_rows();
+/// Checks that `segment` is consistent: its days ordered, its blocks cut at `block_rows` and
+/// holding its rows, every span inside its file, page-aligned and of the length its rows need.
+fn check_segment(segment: &Segment) -> Result<(), LayerError> {
     let bad =
         |what: &str| LayerError::damaged("its manifest", format!("segment {} is inconsistent ({what})", segment.id));
     if segment.days.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(bad("days out of order"));
     }
-    let inside = |file: &FileRef, span: &Span| {
-        span.offset % ALIGN as u64 == 0 && span.offset.checked_add(span.len).is_some_and(|end| end <= file.bytes)
-    };
-    let r = &segment.rows;
-    let widths_ok = matches!(r.date_width, 2 | 4) && matches!(r.symbol_width, 2 | 4);
-    if !widths_ok
-        || r.date_codes.len != rows * u64::from(r.date_width)
-        || r.symbol_codes.len != rows * u64::from(r.symbol_width)
-        || !inside(&r.file, &r.date_codes)
-        || !inside(&r.file, &r.symbol_codes)
-        || r.presence.iter().any(|s| s.len < rows.div_ceil(8) || !inside(&r.file, s))
-        || !(r.presence.is_empty() || r.presence.len() == segment.tables.len())
+    let per = segment.block_rows;
+    if per == 0 || per % 64 != 0 || !matches!(segment.date_width, 2 | 4) || !matches!(segment.symbol_width, 2 | 4) {
+        return Err(bad("block layout"));
+    }
+    let blocks = segment.blocks.len();
+    if segment.blocks.iter().map(|b| b.rows).sum::<u64>() != segment.total_rows()
+        || segment.blocks.iter().enumerate().any(|(i, b)| b.rows == 0 || (i + 1 < blocks && b.rows != per))
     {
-        return Err(bad("rows"));
+        return Err(bad("blocks"));
     }
-    for field in &segment.fields {
-        if field.buffers.iter().chain(&field.validity).any(|s| !inside(&field.file, s))
-            || field.validity.is_some_and(|s| s.len < rows.div_ceil(8))
+    let fits = |file: &FileRef, span: &Span, want: Option<u64>| {
+        span.offset % PAGE as u64 == 0
+            && span.offset >= PAGE as u64
+            && span.offset.checked_add(span.len.next_multiple_of(PAGE as u64)).is_some_and(|end| end <= file.bytes)
+            && want.is_none_or(|w| span.len == w)
+    };
+    for block in &segment.blocks {
+        let rows = block.rows;
+        if !fits(&block.file, &block.date_codes, Some(rows * u64::from(segment.date_width)))
+            || !fits(&block.file, &block.symbol_codes, Some(rows * u64::from(segment.symbol_width)))
+            || block.presence.iter().any(|s| !fits(&block.file, s, Some(rows.div_ceil(8))))
+            || !(block.presence.is_empty() || block.presence.len() == segment.tables.len())
+            || block.presence.len() != segment.blocks[0].presence.len()
+            || block.fields.len() != segment.fields.len()
         {
-            return Err(bad(&field.name));
+            return Err(bad("rows"));
         }
-    }
-    for file in std::iter::once(&r.file).chain(segment.fields.iter().map(|f| &f.file)) {
-        let len = std::fs::metadata(dir.join(&file.name))
-            .map_err(|source| LayerError::Missing { file: file.name.clone(), source })?
-            .len();
-        if len != file.bytes {
-            return Err(LayerError::Truncated { file: file.name.clone(), len, expected: file.bytes });
+        for (info, part) in segment.fields.iter().zip(&block.fields) {
+            let dtype = info.dtype.arrow();
+            let wanted_buffers = if info.dtype == ValueType::Utf8 { 2 } else { 1 };
+            if part.buffers.len() != wanted_buffers
+                || part.buffers.iter().enumerate().any(|(j, s)| !fits(&part.file, s, buffer_len(Some(&dtype), j, rows)))
+                || part.validity.is_some_and(|s| !fits(&part.file, &s, buffer_len(None, 0, rows)))
+            {
+                return Err(bad(&info.name));
+            }
         }
     }
     Ok(())

@@ -3,7 +3,8 @@
 //!
 //! What is published is a set of segments ([`format::Segment`]): a range of dates, the union of
 //! some daily tables' keys on each of them (in the order a plain read lays rows out), and fields
-//! filled in over those rows. A read whose rows and range agree with a segment's gets columns
+//! filled in over those rows, cut into blocks of rows that are written and replaced on their own.
+//! A read whose rows and range agree with a segment's gets columns
 //! that are views of the mapped files; a read that keeps fewer rows (a symbol filter, a base
 //! table, fewer tables) gets a plain copy of the rows it keeps; days the layer does not hold, or
 //! that changed in the store since it was published, are read from the store. One result never
@@ -18,6 +19,8 @@
 //! - Anything a reader cannot validate (missing, foreign, another format, truncated, damaged) is
 //!   ignored with one warning, and the read falls back to the store.
 
+#[cfg(test)]
+mod block_tests;
 mod format;
 mod generation;
 pub(crate) mod publish;
@@ -30,8 +33,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 
 pub use self::format::LAYER_FORMAT_VERSION;
-pub(crate) use self::format::{FieldFile, Segment};
-pub(crate) use self::generation::{asof_tables, Dirty, Generation};
+pub(crate) use self::format::{Block, FieldInfo, FileRef, Segment, PAGE};
+pub(crate) use self::generation::{asof_tables, Codes, Dirty, Generation};
 pub(crate) use self::publish::Publisher;
 pub use self::publish::{PublishReport, SegmentReport};
 use crate::error::LayerError;
@@ -148,10 +151,15 @@ impl SharedLayer {
         loaded
     }
 
-    /// Notes that a generation failed while being read, so the next read looks again.
+    /// Notes that a generation failed while being read: reads use the store until a new
+    /// manifest is in place.
     pub fn failed(&self, e: &LayerError) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.seen = None;
+        // Files are checked when first read: the manifest that named a bad one is not used
+        // again, and the next manifest is looked at afresh.
+        if let Some((_, generation)) = state.seen.as_mut() {
+            *generation = None;
+        }
         drop(state);
         self.warn(format!(
             "the shared layer at {} failed while being read: {e}; reading from the store",

@@ -1,5 +1,5 @@
-//! Publishing: segment files written whole under new names, a manifest renamed into place, and
-//! the files no manifest names any more unlinked. One process publishes at a time (`LOCK`).
+//! Publishing: block files written under new names, a manifest renamed into place, and the
+//! files no manifest names any more unlinked. One process publishes at a time (`LOCK`).
 //!
 //! A publisher killed at any point leaves either the old manifest, whose files it never touched,
 //! or the new one, whose files were all written before it; files written for a manifest that
@@ -10,71 +10,30 @@ use std::io::{BufWriter, Write};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayData, ArrayRef, AsArray, MutableArrayData};
 use arrow::buffer::BooleanBuffer;
+use arrow::datatypes::DataType;
 
 use super::format::{
-    encode_manifest, file_name, is_layer_file, stamp_name, FieldFile, FileRef, Header, Manifest, RowsFile, Segment,
-    Span, ALIGN, HEADER_BYTES, LOCK, MANIFEST, MANIFEST_TMP,
+    encode_manifest, file_name, is_layer_file, stamp_name, Block, FieldPart, FileRef, Header, Manifest, Segment, Span,
+    LOCK, MANIFEST, MANIFEST_TMP, PAGE,
 };
 use super::generation::Generation;
 use crate::error::ShareError;
-use crate::types::{Day, ValueType};
-
-/// The content of one segment, assembled from the store.
-pub(crate) struct SegmentContent {
-    /// The range asked for.
-    pub start: Day,
-    /// See `start`.
-    pub end: Day,
-    /// The daily tables whose keys make the rows.
-    pub tables: Vec<u32>,
-    /// Every day read, with its rows.
-    pub days: Vec<(Day, u64)>,
-    /// Per row, its day's ordinal among the days with rows (Int16 or Int32).
-    pub date_codes: ArrayRef,
-    /// Per row, its symbol's rank (Int16 or Int32).
-    pub symbol_codes: ArrayRef,
-    /// Per table, when there are several, which rows it has.
-    pub presence: Vec<BooleanBuffer>,
-    /// The fields: id, table id, `table.field`, type and column.
-    pub fields: Vec<(u32, u32, String, ValueType, ArrayRef)>,
-}
-
-impl SegmentContent {
-    /// Bytes its files will take.
-    pub fn bytes(&self) -> u64 {
-        let padded = |n: usize| n.next_multiple_of(ALIGN) as u64;
-        let rows = HEADER_BYTES as u64
-            + [&self.date_codes, &self.symbol_codes]
-                .iter()
-                .map(|a| padded(a.to_data().buffers()[0].len()))
-                .sum::<u64>()
-            + self.presence.iter().map(|p| padded(p.values().len())).sum::<u64>();
-        let fields: u64 = self
-            .fields
-            .iter()
-            .map(|(.., array)| {
-                let data = array.to_data();
-                HEADER_BYTES as u64
-                    + data.buffers().iter().map(|b| padded(b.len())).sum::<u64>()
-                    + data.nulls().map_or(0, |n| padded(n.buffer().len()))
-            })
-            .sum();
-        rows + fields
-    }
-}
 
 /// What a publish or a refresh did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PublishReport {
     /// The generation now in place; `None` when nothing needed publishing.
     pub generation: Option<u64>,
-    /// The segments written.
+    /// The segments written, whole or in part; `bytes` counts what was written.
     pub written: Vec<SegmentReport>,
-    /// The segments evicted to stay within the budget (their dates are those they held).
+    /// The fields evicted to stay within the budget, by segment (their dates are those they
+    /// held); `bytes` counts what was freed.
     pub evicted: Vec<SegmentReport>,
-    /// Rows written.
+    /// Blocks written, whole or in part.
+    pub blocks: u64,
+    /// Rows of the blocks written.
     pub rows: u64,
     /// Bytes written.
     pub bytes: u64,
@@ -131,13 +90,13 @@ impl Publisher {
         Ok(Self { dir: dir.to_path_buf(), budget, identity, store_path, _lock: lock })
     }
 
-    /// The manifest in place, if readers would use it; anything else is rebuilt from nothing.
-    pub fn current(&self) -> Option<Manifest> {
+    /// The generation in place, if readers would use it; anything else is rebuilt from nothing.
+    pub fn current(&self) -> Option<Generation> {
         if !self.dir.join(MANIFEST).exists() {
             return None;
         }
         match Generation::load(&self.dir, &self.identity) {
-            Ok(generation) => Some(generation.manifest),
+            Ok(generation) => Some(generation),
             Err(e) => {
                 tracing::warn!(layer = %self.dir.display(), "replacing the shared layer: {e}");
                 None
@@ -159,25 +118,46 @@ impl Publisher {
         on_disk.max(current.map_or(0, |m| m.generation)) + 1
     }
 
-    /// Chooses which of `others` to keep beside `needed` new bytes: the least recently used go
-    /// first while the layer would exceed its budget. Returns those kept and those evicted.
+    /// Chooses what of `others` to keep beside `needed` new bytes: while the layer would exceed
+    /// its budget, fields go one at a time, last published first, from the segment used least
+    /// recently, and a segment left with no field goes whole. Returns what is kept, and a
+    /// report of each segment's evicted fields.
     ///
     /// # Errors
     /// [`ShareError::OverBudget`] when `needed` alone exceeds the budget.
-    pub fn make_room(&self, needed: u64, mut others: Vec<Segment>) -> Result<(Vec<Segment>, Vec<Segment>), ShareError> {
+    pub fn make_room(
+        &self,
+        needed: u64,
+        mut others: Vec<Segment>,
+    ) -> Result<(Vec<Segment>, Vec<SegmentReport>), ShareError> {
         if needed > self.budget {
             return Err(ShareError::OverBudget { path: self.dir.clone(), needed, budget: self.budget });
         }
         others.sort_by_key(|s| std::cmp::Reverse(self.last_used(s.id)));
         let mut evicted = Vec::new();
-        while others.iter().map(Segment::bytes).sum::<u64>() + needed > self.budget {
-            let gone = others.pop().expect("needed alone fits the budget");
+        let mut held: u64 = others.iter().map(Segment::bytes).sum();
+        while held + needed > self.budget {
+            let segment = others.last_mut().expect("needed alone fits the budget");
+            let mut gone = SegmentReport { fields: Vec::new(), bytes: 0, ..SegmentReport::of(segment) };
+            while held + needed > self.budget && segment.fields.len() > 1 {
+                let field = segment.fields.len() - 1;
+                let bytes = segment.field_bytes(field);
+                gone.fields.push(segment.fields[field].name.clone());
+                gone.bytes += bytes;
+                held -= bytes;
+                segment.without_field(field);
+            }
+            if held + needed > self.budget {
+                let segment = others.pop().expect("the segment above");
+                gone.fields.extend(field_names(&segment));
+                gone.bytes += segment.bytes();
+                held -= segment.bytes();
+            }
             tracing::info!(
                 layer = %self.dir.display(),
-                segment = gone.id,
-                bytes = gone.bytes(),
-                fields = %field_names(&gone).join(","),
-                "evicted the least recently used segment to stay within the budget"
+                bytes = gone.bytes,
+                fields = %gone.fields.join(","),
+                "evicted the fields used least recently to stay within the budget"
             );
             evicted.push(gone);
         }
@@ -207,77 +187,73 @@ impl Publisher {
             .unwrap_or(std::time::UNIX_EPOCH)
     }
 
-    /// Writes the files of segment `id` for `generation`.
+    /// Writes the rows file of block `index` of `segment` for `generation`: the block's date and
+    /// symbol codes, and per table of several, which rows it has.
     ///
     /// # Errors
-    /// [`ShareError::Full`] or [`ShareError::Io`]; the partial files are removed.
-    pub fn write_segment(&self, generation: u64, id: u64, content: &SegmentContent) -> Result<Segment, ShareError> {
-        let mut written = Vec::new();
-        let result = self.write_files(generation, id, content, &mut written);
-        if result.is_err() {
-            for name in written {
-                let _ = std::fs::remove_file(self.dir.join(name));
-            }
-        }
-        result
-    }
-
-    fn write_files(
+    /// [`ShareError::Io`], for example when the file system is full.
+    pub fn write_rows(
         &self,
         generation: u64,
-        id: u64,
-        content: &SegmentContent,
-        written: &mut Vec<String>,
-    ) -> Result<Segment, ShareError> {
-        let width = |a: &ArrayRef| if a.data_type() == &arrow::datatypes::DataType::Int16 { 2 } else { 4 };
-        let mut rows = DataFile::create(&self.dir, file_name(generation, id, "rows"), written)?;
-        let date_codes = rows.put(&content.date_codes.to_data().buffers()[0])?;
-        let symbol_codes = rows.put(&content.symbol_codes.to_data().buffers()[0])?;
-        let presence = content.presence.iter().map(|p| rows.put(p.values())).collect::<Result<_, _>>()?;
-        let rows = RowsFile {
-            date_width: width(&content.date_codes),
-            date_codes,
-            symbol_width: width(&content.symbol_codes),
-            symbol_codes,
-            presence,
-            file: rows.finish(generation)?,
+        segment: u64,
+        index: usize,
+        date_codes: &ArrayRef,
+        symbol_codes: &ArrayRef,
+        presence: &[BooleanBuffer],
+    ) -> Result<Block, ShareError> {
+        let rows = symbol_codes.len() as u64;
+        let mut file = DataFile::create(&self.dir, file_name(generation, segment, index, "rows"))?;
+        let codes = |a: &ArrayRef| {
+            a.to_data().buffers()[0]
+                .slice_with_length(0, a.len() * a.data_type().primitive_width().expect("integer codes"))
         };
-        let mut fields = Vec::with_capacity(content.fields.len());
-        for (field, table, name, dtype, array) in &content.fields {
-            let data = array.to_data();
-            assert_eq!(data.offset(), 0, "assembled columns start at their first row");
-            let mut file = DataFile::create(&self.dir, file_name(generation, id, &format!("f{field}")), written)?;
-            let buffers = data.buffers().iter().map(|b| file.put(b)).collect::<Result<_, _>>()?;
-            let validity = match data.nulls().filter(|n| n.null_count() > 0) {
-                Some(nulls) => {
-                    assert_eq!(nulls.offset(), 0, "assembled validity starts at its first row");
-                    Some(file.put(nulls.buffer())?)
-                }
-                None => None,
-            };
-            fields.push(FieldFile {
-                id: *field,
-                table: *table,
-                name: name.clone(),
-                dtype: *dtype,
-                buffers,
-                validity,
-                file: file.finish(generation)?,
-            });
-        }
-        let stamp = self.dir.join(stamp_name(id));
+        let date_codes = file.put(&codes(date_codes))?;
+        let symbol_codes = file.put(&codes(symbol_codes))?;
+        let bits = rows.div_ceil(8) as usize;
+        let presence = presence.iter().map(|p| file.put(&p.sliced()[..bits])).collect::<Result<_, _>>()?;
+        Ok(Block { rows, file: file.finish(generation)?, date_codes, symbol_codes, presence, fields: Vec::new() })
+    }
+
+    /// Writes field `field`'s part of block `index` of `segment` for `generation`.
+    ///
+    /// # Errors
+    /// [`ShareError::Io`], for example when the file system is full.
+    pub fn write_field(
+        &self,
+        generation: u64,
+        segment: u64,
+        index: usize,
+        field: u32,
+        array: &ArrayRef,
+    ) -> Result<FieldPart, ShareError> {
+        let data = starting_at_zero(array);
+        let rows = data.len();
+        // Exactly the bytes the rows need: a full block's buffer then joins the next block's.
+        let lengths: Vec<usize> = match data.data_type() {
+            DataType::Boolean => vec![rows.div_ceil(8)],
+            DataType::Utf8 => vec![(rows + 1) * 4, data.buffers()[0].typed_data::<i32>()[rows] as usize],
+            t => vec![rows * t.primitive_width().expect("a fixed-width type")],
+        };
+        let mut file = DataFile::create(&self.dir, file_name(generation, segment, index, &format!("f{field}")))?;
+        let buffers =
+            data.buffers().iter().zip(lengths).map(|(b, len)| file.put(&b[..len])).collect::<Result<_, _>>()?;
+        let validity = match data.nulls().filter(|n| n.null_count() > 0) {
+            Some(nulls) => Some(file.put(&nulls.inner().sliced()[..rows.div_ceil(8)])?),
+            None => None,
+        };
+        Ok(FieldPart { buffers, validity, file: file.finish(generation)? })
+    }
+
+    /// Creates the use stamp of `segment` if it has none.
+    ///
+    /// # Errors
+    /// [`ShareError::Io`].
+    pub fn stamp(&self, segment: u64) -> Result<(), ShareError> {
+        let stamp = self.dir.join(stamp_name(segment));
         if !stamp.exists() {
             File::create(&stamp).map_err(|e| ShareError::io(&stamp, &e))?;
         }
-        Ok(Segment {
-            id,
-            start: content.start,
-            end: content.end,
-            tables: content.tables.clone(),
-            days: content.days.clone(),
-            rows,
-            fields,
-        })
+        Ok(())
     }
 
     /// Renames `manifest` into place, then unlinks every layer file it does not name.
@@ -302,11 +278,10 @@ impl Publisher {
 
     /// Unlinks the layer files `keep` does not name. Readers that map one keep its pages.
     pub fn collect(&self, keep: &Manifest) {
-        let mut named: Vec<String> = Vec::new();
+        let mut named: std::collections::HashSet<String> = std::collections::HashSet::new();
         for segment in &keep.segments {
-            named.push(segment.rows.file.name.clone());
-            named.extend(segment.fields.iter().map(|f| f.file.name.clone()));
-            named.push(stamp_name(segment.id));
+            named.extend(segment.files().map(|f| f.name.clone()));
+            named.insert(stamp_name(segment.id));
         }
         for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
             let Ok(name) = entry.file_name().into_string() else { continue };
@@ -340,7 +315,20 @@ pub(crate) fn field_names(segment: &Segment) -> Vec<String> {
     segment.fields.iter().map(|f| f.name.clone()).collect()
 }
 
-/// A data file being written: its header's room first, then buffers at aligned offsets.
+/// `array`'s data with its values, offsets and validity starting at its first row, as a file
+/// stores them: a slice that starts mid-buffer (strings, booleans) is copied.
+fn starting_at_zero(array: &ArrayRef) -> ArrayData {
+    let data = array.to_data();
+    let strings_shifted = array.as_string_opt::<i32>().is_some_and(|s| s.value_offsets().first() != Some(&0));
+    if data.offset() == 0 && !strings_shifted {
+        return data;
+    }
+    let mut copy = MutableArrayData::new(vec![&data], false, data.len());
+    copy.try_extend(0, 0, data.len()).expect("a copy of an array as long as itself");
+    copy.freeze()
+}
+
+/// A data file being written: its header's page first, then buffers at page-aligned offsets.
 struct DataFile {
     path: PathBuf,
     name: String,
@@ -349,26 +337,26 @@ struct DataFile {
 }
 
 impl DataFile {
-    fn create(dir: &Path, name: String, written: &mut Vec<String>) -> Result<Self, ShareError> {
+    fn create(dir: &Path, name: String) -> Result<Self, ShareError> {
         let path = dir.join(&name);
         // A file of this name could only be an orphan of a killed publish, but a reader might
         // map it: unlink it rather than truncate it.
         let _ = std::fs::remove_file(&path);
         let file =
             OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| ShareError::io(&path, &e))?;
-        written.push(name.clone());
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(&[0; HEADER_BYTES]).map_err(|e| ShareError::io(&path, &e))?;
-        Ok(Self { path, name, out, at: HEADER_BYTES as u64 })
+        out.write_all(&[0; PAGE]).map_err(|e| ShareError::io(&path, &e))?;
+        Ok(Self { path, name, out, at: PAGE as u64 })
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<Span, ShareError> {
+        const ZEROS: [u8; PAGE] = [0; PAGE];
         let span = Span { offset: self.at, len: bytes.len() as u64 };
-        let pad = (bytes.len().next_multiple_of(ALIGN) - bytes.len()) as u64;
+        let pad = bytes.len().next_multiple_of(PAGE) - bytes.len();
         let io = |e: std::io::Error| ShareError::io(&self.path, &e);
         self.out.write_all(bytes).map_err(io)?;
-        self.out.write_all(&[0; ALIGN][..pad as usize]).map_err(io)?;
-        self.at += bytes.len() as u64 + pad;
+        self.out.write_all(&ZEROS[..pad]).map_err(io)?;
+        self.at += (bytes.len() + pad) as u64;
         Ok(span)
     }
 

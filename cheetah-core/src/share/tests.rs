@@ -18,9 +18,16 @@ struct Setup {
     plain: Cache,
 }
 
+/// One block per segment: these tests are of what a segment serves, views included.
 fn setup(symbols: usize, seed: u64) -> Setup {
+    setup_blocks(symbols, seed, 1 << 15)
+}
+
+/// A market of `symbols` published in blocks of `block_rows`.
+fn setup_blocks(symbols: usize, seed: u64, block_rows: u64) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "64MiB");
+    let mut config = config(dir.path(), "64MiB");
+    config.share.as_mut().unwrap().block_rows = block_rows;
     let mut market = Market::new(&config.store.path, symbols, seed);
     for day in FIRST..FIRST + DAYS {
         market.commit(day);
@@ -119,7 +126,8 @@ fn arb_request() -> impl Strategy<Value = Request> {
 }
 
 thread_local! {
-    static SETUP: Setup = setup(12, 7);
+    /// Blocks of 64 rows: every read spans several.
+    static SETUP: Setup = setup_blocks(12, 7, 64);
 }
 
 proptest! {
@@ -214,7 +222,10 @@ fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with("-f2"))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.contains("-s1-") && name.ends_with("-f2")
+        })
         .unwrap();
     let bytes = std::fs::read(&victim).unwrap();
     std::fs::remove_file(&victim).unwrap();
@@ -244,29 +255,63 @@ fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
 }
 
 #[test]
-fn over_budget_the_least_recently_used_segment_goes() {
+fn over_budget_the_fields_used_least_recently_go() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "24KiB");
-    let mut market = Market::new(&config.store.path, 30, 5);
+    let base = config(dir.path(), "1GiB");
+    let mut market = Market::new(&base.store.path, 30, 5);
     for day in FIRST..FIRST + DAYS {
         market.commit(day);
     }
-    let cache = Cache::builder(config).open().unwrap();
     let cols = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let early = cache.publish(date_of(FIRST), date_of(FIRST + 9), Some(&cols(&["close", "pe"]))).unwrap();
-    let late = cache.publish(date_of(FIRST + 10), date_of(FIRST + 19), Some(&cols(&["close", "pe"]))).unwrap();
-    assert!(early.evicted.is_empty() && late.evicted.is_empty(), "two fit");
-    // Reading the early one makes the late one the least recently used.
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let read = cache.get(&Request::new(date_of(FIRST), date_of(FIRST + 9), cols(&["close", "pe"]))).unwrap();
-    assert!(read.shared.is_some());
-    let third = cache.publish(date_of(FIRST + 5), date_of(FIRST + 23), Some(&cols(&["close", "pe", "mv"]))).unwrap();
-    assert_eq!(third.evicted.len(), 1, "{third:?}");
-    let status = cache.share_status().unwrap();
-    assert!(status.bytes <= 24 << 10, "{status:?}");
-    let ranges: Vec<_> = status.segments.iter().map(|s| s.start).collect();
-    assert!(ranges.contains(&date_of(FIRST)) && !ranges.contains(&date_of(FIRST + 10)), "{ranges:?}");
+    let (early, late, third) = (
+        (date_of(FIRST), date_of(FIRST + 9), cols(&["close", "pe"])),
+        (date_of(FIRST + 10), date_of(FIRST + 19), cols(&["close", "pe"])),
+        (date_of(FIRST + 5), date_of(FIRST + 23), cols(&["close", "pe", "mv"])),
+    );
+    // The sizes of the three segments and of the late one's last field, measured in a layer
+    // of their own.
+    let mut roomy = base.clone();
+    roomy.share.as_mut().unwrap().path = dir.path().join("measure");
+    let measure = Cache::builder(roomy).open().unwrap();
+    for (start, end, cols) in [&early, &late, &third] {
+        measure.publish(*start, *end, Some(cols)).unwrap();
+    }
+    let text = std::fs::read_to_string(dir.path().join("measure/MANIFEST")).unwrap();
+    let manifest: super::format::Manifest = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let bytes: Vec<u64> = manifest.segments.iter().map(super::format::Segment::bytes).collect();
+    let late_pe = manifest.segments[1].field_bytes(1);
 
+    let run = |budget: u64| {
+        let mut config = base.clone();
+        config.share.as_mut().unwrap().path = dir.path().join(format!("share-{budget}"));
+        config.share.as_mut().unwrap().budget_bytes = budget;
+        let cache = Cache::builder(config).open().unwrap();
+        let first = cache.publish(early.0, early.1, Some(&early.2)).unwrap();
+        let second = cache.publish(late.0, late.1, Some(&late.2)).unwrap();
+        assert!(first.evicted.is_empty() && second.evicted.is_empty(), "two fit");
+        // Reading the early one makes the late one the least recently used.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let read = cache.get(&Request::new(early.0, early.1, early.2.clone())).unwrap();
+        assert!(read.shared.is_some());
+        let report = cache.publish(third.0, third.1, Some(&third.2)).unwrap();
+        let status = cache.share_status().unwrap();
+        assert!(status.bytes <= budget, "{status:?}");
+        (cache, report, status)
+    };
+    // Room for all but the late segment's last field: that field goes, the segment stays.
+    let (_, report, status) = run(bytes.iter().sum::<u64>() - late_pe);
+    assert_eq!(report.evicted.len(), 1, "{report:?}");
+    assert_eq!(report.evicted[0].fields, ["val.pe"], "{report:?}");
+    assert_eq!(report.evicted[0].bytes, late_pe);
+    let late_now = status.segments.iter().find(|s| s.start == late.0).expect("the late segment stays");
+    assert_eq!(late_now.fields, ["bar.close"]);
+
+    // Room for the early and third only: the late segment goes whole.
+    let (cache, report, status) = run(bytes[0] + bytes[2]);
+    assert_eq!(report.evicted.len(), 1, "{report:?}");
+    assert_eq!(report.evicted[0].fields, ["val.pe", "bar.close"], "{report:?}");
+    let ranges: Vec<_> = status.segments.iter().map(|s| s.start).collect();
+    assert!(ranges.contains(&early.0) && !ranges.contains(&late.0), "{ranges:?}");
     let err = cache.publish(date_of(FIRST), date_of(FIRST + DAYS), None).unwrap_err().to_string();
     assert!(err.contains("budget"), "{err}");
 }
@@ -312,7 +357,8 @@ impl Drop for TinyTmpfs {
 #[test]
 fn a_full_tmpfs_fails_the_publish_and_readers_keep_what_was_published() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "64MiB");
+    let mut config = config(dir.path(), "64MiB");
+    config.share.as_mut().unwrap().block_rows = 1 << 15;
     let mut market = Market::new(&config.store.path, 40, 23);
     for day in FIRST..FIRST + DAYS {
         market.commit(day);
@@ -351,10 +397,10 @@ fn codes_damaged_inside_an_intact_file_fall_back_to_the_store() {
     let manifest: super::format::Manifest = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     // Rewritten under a new inode, as a layer file is never written in place; header and size
     // stay whole, the symbol codes become -1.
-    let rows = &manifest.segments[0].rows;
-    let path = dir.join(&rows.file.name);
+    let block = &manifest.segments[0].blocks[0];
+    let path = dir.join(&block.file.name);
     let mut bytes = std::fs::read(&path).unwrap();
-    let span = rows.symbol_codes;
+    let span = block.symbol_codes;
     bytes[span.offset as usize..(span.offset + span.len) as usize].fill(0xFF);
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, &bytes).unwrap();
