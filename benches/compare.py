@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 import flight
 import layer
 import local as local_bench
+import upkeep as upkeep_bench
 import market
 import panels
 import quality
@@ -205,6 +206,10 @@ def cheetah_bin() -> Path:
     return ROOT / "target" / "release" / "cheetah"
 
 
+def upkeep_binary() -> Path:
+    return ROOT / "target" / "release" / "layer-upkeep"
+
+
 def store_field_bytes(config: Path) -> dict[str, int]:
     out = subprocess.run([str(cheetah_bin()), "--config", str(config), "status", "--json"],
                          check=True, capture_output=True, text=True).stdout
@@ -316,6 +321,8 @@ def main(argv: list[str]) -> None:
                         help="only the quality-report bench, building the store if no run left one")
     parser.add_argument("--versions-only", action="store_true",
                         help="only the versions bench, backfilling its base store if no run left one")
+    parser.add_argument("--upkeep-only", action="store_true",
+                        help="only the shared-layer upkeep bench (its own synthetic store; no PostgreSQL needed)")
     parser.add_argument("--local-only", action="store_true",
                         help="only the local-tables bench, on the store of a previous run")
     parser.add_argument("--newest-python", default=None,
@@ -323,6 +330,13 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
+
+    if args.upkeep_only:
+        lines = upkeep_bench.report(upkeep_binary(), work, log)
+        text = "\n".join([f"Measured {dt.date.today()}", "", upkeep_bench.HEAD, *lines])
+        (work / "report-upkeep.md").write_text(text + "\n")
+        print(text)
+        return
 
     data = Market(work, args.pg, args.symbols, args.years, args.seed)
     data.ensure(arctic=not args.quality_only)
@@ -513,6 +527,7 @@ def main(argv: list[str]) -> None:
                                           data.arctic, args.runs, cheetah_bin(), log)
     log("local tables")
     local_lines = local_bench.report(sys.executable, work, config, args.runs, cheetah_bin(), log)
+    upkeep_lines = upkeep_bench.report(upkeep_binary(), work, log)
     report += [
         f"Measured {dt.date.today()} on {versions(args.pg, args.newest_python)}",
         "",
@@ -533,6 +548,9 @@ def main(argv: list[str]) -> None:
         "codes are views of the mapped files.",
         "",
         *layer_lines,
+        "",
+        upkeep_bench.HEAD,
+        *upkeep_lines,
         "",
         "Arrow Flight: `cheetah serve --no-update` reading through the same layer; clients in other processes over",
         "loopback, on the same 2 cores as the server.",
