@@ -1,7 +1,7 @@
 //! One generation of the layer as a reader holds it: a validated manifest, and its files, each
 //! opened and checked once and mapped copy-on-write afresh for every read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
@@ -29,8 +29,11 @@ pub(crate) struct Generation {
     /// The days changed in the store since the manifest's journal position, as of the last
     /// reader position asked about.
     dirty: Mutex<Option<(u64, Arc<Dirty>)>>,
-    /// The files opened so far, each checked once: a file a manifest names never changes.
-    files: Mutex<HashMap<String, Arc<File>>>,
+    /// The files checked so far: a file a manifest names never changes, so one check of its
+    /// length and header serves every read. They are not kept open: a read of many blocks
+    /// would hold more descriptors than a process may have, and a mapping outlives its file's
+    /// descriptor.
+    checked: Mutex<HashSet<String>>,
 }
 
 /// Pages mapped `MAP_PRIVATE` for one read: a frame made of them may be written in place, and
@@ -78,7 +81,7 @@ impl Generation {
         for segment in &manifest.segments {
             check_segment(segment)?;
         }
-        Ok(Self { manifest, dir: dir.to_path_buf(), dirty: Mutex::default(), files: Mutex::default() })
+        Ok(Self { manifest, dir: dir.to_path_buf(), dirty: Mutex::default(), checked: Mutex::default() })
     }
 
     /// The days written or deleted in `store` since this generation was published, as of the
@@ -275,14 +278,13 @@ impl Generation {
         Ok(out.finish().into_inner())
     }
 
-    /// The open file, checked against the manifest on first use.
-    fn open(&self, file: &FileRef) -> Result<Arc<File>, LayerError> {
-        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(handle) = files.get(&file.name) {
-            return Ok(Arc::clone(handle));
-        }
+    /// The file opened, checked against the manifest on first use.
+    fn open(&self, file: &FileRef) -> Result<File, LayerError> {
         let missing = |source| LayerError::Missing { file: file.name.clone(), source };
         let handle = File::open(self.dir.join(&file.name)).map_err(missing)?;
+        if self.checked.lock().unwrap_or_else(PoisonError::into_inner).contains(&file.name) {
+            return Ok(handle);
+        }
         let len = handle.metadata().map_err(missing)?.len();
         if len != file.bytes {
             return Err(LayerError::Truncated { file: file.name.clone(), len, expected: file.bytes });
@@ -292,8 +294,7 @@ impl Generation {
         if Header::decode(&header, &file.name)? != (Header { generation: file.generation, bytes: file.bytes }) {
             return Err(LayerError::Replaced { file: file.name.clone() });
         }
-        let handle = Arc::new(handle);
-        files.insert(file.name.clone(), Arc::clone(&handle));
+        self.checked.lock().unwrap_or_else(PoisonError::into_inner).insert(file.name.clone());
         Ok(handle)
     }
 }
