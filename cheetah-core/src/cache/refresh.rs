@@ -153,8 +153,8 @@ impl Cache {
     /// read from `current`, and recoded by `recode` when symbols were added since.
     ///
     /// # Errors
-    /// Store failures; [`crate::error::ShareError`] when a file cannot be written;
-    /// [`crate::error::LayerError`] when an old block cannot be read.
+    /// Store failures; [`crate::error::ShareError`] when a file cannot be written, and
+    /// [`ShareError::Unreadable`] when an old block cannot be read back.
     pub(super) fn rewrite(
         &self,
         out: &Output<'_>,
@@ -206,6 +206,7 @@ impl Cache {
             for k in 0..end {
                 if segment.blocks[k] == old.blocks[k] {
                     segment.blocks[k] = recoded(out, current, old, k, recode)?;
+                    written += 1;
                 }
             }
         }
