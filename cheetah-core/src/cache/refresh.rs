@@ -190,7 +190,7 @@ impl Cache {
                 (tail_day, tail_block) = (Some(first_day_at(&rows_before, k * per)), Some(k));
                 break;
             }
-            match self.patch(out, current, old, k, &cols, recode)? {
+            match self.patch(out, current, (old, &rows_before), k, &cols, recode)? {
                 Some(block) => {
                     written += usize::from(block != old.blocks[k]);
                     segment.blocks[k] = block;
@@ -221,21 +221,20 @@ impl Cache {
         Ok(Rewrite { segment, blocks: written })
     }
 
-    /// Block `k` of `old` rewritten from the store where its fields' content differs, or `None`
-    /// when its rows' keys changed.
+    /// Block `k` of `old` (whose rows before each day are `rows_before`) rewritten from the
+    /// store where its fields' content differs, or `None` when its rows' keys changed.
     fn patch(
         &self,
         out: &Output<'_>,
         current: &Generation,
-        old: &Segment,
+        (old, rows_before): (&Segment, &[u64]),
         k: usize,
         cols: &[String],
         recode: Option<&(SymbolRanking, SymbolRanking)>,
     ) -> Result<Option<Block>, Error> {
         let per = old.block_rows as usize;
-        let rows_before = prefix_rows(&old.days);
         let (lo, n) = (k * per, old.blocks[k].rows as usize);
-        let (a, b) = (first_day_at(&rows_before, lo), last_day_before(&rows_before, lo + n));
+        let (a, b) = (first_day_at(rows_before, lo), last_day_before(rows_before, lo + n));
         let rows = self.read_rows(cols, old.days[a].0, old.days[b].0, out.symbols)?;
         if rows.days != old.days[a..=b] {
             return Ok(None);
