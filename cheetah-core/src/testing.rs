@@ -205,9 +205,14 @@ impl Market {
     }
 
     pub fn delete(&mut self, day: Day) {
+        let table = &catalog().tables[1];
         let mut batch = self.store.batch();
-        batch.delete_day(&catalog().tables[1], day);
+        batch.delete_day(table, day);
         self.store.write(batch).unwrap();
+        // What `correct` recommits: the day without the deleted rows.
+        if let Some(days) = self.written.get_mut(&day) {
+            days.retain(|w| w.table != table.id);
+        }
     }
 
     pub fn add_symbol(&mut self, name: &str) {
