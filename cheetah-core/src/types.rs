@@ -1,6 +1,10 @@
 //! The value types Cheetah caches, their Arrow equivalents, and [`Day`], the date of a chunk.
 
-use arrow::datatypes::{DataType, TimeUnit};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Int16Type, Int32Type, Int64Type, Int8Type, TimeUnit, UInt8Type};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +185,31 @@ impl ValueType {
             other => format!("{other:?}").to_lowercase(),
         }
     }
+}
+
+/// An integer column with nulls as pandas' numpy backend holds it: float64, NaN at the nulls,
+/// the validity kept. `None` for any other column, which that backend holds as it is.
+pub(crate) fn nan_floats(array: &dyn Array) -> Option<ArrayRef> {
+    let nulls = array.nulls().filter(|n| n.null_count() > 0)?;
+    fn widen<T: ArrowPrimitiveType>(
+        array: &dyn Array,
+        nulls: &NullBuffer,
+        to_f64: impl Fn(T::Native) -> f64,
+    ) -> ArrayRef {
+        let values = array.as_primitive::<T>().values();
+        let floats: Vec<f64> =
+            values.iter().zip(nulls.iter()).map(|(&v, valid)| if valid { to_f64(v) } else { f64::NAN }).collect();
+        Arc::new(Float64Array::new(floats.into(), Some(nulls.clone())))
+    }
+    Some(match array.data_type() {
+        DataType::Int8 => widen::<Int8Type>(array, nulls, f64::from),
+        DataType::UInt8 => widen::<UInt8Type>(array, nulls, f64::from),
+        DataType::Int16 => widen::<Int16Type>(array, nulls, f64::from),
+        DataType::Int32 => widen::<Int32Type>(array, nulls, f64::from),
+        // As pandas widens them: exactly up to 2^53, to the nearest double beyond.
+        DataType::Int64 => widen::<Int64Type>(array, nulls, |v| v as f64),
+        _ => return None,
+    })
 }
 
 fn unit_code(unit: TimeUnit) -> u8 {

@@ -7,7 +7,7 @@ use cheetah_core::arrow::array::RecordBatch;
 use cheetah_core::arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::chrono::NaiveDate;
 use cheetah_core::chrono::SecondsFormat;
-use cheetah_core::{AsOf, Cache as CoreCache, Config, DateLayout, StoreError, Version};
+use cheetah_core::{AsOf, Cache as CoreCache, Config, DateLayout, IntegerNulls, StoreError, Version};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3_arrow::PyTable;
@@ -62,17 +62,21 @@ impl Cache {
     /// (a pair of dates or `None`), what the shared layer served (generation, rows, whether
     /// the columns are views of it) or `None`, and the version read (its number, its commit
     /// time as ISO text, the snapshot named). With `dictionary_dates`, the `date` column is
-    /// dictionary-encoded: a code per row into the dates that have rows.
-    #[pyo3(signature = (read, dictionary_dates=false))]
+    /// dictionary-encoded: a code per row into the dates that have rows. With `nan_integers`, an
+    /// integer field with nulls comes as float64 with NaN at them, as pandas' numpy backend
+    /// holds it.
+    #[pyo3(signature = (read, dictionary_dates=false, nan_integers=false))]
     #[allow(clippy::type_complexity)]
     fn get<'py>(
         &self,
         py: Python<'py>,
         read: ReadArgs,
         dictionary_dates: bool,
+        nan_integers: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Option<(u64, usize, bool)>, Lineage)> {
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
-        let request = read.request()?.dates(dates);
+        let nulls = if nan_integers { IntegerNulls::NanFloat } else { IntegerNulls::Validity };
+        let request = read.request()?.dates(dates).integer_nulls(nulls);
         let cache = self.shared(py)?;
         let result = abandonable(py, move || cache.get(&request))?;
         let shared = result.shared.map(|s| (s.generation, s.rows, s.views));

@@ -49,10 +49,13 @@ config, layer = sys.argv[1], sys.argv[2]
 df = cheetah.open(config).get_data("2019-12-01", "2030-01-01", sys.argv[3].split(","))
 ref = cheetah.open(config, share=False).get_data("2019-12-01", "2030-01-01", sys.argv[3].split(","))
 pd.testing.assert_frame_equal(df, ref, check_exact=True)
-address = df["close"].to_numpy().__array_interface__["data"][0]
 maps = [line.split() for line in open("/proc/self/maps")]
-mapped = [m[-1] for m in maps if len(m) == 6 and int(m[0].split("-")[0], 16) <= address < int(m[0].split("-")[1], 16)]
-print(json.dumps({"shared": df.attrs["cheetah"]["shared"], "mapped": mapped, "rows": len(df)}))
+def mapped(column):
+    address = df[column].to_numpy().__array_interface__["data"][0]
+    return [m[-1] for m in maps if len(m) == 6 and int(m[0].split("-")[0], 16) <= address < int(m[0].split("-")[1], 16)]
+print(json.dumps({"shared": df.attrs["cheetah"]["shared"], "mapped": mapped("close"), "rows": len(df),
+                  "volume": {"dtype": str(df["volume"].dtype), "nulls": int(df["volume"].isna().sum()),
+                             "mapped": mapped("volume")}}))
 """
     layer = cheetah.open(shared).status()["share"]["path"]
     out = subprocess.run([sys.executable, "-c", script, str(shared), layer, ",".join(ALL)],
@@ -60,6 +63,10 @@ print(json.dumps({"shared": df.attrs["cheetah"]["shared"], "mapped": mapped, "ro
     report = json.loads(out.stdout)
     assert report["shared"]["views"] is True and report["shared"]["rows"] == report["rows"]
     assert report["mapped"] and report["mapped"][0].startswith(layer), "close is a view of a layer file"
+    # An integer with nulls: the layer's float64 copy, not one widened in this process.
+    volume = report["volume"]
+    assert volume["dtype"] == "float64" and volume["nulls"] > 0, volume
+    assert volume["mapped"] and volume["mapped"][0].startswith(layer), volume
 
 
 SHAPES = [

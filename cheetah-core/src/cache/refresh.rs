@@ -64,7 +64,13 @@ impl Rows {
                     }
                     t => pages(n * t.primitive_width().unwrap_or(0)),
                 };
-                bytes += pages(PAGE) + values + if part.null_count() > 0 { pages(n.div_ceil(8)) } else { 0 };
+                // With nulls: the validity, and for an integer its float64 copy.
+                let nulls = match part.null_count() {
+                    0 => 0,
+                    _ if part.data_type().is_integer() => pages(n.div_ceil(8)) + pages(n * 8),
+                    _ => pages(n.div_ceil(8)),
+                };
+                bytes += pages(PAGE) + values + nulls;
             }
         }
         bytes
@@ -258,7 +264,7 @@ impl Cache {
         };
         for (j, info) in old.fields.iter().enumerate() {
             let new = rows.columns[j].slice(skip, n);
-            if current.column(old, j, lo, n).map_err(ShareError::from)?.to_data() != new.to_data() {
+            if current.column(old, j, lo, n, false).map_err(ShareError::from)?.to_data() != new.to_data() {
                 block.fields[j] = out.publisher.write_field(out.generation, old.id, k, info.id, &new)?;
             }
         }

@@ -71,12 +71,26 @@ pub struct Request {
     pub base: Option<String>,
     /// The layout of the `date` column.
     pub dates: DateLayout,
+    /// How integer fields with nulls come back.
+    pub integer_nulls: IntegerNulls,
     /// Adjust the price fields of tables with `[table.adjust]`.
     pub adjust: Option<Adjust>,
     /// Keep only rows whose symbol was a member of this universe on the row's date.
     pub universe: Option<String>,
     /// The store version to read; the latest when `None`.
     pub as_of: Option<AsOf>,
+}
+
+/// How a read returns an integer field that has nulls in its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IntegerNulls {
+    /// As integers with a validity bitmap, as Arrow holds them.
+    #[default]
+    Validity,
+    /// As float64 with NaN at the nulls, the validity kept: the column pandas' numpy backend
+    /// holds, which the shared layer then serves as a view instead of every process widening
+    /// its own copy.
+    NanFloat,
 }
 
 /// Which store version a read sees.
@@ -125,6 +139,7 @@ impl Request {
             symbols: None,
             base: None,
             dates: DateLayout::Date32,
+            integer_nulls: IntegerNulls::Validity,
             adjust: None,
             universe: None,
             as_of: None,
@@ -170,6 +185,13 @@ impl Request {
     #[must_use]
     pub fn dates(mut self, layout: DateLayout) -> Self {
         self.dates = layout;
+        self
+    }
+
+    /// Returns integer fields with nulls so.
+    #[must_use]
+    pub fn integer_nulls(mut self, layout: IntegerNulls) -> Self {
+        self.integer_nulls = layout;
         self
     }
 }
@@ -252,7 +274,7 @@ impl<'a, C: ChunkSource> Reader<'a, C> {
         let store = |plan: &Plan<'_>| from_store(plan, view, chunks, pool, request.dates);
         let chosen = self.shared.and_then(|(layer, lv)| Some((layer, lv, layered::choose(&plan, view, lv)?)));
         let mut columns = match chosen {
-            Some((layer, lv, choice)) => match layered::read(&plan, view, lv, &choice, request.dates, store)? {
+            Some((layer, lv, choice)) => match layered::read(&plan, view, lv, &choice, request, store)? {
                 Ok(columns) => {
                     layer.touch(choice.segment.id);
                     columns
@@ -269,12 +291,28 @@ impl<'a, C: ChunkSource> Reader<'a, C> {
             adjust::adjust_long(&columns.symbols, &mut columns.fields, &plan.adjusted, &divisors);
         }
         columns.fields.truncate(plan.outputs);
+        if request.integer_nulls == IntegerNulls::NanFloat {
+            for field in &mut columns.fields {
+                if let Some(floats) = crate::types::nan_floats(field.as_ref()) {
+                    *field = floats;
+                    // Widened here, in this process's memory: not a view of the layer.
+                    if let Some(shared) = columns.shared.as_mut() {
+                        shared.views = false;
+                    }
+                }
+            }
+        }
 
         let mut schema_fields = vec![
             Field::new("date", columns.dates.data_type().clone(), false),
             Field::new("symbol", columns.symbols.data_type().clone(), false),
         ];
-        schema_fields.extend(plan.output_fields().into_iter().map(|(name, dtype)| Field::new(name, dtype, true)));
+        schema_fields.extend(
+            plan.output_fields()
+                .into_iter()
+                .zip(&columns.fields)
+                .map(|((name, _), array)| Field::new(name, array.data_type().clone(), true)),
+        );
         let mut arrays: Vec<ArrayRef> = vec![columns.dates, columns.symbols];
         arrays.extend(columns.fields);
         let batch =

@@ -9,7 +9,10 @@ use proptest::prelude::*;
 use super::format::{Manifest, Segment};
 use crate::testing::{config, Market, DAYS, FIRST};
 use crate::types::{date_of, Day};
-use crate::{Cache, DateLayout, QueryResult, Request};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+
+use crate::{Cache, DateLayout, IntegerNulls, QueryResult, Request};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -72,6 +75,7 @@ fn check_reads(setup: &Setup, days: Day, dropped: bool) {
     let end = date_of(FIRST + days);
     let all: Vec<String> = COLS.iter().filter(|&&c| !(dropped && c == "mv")).map(|c| c.to_string()).collect();
     let exact = both(setup, &Request::new(date_of(FIRST), end, all.clone()).dates(DateLayout::Dictionary));
+    both(setup, &Request::new(date_of(FIRST), end, all.clone()).integer_nulls(IntegerNulls::NanFloat));
     let served = exact.shared.expect("a refreshed layer serves the whole segment");
     assert_eq!(served.rows, exact.batch.num_rows(), "every row from the layer: nothing is stale");
     for start in [1, 7, days - 2] {
@@ -240,4 +244,37 @@ fn a_column_over_blocks_of_whole_pages_is_one_view_of_the_files() {
     let values = |b: &arrow::record_batch::RecordBatch| b.column(2).to_data().buffers()[0].clone();
     assert_ne!(values(&one).as_ptr(), values(&two).as_ptr());
     assert_eq!(values(&one).as_slice(), values(&two).as_slice());
+}
+
+#[test]
+fn an_integer_with_nulls_comes_as_the_layers_float64_copy_when_pandas_asks_for_it() {
+    let setup = setup(2000, 1 << 15);
+    let cols: Vec<String> = ["close", "volume", "pe"].iter().map(|c| c.to_string()).collect();
+    let request = Request::new(date_of(FIRST), date_of(FIRST + DAYS - 1), cols).integer_nulls(IntegerNulls::NanFloat);
+    let plain = setup.plain.get(&request).unwrap();
+    let shared = setup.shared.get(&request).unwrap();
+    // `volume` is null where only `val` has the row: float64, NaN there, the validity kept.
+    let volume = shared.batch.column(3);
+    assert_eq!(volume.data_type(), &DataType::Float64);
+    assert!(volume.null_count() > 0);
+    assert_eq!(plain.batch, shared.batch);
+    let used = shared.shared.expect("served by the layer");
+    assert!(used.views && used.rows == shared.batch.num_rows(), "{used:?}");
+    let floats = volume.as_primitive::<Float64Type>();
+    let integers = setup.plain.get(&Request { integer_nulls: IntegerNulls::Validity, ..request.clone() }).unwrap();
+    let integers = integers.batch.column(3).as_primitive::<Int64Type>().clone();
+    for i in 0..floats.len() {
+        match integers.is_valid(i) {
+            true => assert_eq!(floats.values()[i], integers.value(i) as f64),
+            false => assert!(floats.values()[i].is_nan()),
+        }
+    }
+
+    // Rows of `bar` alone have no null `volume`: it stays an integer, as pandas keeps it.
+    let bar = Request::new(date_of(FIRST + 3), date_of(FIRST + 15), vec!["close".into(), "volume".into()])
+        .integer_nulls(IntegerNulls::NanFloat);
+    let shared = setup.shared.get(&bar).unwrap();
+    assert_eq!(shared.batch.column(3).data_type(), &DataType::Int64);
+    assert_eq!(setup.plain.get(&bar).unwrap().batch, shared.batch);
+    assert!(shared.shared.is_some_and(|s| s.views));
 }

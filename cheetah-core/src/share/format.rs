@@ -22,8 +22,8 @@ use crate::error::LayerError;
 use crate::types::{Day, ValueType};
 
 /// The layer's format. Version 1: whole segments. Version 2: segments cut into blocks of rows,
-/// buffers page-aligned.
-pub const LAYER_FORMAT_VERSION: u32 = 2;
+/// buffers page-aligned. Version 3: integer parts with nulls carry a float64 copy for pandas.
+pub const LAYER_FORMAT_VERSION: u32 = 3;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "MANIFEST";
@@ -173,6 +173,9 @@ pub struct FieldPart {
     pub buffers: Vec<Span>,
     /// Its validity bitmap, if it has nulls.
     pub validity: Option<Span>,
+    /// For an integer field with nulls: its values as float64 with NaN at the nulls, the column
+    /// pandas' numpy backend holds, so every process can map it instead of widening its own.
+    pub widened: Option<Span>,
 }
 
 /// A data file as the manifest names it.

@@ -113,32 +113,35 @@ impl Generation {
         Ok(Some(dirty))
     }
 
-    /// Field `field`'s column over rows `lo..lo + n` of `segment`.
+    /// Field `field`'s column over rows `lo..lo + n` of `segment`. With `widened`, an integer
+    /// column with nulls there comes as its published float64 copy when every block has one.
     ///
     /// # Errors
     /// [`LayerError`] when a file is gone or damaged.
-    pub fn column(&self, segment: &Segment, field: usize, lo: usize, n: usize) -> Result<ArrayRef, LayerError> {
+    pub fn column(
+        &self,
+        segment: &Segment,
+        field: usize,
+        lo: usize,
+        n: usize,
+        widened: bool,
+    ) -> Result<ArrayRef, LayerError> {
         let info = &segment.fields[field];
         let (blocks, first, skip) = blocks_of(segment, lo, n);
         let damaged = |e| LayerError::damaged(format!("field `{}` of segment {}", info.name, segment.id), e);
-        let array_of = |rows: usize, buffers: Vec<Buffer>, nulls: Option<NullBuffer>| {
-            ArrayData::builder(info.dtype.arrow()).len(rows).buffers(buffers).nulls(nulls).build().map(make_array)
-        };
         if info.dtype == ValueType::Utf8 && blocks.len() > 1 {
             // Offsets count from each block's own start: the blocks join by copying.
             let arrays = blocks
                 .iter()
                 .enumerate()
-                .map(|(k, b)| self.column(segment, field, (first + k) * segment.block_rows as usize, b.rows as usize))
+                .map(|(k, b)| {
+                    self.column(segment, field, (first + k) * segment.block_rows as usize, b.rows as usize, false)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let refs: Vec<&dyn arrow::array::Array> = arrays.iter().map(AsRef::as_ref).collect();
             return Ok(arrow::compute::concat(&refs).map_err(damaged)?.slice(skip, n));
         }
         let rows: usize = blocks.iter().map(|b| b.rows as usize).sum();
-        let parts = |j: usize| blocks.iter().map(move |b| (&b.fields[field].file, b.fields[field].buffers[j]));
-        let buffers = (0..blocks[0].fields[field].buffers.len())
-            .map(|j| self.joined(&parts(j).collect::<Vec<_>>()))
-            .collect::<Result<Vec<_>, _>>()?;
         let nulls = if blocks.iter().all(|b| b.fields[field].validity.is_none()) {
             None
         } else {
@@ -151,7 +154,23 @@ impl Generation {
             };
             Some(NullBuffer::new(BooleanBuffer::new(bits, 0, rows)))
         };
-        Ok(array_of(rows, buffers, nulls).map_err(damaged)?.slice(skip, n))
+        // Only where the rows served hold a null: elsewhere pandas keeps the integers.
+        let floats = widened
+            && blocks.iter().all(|b| b.fields[field].widened.is_some())
+            && nulls.as_ref().is_some_and(|bits| bits.slice(skip, n).null_count() > 0);
+        let (dtype, buffers) = if floats {
+            let spans: Vec<_> =
+                blocks.iter().map(|b| (&b.fields[field].file, b.fields[field].widened.expect("checked"))).collect();
+            (DataType::Float64, vec![self.joined(&spans)?])
+        } else {
+            let parts = |j: usize| blocks.iter().map(move |b| (&b.fields[field].file, b.fields[field].buffers[j]));
+            let buffers = (0..blocks[0].fields[field].buffers.len())
+                .map(|j| self.joined(&parts(j).collect::<Vec<_>>()))
+                .collect::<Result<Vec<_>, _>>()?;
+            (info.dtype.arrow(), buffers)
+        };
+        let data = ArrayData::builder(dtype).len(rows).buffers(buffers).nulls(nulls).build().map_err(damaged)?;
+        Ok(make_array(data).slice(skip, n))
     }
 
     /// Whether rows `lo..lo + n` of `fields` of `segment` come as views of the mapped files,
@@ -389,6 +408,9 @@ fn check_segment(segment: &Segment) -> Result<(), LayerError> {
             if part.buffers.len() != wanted_buffers
                 || part.buffers.iter().enumerate().any(|(j, s)| !fits(&part.file, s, buffer_len(Some(&dtype), j, rows)))
                 || part.validity.is_some_and(|s| !fits(&part.file, &s, buffer_len(None, 0, rows)))
+                || part.widened.is_some_and(|s| {
+                    part.validity.is_none() || !dtype.is_integer() || !fits(&part.file, &s, Some(rows * 8))
+                })
             {
                 return Err(bad(&info.name));
             }

@@ -241,7 +241,11 @@ impl Publisher {
             Some(nulls) => Some(file.put(&nulls.inner().sliced()[..rows.div_ceil(8)])?),
             None => None,
         };
-        Ok(FieldPart { buffers, validity, file: file.finish(generation)? })
+        let widened = match crate::types::nan_floats(array.as_ref()) {
+            Some(floats) => Some(file.put(floats.to_data().buffers()[0].as_slice())?),
+            None => None,
+        };
+        Ok(FieldPart { buffers, validity, widened, file: file.finish(generation)? })
     }
 
     /// Creates the use stamp of `segment` if it has none.

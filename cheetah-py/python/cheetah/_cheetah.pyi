@@ -33,7 +33,7 @@ class Cache:
     @property
     def config_path(self) -> os.PathLike[str]: ...
     def get(
-        self, read: Read, dictionary_dates: bool = False
+        self, read: Read, dictionary_dates: bool = False, nan_integers: bool = False
     ) -> tuple[pa.Table, Optional[tuple[_dt.date, _dt.date]], Optional[tuple[int, int, bool]], Lineage]: ...
     def panel(
         self, read: Read
