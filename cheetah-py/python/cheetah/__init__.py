@@ -18,8 +18,15 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _cheetah
-from ._cheetah import (
+# The extension's allocator (mimalloc) would ask the kernel for transparent huge pages. A process
+# faulting in fresh huge pages after the machine sat idle spends most of a large first read in
+# the kernel zeroing them: Q1 took 1.7 s against 0.6 s without, while a steady repeated read is
+# the same either way (docs/benchmarks.md, "The first read of a new process"). Read when the
+# extension loads; a caller's own setting wins.
+os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
+
+from . import _cheetah  # noqa: E402
+from ._cheetah import (  # noqa: E402
     CheetahError,
     ConfigError,
     CorruptChunk,
@@ -33,8 +40,8 @@ from ._cheetah import (
     VersionError,
     WriteError,
 )
-from ._html import UpdateReport, status_html
-from ._reads import Adjust, DateLike, KnownAt, Read, ReadOptions, Reads, day, known, names, read_keywords
+from ._html import UpdateReport, status_html  # noqa: E402
+from ._reads import Adjust, DateLike, KnownAt, Read, ReadOptions, Reads, day, known, names, read_keywords  # noqa: E402
 
 if TYPE_CHECKING:
     import datetime
@@ -118,13 +125,21 @@ class Cache(Reads):
         """The config file this cache was opened from."""
         return os.fspath(self._inner.config_path)
 
-    def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
-        table, covered, shared, lineage = self._inner.get(read, dictionary_dates)
+    def _get(self, read: Read, dictionary_dates: bool = False, nan_integers: bool = False) -> tuple[pa.Table, dict[str, Any]]:
+        table, covered, shared, lineage = self._inner.get(read, dictionary_dates, nan_integers)
         for message in self._inner.take_share_warnings():
             warnings.warn(message, ShareWarning, stacklevel=4)
         info = read.info(covered, lineage)
         info["shared"] = None if shared is None else dict(zip(("generation", "rows", "views"), shared))
         return table, info
+
+    def _get_frame(self, read: Read, backend: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+        from ._frames import to_pandas
+
+        # The numpy backend holds an integer with nulls as float64: asked for so, the shared
+        # layer's published float64 copy becomes the column, not a copy per process.
+        table, info = self._get(read, dictionary_dates=True, nan_integers=backend == "numpy")
+        return to_pandas(table, backend), info
 
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         from ._frames import matrix_frames
