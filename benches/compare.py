@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -110,7 +111,8 @@ class Market:
             library = arcticdb.Arctic(f"lmdb://{self.arctic}?map_size=20GB").get_library("market", create_if_missing=True)
             for name in TABLES:
                 log(f"writing {name} into ArcticDB")
-                library.write(name, frame_of(self.tables()[name]))
+                # ArcticDB keeps no nullable integers: it gets what a numpy-backed frame holds.
+                library.write(name, frame_of(self.tables()[name], nullable=False))
             self._stamp(self.arctic).write_text(self.description)
 
     def parquet_bytes(self, fields: list[str]) -> int:
@@ -144,10 +146,16 @@ def create_database(dsn: str) -> None:
     subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{parts["dbname"]}"'], check=True)
 
 
-def frame_of(table: market.Table) -> pd.DataFrame:
+def frame_of(table: market.Table, nullable: bool = True) -> pd.DataFrame:
+    """The table as a frame; its integer columns with nulls as pandas' nullable integers, or with
+    `nullable=False` as the float64 with NaN that a numpy-backed frame holds."""
     index = pd.MultiIndex.from_arrays(
         [table.dates.astype("datetime64[ns]"), table.symbols.astype(object)], names=["date", "symbol"])
-    return pd.DataFrame(table.columns, index=index)
+    columns = {c: table.nullable(c) if nullable else table.columns[c] for c in table.columns}
+    if not nullable:
+        for c, mask in table.nulls.items():
+            columns[c] = np.where(mask, np.nan, table.columns[c])
+    return pd.DataFrame(columns, index=index)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """A seeded synthetic stock market, by default 5,000 symbols over 10 years of trading days.
 
-Symbols list, delist and get suspended; `daily_bar` has a row for every listed, trading
-(date, symbol), with an adjustment factor that steps up on dividends and splits; `valuation`
-covers about 97% of those keys; `factors` starts in the 8th year; `fundamentals` holds
+Symbols list, delist and get suspended; `daily_bar` has a row for every listed (date, symbol),
+with an adjustment factor that steps up on dividends and splits; on a suspended day the row
+keeps the last price and its `volume`, `amount` and `turnover` are NULL, so the integer
+`volume` has nulls, as vendors that keep suspended rows deliver it; `valuation` covers about
+97% of the trading keys; `factors` starts in the 8th year; `fundamentals` holds
 quarterly reports keyed by announcement date; `index_member` holds the membership intervals of
 two indexes rebalanced twice a year by market value: `000300.SH` (the largest 300, or 30% of
 the symbols in a smaller market) and `000905.SH` (the next 500, or 50%).
@@ -18,7 +20,7 @@ import datetime as dt
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +39,18 @@ class Table:
     columns: dict[str, np.ndarray]  # float64, int64, str or datetime64; NaN and NaT for null
     date_col: str = "trade_date"
     symbol_col: str = "symbol"
+    #: Where an integer column is null: a mask per column that has any.
+    nulls: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def nullable(self, name: str) -> object:
+        """Column `name` with its nulls: a pandas nullable integer array for an integer column
+        with a mask, else the numpy array."""
+        values = self.columns[name]
+        if name not in self.nulls:
+            return values
+        import pandas as pd
+
+        return pd.arrays.IntegerArray(values, self.nulls[name].copy())
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -79,14 +93,20 @@ def generate(symbols: int = 5000, years: int = 10, seed: int = 7) -> dict[str, T
     shares = rng.uniform(1e8, 1e10, n_sym)[None, :]
     turnover = volume / shares * 100
 
-    ti, si = np.nonzero(present)  # row-major: ordered by date, then symbol
-    dates = days[ti]
-    syms = names[si]
-    bar = Table("daily_bar", dates, syms, {
-        "open": open_[ti, si].round(2), "high": high[ti, si].round(2), "low": low[ti, si].round(2),
-        "close": close[ti, si].round(2), "volume": volume[ti, si], "amount": amount[ti, si],
-        "adj_factor": adj_factor[ti, si], "turnover": turnover[ti, si],
-    })
+    # A suspended day keeps its row: the prices of the last trading day, no volume.
+    last_traded = np.maximum.accumulate(np.where(present, t, 0), axis=0)
+    sym = np.arange(n_sym)[None, :]
+    open_, high, low, close = (np.where(suspended, close[last_traded, sym], p) for p in (open_, high, low, close))
+    bi, bs = np.nonzero(listed)  # row-major: ordered by date, then symbol
+    halted = suspended[bi, bs]
+    bar = Table("daily_bar", days[bi], names[bs], {
+        "open": open_[bi, bs].round(2), "high": high[bi, bs].round(2), "low": low[bi, bs].round(2),
+        "close": close[bi, bs].round(2), "volume": np.where(halted, 0, volume[bi, bs]),
+        "amount": np.where(halted, np.nan, amount[bi, bs]), "adj_factor": adj_factor[bi, bs],
+        "turnover": np.where(halted, np.nan, turnover[bi, bs]),
+    }, nulls={"volume": halted})
+
+    ti, si = np.nonzero(present)
 
     keep = rng.random(len(ti)) < 0.97
     vi, vs = ti[keep], si[keep]
@@ -192,8 +212,10 @@ def write_sqlite(tables: dict[str, Table], path: str) -> None:
         date_text = table.dates.astype(str)
         converted = [table.columns[c].astype(str).astype(object) if table.columns[c].dtype.kind == "M"
                      else table.columns[c].astype(object) for c in cols]
-        for values in converted:
+        for c, values in zip(cols, converted):
             values[[(isinstance(v, float) and v != v) or v == "NaT" for v in values]] = None
+            if c in table.nulls:
+                values[table.nulls[c]] = None
         rows = zip(date_text.tolist(), table.symbols.tolist(), *[v.tolist() for v in converted])
         marks = ", ".join("?" * (len(cols) + 2))
         db.executemany(f'INSERT INTO "{table.name}" VALUES ({marks})', rows)
@@ -229,7 +251,7 @@ def write_postgres(tables: dict[str, Table], dsn: str, description: str = "") ->
         ddl = (f'DROP TABLE IF EXISTS "{table.name}"; '
                f'CREATE TABLE "{table.name}" ({dates} DATE NOT NULL, {symbol} TEXT NOT NULL, {decl});')
         subprocess.run(["psql", dsn, "-qc", ddl], check=True)
-        frame = pd.DataFrame({dates: table.dates, symbol: table.symbols, **table.columns})
+        frame = pd.DataFrame({dates: table.dates, symbol: table.symbols, **{c: table.nullable(c) for c in cols}})
         copy = f'COPY "{table.name}" FROM STDIN WITH (FORMAT csv)'
         with subprocess.Popen(["psql", dsn, "-qc", copy], stdin=subprocess.PIPE) as psql:
             for start in range(0, len(frame), 500_000):
@@ -247,7 +269,7 @@ def write_postgres(tables: dict[str, Table], dsn: str, description: str = "") ->
 
 
 def describe(symbols: int, years: int, seed: int) -> str:
-    return f"symbols={symbols} years={years} seed={seed}"
+    return f"symbols={symbols} years={years} seed={seed} suspended-rows"
 
 
 def main(argv: list[str]) -> None:
