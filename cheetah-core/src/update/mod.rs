@@ -205,6 +205,12 @@ impl<'a> Updater<'a> {
         if let Err(e) = self.drop_unconfigured_universes() {
             tracing::error!("deleting universes no longer in the config failed: {e}");
         }
+        match self.store.tidy() {
+            Ok(Some(files)) => tracing::info!(files, "merged the store's small table files, which every reader opens"),
+            Ok(None) => {}
+            // Only readers' open time depends on it: the update itself succeeded.
+            Err(e) => tracing::warn!("merging the store's small table files failed: {e}"),
+        }
         report
     }
 
