@@ -115,9 +115,13 @@ def parts_to_pandas(parts: list[pa.Table], schema: pa.Schema, backend: str) -> p
     symbol_codes = np.empty(rows, dtype=_code_type(len(symbols)))
     names = schema.names[2:]
     direct = {name: None for name in names}
-    for name, field in zip(names, schema.types[2:]):
-        if pa.types.is_floating(field) or pa.types.is_integer(field):
+    for j, (name, field) in enumerate(zip(names, schema.types[2:])):
+        if pa.types.is_floating(field):
             direct[name] = np.empty(rows, dtype=field.to_pandas_dtype())
+        elif pa.types.is_integer(field):
+            # With a null anywhere, pandas holds the column as float64, NaN at the nulls.
+            nulls = any(b.column(j + 2).null_count for _, b in batches)
+            direct[name] = np.empty(rows, dtype=np.float64 if nulls else field.to_pandas_dtype())
     starts = np.cumsum([0] + [b.num_rows for _, b in batches[:-1]]).tolist()
 
     def fill_dates() -> None:
@@ -130,14 +134,19 @@ def parts_to_pandas(parts: list[pa.Table], schema: pa.Schema, backend: str) -> p
             symbol_codes[at:at + batch.num_rows] = _values(batch.column(1).indices)
 
     def fill(j: int) -> Any:
-        """Field `j` copied into place, or as `to_pandas` builds it where an integer has nulls."""
+        """Field `j` copied into place: an integer with nulls widened to float64 as it is
+        copied, its nulls then set to NaN (Cheetah writes NaN into a float's null slots, and
+        the wire keeps them)."""
         target = direct[names[j]]
         columns = [b.column(j + 2) for _, b in batches]
-        # Cheetah writes NaN into a float's null slots, and the wire keeps them.
-        if target is None or not (pa.types.is_floating(schema.types[j + 2]) or all(c.null_count == 0 for c in columns)):
+        if target is None:
             return _column(pa.chunked_array(columns, type=schema.types[j + 2]), backend)
+        widened = pa.types.is_integer(schema.types[j + 2]) and target.dtype == np.float64
         for column, at in zip(columns, starts):
-            target[at:at + len(column)] = _values(column)
+            place = target[at:at + len(column)]
+            place[:] = _values(column)
+            if widened and column.null_count:
+                place[column.is_null().to_numpy(zero_copy_only=False)] = np.nan
         return target
 
     if rows < PARALLEL_ROWS:
