@@ -397,8 +397,8 @@ fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> Result<ArrayRef, Layer
 
 /// Codes into `values` as a dictionary column; the codes of a damaged file may not index them.
 fn keyed(codes: ArrayRef, values: ArrayRef) -> Result<ArrayRef, arrow::error::ArrowError> {
-    // One vectorised min and max over the codes, where `try_new` would check them one by one:
-    // on a read of ten million rows that check was a third of the read.
+    // One vectorised maximum over the codes, where `try_new` would check them one by one: on a
+    // read of ten million rows that check was a third of the read.
     if codes.null_count() > 0 || !codes_below(&codes, values.len()) {
         return Err(arrow::error::ArrowError::InvalidArgumentError(format!(
             "a code is outside the dictionary of {} values",
