@@ -1,8 +1,8 @@
 //! The Flight service: `GetFlightInfo` plans a read and splits it into date-range endpoints,
-//! `DoGet` reads one ticket and streams it, `DoAction` answers `fields` and `status`. Reads go
-//! through [`Reads`]. The one write, `DoPut` of a frame into a local table, goes through
-//! [`Writes`], which the service holds only when `[flight] write_token` is set, and only for a
-//! call that presented that token; `DoExchange` is refused.
+//! `DoGet` reads one ticket and streams it, `DoAction` answers `fields`, `status`, `universes`,
+//! `snapshots` and `location`. Reads go through [`Reads`]. The one write, `DoPut` of a frame into
+//! a local table, goes through [`Writes`], which the service holds only when `[flight]
+//! write_token` is set, and only for a call that presented that token; `DoExchange` is refused.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -48,6 +48,8 @@ pub trait Reads: Send + Sync + 'static {
     fn universes(&self) -> Result<Vec<(String, Option<Universe>)>, Error>;
     /// The snapshots.
     fn snapshots(&self) -> Result<Vec<Snapshot>, Error>;
+    /// The config file and the store's identity, for a client on this machine to open them.
+    fn location(&self) -> Result<(std::path::PathBuf, String), Error>;
 }
 
 impl Reads for Cache {
@@ -69,6 +71,12 @@ impl Reads for Cache {
 
     fn snapshots(&self) -> Result<Vec<Snapshot>, Error> {
         Cache::snapshots(self)
+    }
+
+    fn location(&self) -> Result<(std::path::PathBuf, String), Error> {
+        let config = &self.config().path;
+        let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.clone());
+        Ok((config, self.identity()?))
     }
 }
 
@@ -387,11 +395,19 @@ impl<R: Reads> FlightService for Service<R> {
     async fn do_action(&self, request: Call<Action>) -> Result<Response<Self::DoActionStream>, Status> {
         Role::admit_read(&request)?;
         let action = request.into_inner();
-        if !["fields", "status", "universes", "snapshots"].contains(&action.r#type.as_str()) {
+        if !["fields", "status", "universes", "snapshots", "location"].contains(&action.r#type.as_str()) {
             return Err(invalid(format!(
-                "no action {:?}; the actions are `fields`, `status`, `universes` and `snapshots`",
+                "no action {:?}; the actions are `fields`, `status`, `universes`, `snapshots` and `location`",
                 action.r#type
             )));
+        }
+        if action.r#type == "location" {
+            let (config, identity) = self.blocking(|reads| reads.location().map_err(|e| status_of(&e))).await?;
+            return Ok(Self::action_result(&json!({
+                "config": config,
+                "identity": identity,
+                "boot_id": boot_id(),
+            })));
         }
         if action.r#type == "universes" {
             let universes = self.blocking(|reads| reads.universes().map_err(|e| status_of(&e))).await?;
@@ -423,10 +439,20 @@ impl<R: Reads> FlightService for Service<R> {
             ("status", "What the store holds per table and field, and the server's streams (JSON)"),
             ("universes", "Each configured universe and its membership intervals, as last read (JSON)"),
             ("snapshots", "The snapshots: name, store version, when made, note (JSON)"),
+            (
+                "location",
+                "The config file, the store's identity and this machine's boot id, for a client on the same machine to read the store and shared layer directly (JSON)",
+            ),
         ];
         let actions = actions.map(|(name, about)| Ok(ActionType { r#type: name.into(), description: about.into() }));
         Ok(Response::new(stream::iter(actions).boxed()))
     }
+}
+
+/// This boot of this machine's kernel, which a client compares with its own to know it runs on
+/// the same machine; `None` where the kernel does not say.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|id| id.trim().to_string())
 }
 
 fn read_only() -> Status {

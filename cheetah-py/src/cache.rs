@@ -258,6 +258,12 @@ impl Cache {
     fn config_path(&self) -> PathBuf {
         self.config.path.clone()
     }
+
+    /// The store's identity, made when it was created; a reader before the first update has
+    /// none yet.
+    fn identity(&self, py: Python<'_>) -> PyResult<String> {
+        without_gil(py, || Ok(self.cache()?.identity()?))
+    }
 }
 
 /// The version a read read, for `df.attrs["cheetah"]`: its number, its commit time as ISO text

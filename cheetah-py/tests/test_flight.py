@@ -1,12 +1,14 @@
 """Reads over Arrow Flight from Python: a real `cheetah serve --no-update` process, read with
-`cheetah.connect` (frames equal to local ones, the same errors), with `pyarrow.flight` alone and
-the ticket of docs/flight.md, and split across the worker processes of a Dask `LocalCluster`."""
+`cheetah.connect` (frames equal to local ones, the same errors) over the network and, on the
+server's machine, from its store and layer; with `pyarrow.flight` alone and the ticket of
+docs/flight.md, and split across the worker processes of a Dask `LocalCluster`."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -71,8 +73,9 @@ def server(market: Market) -> Iterator[Server]:
     s.stop()
 
 
-def test_remote_frames_equal_local_ones(server: Server, cache: cheetah.Cache) -> None:
-    remote = cheetah.connect(server.url)
+@pytest.mark.parametrize("local", [False, True], ids=["network", "same-machine"])
+def test_remote_frames_equal_local_ones(server: Server, cache: cheetah.Cache, local: bool) -> None:
+    remote = cheetah.connect(server.url, local=local)
     for cols, kwargs in [
         (ALL, {}),
         (["close", "pe"], {"symbols": ["Q00", "W01", "nope"]}),
@@ -84,6 +87,7 @@ def test_remote_frames_equal_local_ones(server: Server, cache: cheetah.Cache) ->
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert got.attrs["cheetah"]["covered"] == want.attrs["cheetah"]["covered"]
         assert got.attrs["cheetah"]["remote"] == server.url
+        assert got.attrs["cheetah"].get("same_machine", False) == local
     got = remote.get_arrow("2020-01-10", "2020-02-10", ["close", "rating"])
     want = cache.get_arrow("2020-01-10", "2020-02-10", ["close", "rating"])
     assert got.schema.field("date").type == pa.date32()
@@ -99,8 +103,9 @@ def test_remote_frames_equal_local_ones(server: Server, cache: cheetah.Cache) ->
     assert len(empty) == 0 and list(empty.columns) == ["close"]
 
 
-def test_remote_errors_are_the_local_ones(server: Server, cache: cheetah.Cache) -> None:
-    remote = cheetah.connect(server.url)
+@pytest.mark.parametrize("local", [False, True], ids=["network", "same-machine"])
+def test_remote_errors_are_the_local_ones(server: Server, cache: cheetah.Cache, local: bool) -> None:
+    remote = cheetah.connect(server.url, local=local)
     for args, kind in [
         (("2020-01-01", "2020-12-31", ["clsoe"]), cheetah.QueryError),
         (("2020-01-01", "2020-12-31", ["shared"]), cheetah.QueryError),
@@ -134,7 +139,7 @@ def test_pyarrow_flight_alone_reads_the_documented_ticket(server: Server, cache:
     direct = client.do_get(flight.Ticket(json.dumps(ticket).encode())).read_all()
     assert direct.num_rows == want.num_rows
     actions = {a.type for a in client.list_actions()}
-    assert actions == {"fields", "status", "universes", "snapshots"}
+    assert actions == {"fields", "status", "universes", "snapshots", "location"}
     fields = json.loads(next(iter(client.do_action(flight.Action("fields", b"")))).body.to_pybytes())
     assert {f["field"] for f in fields} >= {"close", "pe", "f0"}
     with pytest.raises(pa.ArrowInvalid, match="unknown field `sql`"):
@@ -147,10 +152,12 @@ def test_a_token_server_refuses_other_clients(market: Market) -> None:
         env={"CHEETAH_PY_TOKEN": TOKEN},
     )
     try:
-        with pytest.raises(cheetah.RemoteError, match="token"):
-            cheetah.connect(server.url, token="nope").get_data("2020-01-01", "2020-12-31", ["close"])
-        with pytest.raises(cheetah.RemoteError, match="token"):
-            cheetah.connect(server.url, token="").get_data("2020-01-01", "2020-12-31", ["close"])
+        # On the server's machine too: the token guards where the server's cache lies.
+        for local in (False, True):
+            with pytest.raises(cheetah.RemoteError, match="token"):
+                cheetah.connect(server.url, token="nope", local=local).get_data("2020-01-01", "2020-12-31", ["close"])
+            with pytest.raises(cheetah.RemoteError, match="token"):
+                cheetah.connect(server.url, token="", local=local).get_data("2020-01-01", "2020-12-31", ["close"])
         df = cheetah.connect(server.url, token=TOKEN).get_data("2020-01-01", "2020-12-31", ["close"])
         assert len(df) > 0
         os.environ["CHEETAH_TOKEN"] = TOKEN
@@ -209,6 +216,42 @@ def test_dask_workers_read_the_partitions_from_the_server(market: Market, cache:
             pd.testing.assert_frame_equal(got, flat[["symbol", "close", "pe", "rating"]], check_exact=True, check_freq=False)
             means = ddf.groupby("symbol", observed=True).close.mean().compute().sort_index()
             pd.testing.assert_series_equal(means, flat.groupby("symbol", observed=True).close.mean().sort_index())
+    finally:
+        server.stop()
+
+
+def test_a_client_on_the_servers_machine_maps_its_layer(market: Market, cache: cheetah.Cache, tmp_path: Path) -> None:
+    share = tmp_path / "layer"
+    config = _config(market, "flight-share", 'listen = "127.0.0.1:0"')
+    config.write_text(f'{config.read_text()}\n[share]\npath = "{share}"\n')
+    cheetah.open(config).publish("2019-12-01", "2030-01-01", ["close", "volume", "pe"])
+    server = Server(config)
+    try:
+        script = (
+            "import json, os, sys, cheetah\n"
+            "df = cheetah.connect(sys.argv[1]).get_data('2019-12-01', '2030-01-01', ['close', 'volume', 'pe'])\n"
+            "maps = open(f'/proc/{os.getpid()}/maps').read()\n"
+            "print(json.dumps({'rows': len(df), 'attrs': df.attrs['cheetah'], 'mapped': sys.argv[2] in maps}))"
+        )
+        out = subprocess.run([sys.executable, "-c", script, server.url, str(share)], capture_output=True, text=True, check=True)
+        got = json.loads(out.stdout)
+        want = cache.get_data("2019-12-01", "2030-01-01", ["close", "volume", "pe"])
+        assert got["rows"] == len(want) and got["attrs"]["same_machine"] is True
+        assert got["attrs"]["shared"]["views"] is True and got["mapped"], got
+        assert got["attrs"]["remote"] == server.url
+
+        real = json.loads(next(iter(flight.connect(server.url).do_action(flight.Action("location", b"")))).body.to_pybytes())
+        assert Path(real["config"]) == config.resolve() and real["boot_id"]
+
+        # Another store at the server's config path (another container on the same kernel):
+        # the identities differ, so the client reads over the network.
+        other = tmp_path / "other-store"
+        shutil.copytree(market.config.parent / "store", other)
+        (other / "IDENTITY").write_text("another-store\n")
+        config.write_text(config.read_text().replace(str(market.config.parent / "store"), str(other)))
+        df = cheetah.connect(server.url).get_data("2019-12-01", "2030-01-01", ["close", "pe"])
+        assert "same_machine" not in df.attrs["cheetah"]
+        pd.testing.assert_frame_equal(df, cache.get_data("2019-12-01", "2030-01-01", ["close", "pe"]), check_exact=True)
     finally:
         server.stop()
 

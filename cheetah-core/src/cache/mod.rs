@@ -153,6 +153,14 @@ impl Cache {
         &self.config
     }
 
+    /// The store's identity: made once when the store was created, and kept by every copy.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the store's `IDENTITY` file cannot be read.
+    pub fn identity(&self) -> Result<String, StoreError> {
+        self.follower.store().identity()
+    }
+
     /// Catches up with what the writer committed since the last call.
     ///
     /// # Errors

@@ -4,6 +4,11 @@ read API of a local one: ``cheetah.connect("grpc://host:8815", token=...)``.
 A read asks the server for its plan (`GetFlightInfo`), which splits it into date-range
 endpoints, fetches the endpoints in parallel (`DoGet`), and joins them into the table a local
 read returns. The server's errors come back as the exceptions a local read raises.
+
+A client on the server's own machine reads past the network: the server says where its config
+lies (`DoAction` `location`), and when the client runs under the same kernel boot and the store
+it finds there has the server's identity, reads open that store and map its shared layer, as a
+local `cheetah.open` would. Anything else, or ``connect(url, local=False)``, reads over Flight.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import os
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
     import datetime
 
     from typing_extensions import Unpack
+
+    from . import Cache
 
 
 class RemoteError(CheetahError):
@@ -84,6 +92,15 @@ class Plan:
     covered: tuple[str, str] | None
     #: The store version every endpoint reads (its number, commit time, the snapshot named).
     lineage: tuple[int, str, str | None] | None = None
+
+
+def _boot_id() -> str | None:
+    """This boot of this machine's kernel; `None` where the kernel does not say."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:  # noqa: PTH123
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def _server_message(error: Exception) -> str:
@@ -133,6 +150,7 @@ class RemoteCache(Reads):
         token: str | None = None,
         tls_root_certs: bytes | str | None = None,
         timeout: float | None = None,
+        local: bool = True,
     ) -> None:
         if not re.match(r"^grpc(\+tcp|\+tls)?://[^/]+$", url):
             raise ValueError(f"url={url!r}: give grpc://host:port, or grpc+tls://host:port for a TLS server")
@@ -143,29 +161,43 @@ class RemoteCache(Reads):
                 tls_root_certs = f.read()
         self._tls_root_certs = tls_root_certs
         self._timeout = timeout
-        self._local = threading.local()
+        self._per_thread = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        #: The server's cache opened here, once found on this machine; False once ruled out.
+        self._same_box: Cache | bool | None = None if local else False
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to other processes (Dask workers) without its connections.
-        return {"url": self.url, "token": self._token, "tls": self._tls_root_certs, "timeout": self._timeout}
+        return {
+            "url": self.url,
+            "token": self._token,
+            "tls": self._tls_root_certs,
+            "timeout": self._timeout,
+            "local": self._same_box is not False,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], token=state["token"], tls_root_certs=state["tls"], timeout=state["timeout"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["url"],
+            token=state["token"],
+            tls_root_certs=state["tls"],
+            timeout=state["timeout"],
+            local=state.get("local", True),
+        )
 
     def __repr__(self) -> str:
         return f"cheetah.RemoteCache({self.url!r})"
 
     def _client(self) -> flight.FlightClient:
         # One connection per thread: parallel endpoint fetches use separate HTTP/2 connections.
-        client = getattr(self._local, "client", None)
+        client = getattr(self._per_thread, "client", None)
         if client is None:
             kwargs: dict[str, Any] = {}
             if self._tls_root_certs is not None:
                 kwargs["tls_root_certs"] = self._tls_root_certs
             client = flight.connect(self.url, **kwargs)
-            self._local.client = client
+            self._per_thread.client = client
         return client
 
     def _options(self) -> flight.FlightCallOptions:
@@ -214,12 +246,56 @@ class RemoteCache(Reads):
         return self._call(lambda c, o: c.do_get(ticket, o).read_all())
 
     def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
+        local = self._local_cache()
+        if local is not None:
+            table, info = local._get(read, dictionary_dates)
+            return table, self._served_here(info)
         plan, parts, info = self._parts(read, dictionary_dates)
         return join(parts, plan.schema), info
 
     def _get_frame(self, read: Read, backend: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+        local = self._local_cache()
+        if local is not None:
+            frame, info = local._get_frame(read, backend)
+            return frame, self._served_here(info)
         plan, parts, info = self._parts(read, True)
         return parts_to_pandas(parts, plan.schema, backend), info
+
+    def _served_here(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["remote"] = self.url
+        info["same_machine"] = True
+        return info
+
+    def _local_cache(self) -> Cache | None:
+        """The server's cache opened on this machine, when the server runs here and its store
+        opens; `None` (decided once) otherwise."""
+        if self._same_box is None:
+            with self._pool_lock:
+                if self._same_box is None:
+                    self._same_box = self._open_same_box() or False
+        return self._same_box or None
+
+    def _open_same_box(self) -> Cache | None:
+        from . import Cache
+
+        try:
+            where = self._action("location")
+        except QueryError:
+            return None  # a server from before `location`
+        if not where.get("boot_id") or where["boot_id"] != _boot_id():
+            return None
+        try:
+            cache = Cache(where["config"])
+            identity = cache._inner.identity()
+        except (CheetahError, OSError) as error:
+            warnings.warn(
+                f"the Cheetah server at {self.url} runs on this machine, but its cache at {where['config']} "
+                f"does not open here ({error}); reading over the network",
+                stacklevel=5,
+            )
+            return None
+        # The same path may name another store here (another container sharing the kernel).
+        return cache if identity == where["identity"] else None
 
     def _parts(self, read: Read, dictionary_dates: bool) -> tuple[Plan, list[pa.Table], dict[str, Any]]:
         """The plan, its endpoints' tables fetched in parallel, and the frame's `attrs`."""
@@ -297,10 +373,10 @@ class RemoteCache(Reads):
             if self._pool is not None:
                 self._pool.shutdown()
                 self._pool = None
-        client = getattr(self._local, "client", None)
+        client = getattr(self._per_thread, "client", None)
         if client is not None:
             client.close()
-            self._local.client = None
+            self._per_thread.client = None
 
 
 def connect(
@@ -309,6 +385,7 @@ def connect(
     token: str | None = None,
     tls_root_certs: bytes | str | None = None,
     timeout: float | None = None,
+    local: bool = True,
 ) -> RemoteCache:
     """A cache served over Arrow Flight at `url` (``grpc://host:8815``, or ``grpc+tls://`` for a
     server with ``tls_cert``): `get_data`, `get_arrow`, `get_polars`, `fields()` and `status()`
@@ -318,5 +395,10 @@ def connect(
     the PEM (bytes or a file path) of the CA that signed the server's certificate, when the
     system's roots do not. `timeout` bounds each call, in seconds. Connecting is lazy: the first
     read reaches the server.
+
+    On the server's own machine, reads open the server's store and map its shared layer instead
+    of streaming over the network (the frame's ``attrs["cheetah"]["same_machine"]`` says so);
+    ``local=False`` always reads over Flight. Writes, `status()`, plans and endpoints always go
+    to the server.
     """
-    return RemoteCache(url, token=token, tls_root_certs=tls_root_certs, timeout=timeout)
+    return RemoteCache(url, token=token, tls_root_certs=tls_root_certs, timeout=timeout, local=local)
