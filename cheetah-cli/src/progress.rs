@@ -1,5 +1,6 @@
-//! The terminal progress bar of an update, drawn from the library's progress events: per table,
-//! dates covered, rows per second and an ETA.
+//! The terminal progress bars of an update, drawn from the library's progress events: per table,
+//! dates covered, rows per second and an ETA; one line per table fetching, as tables run side by
+//! side.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,7 +8,7 @@ use std::time::Instant;
 
 use cheetah_core::{ProgressEvent, ProgressFn, ProgressTask};
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 struct Bar {
     bar: ProgressBar,
@@ -19,12 +20,13 @@ struct Bar {
 /// A callback drawing one bar per running fetch on stderr.
 pub fn terminal_bars() -> ProgressFn {
     let bars: Mutex<HashMap<(String, ProgressTask), Bar>> = Mutex::new(HashMap::new());
+    let lines = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     Arc::new(move |event: &ProgressEvent| {
         let mut bars = bars.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
             ProgressEvent::Started { table, task, from, to } => {
                 let days = (*to - *from).num_days().max(0) as u64 + 1;
-                let bar = ProgressBar::with_draw_target(Some(days), ProgressDrawTarget::stderr());
+                let bar = lines.add(ProgressBar::new(days));
                 bar.set_style(
                     ProgressStyle::with_template("{prefix} [{bar:30}] {msg} eta {eta}")
                         .expect("valid template")

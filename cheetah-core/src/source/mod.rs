@@ -4,6 +4,7 @@
 //! any query runs, and every query quotes its identifiers. Rows arrive as Arrow record batches of
 //! bounded size.
 
+mod budget;
 mod checksum;
 mod columns;
 mod driver;
@@ -13,7 +14,7 @@ mod universe;
 mod windows;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use arrow_odbc::odbc_api::{ConnectionOptions, Environment};
 
@@ -25,16 +26,19 @@ pub use self::stream::{date_span, TableRows};
 pub use self::universe::universe_intervals;
 pub use self::windows::WindowedRows;
 
+use self::budget::Budget;
+pub(crate) use self::budget::Counted;
 use crate::config::{Config, SourceConfig};
 use crate::error::SourceError;
 
 /// A connection to the source.
 pub type Connection = arrow_odbc::odbc_api::Connection<'static>;
 
-/// One source database of a config.
+/// One source database of a config. Its clones share one budget of `connections`.
 #[derive(Debug, Clone)]
 pub struct Source {
     config: SourceConfig,
+    budget: Arc<Budget>,
 }
 
 /// Every source of a config, by name.
@@ -59,7 +63,7 @@ impl Sources {
 impl Source {
     /// The source described by `config`.
     pub fn new(config: SourceConfig) -> Self {
-        Self { config }
+        Self { budget: Budget::new(config.connections), config }
     }
 
     /// Its name and a description safe to print, such as ``vendor` (Driver={MariaDB};Server=db)`.

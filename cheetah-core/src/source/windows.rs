@@ -1,27 +1,28 @@
-//! A date range fetched as consecutive date windows over up to `connections` connections at
-//! once, and read back in date order.
+//! A date range fetched as consecutive date windows over the source's connections, and read
+//! back in date order.
 //!
 //! Windows bound memory whatever the driver buffers: psqlODBC without `UseDeclareFetch` and
 //! MariaDB's driver hold a whole result set, and psqlODBC 13 with `UseDeclareFetch=1` crashes the
 //! process if the connection drops mid-fetch. Each window is sized to about `query_rows` rows
 //! from the rows per day of the windows fetched so far.
 //!
-//! Each fetching thread keeps its one connection for every window it takes. A window may start
-//! only while fewer than `connections` windows are unread ahead of the reader, so at most that
-//! many are fetched or held at once. A thread whose connection the source refuses while another
-//! thread has one hands its window back and stops, with a warning; the last one's refusal is the
-//! fetch's error.
+//! Up to `connections` threads fetch, each over one connection it keeps for every window it
+//! takes. The source's budget counts those connections and the windows in flight across every
+//! table of the update, so tables updated side by side share the source's `connections`. A
+//! thread holds its connection before it takes a window: a window taken is always being
+//! fetched, and a thread waiting for a connection holds nothing another waits for.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
 
 use super::columns::ResolvedTable;
 use super::stream::{fetch_window, TableRows};
-use super::{Connection, Source};
+use super::Source;
 use crate::error::SourceError;
 use crate::types::ValueType;
 
@@ -29,6 +30,8 @@ const FIRST_WINDOW_DAYS: i64 = 7;
 const MAX_WINDOW_DAYS: i64 = 3660;
 /// Empty windows grow slowly and stay short: a long empty stretch may end in dense dates.
 const MAX_EMPTY_GROWTH_DAYS: i64 = 366;
+/// How often a thread waiting for another table's reader to free a window looks again.
+const WINDOW_POLL: Duration = Duration::from_millis(20);
 
 /// What a fetching thread sends the reader about one window.
 enum Piece {
@@ -56,21 +59,23 @@ struct Plan {
     read: usize,
     /// Each made window's pieces, until the reader takes them.
     unread: BTreeMap<usize, Receiver<Piece>>,
-    /// Windows whose thread lost its connection, taken again first, oldest first.
-    returned: Vec<Window>,
-    /// Fetching threads still running.
-    standing: usize,
-    /// Why the last standing thread could not connect.
+    /// Why the fetch cannot go on: the source refused every connection.
     failure: Option<SourceError>,
     /// The reader went away or failed: every thread stops.
     cancelled: bool,
 }
 
+impl Plan {
+    /// Whether no thread has more to do.
+    fn over(&self) -> bool {
+        self.cancelled || self.failure.is_some() || self.next_from.is_none()
+    }
+}
+
 struct Shared {
     plan: Mutex<Plan>,
     changed: Condvar,
-    /// Windows allowed ahead of the reader: the source's `connections`.
-    ahead: usize,
+    source: Source,
     query_rows: usize,
 }
 
@@ -79,19 +84,16 @@ impl Shared {
         self.plan.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The next window to fetch, once the reader is near enough; `None` when there is none left
-    /// or the fetch is over.
+    /// The next window to fetch, once the source's budget has room for it; `None` when there
+    /// is none left or the fetch is over.
     fn take(&self) -> Option<Window> {
         let mut plan = self.lock();
         loop {
-            if plan.cancelled || plan.failure.is_some() {
+            if plan.over() {
                 return None;
             }
-            if !plan.returned.is_empty() {
-                return Some(plan.returned.remove(0));
-            }
-            let from = plan.next_from?;
-            if plan.made < plan.read + self.ahead {
+            let from = plan.next_from.expect("not over");
+            if self.source.budget.start_window() {
                 let to = from
                     .checked_add_days(Days::new(plan.window_days as u64 - 1))
                     .map_or(plan.to, |end| end.min(plan.to));
@@ -103,7 +105,8 @@ impl Shared {
                 self.changed.notify_all();
                 return Some(Window { from, to, pieces });
             }
-            plan = self.changed.wait(plan).unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Another table's reader frees a window without this plan's condvar.
+            plan = self.changed.wait_timeout(plan, WINDOW_POLL).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
     }
 
@@ -119,50 +122,10 @@ impl Shared {
         .clamp(1, MAX_WINDOW_DAYS);
     }
 
-    /// A thread could not connect: it hands `window` back while another thread stands, else
-    /// the fetch fails with `error`. The thread stops either way.
-    fn refused(&self, source: &Source, window: Window, error: SourceError) {
-        let mut plan = self.lock();
-        if plan.standing > 1 {
-            tracing::warn!(
-                source = %source.name(),
-                "the source refused one of {} connections ({error}); fetching over {}. Lower `connections` in {} to stop this warning",
-                self.ahead,
-                plan.standing - 1,
-                source.config().section()
-            );
-            let at = plan.returned.partition_point(|w| w.from < window.from);
-            plan.returned.insert(at, window);
-        } else {
-            plan.failure = Some(error);
-        }
-        Self::leave(&mut plan);
+    /// The source refused a connection while this update held no other: the fetch fails.
+    fn refused(&self, error: SourceError) {
+        self.lock().failure.get_or_insert(error);
         self.changed.notify_all();
-    }
-
-    /// A thread stops. Once none stands, no one will take the windows handed back: their
-    /// readers see the end of their pieces, and then the failure.
-    fn leave(plan: &mut Plan) {
-        plan.standing -= 1;
-        if plan.standing == 0 {
-            plan.returned.clear();
-        }
-    }
-}
-
-/// Counts a fetching thread out when it stops, however it stops.
-struct Leaving<'a> {
-    shared: &'a Shared,
-    counted: bool,
-}
-
-impl Drop for Leaving<'_> {
-    fn drop(&mut self) {
-        if !self.counted {
-            let mut plan = self.shared.lock();
-            Shared::leave(&mut plan);
-            self.shared.changed.notify_all();
-        }
     }
 }
 
@@ -194,20 +157,18 @@ impl WindowedRows {
                 made: 0,
                 read: 0,
                 unread: BTreeMap::new(),
-                returned: Vec::new(),
-                standing: connections,
                 failure: None,
                 cancelled: false,
             }),
             changed: Condvar::new(),
-            ahead: connections,
+            source: source.clone(),
             query_rows: source.config().query_rows,
         });
         let fields: Arc<[(String, ValueType)]> = fields.into();
         let threads = (0..connections)
             .map(|_| {
-                let (shared, source, table, fields) = (shared.clone(), source.clone(), table.clone(), fields.clone());
-                std::thread::spawn(move || fetch_windows(&shared, &source, &table, &fields))
+                let (shared, table, fields) = (shared.clone(), table.clone(), fields.clone());
+                std::thread::spawn(move || fetch_windows(&shared, &table, &fields))
             })
             .collect();
         Self { shared, threads, reading: None, finished: false, table: table.config.name.clone() }
@@ -243,6 +204,9 @@ impl WindowedRows {
         plan.cancelled = true;
         // Dropping the receivers makes a thread's next send fail, so it stops after its batch.
         plan.unread.clear();
+        // The windows made and not read leave the budget; `read` moves so they leave it once.
+        self.shared.source.budget.windows_done(plan.made - plan.read);
+        plan.read = plan.made;
         self.shared.changed.notify_all();
     }
 }
@@ -271,17 +235,16 @@ impl Iterator for WindowedRows {
                 Ok(Piece::End) => {
                     let mut plan = self.shared.lock();
                     plan.read += 1;
+                    self.shared.source.budget.windows_done(1);
                     self.shared.changed.notify_all();
                 }
                 Ok(Piece::Failed(e)) => return self.fail(e),
                 Err(mpsc::RecvError) => {
-                    // Handed back by a thread the source refused, with no thread left to take it.
-                    let failure = self.shared.lock().failure.take();
-                    return self.fail(failure.unwrap_or_else(|| SourceError::Query {
+                    return self.fail(SourceError::Query {
                         table: self.table.clone(),
                         doing: "fetching rows".into(),
                         message: "a fetching thread stopped unexpectedly".into(),
-                    }));
+                    });
                 }
             }
         }
@@ -298,24 +261,19 @@ impl Drop for WindowedRows {
     }
 }
 
-/// One fetching thread: takes windows until none is left, over one connection of its own.
-fn fetch_windows(shared: &Shared, source: &Source, table: &ResolvedTable, fields: &[(String, ValueType)]) {
-    let mut leaving = Leaving { shared, counted: false };
-    let mut connection: Option<Connection> = None;
+/// One fetching thread: connects, then takes windows until none is left.
+fn fetch_windows(shared: &Shared, table: &ResolvedTable, fields: &[(String, ValueType)]) {
+    let over = || shared.lock().over();
+    let counted = match shared.source.connect_counted(&over) {
+        Ok(Some(counted)) => counted,
+        Ok(None) => return,
+        Err(e) => return shared.refused(e),
+    };
     while let Some(window) = shared.take() {
-        if connection.is_none() {
-            match source.connect() {
-                Ok(connected) => connection = Some(connected),
-                Err(e) => {
-                    leaving.counted = true;
-                    return shared.refused(source, window, e);
-                }
-            }
-        }
-        let connected = connection.as_ref().expect("connected above");
-        let fetched = fetch_window(connected, source, table, fields, (window.from, window.to), |rows| {
-            window.pieces.send(Piece::Rows(rows)).is_ok()
-        });
+        let fetched =
+            fetch_window(&counted.connection, &shared.source, table, fields, (window.from, window.to), |rows| {
+                window.pieces.send(Piece::Rows(rows)).is_ok()
+            });
         match fetched {
             Ok(Some(rows)) => {
                 shared.fetched(&window, rows);

@@ -9,6 +9,11 @@
 //!    in one atomic batch with the watermark, and deleting cached dates the source no longer has.
 //!
 //! A failure ends that table's run; what was committed stays readable and the next run resumes.
+//!
+//! Tables run side by side, as many at once as the busiest source has `connections`; every
+//! fetch of a source shares that source's connections and windows. Each store write happens in
+//! the store's writing turn, one date at a time, so a table's dates commit whole and in order
+//! whatever the other tables do.
 
 mod chunks;
 mod days;
@@ -17,14 +22,14 @@ mod reconcile;
 mod universes;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use chrono::NaiveDate;
 
 pub use self::chunks::{encode_aligned, encode_day, encode_keyed, DayChunks};
-pub use self::days::{DayRows, DaySplitter};
+pub use self::days::DaySplitter;
 pub use self::progress::{ProgressEvent, ProgressFn, ProgressTask};
 pub use self::reconcile::{reconcile, CatalogDiff};
 pub use self::universes::UniverseReport;
@@ -116,9 +121,35 @@ pub struct Updater<'a> {
     store: &'a Store,
     sources: Sources,
     only: Option<BTreeSet<String>>,
-    symbols: SymbolDictionary,
+    /// The store's symbols; used in a [`Turn`] only.
+    symbols: Mutex<SymbolDictionary>,
     stop: Arc<AtomicBool>,
     progress: Option<ProgressFn>,
+}
+
+/// The store's writing turn, held for one commit or one catalog change, with the symbol
+/// dictionary as of it.
+struct Turn<'u> {
+    symbols: MutexGuard<'u, SymbolDictionary>,
+    _writing: MutexGuard<'u, ()>,
+}
+
+impl Turn<'_> {
+    /// Adds a day's chunks and the symbols they introduced to `batch`.
+    fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table: &TableEntry, chunks: DayChunks) {
+        batch.put_day(table.id, chunks.day, chunks.rows, chunks.ids);
+        for (field, (id, chunk)) in table.fields.iter().zip(chunks.values) {
+            debug_assert_eq!(field.id, id, "chunks are encoded in the table's field order");
+            batch.put_values(table.id, field, chunks.day, chunk);
+        }
+        batch.put_new_symbols(&self.symbols);
+    }
+
+    fn commit(&mut self, store: &Store, batch: crate::store::StoreBatch<'_>) -> Result<(), StoreError> {
+        store.write(batch)?;
+        self.symbols.mark_persisted();
+        Ok(())
+    }
 }
 
 impl<'a> Updater<'a> {
@@ -136,7 +167,7 @@ impl<'a> Updater<'a> {
             store,
             sources: Sources::new(config),
             only: None,
-            symbols: store.symbols()?,
+            symbols: Mutex::new(store.symbols()?),
             stop: Arc::new(AtomicBool::new(false)),
             progress: None,
         })
@@ -169,20 +200,7 @@ impl<'a> Updater<'a> {
         let runs = |source: &str| self.only.as_ref().is_none_or(|only| only.contains(source));
         let tables: Vec<&TableConfig> = config.tables.iter().filter(|t| runs(&t.source)).collect();
         let universes: Vec<_> = config.universes.iter().filter(|u| runs(&u.source)).collect();
-        for table in tables {
-            let outcome = self.run_table(table);
-            match &outcome {
-                Ok(r) => tracing::info!(
-                    table = %r.table,
-                    source = %table.source,
-                    dates = r.dates,
-                    rows = r.rows,
-                    watermark = ?r.watermark,
-                    seconds = format!("{:.2}", r.seconds),
-                    "table updated"
-                ),
-                Err(e) => tracing::error!(table = %table.name, source = %table.source, "update failed: {e}"),
-            }
+        for (table, outcome) in tables.iter().zip(self.run_tables(&tables)) {
             report.count(&table.source, outcome.as_ref().err());
             report.tables.push((table.name.clone(), outcome));
         }
@@ -214,12 +232,56 @@ impl<'a> Updater<'a> {
         report
     }
 
-    /// Takes the store's writing turn (a local write may have run since this updater's last
-    /// table) and learns the symbols committed meanwhile.
-    fn writing(&mut self) -> Result<std::sync::MutexGuard<'a, ()>, StoreError> {
-        let turn = self.store.exclusive();
-        self.store.load_new_symbols(&mut self.symbols)?;
-        Ok(turn)
+    /// Runs `tables` side by side, as many at once as the busiest of their sources has
+    /// connections, taking them in config order; their outcomes in that order.
+    fn run_tables(&self, tables: &[&TableConfig]) -> Vec<Result<TableReport, UpdateError>> {
+        let busiest = tables.iter().map(|t| self.sources.get(&t.source).config().connections).max();
+        let workers = busiest.unwrap_or(1).min(tables.len());
+        let next = AtomicUsize::new(0);
+        let outcomes: Vec<Mutex<Option<Result<TableReport, UpdateError>>>> =
+            tables.iter().map(|_| Mutex::default()).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(table) = tables.get(index) else { break };
+                    let outcome = self.run_table(table);
+                    match &outcome {
+                        Ok(r) => tracing::info!(
+                            table = %r.table,
+                            source = %table.source,
+                            dates = r.dates,
+                            rows = r.rows,
+                            watermark = ?r.watermark,
+                            seconds = format!("{:.2}", r.seconds),
+                            "table updated"
+                        ),
+                        Err(e) => tracing::error!(table = %table.name, source = %table.source, "update failed: {e}"),
+                    }
+                    *outcomes[index].lock().unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+                });
+            }
+        });
+        outcomes
+            .into_iter()
+            .map(|o| o.into_inner().unwrap_or_else(PoisonError::into_inner).expect("every table ran"))
+            .collect()
+    }
+
+    /// Takes the store's writing turn (a local write, or another table, may have committed
+    /// since this one's last) and learns the symbols committed meanwhile.
+    fn turn(&self) -> Result<Turn<'_>, StoreError> {
+        let writing = self.store.exclusive();
+        let mut symbols = self.symbols.lock().unwrap_or_else(PoisonError::into_inner);
+        self.store.load_new_symbols(&mut symbols)?;
+        Ok(Turn { symbols, _writing: writing })
+    }
+
+    /// A connection to `source` counted in its budget, once one is free; an interruption
+    /// stops the wait.
+    fn connect(&self, source: &Source) -> Result<source::Counted, UpdateError> {
+        let stopped = || self.stop.load(Ordering::Relaxed);
+        source.connect_counted(&stopped)?.ok_or(UpdateError::Interrupted)
     }
 
     /// The source named `name`, cloned so that it outlives borrows of the updater.
@@ -232,43 +294,51 @@ impl<'a> Updater<'a> {
     /// # Errors
     /// A source failure, a store failure, duplicate keys, or an interruption. Every date
     /// committed before it stays readable.
-    pub fn run_table(&mut self, table: &TableConfig) -> Result<TableReport, UpdateError> {
+    pub fn run_table(&self, table: &TableConfig) -> Result<TableReport, UpdateError> {
         let started = Instant::now();
         let source = self.source(&table.source);
-        let connection = source.connect()?;
-        let _writing = self.writing()?;
-        let mut catalog = self.store.catalog()?;
+        // Only this table's run changes its catalog entry: the fields cached now stay so.
+        let catalog = self.store.catalog()?;
         refuse_local(&catalog, &table.name)?;
-        let resolved = source::resolve(&source, &connection, table, &cached_fields(&catalog, &table.name))?;
-        let has_data = match catalog.table(&table.name) {
-            Some(entry) => self.store.watermark(entry.id)?.is_some(),
-            None => false,
+        let resolved = {
+            let counted = self.connect(&source)?;
+            source::resolve(&source, &counted.connection, table, &cached_fields(&catalog, &table.name))?
         };
-        let changes = reconcile(&mut catalog, &resolved, has_data);
-        if changes.any() {
-            log_changes(&table.name, &changes);
-            let mut batch = self.store.batch();
-            batch.put_catalog(&catalog);
-            if changes.drops_ids() {
-                batch.mark_sweep_pending();
+        let (mut entry, changes) = {
+            let _turn = self.turn()?;
+            let mut catalog = self.store.catalog()?;
+            let has_data = match catalog.table(&table.name) {
+                Some(entry) => self.store.watermark(entry.id)?.is_some(),
+                None => false,
+            };
+            let changes = reconcile(&mut catalog, &resolved, has_data);
+            if changes.any() {
+                log_changes(&table.name, &changes);
+                let mut batch = self.store.batch();
+                batch.put_catalog(&catalog);
+                if changes.drops_ids() {
+                    batch.mark_sweep_pending();
+                }
+                self.store.write(batch)?;
             }
-            self.store.write(batch)?;
-        }
-        // Walking every id is the costliest part of an update with nothing new to fetch, so it
-        // runs only while dropped ids await it (across a crash too: the mark is in the store).
-        if self.store.sweep_pending()? {
-            let swept = self.store.sweep(&catalog)?;
-            if !swept.is_empty() {
-                tracing::info!(table = %table.name, ids = ?swept, "deleted the chunks of dropped fields and compacted their space");
+            // Walking every id is the costliest part of an update with nothing new to fetch, so
+            // it runs only while dropped ids await it (across a crash too: the mark is in the
+            // store).
+            if self.store.sweep_pending()? {
+                let swept = self.store.sweep(&catalog)?;
+                if !swept.is_empty() {
+                    tracing::info!(table = %table.name, ids = ?swept, "deleted the chunks of dropped fields and compacted their space");
+                }
             }
-        }
-        let mut entry = catalog.table(&table.name).expect("reconciled").clone();
+            (catalog.table(&table.name).expect("reconciled").clone(), changes)
+        };
         let mut report = TableReport { table: table.name.clone(), changes, ..TableReport::default() };
 
         if let Some(watermark) = self.store.watermark(entry.id)? {
             let incomplete: Vec<FieldEntry> = entry.fields.iter().filter(|f| !f.complete).cloned().collect();
             if !incomplete.is_empty() {
                 report.backfilled_dates = self.backfill(&resolved, &entry, &incomplete, watermark)?;
+                let _turn = self.turn()?;
                 let mut catalog = self.store.catalog()?;
                 let mut batch = self.store.batch();
                 let stored = catalog.tables.iter_mut().find(|t| t.id == entry.id).expect("present");
@@ -282,18 +352,17 @@ impl<'a> Updater<'a> {
             }
         }
 
-        self.fetch_new(&source, connection, &resolved, &entry, &mut report)?;
+        self.fetch_new(&source, &resolved, &entry, &mut report)?;
         report.watermark = self.store.watermark(entry.id)?.map(date_of);
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
 
-    /// Re-fetches the lookback dates and fetches every newer one. `connection` answers the date
-    /// span and is closed before the rows stream over the source's `connections`.
+    /// Re-fetches the lookback dates and fetches every newer one. One connection answers the
+    /// date span and is closed before the rows stream over the source's `connections`.
     fn fetch_new(
-        &mut self,
+        &self,
         source: &Source,
-        connection: source::Connection,
         table: &ResolvedTable,
         entry: &TableEntry,
         report: &mut TableReport,
@@ -306,8 +375,10 @@ impl<'a> Updater<'a> {
             Some(mark) => self.store.nth_latest_day(entry.id, mark, config.lookback)?.map_or(date_of(mark), date_of),
         }
         .max(config.start);
-        let span = source::date_span(source, &connection, table, from)?;
-        drop(connection);
+        let span = {
+            let counted = self.connect(source)?;
+            source::date_span(source, &counted.connection, table, from)?
+        };
         let newest = span.map(|(_, newest)| newest);
         let to = newest.into_iter().chain(watermark.map(date_of)).max();
         let Some(to) = to.filter(|to| *to >= from) else {
@@ -326,7 +397,9 @@ impl<'a> Updater<'a> {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
                 }
-                let chunks = self.encode(&day_rows?, entry)?;
+                let day_rows = day_rows?;
+                let mut turn = self.turn()?;
+                let chunks = encode_day(&day_rows, entry, &mut turn.symbols, self.store.compression_level())?;
                 let mut batch = self.store.batch();
                 while stale.front().is_some_and(|&d| d <= chunks.day) {
                     let day = stale.pop_front().expect("checked");
@@ -336,15 +409,17 @@ impl<'a> Updater<'a> {
                     }
                 }
                 let (day, rows) = (chunks.day, chunks.rows);
-                self.stage_day(&mut batch, entry, chunks);
+                turn.stage_day(&mut batch, entry, chunks);
                 high_water = high_water.max(day);
                 batch.put_watermark(entry.id, high_water);
-                self.commit(batch)?;
+                turn.commit(self.store, batch)?;
+                drop(turn);
                 report.dates += 1;
                 report.rows += rows as u64;
                 progress.committed(date_of(day), rows);
             }
         }
+        let _turn = self.turn()?;
         let mut batch = self.store.batch();
         for day in stale.drain(..) {
             batch.delete_day(entry, day);
@@ -363,14 +438,14 @@ impl<'a> Updater<'a> {
     /// # Errors
     /// [`UpdateError::CatalogChanged`] when the source or config changed since the last update,
     /// a source or store failure, or an interruption; the dates repaired before it stay.
-    pub fn repair(&mut self, table: &TableConfig, dates: &[NaiveDate]) -> Result<usize, UpdateError> {
+    pub fn repair(&self, table: &TableConfig, dates: &[NaiveDate]) -> Result<usize, UpdateError> {
         let source = self.source(&table.source);
-        let connection = source.connect()?;
-        let _writing = self.writing()?;
         let catalog = self.store.catalog()?;
         refuse_local(&catalog, &table.name)?;
-        let resolved = source::resolve(&source, &connection, table, &cached_fields(&catalog, &table.name))?;
-        drop(connection);
+        let resolved = {
+            let counted = self.connect(&source)?;
+            source::resolve(&source, &counted.connection, table, &cached_fields(&catalog, &table.name))?
+        };
         let Some(entry) = catalog.table(&table.name) else { return Ok(0) };
         if reconcile(&mut catalog.clone(), &resolved, true).any() {
             return Err(UpdateError::CatalogChanged { table: table.name.clone() });
@@ -383,44 +458,26 @@ impl<'a> Updater<'a> {
                 return Err(UpdateError::Interrupted);
             }
             let stream = WindowedRows::new(&source, &resolved, &field_list(&entry.fields), date, date);
+            let rows = DaySplitter::new(stream, &table.name).next().transpose()?;
+            let mut turn = self.turn()?;
             let mut batch = self.store.batch();
-            match DaySplitter::new(stream, &table.name).next() {
+            match rows {
                 Some(rows) => {
-                    let chunks = self.encode(&rows?, entry)?;
-                    self.stage_day(&mut batch, entry, chunks);
+                    let chunks = encode_day(&rows, entry, &mut turn.symbols, self.store.compression_level())?;
+                    turn.stage_day(&mut batch, entry, chunks);
                 }
                 None => batch.delete_day(entry, day_of(date)),
             }
-            self.commit(batch)?;
+            turn.commit(self.store, batch)?;
             tracing::info!(table = %table.name, %date, "re-fetched");
         }
         Ok(dates.len())
     }
 
-    fn encode(&mut self, rows: &DayRows, entry: &TableEntry) -> Result<DayChunks, UpdateError> {
-        encode_day(rows, entry, &mut self.symbols, self.store.compression_level())
-    }
-
-    /// Adds a day's chunks and the symbols they introduced to `batch`.
-    fn stage_day(&self, batch: &mut crate::store::StoreBatch<'_>, table: &TableEntry, chunks: DayChunks) {
-        batch.put_day(table.id, chunks.day, chunks.rows, chunks.ids);
-        for (field, (id, chunk)) in table.fields.iter().zip(chunks.values) {
-            debug_assert_eq!(field.id, id, "chunks are encoded in the table's field order");
-            batch.put_values(table.id, field, chunks.day, chunk);
-        }
-        batch.put_new_symbols(&self.symbols);
-    }
-
-    fn commit(&mut self, batch: crate::store::StoreBatch<'_>) -> Result<(), StoreError> {
-        self.store.write(batch)?;
-        self.symbols.mark_persisted();
-        Ok(())
-    }
-
     /// Fills newly added fields over the dates already cached, aligned to the cached keys.
     /// Returns the number of dates written.
     fn backfill(
-        &mut self,
+        &self,
         table: &ResolvedTable,
         entry: &TableEntry,
         fields: &[FieldEntry],
@@ -459,8 +516,9 @@ impl<'a> Updater<'a> {
                 Some(result) => Some(result?),
                 None => None,
             };
+            let turn = self.turn()?;
             let ids = self.store.rows(entry, day)?.unwrap_or_else(|| Arc::from([]));
-            let chunks = encode_aligned(rows.as_ref(), &ids, fields, &self.symbols, self.store.compression_level());
+            let chunks = encode_aligned(rows.as_ref(), &ids, fields, &turn.symbols, self.store.compression_level());
             let mut batch = self.store.batch();
             for (field, (id, chunk)) in fields.iter().zip(chunks) {
                 debug_assert_eq!(field.id, id, "chunks are encoded in the fields' order");
