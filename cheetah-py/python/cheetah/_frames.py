@@ -5,7 +5,6 @@ as date × symbol frames."""
 from __future__ import annotations
 
 import ctypes
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -154,6 +153,10 @@ def parts_to_pandas(parts: list[pa.Table], schema: pa.Schema, backend: str) -> p
         fill_symbols()
         filled = [fill(j) for j in range(len(names))]
     else:
+        # Imported here: a local read never needs it, and its import is a millisecond of a
+        # new process's first read.
+        from concurrent.futures import ThreadPoolExecutor
+
         # Numpy copies without the GIL, and the first touch of fresh memory is most of their
         # cost: two threads fill about twice as fast.
         with ThreadPoolExecutor(2) as pool:
