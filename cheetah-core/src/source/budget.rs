@@ -7,6 +7,9 @@
 //! connection while others of this budget are open has said how many it takes: the budget
 //! lowers its limit to those, warns once, and the refused caller waits for one of them to close.
 //! A refusal with none other open is the caller's error.
+//!
+//! Locks nest one way only: a fetch's plan, then the budget. The budget never calls out while
+//! it holds its own.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -79,16 +82,18 @@ impl Budget {
 
     /// A place, once one is free; `None` once `give_up` says so.
     fn place(self: &Arc<Self>, give_up: &dyn Fn() -> bool) -> Option<Place> {
-        let mut state = self.lock();
         loop {
+            // Asked without the budget's lock: `give_up` takes the caller's locks, and a caller
+            // holding one of them may be waiting for this lock (a fetch's plan, starting a window).
             if give_up() {
                 return None;
             }
+            let mut state = self.lock();
             if state.open < state.limit {
                 state.open += 1;
                 return Some(Place(Arc::clone(self)));
             }
-            state = self.closed.wait_timeout(state, POLL).unwrap_or_else(PoisonError::into_inner).0;
+            drop(self.closed.wait_timeout(state, POLL).unwrap_or_else(PoisonError::into_inner));
         }
     }
 
@@ -166,5 +171,30 @@ mod tests {
         assert!(!budget.start_window(), "two windows in flight at most");
         budget.windows_done(1);
         assert!(budget.start_window());
+    }
+
+    /// A fetching thread asks its plan whether to give up while another holds the plan and
+    /// starts a window: the budget's lock must not be held across `give_up`.
+    #[test]
+    fn giving_up_is_asked_without_the_budgets_lock() {
+        let budget = Budget::new(1);
+        let held = budget.place(&|| false).expect("free");
+        let (done, finished) = std::sync::mpsc::channel();
+        let waiter = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || {
+                let asked = std::sync::atomic::AtomicUsize::new(0);
+                // Locks the budget from inside `give_up`, as `start_window` under a plan does.
+                let give_up = || {
+                    budget.windows_done(usize::from(budget.start_window()));
+                    asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 3
+                };
+                let _ = done.send(budget.place(&give_up).is_none());
+            })
+        };
+        let gave_up = finished.recv_timeout(Duration::from_secs(10)).expect("`place` deadlocked on its own lock");
+        assert!(gave_up);
+        waiter.join().expect("joins");
+        drop(held);
     }
 }
