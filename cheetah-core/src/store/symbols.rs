@@ -66,6 +66,14 @@ impl SymbolDictionary {
         self.persisted = self.names.len();
     }
 
+    /// Forgets the symbols assigned since the last [`Self::mark_persisted`]: the batch that
+    /// would have written them failed, so nothing refers to them.
+    pub fn forget_unpersisted(&mut self) {
+        for name in self.names.drain(self.persisted..) {
+            self.ids.remove(&name);
+        }
+    }
+
     /// Appends symbols another process persisted; `first_id` must equal [`Self::len`].
     pub(crate) fn extend_persisted(&mut self, first_id: u32, names: impl IntoIterator<Item = Arc<str>>) {
         debug_assert_eq!(first_id as usize, self.names.len());
@@ -91,5 +99,8 @@ mod tests {
         d.mark_persisted();
         assert_eq!(d.unpersisted().count(), 0);
         assert_eq!((d.id("C"), d.name(0)), (Some(2), Some("A")));
+        d.intern("D");
+        d.forget_unpersisted();
+        assert_eq!((d.len(), d.id("D"), d.intern("E")), (3, None, 3));
     }
 }

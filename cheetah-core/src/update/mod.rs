@@ -273,6 +273,9 @@ impl<'a> Updater<'a> {
     fn turn(&self) -> Result<Turn<'_>, StoreError> {
         let writing = self.store.exclusive();
         let mut symbols = self.symbols.lock().unwrap_or_else(PoisonError::into_inner);
+        // A turn interns and commits together: symbols still unpersisted are a failed turn's,
+        // and a local write may since have given their ids to others.
+        symbols.forget_unpersisted();
         self.store.load_new_symbols(&mut symbols)?;
         Ok(Turn { symbols, _writing: writing })
     }
