@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from measure import fmt_bytes, fmt_seconds, timed_child
+from measure import HOT, fmt_bytes, fmt_seconds, timed_child
 
 LAYER = Path("/dev/shm/cheetah-bench")
 
@@ -29,22 +29,6 @@ t1 = time.perf_counter()
 total = df.sum()
 t2 = time.perf_counter()
 print(json.dumps({"read": t1 - t0, "sum": t2 - t1, "shared": df.attrs["cheetah"]["shared"]}))
-"""
-
-# A read repeated in one process through the layer, after the first.
-REPEATED = r"""
-import json, sys, time
-import cheetah
-import pandas
-config, start, end, cols, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(","), int(sys.argv[5])
-cache = cheetah.open(config)
-df = cache.get_data(start, end, cols)
-times = []
-for _ in range(runs):
-    t0 = time.perf_counter()
-    df = cache.get_data(start, end, cols)
-    times.append(time.perf_counter() - t0)
-print(json.dumps({"times": times, "views": bool(df.attrs["cheetah"]["shared"]["views"])}))
 """
 
 HOLDER = r"""
@@ -177,13 +161,14 @@ def report(python: str, share_config: Path, plain_config: Path, queries: dict, p
         read_lines.append(f"| {q} | new process, layer published | {fmt_seconds(median)} | {fmt_seconds(min(reads))} | "
                           f"{best_peer[q] / median:,.0f}x | {'views' if views else 'copies'} |")
         log(f"{q}: repeated in one process through the shared layer")
-        out = subprocess.run([python, "-c", REPEATED, str(share_config), start, end, ",".join(cols), str(max(runs, 15))],
+        out = subprocess.run([python, "-c", HOT, str(share_config), start, end, ",".join(cols), "1", str(max(runs, 15))],
                              check=True, capture_output=True, text=True).stdout
         repeated = json.loads(out)
-        hot = statistics.median(repeated["times"])
+        hot = statistics.median(repeated["seconds"])
+        views = bool(repeated["shared"] and repeated["shared"]["views"])
         read_lines.append(f"| {q} | repeated in the process, layer published | {fmt_seconds(hot)} | "
-                          f"{fmt_seconds(min(repeated['times']))} | {best_peer[q] / hot:,.0f}x; a new process takes "
-                          f"{median / hot:.1f}x this | {'views' if repeated['views'] else 'copies'} |")
+                          f"{fmt_seconds(min(repeated['seconds']))} | {best_peer[q] / hot:,.0f}x; a new process takes "
+                          f"{median / hot:.1f}x this | {'views' if views else 'copies'} |")
         if q == "Q1":
             plain, _, _ = cold(python, plain_config, start, end, cols, runs)
             read_lines.append(f"| Q1 | new process, no layer (the store) | {fmt_seconds(statistics.median(plain))} | "

@@ -45,7 +45,7 @@ for _ in range(runs):
     t = time.perf_counter()
     frame = cache.get_data(start, end, cols)
     times.append(time.perf_counter() - t)
-print(json.dumps({"seconds": times, "pandas": pandas.__version__}))
+print(json.dumps({"seconds": times, "pandas": pandas.__version__, "shared": frame.attrs["cheetah"].get("shared")}))
 """
 WARMUP = 2
 """Untimed calls before the hot runs: the second one's output still lives while the next is
