@@ -24,11 +24,13 @@ import cheetah
 import pandas
 config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
 t0 = time.perf_counter()
-df = cheetah.open(config).get_data(start, end, cols)
+cache = cheetah.open(config)
+df = cache.get_data(start, end, cols)
 t1 = time.perf_counter()
 total = df.sum()
 t2 = time.perf_counter()
-print(json.dumps({"read": t1 - t0, "sum": t2 - t1, "shared": df.attrs["cheetah"]["shared"]}))
+print(json.dumps({"read": t1 - t0, "sum": t2 - t1, "shared": df.attrs["cheetah"]["shared"],
+                  "store_opened": cache._inner.store_is_open()}))
 """
 
 HOLDER = r"""
@@ -87,10 +89,10 @@ def publish(binary: Path, config: Path, queries: dict) -> list[str]:
     return lines
 
 
-def cold(python: str, config: Path, start: str, end: str, cols: list[str], runs: int) -> tuple[list[float], list[float], bool]:
+def cold(python: str, config: Path, start: str, end: str, cols: list[str], runs: int) -> tuple[list[float], list[float], str]:
     """New processes reading through the layer: read seconds, then `df.sum()` seconds, and
-    whether every read was views."""
-    reads, sums, views = [], [], True
+    what the reads' columns were: views or copies, and whether any process opened the store."""
+    reads, sums, views, opened = [], [], True, False
     for _ in range(runs):
         out = subprocess.run([python, "-c", COLD_SUM, str(config), start, end, ",".join(cols)],
                              check=True, capture_output=True, text=True).stdout
@@ -98,7 +100,8 @@ def cold(python: str, config: Path, start: str, end: str, cols: list[str], runs:
         reads.append(result["read"])
         sums.append(result["sum"])
         views &= bool(result["shared"] and result["shared"]["views"])
-    return reads, sums, views
+        opened |= result["store_opened"]
+    return reads, sums, ("views" if views else "copies") + ("; the store opened" if opened else "; the store not opened")
 
 
 def peers_with_sum(peers: dict[str, Callable], start: str, end: str, cols: list[str], runs: int) -> dict[str, list[float]]:
@@ -159,7 +162,7 @@ def report(python: str, share_config: Path, plain_config: Path, queries: dict, p
         reads, sums, views = cold(python, share_config, start, end, cols, runs)
         median = statistics.median(reads)
         read_lines.append(f"| {q} | new process, layer published | {fmt_seconds(median)} | {fmt_seconds(min(reads))} | "
-                          f"{best_peer[q] / median:,.0f}x | {'views' if views else 'copies'} |")
+                          f"{best_peer[q] / median:,.0f}x | {views} |")
         log(f"{q}: repeated in one process through the shared layer")
         out = subprocess.run([python, "-c", HOT, str(share_config), start, end, ",".join(cols), "1", str(max(runs, 15))],
                              check=True, capture_output=True, text=True).stdout

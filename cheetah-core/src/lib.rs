@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod checksum;
 mod config;
 mod diff;
 mod error;

@@ -125,6 +125,12 @@ impl Cache {
         without_gil(py, || self.cache()?.members(name, date))
     }
 
+    /// Whether the cache has opened its store: a reader whose reads the shared layer served
+    /// alone has not.
+    fn store_is_open(&self) -> bool {
+        self.inner.get().is_some_and(|cache| cache.store_is_open())
+    }
+
     /// Warnings about the shared layer since the last call (it was missing, foreign or damaged,
     /// and reads fell back to the store).
     fn take_share_warnings(&self) -> Vec<String> {

@@ -204,6 +204,8 @@ fn named_files(dir: &Path) -> Vec<String> {
             }
         }
     }
+    // The store's view the generation saved.
+    names.extend(manifest["view"]["file"]["name"].as_str().map(str::to_string));
     names
 }
 

@@ -1,6 +1,7 @@
 //! [`Cache`]: a config, its store followed by a [`Follower`], the hot layer and the shared
 //! layer; the entry point for readers and the writer.
 
+mod lazy;
 mod refresh;
 mod share;
 mod versions;
@@ -12,11 +13,12 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+use self::lazy::LazyFollower;
 use crate::config::{pattern_matches, Config, TableConfig};
 use crate::error::{ConfigError, Error, QueryError, StoreError, VersionError};
 use crate::hot::HotChunks;
 use crate::query::{
-    self, resolve_fields, Chunks, HotStore, OutputPool, PastStore, QueryResult, ReadRules, Reader, Request,
+    self, resolve_fields, Chunks, HotStore, OutputPool, PastStore, QueryResult, ReadRules, Reader, Request, Unopened,
 };
 use crate::share::SharedLayer;
 use crate::source::{list_columns, Source, Sources};
@@ -75,22 +77,27 @@ impl CacheBuilder {
     /// [`StoreError::Locked`] when another writer holds the store, [`StoreError::Missing`] when
     /// a reader finds no store yet, [`StoreError::FormatVersion`] for a store of another format.
     pub fn open(self) -> Result<Cache, Error> {
-        let path = &self.config.store.path;
+        let path = self.config.store.path.clone();
+        let shares = self.share && self.config.share.is_some();
         let follower = if self.writer {
-            Follower::writer(Store::open_writer(path, self.config.store.compression_level)?)?
+            let store = Store::open_writer(&path, self.config.store.compression_level)?;
+            LazyFollower::open(path.clone(), Follower::writer(store)?)
+        } else if shares {
+            // Reads the shared layer serves alone need no store: it opens when one does.
+            LazyFollower::deferred(path.clone())?
         } else {
-            Follower::reader(path)?
+            LazyFollower::open(path.clone(), Follower::reader(&path)?)
         };
         let hot_bytes = self.hot_bytes.unwrap_or(self.config.store.hot_cache_bytes);
-        let shared = match (&self.config.share, self.share) {
-            (Some(share), true) => Some(SharedLayer::new(share.path.clone(), follower.store().identity()?)),
+        let shared = match (&self.config.share, shares) {
+            (Some(share), true) => Some(SharedLayer::new(share.path.clone(), crate::store::identity_at(&path)?)),
             _ => None,
         };
         Ok(Cache {
             shared,
             rules: ReadRules::of(&self.config),
             config: self.config,
-            follower,
+            store: follower,
             hot: HotChunks::new(hot_bytes),
             // Idle result buffers are kept up to half the hot layer's bound.
             pool: OutputPool::new(usize::try_from(hot_bytes / 2).unwrap_or(usize::MAX)),
@@ -103,7 +110,7 @@ pub struct Cache {
     config: Config,
     shared: Option<SharedLayer>,
     rules: ReadRules,
-    follower: Follower,
+    store: LazyFollower,
     hot: HotChunks,
     pool: OutputPool,
 }
@@ -158,7 +165,18 @@ impl Cache {
     /// # Errors
     /// [`StoreError::Corrupt`] when the store's `IDENTITY` file cannot be read.
     pub fn identity(&self) -> Result<String, StoreError> {
-        self.follower.store().identity()
+        crate::store::identity_at(&self.config.store.path)
+    }
+
+    /// Whether this cache has opened its store: a reader whose reads the shared layer has served
+    /// alone has not.
+    pub fn store_is_open(&self) -> bool {
+        self.store.is_open()
+    }
+
+    /// The store's follower, opening the store if this reader has not yet.
+    fn follower(&self) -> Result<&Follower, StoreError> {
+        self.store.get()
     }
 
     /// Catches up with what the writer committed since the last call.
@@ -166,7 +184,7 @@ impl Cache {
     /// # Errors
     /// [`StoreError`].
     pub fn refresh(&self) -> Result<(), StoreError> {
-        self.follower.refresh(&self.hot)
+        self.follower()?.refresh(&self.hot)
     }
 
     /// Reads a request, seeing every date committed before the call, or at the version it
@@ -176,9 +194,35 @@ impl Cache {
     /// [`crate::QueryError`] for bad arguments, unknown or ambiguous names and versions that
     /// cannot be read, and store failures.
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
+        if let Some(result) = self.without_store(request)? {
+            return Ok(result);
+        }
         let (mut result, snapshot) = self.with_reader(request, true, |reader| reader.read(request))?;
         result.snapshot = snapshot;
         Ok(result)
+    }
+
+    /// Reads the latest version from the shared layer alone, while this reader has not opened
+    /// the store: when the store's head still names the version the layer's generation saved its
+    /// view at, and the layer holds every row the read needs. `None` when it cannot; then the
+    /// store serves the read.
+    fn without_store(&self, request: &Request) -> Result<Option<QueryResult>, Error> {
+        let Some(layer) = self.shared.as_ref().filter(|_| request.as_of.is_none() && !self.store.is_open()) else {
+            return Ok(None);
+        };
+        let path = &self.config.store.path;
+        let Some((view, generation)) = crate::store::head::announced(path).and_then(|head| layer.without_store(head))
+        else {
+            return Ok(None);
+        };
+        let chunks = Unopened { path };
+        let (rules, pool) = (&self.rules, &self.pool);
+        let reader = Reader { view: &view, rules, chunks: &chunks, shared: Some((layer, &generation)), pool };
+        match reader.read(request) {
+            Ok(result) => Ok(Some(result)),
+            Err(QueryError::Store(StoreError::Unopened { .. })) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads `request` wide: each field as a date × symbol matrix, equal to [`Cache::get`]
@@ -239,7 +283,7 @@ impl Cache {
                     outcome => outcome.map(|t| Some((t, snapshot))),
                 }
             };
-            match self.follower.read(&self.hot, attempt)? {
+            match self.follower()?.read(&self.hot, attempt)? {
                 Some(done) => return Ok(done),
                 None => self.refresh()?,
             }
@@ -252,7 +296,7 @@ impl Cache {
     /// [`StoreError`].
     pub fn universes(&self) -> Result<Vec<(String, Option<Universe>)>, Error> {
         self.refresh()?;
-        let store = self.follower.store();
+        let store = self.follower()?.store();
         let mut universes = Vec::with_capacity(self.config.universes.len());
         for u in &self.config.universes {
             universes.push((u.name.clone(), store.universe(&u.name)?));
@@ -266,7 +310,7 @@ impl Cache {
     /// [`QueryError::InvalidArgument`] for a universe not configured or not yet read.
     pub fn members(&self, name: &str, date: NaiveDate) -> Result<Vec<String>, Error> {
         self.refresh()?;
-        let universe = self.follower.store().universe(name)?;
+        let universe = self.follower()?.store().universe(name)?;
         let universe = universe.ok_or_else(|| self.rules.no_universe(name))?;
         Ok(universe.members(date).into_iter().map(str::to_string).collect())
     }
@@ -277,7 +321,7 @@ impl Cache {
     /// [`StoreError`].
     pub fn status(&self) -> Result<Status, Error> {
         self.refresh()?;
-        let mut status = status::status(&self.follower.store())?;
+        let mut status = status::status(&self.follower()?.store())?;
         for table in &mut status.tables {
             table.source = self.config.table(&table.name).map(|t| t.source.clone());
         }
@@ -293,7 +337,7 @@ impl Cache {
     /// [`StoreError`].
     pub fn loaded_through(&self) -> Result<Option<NaiveDate>, Error> {
         self.refresh()?;
-        let (store, view) = (self.follower.store(), self.follower.view());
+        let (store, view) = (self.follower()?.store(), self.follower()?.view());
         let mut through: Option<NaiveDate> = None;
         for table in &self.config.tables {
             let Some(entry) = view.catalog.table(&table.name) else { return Ok(None) };
@@ -311,7 +355,7 @@ impl Cache {
     /// Unknown or ambiguous names as for [`Cache::get`]; [`StoreError`].
     pub fn warm(&self, start: NaiveDate, end: NaiveDate, cols: Option<&[String]>) -> Result<WarmReport, Error> {
         self.refresh()?;
-        let (store, view) = (self.follower.store(), self.follower.view());
+        let (store, view) = (self.follower()?.store(), self.follower()?.view());
         let mut wanted: Vec<(ChunkKind, u32)> = Vec::new();
         match cols {
             Some(cols) => {
@@ -359,7 +403,11 @@ impl Cache {
             Some(name) => vec![config.source_named(name)?],
             None => config.sources.values().collect(),
         };
-        let catalog = Cache::builder(config.clone()).open().map(|c| c.follower.view().catalog.clone()).ok();
+        let catalog = Cache::builder(config.clone())
+            .open()
+            .map(|c| c.follower().map(|f| f.view().catalog.clone()))
+            .ok()
+            .and_then(Result::ok);
         let pattern = if crate::config::is_glob(pattern) { pattern.to_string() } else { format!("*{pattern}*") };
         let matches = |table: &str, column: &str| {
             pattern_matches(&pattern, column) || pattern_matches(&pattern, &format!("{table}.{column}"))
@@ -428,7 +476,7 @@ impl Cache {
         for name in sources.iter().flatten() {
             self.config.source_named(name)?;
         }
-        let store = self.follower.store();
+        let store = self.follower()?.store();
         let report = Updater::new(&self.config, &store)?
             .on_progress(progress)
             .stop_flag(stop.clone())
@@ -438,7 +486,7 @@ impl Cache {
         drop(store);
         self.retain()?;
         // Leaves no WAL to replay on the next open, and lets RocksDB delete the old ones.
-        self.follower.store().flush()?;
+        self.follower()?.store().flush()?;
         self.refresh()?;
         Ok(report)
     }
@@ -457,7 +505,7 @@ impl Cache {
     ) -> Result<Vec<TableVerification>, Error> {
         self.refresh()?;
         let sources = Sources::new(&self.config);
-        let store = self.follower.store();
+        let store = self.follower()?.store();
         self.tables(tables)?
             .into_iter()
             .map(|table| match table {
@@ -485,7 +533,7 @@ impl Cache {
         self.refresh()?;
         let names: Vec<String> = self.tables(tables)?.iter().map(|t| t.name().to_string()).collect();
         let names = if tables.is_empty() { Vec::new() } else { names };
-        Ok(crate::quality::assess(&self.follower.store(), &self.config, &names, range)?)
+        Ok(crate::quality::assess(&self.follower()?.store(), &self.config, &names, range)?)
     }
 
     /// Re-fetches `dates` of `table` whole from the source; needs the writer role. Returns the
@@ -500,7 +548,7 @@ impl Cache {
                 format!("`{table}` is a local table: there is no source to repair it from; write its dates again");
             return Err(QueryError::InvalidArgument(why).into());
         };
-        let store = self.follower.store();
+        let store = self.follower()?.store();
         let repaired = Updater::new(&self.config, &store)?.stop_flag(stop.clone()).repair(config, dates)?;
         store.flush()?;
         drop(store);
@@ -511,12 +559,12 @@ impl Cache {
     /// The store, for tools that inspect or damage it on purpose (tests, benchmarks).
     #[cfg(feature = "internals")]
     pub fn store(&self) -> std::sync::RwLockReadGuard<'_, Store> {
-        self.follower.store()
+        self.follower().expect("the store opens").store()
     }
 
     /// The tables named, configured or local, or all of them for none.
-    fn tables(&self, names: &[String]) -> Result<Vec<Named<'_>>, ConfigError> {
-        let catalog = self.follower.view().catalog.clone();
+    fn tables(&self, names: &[String]) -> Result<Vec<Named<'_>>, Error> {
+        let catalog = self.follower()?.view().catalog.clone();
         let local = |name: &str| catalog.table(name).filter(|t| t.is_local()).cloned().map(Named::Local);
         if names.is_empty() {
             let configured = self.config.tables.iter().map(Named::Configured);
@@ -541,6 +589,7 @@ impl Cache {
                             .collect::<Vec<_>>()
                             .join(", "),
                     }
+                    .into()
                 })
             })
             .collect()

@@ -94,7 +94,7 @@ impl Cache {
     pub(super) fn read_rows(&self, cols: &[String], first: Day, last: Day, symbols: usize) -> Result<Rows, Error> {
         // Publishing keeps no result buffers: they go to the layer's files.
         let pool = OutputPool::new(0);
-        let rows = self.follower.read(&self.hot, |store, view| {
+        let rows = self.follower()?.read(&self.hot, |store, view| {
             if view.symbols.len() != symbols {
                 return Err(QueryError::InvalidArgument(
                     "new symbols were committed while publishing; publish again".into(),

@@ -57,7 +57,7 @@ impl Cache {
         }
         self.refresh()?;
         let cols = {
-            let view = self.follower.view();
+            let view = self.follower()?.view();
             let all: Vec<String>;
             let names = match cols {
                 Some(cols) => cols,
@@ -98,7 +98,7 @@ impl Cache {
     /// What the shared layer holds, when the config has `[share]`.
     pub fn share_status(&self) -> Option<ShareStatus> {
         let share = self.config.share.as_ref()?;
-        let identity = self.follower.store().identity().ok()?;
+        let identity = crate::store::identity_at(&self.config.store.path).ok()?;
         Some(crate::share::SharedLayer::new(share.path.clone(), identity).status(share.budget_bytes))
     }
 
@@ -116,15 +116,17 @@ impl Cache {
     fn republish(&self, share: &ShareConfig, add: Option<(Day, Day, Vec<String>)>) -> Result<PublishReport, Error> {
         let started = Instant::now();
         let store_path = self.config.store.path.display().to_string();
-        let identity = self.follower.store().identity()?;
+        let identity = crate::store::identity_at(&self.config.store.path)?;
         let publisher = Publisher::open(&share.path, share.budget_bytes, identity, store_path)?;
         let current = publisher.current();
         let manifest = current.as_ref().map(|g| &g.manifest);
 
         // One snapshot decides what changed; every block written later reflects at least its
         // journal position.
-        let (position, symbols, mut wanted, recode) = self.follower.read(&self.hot, |store, view| {
+        let (position, symbols, mut wanted, recode, saved) = self.follower()?.read(&self.hot, |store, view| {
             let position = store.journal_end()?;
+            // Written down only when it is exactly the store's latest version, as `position` is.
+            let saved = (view.version.number == store.latest_version()?).then(|| (view.version.number, view.encode()));
             let symbols = view.symbols.len();
             let tail = match manifest {
                 Some(m) => Some(store.journal_since(m.journal)?),
@@ -177,8 +179,13 @@ impl Cache {
                     pruned,
                 ));
             }
-            Ok((position, symbols, wanted, recode))
+            Ok((position, symbols, wanted, recode, saved))
         })?;
+        // A version that changed nothing published still moves the store's head past the saved
+        // view: a new generation with the same segments saves the current one.
+        let view_behind = manifest.is_some_and(|m| {
+            saved.as_ref().is_some_and(|(version, _)| m.view.as_ref().map(|v| v.version) != Some(*version))
+        });
         let changed = wanted.iter().any(|(w, pruned)| *pruned || !matches!(w.work, Work::Nothing));
         let mut wanted: Vec<Wanted> = wanted.drain(..).map(|(w, _)| w).collect();
 
@@ -211,7 +218,7 @@ impl Cache {
                 }
             };
             added = Some(at);
-        } else if !changed {
+        } else if !changed && !view_behind {
             if let Some(m) = manifest {
                 publisher.collect(m);
             }
@@ -282,22 +289,31 @@ impl Cache {
             }
             Ok(())
         };
-        if let Err(e) = write() {
-            // What this publish wrote is named by no manifest: unlink it now, not next round.
-            publisher.collect(manifest.unwrap_or(&publisher.manifest(0, (0, 0), 0, Vec::new())));
-            return Err(e);
-        }
-        report.total_bytes = segments.iter().map(Segment::bytes).sum();
         // A block kept as it was is unchanged in the store up to `position` (checked above), so
         // every segment is exact as of `position`; a kept one may also hold what a publisher
         // with a newer view saw, which readers behind that must not use.
-        let span = match manifest {
+        let span = |segments: &[Segment]| match manifest {
             Some(m) if segments.iter().any(|s| s.files().any(|f| f.generation != generation)) => {
                 (position, position.max(m.journal_newest))
             }
             _ => (position, position),
         };
-        let next = publisher.manifest(generation, span, symbols, segments);
+        let save_view = |span: (u64, u64)| match saved {
+            Some((version, bytes)) if span.0 == span.1 => publisher.write_view(generation, version, &bytes).map(Some),
+            _ => Ok(None),
+        };
+        let view = write().and_then(|()| Ok(save_view(span(&segments))?));
+        let view = match view {
+            Ok(view) => view,
+            Err(e) => {
+                // What this publish wrote is named by no manifest: unlink it now, not next round.
+                publisher.collect(manifest.unwrap_or(&publisher.manifest(0, (0, 0), 0, Vec::new(), None)));
+                return Err(e);
+            }
+        };
+        report.total_bytes = segments.iter().map(Segment::bytes).sum();
+        report.bytes += view.as_ref().map_or(0, |v| v.file.bytes);
+        let next = publisher.manifest(generation, span(&segments), symbols, segments, view);
         publisher.install(&next)?;
         report.generation = Some(generation);
         tracing::info!(
@@ -316,7 +332,7 @@ impl Cache {
 
     /// The distinct daily tables of `cols`, in order of first appearance: a segment's rows.
     fn daily_tables_of(&self, cols: &[String]) -> Result<Vec<u32>, QueryError> {
-        let view = self.follower.view();
+        let view = self.follower()?.view();
         let mut tables = Vec::new();
         for f in resolve_fields(&view.catalog, &self.rules.aliases, cols)? {
             if f.table.kind == TableKind::Daily && !tables.contains(&f.table.id) {

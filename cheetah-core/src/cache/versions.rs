@@ -80,7 +80,7 @@ impl Cache {
     /// cannot be written; [`crate::StoreError`].
     pub fn snapshot(&self, name: &str, note: Option<&str>) -> Result<Snapshot, Error> {
         self.refresh()?;
-        let version = self.follower.store().latest_version()?;
+        let version = self.follower()?.store().latest_version()?;
         let snapshot =
             Snapshot { name: name.to_string(), version, created: Utc::now(), note: note.map(str::to_string) };
         snapshots::create(&self.config.store.path, &snapshot)?;
@@ -148,7 +148,7 @@ impl Cache {
                 );
                 Ok(Some(crate::diff::diff(store, &sides.0, &sides.1, days, wanted.as_deref(), view)?))
             };
-            match self.follower.read(&self.hot, attempt)? {
+            match self.follower()?.read(&self.hot, attempt)? {
                 Some(diff) => return Ok(diff),
                 None => self.refresh()?,
             }
@@ -182,7 +182,7 @@ impl Cache {
     /// [`crate::StoreError`], [`VersionError::SnapshotIo`].
     pub fn versions(&self) -> Result<VersionStatus, Error> {
         self.refresh()?;
-        let store = self.follower.store();
+        let store = self.follower()?.store();
         let latest = store.latest()?;
         let oldest_number = store.history_floor()?.min(latest.number);
         let oldest = store.version(oldest_number)?.unwrap_or(latest);
@@ -206,7 +206,7 @@ impl Cache {
     /// [`VersionError::SnapshotIo`].
     pub fn retain(&self) -> Result<u64, Error> {
         let Some(keep) = &self.config.store.keep_versions else { return Ok(0) };
-        let store = self.follower.store();
+        let store = self.follower()?.store();
         if !store.is_writer() {
             return Err(crate::error::StoreError::ReadOnly { path: store.path().to_path_buf() }.into());
         }

@@ -87,10 +87,10 @@ impl Cache {
         symbol: &str,
         merge: BTreeSet<Day>,
     ) -> Result<WriteReport, Error> {
-        let catalog = self.follower.view().catalog.clone();
+        let catalog = self.follower()?.view().catalog.clone();
         local::check(&catalog, &self.config, table, &frame)?;
         if self.is_writer() {
-            let report = local::write(&self.follower.store(), &self.config, table, &frame, &merge)?;
+            let report = local::write(&self.follower()?.store(), &self.config, table, &frame, &merge)?;
             self.refresh()?;
             return Ok(report);
         }
@@ -130,7 +130,7 @@ impl Cache {
         if !self.is_writer() {
             return Err(crate::StoreError::ReadOnly { path: self.config.store.path.clone() }.into());
         }
-        let taken = inbox::take_all(&self.follower.store(), &self.config)?;
+        let taken = inbox::take_all(&self.follower()?.store(), &self.config)?;
         if taken > 0 {
             self.refresh()?;
         }
@@ -138,13 +138,13 @@ impl Cache {
     }
 
     fn is_writer(&self) -> bool {
-        self.follower.store().is_writer()
+        self.follower().is_ok_and(|f| f.store().is_writer())
     }
 
     /// Applies `request` as the writer, or hands it to the writer process.
     fn hand_over(&self, request: &Request) -> Result<WriteReport, Error> {
         let report = if self.is_writer() {
-            request.apply(&self.follower.store(), &self.config)?
+            request.apply(&self.follower()?.store(), &self.config)?
         } else {
             let path = &self.config.store.path;
             let level = self.config.store.compression_level;

@@ -88,6 +88,13 @@ pub enum StoreError {
         /// RocksDB's message.
         message: String,
     },
+    /// A read the shared layer was to serve alone needed the store, which it had not opened;
+    /// the cache opens the store and reads again, so no caller sees this.
+    #[error("store {path} is not open: the shared layer alone was to serve this read")]
+    Unopened {
+        /// The store directory.
+        path: PathBuf,
+    },
 }
 
 /// An update run.

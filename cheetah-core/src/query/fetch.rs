@@ -40,6 +40,45 @@ pub(crate) trait ChunkSource: Sync {
     fn corrupt(&self, what: &str, message: &str) -> StoreError;
 }
 
+/// No store: what a read the shared layer serves alone has instead. Anything else the read
+/// asks for fails with [`StoreError::Unopened`], and the caller opens the store to read again.
+pub(crate) struct Unopened<'a> {
+    /// The store's directory.
+    pub path: &'a std::path::Path,
+}
+
+impl Unopened<'_> {
+    fn refuse(&self) -> StoreError {
+        StoreError::Unopened { path: self.path.to_path_buf() }
+    }
+}
+
+impl ChunkSource for Unopened<'_> {
+    fn rows(&self, _: &TableEntry, _: &[Day]) -> Result<TableRows, StoreError> {
+        Err(self.refuse())
+    }
+
+    fn values(&self, _: &TableEntry, _: &FieldEntry, _: &[Day]) -> Result<Vec<Option<ArrayRef>>, StoreError> {
+        Err(self.refuse())
+    }
+
+    fn day_rows(&self, _: &TableEntry, _: Day, _: Day) -> Result<Vec<(Day, u32)>, StoreError> {
+        Err(self.refuse())
+    }
+
+    fn universe(&self, _: &str) -> Result<Option<Universe>, StoreError> {
+        Err(self.refuse())
+    }
+
+    fn corrupt_chunk(&self, _: &str, _: Option<&str>, _: Day, _: &str) -> StoreError {
+        self.refuse()
+    }
+
+    fn corrupt(&self, _: &str, _: &str) -> StoreError {
+        self.refuse()
+    }
+}
+
 /// The store behind this process's hot layer.
 pub(crate) struct HotStore<'a> {
     /// The decoded chunks kept in memory.

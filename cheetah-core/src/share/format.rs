@@ -7,6 +7,8 @@
 //!   `f{field id}`: a [`Header`] in the first page, then Arrow buffers, each at a page-aligned
 //!   offset and padded to a whole page. A file is written once, before any manifest names it,
 //!   and never changed after; a later generation that keeps its content names the same file.
+//! - `g{generation}-view`: the publisher's view of the store written down ([`SavedView`]), a
+//!   [`Header`] page then the view's bytes and their checksum.
 //! - `used-s{segment}`: an empty file whose modification time readers set when they serve from
 //!   the segment; the publisher evicts from the segment used least recently first.
 //! - `LOCK`: held (flock) by the one process publishing.
@@ -18,12 +20,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::checksum::fnv1a;
 use crate::error::LayerError;
 use crate::types::{Day, ValueType};
 
 /// The layer's format. Version 1: whole segments. Version 2: segments cut into blocks of rows,
 /// buffers page-aligned. Version 3: integer parts with nulls carry a float64 copy for pandas.
-pub const LAYER_FORMAT_VERSION: u32 = 3;
+/// Version 4: the manifest names the publisher's view of the store ([`SavedView`]).
+pub const LAYER_FORMAT_VERSION: u32 = 4;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "MANIFEST";
@@ -65,6 +69,22 @@ pub struct Manifest {
     pub budget: u64,
     /// The published segments.
     pub segments: Vec<Segment>,
+    /// The view of the store the content reflects, when the publisher's view was the store's
+    /// latest version.
+    pub view: Option<SavedView>,
+}
+
+/// The publisher's view of the store, written down, so that a new reader whose store's head
+/// still names `version` plans its reads from it without opening the store.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SavedView {
+    /// The store version it is exactly.
+    pub version: u64,
+    /// Its file.
+    pub file: FileRef,
+    /// Its bytes in the file, followed by their FNV-1a (8 bytes, little-endian).
+    pub span: Span,
 }
 
 /// A box of (date, symbol) rows over a date range with fields filled in: the union of the keys
@@ -271,25 +291,27 @@ pub fn decode_manifest(bytes: &[u8]) -> Result<Manifest, LayerError> {
     struct Format {
         format: u32,
     }
-    let format: Format = serde_json::from_slice(json).map_err(|e| LayerError::damaged("its manifest", e))?;
-    if format.format != LAYER_FORMAT_VERSION {
-        return Err(LayerError::Format {
-            what: "its manifest".into(),
-            found: format.format,
-            expected: LAYER_FORMAT_VERSION,
-        });
+    let other = |found: u32| LayerError::Format { what: "its manifest".into(), found, expected: LAYER_FORMAT_VERSION };
+    // One parse in the common case: only a manifest that does not parse is asked its format,
+    // so that one of another format says so instead of looking damaged.
+    match serde_json::from_slice::<Manifest>(json) {
+        Ok(manifest) if manifest.format == LAYER_FORMAT_VERSION => Ok(manifest),
+        Ok(manifest) => Err(other(manifest.format)),
+        Err(e) => match serde_json::from_slice::<Format>(json) {
+            Ok(format) if format.format != LAYER_FORMAT_VERSION => Err(other(format.format)),
+            _ => Err(LayerError::damaged("its manifest", e)),
+        },
     }
-    serde_json::from_slice(json).map_err(|e| LayerError::damaged("its manifest", e))
-}
-
-/// 64-bit FNV-1a: small, dependency-free, and enough to tell a damaged record from a whole one.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The name of the data file `part` of block `block` of `segment` written by `generation`.
 pub fn file_name(generation: u64, segment: u64, block: usize, part: &str) -> String {
     format!("g{generation}-s{segment}-b{block}-{part}")
+}
+
+/// The name of the saved view of `generation`.
+pub fn view_name(generation: u64) -> String {
+    format!("g{generation}-view")
 }
 
 /// The name of a segment's use stamp.
@@ -301,7 +323,9 @@ pub fn stamp_name(segment: u64) -> String {
 pub fn is_layer_file(name: &str) -> bool {
     name == MANIFEST_TMP
         || name.starts_with("used-s")
-        || (name.starts_with('g') && name.contains("-s") && name[1..].starts_with(|c: char| c.is_ascii_digit()))
+        || (name.starts_with('g')
+            && (name.contains("-s") || name.ends_with("-view"))
+            && name[1..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -320,6 +344,7 @@ mod tests {
             published: 0,
             budget: 1 << 20,
             segments: vec![],
+            view: None,
         }
     }
 
@@ -356,7 +381,7 @@ mod tests {
     #[test]
     fn only_the_publishers_own_files_are_layer_files() {
         assert!(is_layer_file(&file_name(12, 3, 0, "rows")) && is_layer_file(&file_name(1, 0, 9, "f17")));
-        assert!(is_layer_file(&stamp_name(4)) && is_layer_file(MANIFEST_TMP));
+        assert!(is_layer_file(&stamp_name(4)) && is_layer_file(MANIFEST_TMP) && is_layer_file(&view_name(3)));
         for foreign in ["MANIFEST", "LOCK", "notes.txt", "gossip-s", "g-s1"] {
             assert!(!is_layer_file(foreign), "{foreign}");
         }

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use arrow::array::{make_array, ArrayData, ArrayRef, PrimitiveArray};
 use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, ScalarBuffer};
@@ -34,6 +34,8 @@ pub(crate) struct Generation {
     /// would hold more descriptors than a process may have, and a mapping outlives its file's
     /// descriptor.
     checked: Mutex<HashSet<String>>,
+    /// The manifest's saved view, once read.
+    saved_view: OnceLock<Option<Arc<View>>>,
 }
 
 /// Pages mapped `MAP_PRIVATE` for one read: a frame made of them may be written in place, and
@@ -81,7 +83,13 @@ impl Generation {
         for segment in &manifest.segments {
             check_segment(segment)?;
         }
-        Ok(Self { manifest, dir: dir.to_path_buf(), dirty: Mutex::default(), checked: Mutex::default() })
+        Ok(Self {
+            manifest,
+            dir: dir.to_path_buf(),
+            dirty: Mutex::default(),
+            checked: Mutex::default(),
+            saved_view: OnceLock::new(),
+        })
     }
 
     /// The days written or deleted in `store` since this generation was published, as of the
@@ -295,6 +303,35 @@ impl Generation {
             }
         }
         Ok(out.finish().into_inner())
+    }
+
+    /// The view of the store the manifest saved, read and checked once; `None` when it saved
+    /// none or it does not check, after which readers open the store.
+    pub fn saved_view(&self) -> Option<Arc<View>> {
+        let read = || -> Result<Option<Arc<View>>, LayerError> {
+            let Some(saved) = &self.manifest.view else { return Ok(None) };
+            let file = self.open(&saved.file)?;
+            let mut bytes = vec![0u8; saved.span.len as usize + 8];
+            let damaged = |why: &str| LayerError::damaged(&saved.file.name, why);
+            file.read_exact_at(&mut bytes, saved.span.offset).map_err(|_| damaged("shorter than the manifest says"))?;
+            let (view, check) = bytes.split_at(saved.span.len as usize);
+            if u64::from_le_bytes(check.try_into().expect("8 bytes")) != crate::checksum::fnv1a(view) {
+                return Err(damaged("its checksum does not match"));
+            }
+            let view = View::decode(view).ok_or_else(|| damaged("not a view of the store"))?;
+            if view.version.number != saved.version {
+                return Err(damaged("of another version than the manifest says"));
+            }
+            Ok(Some(Arc::new(view)))
+        };
+        self.saved_view
+            .get_or_init(|| {
+                read().unwrap_or_else(|e| {
+                    tracing::warn!(layer = %self.dir.display(), "{e}; opening the store to read");
+                    None
+                })
+            })
+            .clone()
     }
 
     /// The file opened, checked against the manifest on first use.

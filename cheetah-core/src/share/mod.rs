@@ -40,6 +40,7 @@ pub use self::publish::{PublishReport, SegmentReport};
 use crate::error::LayerError;
 use crate::store::Store;
 use crate::types::date_of;
+use crate::view::View;
 
 /// A reader's handle on the layer directory of its config.
 pub(crate) struct SharedLayer {
@@ -110,6 +111,21 @@ impl SharedLayer {
                 None
             }
         }
+    }
+
+    /// The current generation with the view of the store it saved, if that view is the
+    /// store's version `head`: the store has committed nothing since, so nothing the generation
+    /// holds has changed, and a read planned from the view needs the store only for what the
+    /// layer does not hold.
+    pub fn without_store(&self, head: u64) -> Option<(Arc<View>, LayerView)> {
+        let generation = self.current()?;
+        let manifest = &generation.manifest;
+        if manifest.view.as_ref()?.version != head || manifest.journal_newest != manifest.journal {
+            return None;
+        }
+        let view = generation.saved_view()?;
+        (manifest.symbols <= view.symbols.len())
+            .then(|| (view, LayerView { generation, dirty: Arc::new(Dirty::default()) }))
     }
 
     /// The generation the manifest names now, loaded once per manifest file.

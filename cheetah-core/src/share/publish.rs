@@ -15,10 +15,11 @@ use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::DataType;
 
 use super::format::{
-    encode_manifest, file_name, is_layer_file, stamp_name, Block, FieldPart, FileRef, Header, Manifest, Segment, Span,
-    LOCK, MANIFEST, MANIFEST_TMP, PAGE,
+    encode_manifest, file_name, is_layer_file, stamp_name, view_name, Block, FieldPart, FileRef, Header, Manifest,
+    SavedView, Segment, Span, LOCK, MANIFEST, MANIFEST_TMP, PAGE,
 };
 use super::generation::Generation;
+use crate::checksum::fnv1a;
 use crate::error::ShareError;
 
 /// What a publish or a refresh did.
@@ -248,6 +249,20 @@ impl Publisher {
         Ok(FieldPart { buffers, validity, widened, file: file.finish(generation)? })
     }
 
+    /// Writes `view`, the encoding of the publisher's view of the store at `version`, for
+    /// `generation`.
+    ///
+    /// # Errors
+    /// [`ShareError::Io`], for example when the file system is full.
+    pub fn write_view(&self, generation: u64, version: u64, view: &[u8]) -> Result<SavedView, ShareError> {
+        let mut file = DataFile::create(&self.dir, view_name(generation))?;
+        let mut bytes = view.to_vec();
+        bytes.extend_from_slice(&fnv1a(view).to_le_bytes());
+        let mut span = file.put(&bytes)?;
+        span.len = view.len() as u64;
+        Ok(SavedView { version, file: file.finish(generation)?, span })
+    }
+
     /// Creates the use stamp of `segment` if it has none.
     ///
     /// # Errors
@@ -287,6 +302,7 @@ impl Publisher {
             named.extend(segment.files().map(|f| f.name.clone()));
             named.insert(stamp_name(segment.id));
         }
+        named.extend(keep.view.iter().map(|v| v.file.name.clone()));
         for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
             let Ok(name) = entry.file_name().into_string() else { continue };
             if is_layer_file(&name) && !named.contains(&name) {
@@ -296,8 +312,16 @@ impl Publisher {
     }
 
     /// A manifest of `segments` whose content reflects the store's journal positions
-    /// `journal.0` (the oldest) to `journal.1` (the newest).
-    pub fn manifest(&self, generation: u64, journal: (u64, u64), symbols: usize, segments: Vec<Segment>) -> Manifest {
+    /// `journal.0` (the oldest) to `journal.1` (the newest), and `view` when it is exactly that
+    /// content's view of the store.
+    pub fn manifest(
+        &self,
+        generation: u64,
+        journal: (u64, u64),
+        symbols: usize,
+        segments: Vec<Segment>,
+        view: Option<SavedView>,
+    ) -> Manifest {
         let (journal, journal_newest) = journal;
         Manifest {
             format: super::LAYER_FORMAT_VERSION,
@@ -310,6 +334,7 @@ impl Publisher {
             published: chrono::Utc::now().timestamp(),
             budget: self.budget,
             segments,
+            view,
         }
     }
 }

@@ -164,6 +164,67 @@ fn a_read_matching_a_segment_is_views_of_it() {
 }
 
 #[test]
+fn a_new_reader_reads_from_the_layer_alone_until_the_store_moves_on() {
+    let mut setup = setup(12, 5);
+    let config = setup.shared.config().clone();
+    let reader = || Cache::builder(config.clone()).open().unwrap();
+    let equal = |cache: &Cache, request: &Request| {
+        let read = cache.get(request).unwrap();
+        let plain = setup.plain.get(request).unwrap();
+        assert_eq!((&read.batch, &read.rows_per_day), (&plain.batch, &plain.rows_per_day), "{request:?}");
+        assert_eq!(read.version, plain.version, "{request:?}");
+        read
+    };
+    let fresh = reader();
+    let all = [true; 6];
+    for r in [
+        request(0, DAYS + 5, &all, None, None, true),
+        request(2, 9, &all, Some(vec![0, 5, 11]), None, false),
+        request(4, 20, &[true, true, false, false, true, true], None, Some(false), false),
+    ] {
+        assert!(equal(&fresh, &r).shared.is_some());
+    }
+    assert!(!fresh.store_is_open(), "the layer served every read alone");
+
+    // What the layer cannot serve alone (a universe is read from the store) opens it.
+    let universe = reader();
+    equal(&universe, &request(0, DAYS, &all, None, None, false).universe("u"));
+    assert!(universe.store_is_open());
+
+    // The writer commits a day: the store's head moves past the saved view, so the next read
+    // opens the store and sees the day.
+    setup.market.commit(FIRST + DAYS);
+    let read = equal(&fresh, &request(0, DAYS + 5, &all, None, None, true));
+    assert!(fresh.store_is_open());
+    assert_eq!(read.rows_per_day.last().unwrap().0, date_of(FIRST + DAYS));
+
+    // Refreshed, the layer saves the store's view again, and new readers go without the store.
+    setup.shared.refresh_share().unwrap();
+    let again = reader();
+    equal(&again, &request(0, DAYS + 5, &all, None, None, true));
+    assert!(!again.store_is_open());
+
+    // A damaged saved view, or a store without a head, is no harm: the store serves.
+    let layer = config.share.as_ref().unwrap().path.clone();
+    let generation = super::format::decode_manifest(&std::fs::read(layer.join("MANIFEST")).unwrap()).unwrap();
+    let view = generation.view.unwrap();
+    let saved = layer.join(&view.file.name);
+    let mut bytes = std::fs::read(&saved).unwrap();
+    bytes[(view.span.offset + view.span.len / 2) as usize] ^= 0xff;
+    std::fs::remove_file(&saved).unwrap();
+    std::fs::write(&saved, &bytes).unwrap();
+    let damaged = reader();
+    equal(&damaged, &request(0, DAYS + 5, &all, None, None, true));
+    assert!(damaged.store_is_open(), "a saved view that fails its checksum is not used");
+    std::fs::remove_file(config.store.path.join(crate::store::head::HEAD)).unwrap();
+    setup.market.commit(FIRST + DAYS + 1);
+    setup.shared.refresh_share().unwrap();
+    let headless = reader();
+    equal(&headless, &request(0, DAYS + 5, &all, None, None, true));
+    assert!(headless.store_is_open(), "without the store's head nothing says the layer is current");
+}
+
+#[test]
 fn days_the_store_changed_are_read_from_it_until_the_layer_is_refreshed() {
     let mut setup = setup(12, 13);
     let all = [true; 6];
@@ -237,10 +298,11 @@ fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
     assert!(warnings.len() == 1 && warnings[0].contains("truncated"), "{warnings:?}");
 
     // Published from another store.
-    let foreign =
-        String::from_utf8(manifest.clone()).unwrap().replace(&setup.market.store.identity().unwrap(), "elsewhere");
+    let foreign = String::from_utf8(manifest.clone())
+        .unwrap()
+        .replace(&crate::store::identity_at(setup.market.store.path()).unwrap(), "elsewhere");
     let body = &foreign[..foreign.trim_end().rfind('\n').unwrap()];
-    let check = super::format::fnv1a(body.as_bytes());
+    let check = crate::checksum::fnv1a(body.as_bytes());
     replace_manifest(&dir, format!("{body}\n{check:016x}\n"));
     assert!(both(&setup, &exact).unwrap().shared.is_none());
     let warnings = setup.shared.take_share_warnings();

@@ -74,6 +74,7 @@ impl Store {
             Version { number, committed: DateTime::from_timestamp_micros(micros).unwrap_or_default(), symbols };
         plain.put_cf(self.cf(CF_META), meta::version(number), version.encode());
         plain.put_cf(self.cf(CF_META), meta::LATEST_VERSION, number.to_be_bytes());
+        self.announce(number)?;
         self.db.write(plain).map_err(|e| self.rocks(e))?;
         self.next_version.store(number + 1, Ordering::Relaxed);
         self.last_commit_micros.store(micros, Ordering::Relaxed);

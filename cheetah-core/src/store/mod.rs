@@ -19,6 +19,7 @@ mod batch;
 pub mod catalog;
 mod chunks;
 pub mod codec;
+pub(crate) mod head;
 pub(crate) mod history;
 mod journal;
 pub mod keys;
@@ -56,6 +57,8 @@ pub struct Store {
     path: PathBuf,
     /// Set for readers: the secondary instance's private directory, removed on drop.
     secondary_dir: Option<PathBuf>,
+    /// Set for the writer: the head it writes before each version ([`head`]).
+    head: Option<head::HeadFile>,
     compression_level: i32,
     /// The writer's next journal sequence number.
     next_seq: AtomicU64,
@@ -113,16 +116,6 @@ impl Store {
     /// The store's directory.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// RocksDB's identity of the store: unique to it, kept across reopens.
-    ///
-    /// # Errors
-    /// [`StoreError::Corrupt`] when the store has no readable `IDENTITY` file.
-    pub fn identity(&self) -> Result<String, StoreError> {
-        std::fs::read_to_string(self.path.join("IDENTITY"))
-            .map(|s| s.trim().to_string())
-            .map_err(|e| self.corrupt("IDENTITY", e))
     }
 
     /// Whether this handle may write.
@@ -196,6 +189,19 @@ impl Store {
     pub fn corrupt(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt { path: self.path.clone(), what: what.to_string(), message: e.to_string() }
     }
+}
+
+/// RocksDB's identity of the store at `path`, read without opening it: unique to the store,
+/// kept across reopens and by every copy.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when the store has no readable `IDENTITY` file.
+pub fn identity_at(path: &Path) -> Result<String, StoreError> {
+    std::fs::read_to_string(path.join("IDENTITY")).map(|s| s.trim().to_string()).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        what: "IDENTITY".into(),
+        message: e.to_string(),
+    })
 }
 
 fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {

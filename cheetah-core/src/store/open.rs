@@ -22,10 +22,13 @@ use crate::error::StoreError;
 /// - 5: store versions: the `history` column family, `version/` records, `latest_version` and
 ///   `history_floor` in `meta`, and snapshots in the store's `snapshots/` folder. What an older
 ///   store holds is its version 1.
+/// - 6: the writer keeps the store's head ([`super::head`]) beside RocksDB's files. A build
+///   that does not would leave readers trusting a head behind the store, so it must refuse
+///   the store.
 ///
 /// Stores of older versions from 2 on are read as they are, and a writer marks them current
 /// before writing chunks they may not hold.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// How many table files the small families may spread over before [`Store::tidy`] merges them.
 const TIDY_FILES: usize = 12;
 /// The oldest format this build reads: every later version only adds to it.
@@ -44,7 +47,10 @@ impl Store {
         options.create_missing_column_families(true);
         let descriptors = COLUMN_FAMILIES.map(|name| ColumnFamilyDescriptor::new(name, cf_options(name)));
         let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|e| open_error(path, e))?;
-        let store = Self::new(db, path, None, compression_level);
+        let head =
+            super::head::HeadFile::open(path).map_err(|e| rocks_error(path, format!("opening its head: {e}")))?;
+        let mut store = Self::new(db, path, None, compression_level);
+        store.head = Some(head);
         store.next_seq.store(store.journal_end()?, Ordering::Relaxed);
         match store.format_version()? {
             None => store
@@ -66,6 +72,7 @@ impl Store {
         let latest = store.latest_version()?;
         let last = store.version(latest)?;
         store.next_version.store(latest + 1, Ordering::Relaxed);
+        store.announce(latest)?;
         store.last_commit_micros.store(last.map_or(0, |v| v.committed.timestamp_micros()), Ordering::Relaxed);
         store.symbols_written.store(store.symbol_count()?, Ordering::Relaxed);
         Ok(store)
@@ -76,6 +83,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             secondary_dir,
+            head: None,
             compression_level,
             next_seq: AtomicU64::new(1),
             next_version: AtomicU64::new(1),

@@ -4,6 +4,7 @@
 
 mod at;
 mod follower;
+mod saved;
 
 use std::collections::HashMap;
 
