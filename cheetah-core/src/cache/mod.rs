@@ -2,6 +2,7 @@
 //! layer; the entry point for readers and the writer.
 
 mod lazy;
+mod read;
 mod refresh;
 mod share;
 mod versions;
@@ -15,11 +16,9 @@ use chrono::NaiveDate;
 
 use self::lazy::LazyFollower;
 use crate::config::{pattern_matches, Config, TableConfig};
-use crate::error::{ConfigError, Error, QueryError, StoreError, VersionError};
+use crate::error::{ConfigError, Error, QueryError, StoreError};
 use crate::hot::HotChunks;
-use crate::query::{
-    self, resolve_fields, Chunks, HotStore, OutputPool, PastStore, QueryResult, ReadRules, Reader, Request, Unopened,
-};
+use crate::query::{self, resolve_fields, OutputPool, ReadRules};
 use crate::share::SharedLayer;
 use crate::source::{list_columns, Source, Sources};
 use crate::status::{self, Status};
@@ -29,13 +28,6 @@ use crate::universe::Universe;
 use crate::update::{ProgressFn, UpdateReport, Updater};
 use crate::verify::{self, TableVerification};
 use crate::view::Follower;
-
-/// Whether the unknown field `name` is one of `gone`, the fields a past view lost: asked for
-/// as `table.field`, bare, or by an alias of it.
-fn gone(gone: &[String], name: &str, rules: &ReadRules) -> bool {
-    let name = rules.aliases.get(name).map_or(name, String::as_str);
-    gone.iter().any(|g| g == name || g.rsplit_once('.').is_some_and(|(_, field)| field == name))
-}
 
 /// The source name `cheetah fields` lists local tables under.
 const LOCAL: &str = "local";
@@ -185,109 +177,6 @@ impl Cache {
     /// [`StoreError`].
     pub fn refresh(&self) -> Result<(), StoreError> {
         self.follower()?.refresh(&self.hot)
-    }
-
-    /// Reads a request, seeing every date committed before the call, or at the version it
-    /// names.
-    ///
-    /// # Errors
-    /// [`crate::QueryError`] for bad arguments, unknown or ambiguous names and versions that
-    /// cannot be read, and store failures.
-    pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
-        if let Some(result) = self.without_store(request)? {
-            return Ok(result);
-        }
-        let (mut result, snapshot) = self.with_reader(request, true, |reader| reader.read(request))?;
-        result.snapshot = snapshot;
-        Ok(result)
-    }
-
-    /// Reads the latest version from the shared layer alone, while this reader has not opened
-    /// the store: when the store's head still names the version the layer's generation saved its
-    /// view at, and the layer holds every row the read needs. `None` when it cannot; then the
-    /// store serves the read.
-    fn without_store(&self, request: &Request) -> Result<Option<QueryResult>, Error> {
-        let Some(layer) = self.shared.as_ref().filter(|_| request.as_of.is_none() && !self.store.is_open()) else {
-            return Ok(None);
-        };
-        let path = &self.config.store.path;
-        let Some((view, generation)) = crate::store::head::announced(path).and_then(|head| layer.without_store(head))
-        else {
-            return Ok(None);
-        };
-        let chunks = Unopened { path };
-        let (rules, pool) = (&self.rules, &self.pool);
-        let reader = Reader { view: &view, rules, chunks: &chunks, shared: Some((layer, &generation)), pool };
-        match reader.read(request) {
-            Ok(result) => Ok(Some(result)),
-            Err(QueryError::Store(StoreError::Unopened { .. })) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Reads `request` wide: each field as a date × symbol matrix, equal to [`Cache::get`]
-    /// pivoted, scattered straight from the chunks. The store serves it, not the shared layer.
-    ///
-    /// # Errors
-    /// As for [`Cache::get`], and [`QueryError::InvalidArgument`] for a field that is not
-    /// numeric.
-    pub fn panel(&self, request: &Request) -> Result<query::Panel, Error> {
-        let (mut panel, snapshot) = self.with_reader(request, false, |reader| reader.panel(request))?;
-        panel.snapshot = snapshot;
-        Ok(panel)
-    }
-
-    /// What [`Cache::get`] of `request` would return, without reading a chunk: its columns,
-    /// its dates with their rows, and the version it reads.
-    ///
-    /// # Errors
-    /// As for [`Cache::get`].
-    pub fn outline(&self, request: &Request) -> Result<query::Outline, Error> {
-        Ok(self.with_reader(request, false, |reader| reader.outline(request))?.0)
-    }
-
-    /// Runs `read` with a [`Reader`] at the version `request` names (the latest by default),
-    /// offering the shared layer when `layer` is set and the version is the latest; returns
-    /// what it read and the snapshot the request named.
-    fn with_reader<T>(
-        &self,
-        request: &Request,
-        layer: bool,
-        read: impl Fn(&Reader<'_, Chunks<'_>>) -> Result<T, QueryError>,
-    ) -> Result<(T, Option<String>), Error> {
-        self.refresh()?;
-        loop {
-            let attempt = |store: &Store, view: &crate::view::View| {
-                let (version, snapshot) = self.resolve(store, view, request.as_of.as_ref())?;
-                if version.number > view.version.number {
-                    // Committed after this view was read: catch up first.
-                    return Ok(None);
-                }
-                let now = HotStore { hot: &self.hot, store };
-                let (rules, pool) = (&self.rules, &self.pool);
-                // The view holds exactly the latest version when nothing was committed since it
-                // was read; the store holds still for the whole read.
-                if version.number == view.version.number && store.latest_version()? == version.number {
-                    let offered = self.shared.as_ref().filter(|_| layer);
-                    let generation = offered.and_then(|s| Some((s, s.for_snapshot(store, view.symbols.len())?)));
-                    let shared = generation.as_ref().map(|(s, l)| (*s, l));
-                    let chunks = Chunks::Now(now);
-                    return read(&Reader { view, rules, chunks: &chunks, shared, pool }).map(|t| Some((t, snapshot)));
-                }
-                let past = view.at(store, version)?;
-                let chunks = Chunks::Past(PastStore { now, version: version.number });
-                match read(&Reader { view: &past.view, rules, chunks: &chunks, shared: None, pool }) {
-                    Err(QueryError::UnknownField { name, .. }) if gone(&past.gone, &name, &self.rules) => {
-                        Err(VersionError::Gone { field: name, version: version.number }.into())
-                    }
-                    outcome => outcome.map(|t| Some((t, snapshot))),
-                }
-            };
-            match self.follower()?.read(&self.hot, attempt)? {
-                Some(done) => return Ok(done),
-                None => self.refresh()?,
-            }
-        }
     }
 
     /// Every universe the config names, as the last update stored it (`None` before one has).
