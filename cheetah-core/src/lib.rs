@@ -88,6 +88,7 @@ pub use chrono;
 #[doc(hidden)]
 pub mod internals {
     pub use crate::query::{assemble, DateLayout, Inputs, OutputPool};
+    pub use crate::share::format::decode_manifest;
     pub use crate::store::codec::{decode_rows, decode_values, encode_rows, encode_values};
     pub use crate::store::symbols::SymbolDictionary;
     pub use crate::store::{ChunkKind, Store};

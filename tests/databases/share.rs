@@ -193,19 +193,11 @@ fn file_generations(dir: &Path) -> Vec<u64> {
 
 /// The data files the manifest in place names.
 fn named_files(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("MANIFEST")).expect("manifest");
-    let manifest: serde_json::Value = serde_json::from_str(text.lines().next().expect("json")).expect("json");
-    let mut names = Vec::new();
-    for segment in manifest["segments"].as_array().expect("segments") {
-        for block in segment["blocks"].as_array().expect("blocks") {
-            names.push(block["file"]["name"].as_str().expect("name").to_string());
-            for field in block["fields"].as_array().expect("fields") {
-                names.push(field["file"]["name"].as_str().expect("name").to_string());
-            }
-        }
-    }
+    let bytes = std::fs::read(dir.join("MANIFEST")).expect("manifest");
+    let manifest = cheetah_core::internals::decode_manifest(&bytes).expect("a whole manifest");
+    let mut names: Vec<String> = manifest.segments.iter().flat_map(|s| s.files()).map(|f| f.name.clone()).collect();
     // The store's view the generation saved.
-    names.extend(manifest["view"]["file"]["name"].as_str().map(str::to_string));
+    names.extend(manifest.view.map(|v| v.file.name));
     names
 }
 

@@ -40,8 +40,7 @@ fn setup(symbols: usize, block_rows: u64) -> Setup {
 }
 
 fn manifest(dir: &Path) -> Manifest {
-    let text = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
-    serde_json::from_str(text.lines().next().unwrap()).unwrap()
+    super::format::decode_manifest(&std::fs::read(dir.join("MANIFEST")).unwrap()).unwrap()
 }
 
 fn layer_dir(setup: &Setup) -> std::path::PathBuf {

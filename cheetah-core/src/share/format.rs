@@ -1,14 +1,16 @@
 //! The layer's files: the manifest, and the headers of the data files it names.
 //!
 //! A layer directory holds:
-//! - `MANIFEST`: the current generation, as JSON followed by a line with its FNV-1a checksum.
-//!   It is written to `MANIFEST.tmp` and renamed into place, so a reader sees a whole one.
+//! - `MANIFEST`: the current generation in postcard, behind a magic, the format and the body's
+//!   length, and followed by the Adler-32 of all that (see [`encode_manifest`]). Every new process
+//!   parses it before its first read, so it is binary: JSON took milliseconds. It is written to
+//!   `MANIFEST.tmp` and renamed into place, so a reader sees a whole one.
 //! - Data files named `g{generation}-s{segment}-b{block}-{part}`, where the part is `rows` or
 //!   `f{field id}`: a [`Header`] in the first page, then Arrow buffers, each at a page-aligned
 //!   offset and padded to a whole page. A file is written once, before any manifest names it,
 //!   and never changed after; a later generation that keeps its content names the same file.
 //! - `g{generation}-view`: the publisher's view of the store written down ([`SavedView`]), a
-//!   [`Header`] page then the view's bytes and their checksum.
+//!   [`Header`] page then the view's bytes and their Adler-32.
 //! - `used-s{segment}`: an empty file whose modification time readers set when they serve from
 //!   the segment; the publisher evicts from the segment used least recently first.
 //! - `LOCK`: held (flock) by the one process publishing.
@@ -20,14 +22,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checksum::fnv1a;
+use crate::checksum::{adler32, fnv1a};
 use crate::error::LayerError;
 use crate::types::{Day, ValueType};
 
 /// The layer's format. Version 1: whole segments. Version 2: segments cut into blocks of rows,
 /// buffers page-aligned. Version 3: integer parts with nulls carry a float64 copy for pandas.
-/// Version 4: the manifest names the publisher's view of the store ([`SavedView`]).
-pub const LAYER_FORMAT_VERSION: u32 = 4;
+/// Version 4: the manifest names the publisher's view of the store ([`SavedView`]). Version 5:
+/// the manifest is binary, and it and the saved view are checked with Adler-32.
+pub const LAYER_FORMAT_VERSION: u32 = 5;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "MANIFEST";
@@ -37,6 +40,9 @@ pub const MANIFEST_TMP: &str = "MANIFEST.tmp";
 pub const LOCK: &str = "LOCK";
 
 const MAGIC: [u8; 8] = *b"CHTLAYR\x01";
+const MANIFEST_MAGIC: [u8; 8] = *b"CHTMANI\x01";
+/// A manifest's magic, format and body length.
+const MANIFEST_HEAD: usize = 20;
 /// Bytes of the header that is checked.
 pub const HEADER_BYTES: usize = 64;
 /// Every buffer starts at a multiple of this, and takes whole multiples of it, so that it maps
@@ -83,7 +89,7 @@ pub struct SavedView {
     pub version: u64,
     /// Its file.
     pub file: FileRef,
-    /// Its bytes in the file, followed by their FNV-1a (8 bytes, little-endian).
+    /// Its bytes in the file, followed by their Adler-32 (4 bytes, little-endian).
     pub span: Span,
 }
 
@@ -263,11 +269,18 @@ impl Header {
     }
 }
 
-/// The manifest as stored: its JSON, a newline, and the JSON's checksum in hex.
+/// The manifest as stored: [`MANIFEST_MAGIC`], the format (u32) and the body's length (u64),
+/// the body in postcard, then the Adler-32 of everything before it (u32), all little-endian. The
+/// format comes first so that a manifest of another build says which it is without parsing.
 pub fn encode_manifest(manifest: &Manifest) -> Vec<u8> {
-    let json = serde_json::to_vec(manifest).expect("a manifest serializes");
-    let mut out = json.clone();
-    out.extend_from_slice(format!("\n{:016x}\n", fnv1a(&json)).as_bytes());
+    let body = postcard::to_allocvec(manifest).expect("a manifest serializes");
+    let mut out = Vec::with_capacity(MANIFEST_HEAD + body.len() + 4);
+    out.extend_from_slice(&MANIFEST_MAGIC);
+    out.extend_from_slice(&manifest.format.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    let check = adler32(&out);
+    out.extend_from_slice(&check.to_le_bytes());
     out
 }
 
@@ -277,31 +290,42 @@ pub fn encode_manifest(manifest: &Manifest) -> Vec<u8> {
 /// [`LayerError`] for a truncated or damaged manifest, or one of another format.
 pub fn decode_manifest(bytes: &[u8]) -> Result<Manifest, LayerError> {
     let damaged = |why: &str| LayerError::damaged("its manifest", why);
-    let text = bytes.strip_suffix(b"\n").ok_or_else(|| damaged("truncated"))?;
-    let split = text.iter().rposition(|&b| b == b'\n').ok_or_else(|| damaged("truncated"))?;
-    let (json, check) = (&text[..split], &text[split + 1..]);
-    let check = std::str::from_utf8(check)
-        .ok()
-        .and_then(|c| u64::from_str_radix(c, 16).ok())
-        .ok_or_else(|| damaged("its checksum is unreadable"))?;
-    if check != fnv1a(json) {
+    let other = |found: u32| LayerError::Format { what: "its manifest".into(), found, expected: LAYER_FORMAT_VERSION };
+    if bytes.first() == Some(&b'{') {
+        // Formats before 5 wrote JSON.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let json = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        return Err(serde_json::from_slice::<Format>(json)
+            .map_or_else(|_| damaged("not a Cheetah manifest"), |f| other(f.format)));
+    }
+    // A start of the magic alone is a manifest cut short.
+    if !bytes.starts_with(&MANIFEST_MAGIC) && !MANIFEST_MAGIC.starts_with(bytes) {
+        return Err(damaged("not a Cheetah manifest"));
+    }
+    if bytes.len() < MANIFEST_HEAD + 4 {
+        return Err(damaged("truncated"));
+    }
+    let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    let body = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let end = usize::try_from(body).ok().and_then(|b| b.checked_add(MANIFEST_HEAD));
+    let Some(end) = end.filter(|&end| end + 4 == bytes.len()) else {
+        return Err(damaged("its length does not match its header (truncated?)"));
+    };
+    if u32::from_le_bytes(bytes[end..].try_into().expect("4 bytes")) != adler32(&bytes[..end]) {
         return Err(damaged("its checksum does not match"));
     }
-    #[derive(Deserialize)]
-    struct Format {
-        format: u32,
+    if format != LAYER_FORMAT_VERSION {
+        return Err(other(format));
     }
-    let other = |found: u32| LayerError::Format { what: "its manifest".into(), found, expected: LAYER_FORMAT_VERSION };
-    // One parse in the common case: only a manifest that does not parse is asked its format,
-    // so that one of another format says so instead of looking damaged.
-    match serde_json::from_slice::<Manifest>(json) {
-        Ok(manifest) if manifest.format == LAYER_FORMAT_VERSION => Ok(manifest),
-        Ok(manifest) => Err(other(manifest.format)),
-        Err(e) => match serde_json::from_slice::<Format>(json) {
-            Ok(format) if format.format != LAYER_FORMAT_VERSION => Err(other(format.format)),
-            _ => Err(LayerError::damaged("its manifest", e)),
-        },
+    let manifest: Manifest =
+        postcard::from_bytes(&bytes[MANIFEST_HEAD..end]).map_err(|e| LayerError::damaged("its manifest", e))?;
+    if manifest.format != format {
+        return Err(damaged("its body's format differs from its header's"));
     }
+    Ok(manifest)
 }
 
 /// The name of the data file `part` of block `block` of `segment` written by `generation`.
@@ -363,6 +387,11 @@ mod tests {
         let err = decode_manifest(&encode_manifest(&other)).unwrap_err();
         assert!(matches!(err, LayerError::Format { found: 99, .. }), "{err}");
         assert!(err.to_string().contains("layer format 99"), "{err}");
+        let older = decode_manifest(b"{\"format\":4,\"generation\":1}\n00\n").unwrap_err();
+        assert!(matches!(older, LayerError::Format { found: 4, .. }), "a JSON manifest of format 4: {older}");
+        let mut body = bytes.clone();
+        body[MANIFEST_HEAD + 2] ^= 0x10;
+        assert!(matches!(decode_manifest(&body), Err(LayerError::Damaged { .. })));
     }
 
     #[test]

@@ -311,11 +311,11 @@ impl Generation {
         let read = || -> Result<Option<Arc<View>>, LayerError> {
             let Some(saved) = &self.manifest.view else { return Ok(None) };
             let file = self.open(&saved.file)?;
-            let mut bytes = vec![0u8; saved.span.len as usize + 8];
+            let mut bytes = vec![0u8; saved.span.len as usize + 4];
             let damaged = |why: &str| LayerError::damaged(&saved.file.name, why);
             file.read_exact_at(&mut bytes, saved.span.offset).map_err(|_| damaged("shorter than the manifest says"))?;
             let (view, check) = bytes.split_at(saved.span.len as usize);
-            if u64::from_le_bytes(check.try_into().expect("8 bytes")) != crate::checksum::fnv1a(view) {
+            if u32::from_le_bytes(check.try_into().expect("4 bytes")) != crate::checksum::adler32(view) {
                 return Err(damaged("its checksum does not match"));
             }
             let view = View::decode(view).ok_or_else(|| damaged("not a view of the store"))?;

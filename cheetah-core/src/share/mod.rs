@@ -21,7 +21,7 @@
 
 #[cfg(test)]
 mod block_tests;
-mod format;
+pub(crate) mod format;
 mod generation;
 pub(crate) mod publish;
 #[cfg(test)]

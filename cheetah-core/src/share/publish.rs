@@ -19,7 +19,7 @@ use super::format::{
     SavedView, Segment, Span, LOCK, MANIFEST, MANIFEST_TMP, PAGE,
 };
 use super::generation::Generation;
-use crate::checksum::fnv1a;
+use crate::checksum::adler32;
 use crate::error::ShareError;
 
 /// What a publish or a refresh did.
@@ -257,7 +257,7 @@ impl Publisher {
     pub fn write_view(&self, generation: u64, version: u64, view: &[u8]) -> Result<SavedView, ShareError> {
         let mut file = DataFile::create(&self.dir, view_name(generation))?;
         let mut bytes = view.to_vec();
-        bytes.extend_from_slice(&fnv1a(view).to_le_bytes());
+        bytes.extend_from_slice(&adler32(view).to_le_bytes());
         let mut span = file.put(&bytes)?;
         span.len = view.len() as u64;
         Ok(SavedView { version, file: file.finish(generation)?, span })

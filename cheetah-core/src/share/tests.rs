@@ -298,12 +298,9 @@ fn a_removed_layer_or_a_damaged_one_is_ignored_with_one_warning() {
     assert!(warnings.len() == 1 && warnings[0].contains("truncated"), "{warnings:?}");
 
     // Published from another store.
-    let foreign = String::from_utf8(manifest.clone())
-        .unwrap()
-        .replace(&crate::store::identity_at(setup.market.store.path()).unwrap(), "elsewhere");
-    let body = &foreign[..foreign.trim_end().rfind('\n').unwrap()];
-    let check = crate::checksum::fnv1a(body.as_bytes());
-    replace_manifest(&dir, format!("{body}\n{check:016x}\n"));
+    let mut foreign = super::format::decode_manifest(&manifest).unwrap();
+    foreign.store_identity = "elsewhere".into();
+    replace_manifest(&dir, super::format::encode_manifest(&foreign));
     assert!(both(&setup, &exact).unwrap().shared.is_none());
     let warnings = setup.shared.take_share_warnings();
     assert!(warnings.len() == 1 && warnings[0].contains("another store"), "{warnings:?}");
@@ -338,8 +335,8 @@ fn over_budget_the_fields_used_least_recently_go() {
     for (start, end, cols) in [&early, &late, &third] {
         measure.publish(*start, *end, Some(cols)).unwrap();
     }
-    let text = std::fs::read_to_string(dir.path().join("measure/MANIFEST")).unwrap();
-    let manifest: super::format::Manifest = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let manifest =
+        super::format::decode_manifest(&std::fs::read(dir.path().join("measure/MANIFEST")).unwrap()).unwrap();
     let bytes: Vec<u64> = manifest.segments.iter().map(super::format::Segment::bytes).collect();
     let late_pe = manifest.segments[1].field_bytes(1);
 
@@ -386,9 +383,7 @@ fn a_layer_newer_than_the_readers_view_of_the_store_waits_for_it() {
     assert!(both(&setup, &exact).unwrap().shared.is_some());
     // Another publisher saw more of the store than this reader has: as if its content were
     // committed after the reader's snapshot.
-    let text = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
-    let json = text.lines().next().unwrap();
-    let mut manifest: super::format::Manifest = serde_json::from_str(json).unwrap();
+    let mut manifest = super::format::decode_manifest(&std::fs::read(dir.join("MANIFEST")).unwrap()).unwrap();
     manifest.journal_newest += 1_000;
     replace_manifest(&dir, super::format::encode_manifest(&manifest));
     assert!(both(&setup, &exact).unwrap().shared.is_none(), "not used before the reader catches up");
@@ -455,8 +450,7 @@ fn a_full_tmpfs_fails_the_publish_and_readers_keep_what_was_published() {
 fn codes_damaged_inside_an_intact_file_fall_back_to_the_store() {
     let setup = setup(10, 29);
     let dir = setup.shared.config().share.as_ref().unwrap().path.clone();
-    let text = std::fs::read_to_string(dir.join("MANIFEST")).unwrap();
-    let manifest: super::format::Manifest = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let manifest = super::format::decode_manifest(&std::fs::read(dir.join("MANIFEST")).unwrap()).unwrap();
     // Rewritten under a new inode, as a layer file is never written in place; header and size
     // stay whole, the symbol codes become -1.
     let block = &manifest.segments[0].blocks[0];

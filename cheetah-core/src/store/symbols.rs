@@ -1,13 +1,15 @@
 //! The global symbol dictionary: symbol text to a dense `u32` id, append-only and persistent.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Symbol text ↔ id. Ids are dense, start at 0, and never change.
 #[derive(Debug, Default, Clone)]
 pub struct SymbolDictionary {
     names: Vec<Arc<str>>,
-    ids: HashMap<Arc<str>, u32>,
+    /// Text to id, built on the first lookup: a reader that only turns ids into text (most
+    /// reads) never pays for hashing every symbol.
+    ids: OnceLock<HashMap<Arc<str>, u32>>,
     /// Ids below this are in the store; the rest go into the next committed batch.
     persisted: usize,
 }
@@ -15,25 +17,33 @@ pub struct SymbolDictionary {
 impl SymbolDictionary {
     /// A dictionary holding `names` as ids `0..names.len()`, all persisted.
     pub fn from_persisted(names: Vec<Arc<str>>) -> Self {
-        let ids = names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect();
-        Self { persisted: names.len(), names, ids }
+        Self { persisted: names.len(), names, ids: OnceLock::new() }
+    }
+
+    fn ids(&self) -> &HashMap<Arc<str>, u32> {
+        self.ids.get_or_init(|| self.names.iter().enumerate().map(|(i, n)| (n.clone(), i as u32)).collect())
+    }
+
+    fn ids_mut(&mut self) -> &mut HashMap<Arc<str>, u32> {
+        self.ids();
+        self.ids.get_mut().expect("built just now")
     }
 
     /// The id of `name`, assigning the next one if it is new.
     pub fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
+        if let Some(&id) = self.ids().get(name) {
             return id;
         }
         let id = u32::try_from(self.names.len()).expect("fewer than 2^32 symbols");
         let name: Arc<str> = Arc::from(name);
-        self.names.push(name.clone());
-        self.ids.insert(name, id);
+        self.ids_mut().insert(name.clone(), id);
+        self.names.push(name);
         id
     }
 
     /// The id of `name`, if known.
     pub fn id(&self, name: &str) -> Option<u32> {
-        self.ids.get(name).copied()
+        self.ids().get(name).copied()
     }
 
     /// The text of `id`.
@@ -69,17 +79,22 @@ impl SymbolDictionary {
     /// Forgets the symbols assigned since the last [`Self::mark_persisted`]: the batch that
     /// would have written them failed, so nothing refers to them.
     pub fn forget_unpersisted(&mut self) {
+        let mut ids = self.ids.get_mut();
         for name in self.names.drain(self.persisted..) {
-            self.ids.remove(&name);
+            if let Some(ids) = &mut ids {
+                ids.remove(&name);
+            }
         }
     }
 
     /// Appends symbols another process persisted; `first_id` must equal [`Self::len`].
     pub(crate) fn extend_persisted(&mut self, first_id: u32, names: impl IntoIterator<Item = Arc<str>>) {
         debug_assert_eq!(first_id as usize, self.names.len());
+        let mut ids = self.ids.get_mut();
         for name in names {
-            let id = self.names.len() as u32;
-            self.ids.insert(name.clone(), id);
+            if let Some(ids) = &mut ids {
+                ids.insert(name.clone(), self.names.len() as u32);
+            }
             self.names.push(name);
         }
         self.persisted = self.names.len();

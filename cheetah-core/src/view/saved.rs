@@ -2,12 +2,14 @@
 //! new reader plans its reads from it instead of opening the store and loading the view.
 //!
 //! It holds exactly what [`View`] holds, the symbols' text order included (sorting them is most
-//! of a fresh view's cost), in postcard.
+//! of a fresh view's cost), in postcard. The symbols are kept as the ranking's sorted array is
+//! laid out, so that array is made from two buffers instead of a pass per symbol.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::StringArray;
+use arrow::array::{Array, StringArray};
+use arrow::buffer::{Buffer, OffsetBuffer};
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
 
@@ -23,10 +25,10 @@ struct Saved {
     committed_micros: i64,
     version_symbols: u32,
     catalog: Catalog,
-    /// Every symbol's text, one after another, and where each ends: one allocation to read.
-    symbol_text: String,
-    symbol_ends: Vec<u32>,
-    /// Symbol ids in text order.
+    /// Every symbol's text in text order, one after another, and where each ends.
+    sorted_text: String,
+    sorted_ends: Vec<u32>,
+    /// The id of each, in text order.
     order: Vec<u32>,
     days: Vec<(u32, Vec<Day>)>,
     watermarks: Vec<(u32, Day)>,
@@ -36,24 +38,20 @@ struct Saved {
 impl View {
     /// The view as bytes for [`View::decode`].
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let names = self.symbols.names();
-        let mut order = vec![0u32; names.len()];
+        let mut order = vec![0u32; self.ranking.rank.len()];
         for (id, &rank) in self.ranking.rank.iter().enumerate() {
             order[rank as usize] = id as u32;
         }
+        let sorted = &self.ranking.sorted;
+        let offsets = sorted.value_offsets();
+        let text = &sorted.value_data()[offsets[0] as usize..offsets[sorted.len()] as usize];
         let saved = Saved {
             version: self.version.number,
             committed_micros: self.version.committed.timestamp_micros(),
             version_symbols: self.version.symbols,
             catalog: self.catalog.clone(),
-            symbol_text: names.concat(),
-            symbol_ends: names
-                .iter()
-                .scan(0u32, |end, n| {
-                    *end += n.len() as u32;
-                    Some(*end)
-                })
-                .collect(),
+            sorted_text: std::str::from_utf8(text).expect("an array of text").to_string(),
+            sorted_ends: offsets[1..].iter().map(|&end| (end - offsets[0]) as u32).collect(),
             order,
             days: self.days.iter().map(|(&t, d)| (t, d.clone())).collect(),
             watermarks: self.marks.watermarks.iter().map(|(&t, &d)| (t, d)).collect(),
@@ -65,15 +63,17 @@ impl View {
     /// A view from [`View::encode`]'s bytes; `None` for bytes that are not one.
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
         let saved: Saved = postcard::from_bytes(bytes).ok()?;
-        let mut start = 0;
-        let mut names: Vec<Arc<str>> = Vec::with_capacity(saved.symbol_ends.len());
-        for &end in &saved.symbol_ends {
-            names.push(Arc::from(saved.symbol_text.get(start..end as usize)?));
-            start = end as usize;
+        let mut offsets = Vec::with_capacity(saved.sorted_ends.len() + 1);
+        offsets.push(0i32);
+        for &end in &saved.sorted_ends {
+            let end = i32::try_from(end).ok().filter(|&end| end >= offsets[offsets.len() - 1])?;
+            offsets.push(end);
         }
+        let text = Buffer::from_vec(saved.sorted_text.into_bytes());
+        let sorted = StringArray::try_new(OffsetBuffer::new(offsets.into()), text, None).ok()?;
         // The order must be a permutation of the ids: the rank of each follows from it.
-        let mut rank = vec![u32::MAX; names.len()];
-        if saved.order.len() != names.len() {
+        let mut rank = vec![u32::MAX; sorted.len()];
+        if saved.order.len() != sorted.len() {
             return None;
         }
         for (position, &id) in saved.order.iter().enumerate() {
@@ -83,7 +83,7 @@ impl View {
             }
             *slot = position as u32;
         }
-        let sorted = StringArray::from_iter_values(saved.order.iter().map(|&id| &*names[id as usize]));
+        let names = rank.iter().map(|&position| Arc::from(sorted.value(position as usize))).collect();
         Some(Self {
             catalog: saved.catalog,
             symbols: SymbolDictionary::from_persisted(names),

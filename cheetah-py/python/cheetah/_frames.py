@@ -5,6 +5,7 @@ as date × symbol frames."""
 from __future__ import annotations
 
 import ctypes
+import functools
 from typing import Any
 
 import numpy as np
@@ -186,16 +187,19 @@ def join(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
     return table.combine_chunks()
 
 
-#: The dtype pandas infers for a level of symbol text (object before pandas 3, str from it), so
-#: an empty panel's columns are typed as an empty unstack's are.
-_SYMBOL_DTYPE = pd.Index(np.array(["symbol"], dtype=object)).dtype
+@functools.cache
+def _symbol_dtype() -> Any:
+    """The dtype pandas infers for a level of symbol text (object before pandas 3, str from it),
+    so an empty panel's columns are typed as an empty unstack's are. Asked on first use: it is a
+    quarter of a millisecond of a new process's first frame."""
+    return pd.Index(np.array(["symbol"], dtype=object)).dtype
 
 
 def matrix_frames(days: list[int], symbols: list[str], table: pa.Table) -> dict[str, pd.DataFrame]:
     """Frames over the matrices of `table` (one float64 column per field, row-major dates ×
     symbols), each a writable view of its column's buffer."""
     index = pd.DatetimeIndex(np.asarray(days, dtype="datetime64[D]").astype("datetime64[ns]"), name="date")
-    columns = pd.Index(np.array(symbols, dtype=object), name="symbol", dtype=_SYMBOL_DTYPE)
+    columns = pd.Index(np.array(symbols, dtype=object), name="symbol", dtype=_symbol_dtype())
     shape = (len(days), len(symbols))
     frames = {}
     for name in table.column_names:
