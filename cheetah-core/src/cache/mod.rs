@@ -226,7 +226,8 @@ impl Cache {
     /// [`StoreError`].
     pub fn loaded_through(&self) -> Result<Option<NaiveDate>, Error> {
         self.refresh()?;
-        let (store, view) = (self.follower()?.store(), self.follower()?.view());
+        let follower = self.follower()?;
+        let (store, view) = (follower.store(), follower.view());
         let mut through: Option<NaiveDate> = None;
         for table in &self.config.tables {
             let Some(entry) = view.catalog.table(&table.name) else { return Ok(None) };
@@ -244,7 +245,8 @@ impl Cache {
     /// Unknown or ambiguous names as for [`Cache::get`]; [`StoreError`].
     pub fn warm(&self, start: NaiveDate, end: NaiveDate, cols: Option<&[String]>) -> Result<WarmReport, Error> {
         self.refresh()?;
-        let (store, view) = (self.follower()?.store(), self.follower()?.view());
+        let follower = self.follower()?;
+        let (store, view) = (follower.store(), follower.view());
         let mut wanted: Vec<(ChunkKind, u32)> = Vec::new();
         match cols {
             Some(cols) => {

@@ -98,7 +98,7 @@ impl Cache {
     /// What the shared layer holds, when the config has `[share]`.
     pub fn share_status(&self) -> Option<ShareStatus> {
         let share = self.config.share.as_ref()?;
-        let identity = crate::store::identity_at(&self.config.store.path).ok()?;
+        let identity = self.identity().ok()?;
         Some(crate::share::SharedLayer::new(share.path.clone(), identity).status(share.budget_bytes))
     }
 
@@ -116,7 +116,7 @@ impl Cache {
     fn republish(&self, share: &ShareConfig, add: Option<(Day, Day, Vec<String>)>) -> Result<PublishReport, Error> {
         let started = Instant::now();
         let store_path = self.config.store.path.display().to_string();
-        let identity = crate::store::identity_at(&self.config.store.path)?;
+        let identity = self.identity()?;
         let publisher = Publisher::open(&share.path, share.budget_bytes, identity, store_path)?;
         let current = publisher.current();
         let manifest = current.as_ref().map(|g| &g.manifest);
