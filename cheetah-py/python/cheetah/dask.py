@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 import pyarrow as pa
 
-from ._frames import parts_to_pandas, to_pandas
+from ._fill import parts_to_pandas
+from ._frames import to_pandas
 from ._reads import DateLike, ReadOptions, read_keywords
 from .remote import Endpoint, RemoteCache, connect
 

@@ -13,6 +13,7 @@ local `cheetah.open` would. Anything else, or ``connect(url, local=False)``, rea
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -37,14 +38,12 @@ from ._cheetah import (
     VersionError,
     WriteError,
 )
-from ._frames import join, parts_to_pandas
+from ._fill import Fill, Unfillable, fillable, join, parts_to_pandas, run
 from ._reads import DateLike, Read, ReadOptions, Reads, read_keywords
 from ._writes import to_arrow
 
 
 if TYPE_CHECKING:
-    import datetime
-
     from typing_extensions import Unpack
 
     from . import Cache
@@ -101,6 +100,10 @@ def _boot_id() -> str | None:
             return f.read().strip()
     except OSError:
         return None
+
+
+def _day(text: str) -> datetime.date:
+    return datetime.date.fromisoformat(text)
 
 
 def _server_message(error: Exception) -> str:
@@ -258,8 +261,35 @@ class RemoteCache(Reads):
         if local is not None:
             frame, info = local._get_frame(read, backend)
             return frame, self._served_here(info)
-        plan, parts, info = self._parts(read, True)
-        return parts_to_pandas(parts, plan.schema, backend), info
+        plan = self._plan(read, True)
+        if fillable(plan.schema, backend) and plan.endpoints:
+            try:
+                return self._streamed(plan), self._info(read, plan)
+            except Unfillable:
+                pass  # the parts are fetched whole and joined instead
+        return parts_to_pandas(self._fetch_all(plan), plan.schema, backend), self._info(read, plan)
+
+    def _streamed(self, plan: Plan) -> pd.DataFrame:
+        """The frame of `plan`, each endpoint's batches copied into place as they arrive."""
+        fill = Fill(plan.schema, [e.rows for e in plan.endpoints])
+        first, last = plan.endpoints[0].first, plan.endpoints[-1].last
+        if first and last:
+            fill.bound_dates((_day(last) - _day(first)).days + 1)
+
+        def batches(endpoint: Endpoint) -> Any:
+            ticket = flight.Ticket(endpoint.ticket)
+            reader = self._call(lambda c, o: c.do_get(ticket, o))
+            while True:
+                try:
+                    yield reader.read_chunk().data
+                except StopIteration:
+                    return
+                except (flight.FlightError, pa.ArrowException) as error:
+                    raise _translate(error, self.url) from None
+
+        pool = self._fetchers() if len(plan.endpoints) > 1 else None
+        run(fill, [lambda e=e: batches(e) for e in plan.endpoints], pool)
+        return fill.frame()
 
     def _served_here(self, info: dict[str, Any]) -> dict[str, Any]:
         info["remote"] = self.url
@@ -300,13 +330,17 @@ class RemoteCache(Reads):
     def _parts(self, read: Read, dictionary_dates: bool) -> tuple[Plan, list[pa.Table], dict[str, Any]]:
         """The plan, its endpoints' tables fetched in parallel, and the frame's `attrs`."""
         plan = self._plan(read, dictionary_dates)
+        return plan, self._fetch_all(plan), self._info(read, plan)
+
+    def _fetch_all(self, plan: Plan) -> list[pa.Table]:
         if len(plan.endpoints) > 1:
-            parts = list(self._fetchers().map(self.fetch, plan.endpoints))
-        else:
-            parts = [self.fetch(e) for e in plan.endpoints]
+            return list(self._fetchers().map(self.fetch, plan.endpoints))
+        return [self.fetch(e) for e in plan.endpoints]
+
+    def _info(self, read: Read, plan: Plan) -> dict[str, Any]:
         info = read.info(plan.covered, plan.lineage)
         info["remote"] = self.url
-        return plan, parts, info
+        return info
 
     def _fetchers(self) -> ThreadPoolExecutor:
         # Kept for the cache's life, so each thread's connection serves every later read.
