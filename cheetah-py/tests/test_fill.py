@@ -81,8 +81,11 @@ def test_copied_columns_are_the_frames_own_and_writable() -> None:
     parts = [_part(0, 10, 6, True), _part(10, 10, 7, True)]
     df = parts_to_pandas(parts, SCHEMA, "numpy")
     pd.testing.assert_frame_equal(df, to_pandas(join(parts, SCHEMA), "numpy"), check_exact=True)
-    df["close"].to_numpy()[0] = 42.0
+    # In place where pandas writes in place (before copy-on-write), else on its copy.
+    df.iloc[0, df.columns.get_loc("close")] = 42.0
+    df.iloc[1, df.columns.get_loc("volume")] = 7.0
     assert df["close"].iloc[0] == 42.0
+    assert df["volume"].iloc[1] == 7.0
 
 
 def test_a_symbol_dictionary_that_differs_is_refused_and_joined_instead() -> None:
