@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -100,10 +100,6 @@ def _boot_id() -> str | None:
             return f.read().strip()
     except OSError:
         return None
-
-
-def _day(text: str) -> datetime.date:
-    return datetime.date.fromisoformat(text)
 
 
 def _server_message(error: Exception) -> str:
@@ -248,6 +244,18 @@ class RemoteCache(Reads):
         ticket = flight.Ticket(endpoint.ticket)
         return self._call(lambda c, o: c.do_get(ticket, o).read_all())
 
+    def _batches(self, endpoint: Endpoint) -> Iterator[pa.RecordBatch]:
+        """One endpoint's batches, each read as the previous is done with."""
+        ticket = flight.Ticket(endpoint.ticket)
+        reader = self._call(lambda c, o: c.do_get(ticket, o))
+        while True:
+            try:
+                yield reader.read_chunk().data
+            except StopIteration:
+                return
+            except (flight.FlightError, pa.ArrowException) as error:
+                raise _translate(error, self.url) from None
+
     def _get(self, read: Read, dictionary_dates: bool = False) -> tuple[pa.Table, dict[str, Any]]:
         local = self._local_cache()
         if local is not None:
@@ -274,21 +282,10 @@ class RemoteCache(Reads):
         fill = Fill(plan.schema, [e.rows for e in plan.endpoints])
         first, last = plan.endpoints[0].first, plan.endpoints[-1].last
         if first and last:
-            fill.bound_dates((_day(last) - _day(first)).days + 1)
-
-        def batches(endpoint: Endpoint) -> Any:
-            ticket = flight.Ticket(endpoint.ticket)
-            reader = self._call(lambda c, o: c.do_get(ticket, o))
-            while True:
-                try:
-                    yield reader.read_chunk().data
-                except StopIteration:
-                    return
-                except (flight.FlightError, pa.ArrowException) as error:
-                    raise _translate(error, self.url) from None
-
+            day = datetime.date.fromisoformat
+            fill.bound_dates((day(last) - day(first)).days + 1)
         pool = self._fetchers() if len(plan.endpoints) > 1 else None
-        run(fill, [lambda e=e: batches(e) for e in plan.endpoints], pool)
+        run(fill, [lambda e=e: self._batches(e) for e in plan.endpoints], pool)
         return fill.frame()
 
     def _served_here(self, info: dict[str, Any]) -> dict[str, Any]:
