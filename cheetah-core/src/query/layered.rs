@@ -163,7 +163,8 @@ pub(crate) fn read(
     let rows_per_day: Vec<(Day, usize)> = pieces.iter().flat_map(|p| p.rows_per_day.iter().copied()).collect();
     Ok(Ok(Columns {
         dates: dates_column(&rows_per_day, layout),
-        symbols: dictionary(keys, &view.ranking).expect("every part's codes rank the reader's symbols"),
+        // SAFETY: every part's codes rank the reader's symbols.
+        symbols: unsafe { dictionary(keys, &view.ranking) },
         fields,
         rows_per_day,
         shared: Some(SharedUse { generation, rows, views: false }),
@@ -199,10 +200,6 @@ fn layer_part(
         choice.fields.iter().map(|&f| g.column(segment, f, lo, n, widened)).collect::<Result<Vec<_>, _>>()?;
     let published = layer.generation.manifest.symbols;
     let old_ranking = (published != view.symbols.len()).then(|| ranking_of_first(&view.symbols, published));
-    // Filters below trust the codes: a damaged file must fail here, not keep the wrong rows.
-    if !codes_below(&symbols, published) {
-        return Err(LayerError::damaged(format!("segment {}", segment.id), "a symbol code is out of range"));
-    }
 
     let mut keep: Option<BooleanBuffer> = None;
     if let Some(places) = &choice.presence {
@@ -255,7 +252,9 @@ fn layer_part(
     if let Some(old) = &old_ranking {
         symbols = recode(&symbols, old, &view.ranking)?;
     }
-    let symbols = dictionary(symbols, &view.ranking)?;
+    // SAFETY: the generation checked the codes below `published`, which the reader's symbols
+    // reach; a recode or a filter keeps them ranks.
+    let symbols = unsafe { dictionary(symbols, &view.ranking) };
     let views = keep.is_none() && old_ranking.is_none() && g.maps(segment, &choice.fields, lo, n);
     // The segment's date codes count its days with rows from its first; they are the result's
     // when the served rows start at its first such day and none is dropped.
@@ -264,12 +263,9 @@ fn layer_part(
     let dates = (keep.is_none() && first_ordinal == 0 && same_width)
         .then(|| g.codes(segment, Codes::Dates, lo, n))
         .transpose()?
-        .map(|codes| {
-            let served: Vec<Day> = rows_per_day.iter().map(|&(d, _)| d).collect();
-            date_dictionary(codes, served)
-                .map_err(|e| LayerError::damaged(format!("the date codes of segment {}", segment.id), e))
-        })
-        .transpose()?;
+        // SAFETY: the generation checked them to be the ordinals of the served days, from the
+        // first.
+        .map(|codes| unsafe { date_dictionary(codes, rows_per_day.iter().map(|&(d, _)| d).collect()) });
     Ok(LayerPart { symbols, fields, rows_per_day, dates, views })
 }
 
@@ -347,32 +343,6 @@ fn code_at(codes: &ArrayRef, i: usize) -> usize {
     usize::try_from(code).unwrap_or(usize::MAX)
 }
 
-/// Whether every code is in `0..limit`: the largest code read as unsigned, since a negative
-/// code (only a damaged file has one) reads as larger than any limit.
-fn codes_below(codes: &ArrayRef, limit: usize) -> bool {
-    let max = match codes.as_primitive_opt::<Int16Type>() {
-        Some(c) => max_unsigned(c.values(), |v| v as u16).map(usize::from),
-        None => max_unsigned(codes.as_primitive::<Int32Type>().values(), |v| v as u32).map(|m| m as usize),
-    };
-    max.is_none_or(|m| m < limit)
-}
-
-/// The largest of `values` as `unsigned` maps them, or `None` for none, in lanes the compiler
-/// turns into vector instructions: this pass touches every row a read maps.
-fn max_unsigned<T: Copy, U: Copy + Ord + Default>(values: &[T], unsigned: impl Fn(T) -> U) -> Option<U> {
-    const LANES: usize = 32;
-    let mut lanes = [U::default(); LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = (*lane).max(unsigned(v));
-        }
-    }
-    let tail = rest.iter().map(|&v| unsigned(v)).max();
-    (!values.is_empty()).then(|| lanes.into_iter().chain(tail).max().unwrap_or_default())
-}
-
 fn match_codes(codes: &ArrayRef, wanted: impl Fn(usize) -> bool) -> BooleanBuffer {
     BooleanBuffer::collect_bool(codes.len(), |i| wanted(code_at(codes, i)))
 }
@@ -389,31 +359,32 @@ pub(crate) fn narrow(levels: usize) -> bool {
 
 /// The `symbol` column of ranks `keys` into the reader's ranked symbols.
 ///
-/// # Errors
-/// A key that ranks no symbol: the layer file it came from is damaged.
-fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> Result<ArrayRef, LayerError> {
-    keyed(keys, Arc::new(ranking.sorted.clone())).map_err(|e| LayerError::damaged("a segment's symbol codes", e))
+/// # Safety
+/// As [`keyed`]: every key ranks one of the reader's symbols.
+unsafe fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> ArrayRef {
+    // SAFETY: as the caller promises.
+    unsafe { keyed(keys, Arc::new(ranking.sorted.clone())) }
 }
 
-/// Codes into `values` as a dictionary column; the codes of a damaged file may not index them.
-fn keyed(codes: ArrayRef, values: ArrayRef) -> Result<ArrayRef, arrow::error::ArrowError> {
-    // One vectorised maximum over the codes, where `try_new` would check them one by one: on a
-    // read of ten million rows that check was a third of the read.
-    if codes.null_count() > 0 || !codes_below(&codes, values.len()) {
-        return Err(arrow::error::ArrowError::InvalidArgumentError(format!(
-            "a code is outside the dictionary of {} values",
-            values.len()
-        )));
-    }
-    // SAFETY: the codes have no nulls and every one is in `0..values.len()`, checked above.
-    Ok(match codes.as_primitive_opt::<Int16Type>() {
+/// Codes into `values` as a dictionary column, unchecked: a check here would pass over every
+/// row of a read that maps its columns.
+///
+/// # Safety
+/// The codes have no nulls and each is in `0..values.len()`.
+unsafe fn keyed(codes: ArrayRef, values: ArrayRef) -> ArrayRef {
+    debug_assert!(codes.null_count() == 0 && (0..codes.len()).all(|i| code_at(&codes, i) < values.len()));
+    // SAFETY: as the caller promises.
+    match codes.as_primitive_opt::<Int16Type>() {
         Some(k) => Arc::new(unsafe { DictionaryArray::new_unchecked(k.clone(), values) }),
         None => Arc::new(unsafe { DictionaryArray::new_unchecked(codes.as_primitive::<Int32Type>().clone(), values) }),
-    })
+    }
 }
 
-fn date_dictionary(codes: ArrayRef, days: Vec<Day>) -> Result<ArrayRef, arrow::error::ArrowError> {
-    keyed(codes, Arc::new(Date32Array::from(days)))
+/// # Safety
+/// As [`keyed`]: every code is the ordinal of one of `days`.
+unsafe fn date_dictionary(codes: ArrayRef, days: Vec<Day>) -> ArrayRef {
+    // SAFETY: as the caller promises.
+    unsafe { keyed(codes, Arc::new(Date32Array::from(days))) }
 }
 
 /// The `date` column of rows laid out per `rows_per_day`.
@@ -442,7 +413,8 @@ pub(crate) fn dates_column(rows_per_day: &[(Day, usize)], layout: DateLayout) ->
                 }
                 Arc::new(PrimitiveArray::<Int32Type>::from(codes))
             };
-            date_dictionary(codes, levels).expect("ordinals of the days counted")
+            // SAFETY: each code is the ordinal of its day, counted above.
+            unsafe { date_dictionary(codes, levels) }
         }
     }
 }

@@ -67,6 +67,11 @@ fn both(setup: &Setup, request: &Request) -> QueryResult {
     assert_eq!(plain.rows_per_day, shared.rows_per_day, "{request:?}");
     // A new reader, which reads from the layer alone while the store's head allows it.
     let new = Cache::builder(setup.shared.config().clone()).open().unwrap().get(request).unwrap();
+    // A column's null count, learned once per block and reused, is what its bits say.
+    for column in shared.batch.columns().iter().chain(new.batch.columns()) {
+        let counted = column.nulls().map_or(0, |n| n.len() - n.inner().count_set_bits());
+        assert_eq!(column.null_count(), counted, "{request:?}");
+    }
     assert_eq!((plain.batch, plain.rows_per_day), (new.batch, new.rows_per_day), "a new reader: {request:?}");
     shared
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use arrow::array::{make_array, ArrayData, ArrayRef, PrimitiveArray};
+use arrow::array::{make_array, ArrayData, ArrayRef, AsArray, PrimitiveArray};
 use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Int16Type, Int32Type};
 
@@ -34,6 +34,10 @@ pub(crate) struct Generation {
     /// would hold more descriptors than a process may have, and a mapping outlives its file's
     /// descriptor.
     checked: Mutex<HashSet<String>>,
+    /// What the first read of each block, by segment id and index, learned of its content. It
+    /// serves every later read for the same reason as `checked`, so a repeated read does not
+    /// pass over the rows it maps.
+    learned: Mutex<HashMap<(u64, usize), Learned>>,
     /// The manifest's saved view, once read.
     saved_view: OnceLock<Option<Arc<View>>>,
 }
@@ -88,6 +92,7 @@ impl Generation {
             dir: dir.to_path_buf(),
             dirty: Mutex::default(),
             checked: Mutex::default(),
+            learned: Mutex::default(),
             saved_view: OnceLock::new(),
         })
     }
@@ -150,22 +155,27 @@ impl Generation {
             return Ok(arrow::compute::concat(&refs).map_err(damaged)?.slice(skip, n));
         }
         let rows: usize = blocks.iter().map(|b| b.rows as usize).sum();
+        let whole = skip == 0 && n == rows;
         let nulls = if blocks.iter().all(|b| b.fields[field].validity.is_none()) {
             None
+        } else if blocks.iter().all(|b| b.fields[field].validity.is_some()) {
+            let spans: Vec<_> =
+                blocks.iter().map(|b| (&b.fields[field].file, b.fields[field].validity.expect("checked"))).collect();
+            let bits = BooleanBuffer::new(self.joined(&spans)?, 0, rows);
+            let count = self.null_count(segment, field, first, &bits);
+            // SAFETY: `count` is the number of unset bits of `bits`, counted block by block.
+            Some(unsafe { NullBuffer::new_unchecked(bits, count) })
         } else {
             let parts: Vec<_> =
                 blocks.iter().map(|b| (&b.fields[field].file, b.fields[field].validity, b.rows)).collect();
-            let bits = if parts.iter().all(|(_, v, _)| v.is_some()) {
-                self.joined(&parts.iter().map(|&(f, v, _)| (f, v.expect("checked"))).collect::<Vec<_>>())?
-            } else {
-                self.bitmaps_or_ones(&parts)?
-            };
-            Some(NullBuffer::new(BooleanBuffer::new(bits, 0, rows)))
+            Some(NullBuffer::new(BooleanBuffer::new(self.bitmaps_or_ones(&parts)?, 0, rows)))
         };
         // Only where the rows served hold a null: elsewhere pandas keeps the integers.
         let floats = widened
             && blocks.iter().all(|b| b.fields[field].widened.is_some())
-            && nulls.as_ref().is_some_and(|bits| bits.slice(skip, n).null_count() > 0);
+            && nulls
+                .as_ref()
+                .is_some_and(|bits| if whole { bits.null_count() } else { bits.slice(skip, n).null_count() } > 0);
         let (dtype, buffers) = if floats {
             let spans: Vec<_> =
                 blocks.iter().map(|b| (&b.fields[field].file, b.fields[field].widened.expect("checked"))).collect();
@@ -177,8 +187,17 @@ impl Generation {
                 .collect::<Result<Vec<_>, _>>()?;
             (info.dtype.arrow(), buffers)
         };
-        let data = ArrayData::builder(dtype).len(rows).buffers(buffers).nulls(nulls).build().map_err(damaged)?;
-        Ok(make_array(data).slice(skip, n))
+        let builder = ArrayData::builder(dtype).len(rows).buffers(buffers).nulls(nulls);
+        let data = if info.dtype == ValueType::Utf8 {
+            builder.build().map_err(damaged)?
+        } else {
+            // SAFETY: `check_segment` proved every buffer exactly as long as `rows` rows of the
+            // type need, any bits are a value of a fixed-width type, and the null count is
+            // exact. `build` would count the nulls again, a pass over every row mapped.
+            unsafe { builder.build_unchecked() }
+        };
+        // A slice counts its nulls again: a read of whole blocks keeps the array as it is.
+        Ok(if whole { make_array(data) } else { make_array(data).slice(skip, n) })
     }
 
     /// Whether rows `lo..lo + n` of `fields` of `segment` come as views of the mapped files,
@@ -195,21 +214,74 @@ impl Generation {
                 }))
     }
 
-    /// The date or symbol codes of rows `lo..lo + n` of `segment`.
+    /// The date or symbol codes of rows `lo..lo + n` of `segment`. Date codes are checked to be
+    /// the ordinals of the rows' days among the segment's days with rows, and symbol codes to
+    /// rank the manifest's symbols, so a caller may index with them unchecked.
     ///
     /// # Errors
     /// [`LayerError`] when a file is gone or damaged.
     pub fn codes(&self, segment: &Segment, which: Codes, lo: usize, n: usize) -> Result<ArrayRef, LayerError> {
-        let (blocks, _, skip) = blocks_of(segment, lo, n);
+        let (blocks, first, skip) = blocks_of(segment, lo, n);
         let (width, span): (u8, fn(&Block) -> Span) = match which {
             Codes::Dates => (segment.date_width, |b| b.date_codes),
             Codes::Symbols => (segment.symbol_width, |b| b.symbol_codes),
         };
         let buffer = self.joined(&blocks.iter().map(|b| (&b.file, span(b))).collect::<Vec<_>>())?;
-        Ok(match width {
-            2 => Arc::new(PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, skip, n), None)),
-            _ => Arc::new(PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, skip, n), None)),
-        })
+        let rows = buffer.len() / usize::from(width);
+        let all: ArrayRef = match width {
+            2 => Arc::new(PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, 0, rows), None)),
+            _ => Arc::new(PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, 0, rows), None)),
+        };
+        self.check_codes(segment, which, first, &all)?;
+        Ok(all.slice(skip, n))
+    }
+
+    /// Checks the codes of blocks `first..` that `codes` holds, joined, unless a read checked
+    /// them before.
+    fn check_codes(&self, segment: &Segment, which: Codes, first: usize, codes: &ArrayRef) -> Result<(), LayerError> {
+        let per = segment.block_rows as usize;
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        for (i, block) in segment.blocks[first..].iter().enumerate().take(codes.len().div_ceil(per)) {
+            let facts = learned.entry((segment.id, first + i)).or_default();
+            let done = match which {
+                Codes::Dates => &mut facts.dates_checked,
+                Codes::Symbols => &mut facts.symbols_checked,
+            };
+            if *done {
+                continue;
+            }
+            let own = codes.slice(i * per, block.rows as usize);
+            let sound = match which {
+                Codes::Dates => dates_are_ordinals(segment, first + i, &own),
+                Codes::Symbols => codes_below(&own, self.manifest.symbols),
+            };
+            if !sound {
+                let what = match which {
+                    Codes::Dates => "date",
+                    Codes::Symbols => "symbol",
+                };
+                return Err(LayerError::damaged(
+                    &block.file.name,
+                    format!("its {what} codes are not the rows' (segment {}, block {})", segment.id, first + i),
+                ));
+            }
+            *done = true;
+        }
+        Ok(())
+    }
+
+    /// The unset bits of `bits`, field `field`'s validity over whole blocks `first..` of
+    /// `segment`, counted once per block.
+    fn null_count(&self, segment: &Segment, field: usize, first: usize, bits: &BooleanBuffer) -> usize {
+        let per = segment.block_rows as usize;
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut total = 0;
+        for (i, block) in segment.blocks[first..].iter().enumerate().take(bits.len().div_ceil(per)) {
+            let facts = learned.entry((segment.id, first + i)).or_default();
+            let rows = block.rows as usize;
+            total += *facts.nulls.entry(field).or_insert_with(|| rows - bits.slice(i * per, rows).count_set_bits());
+        }
+        total
     }
 
     /// Which of rows `lo..lo + n` of `segment` the `i`th of its tables has.
@@ -363,6 +435,72 @@ fn blocks_of(segment: &Segment, lo: usize, n: usize) -> (&[Block], usize, usize)
     let last = last.min(segment.blocks.len().saturating_sub(1));
     let first = (lo / per).min(last);
     (&segment.blocks[first..=last], first, lo - first * per)
+}
+
+/// What a reader learned of one block's content on first use.
+#[derive(Debug, Default)]
+struct Learned {
+    /// Its date codes are the ordinals of its rows' days.
+    dates_checked: bool,
+    /// Its symbol codes rank the manifest's symbols.
+    symbols_checked: bool,
+    /// Nulls per field, by place among the segment's fields, once counted.
+    nulls: HashMap<usize, usize>,
+}
+
+/// Whether `codes`, block `k` of `segment`'s, are each row's day's ordinal among the segment's
+/// days with rows.
+fn dates_are_ordinals(segment: &Segment, k: usize, codes: &ArrayRef) -> bool {
+    let start = k * segment.block_rows as usize;
+    let end = start + codes.len();
+    let runs = segment.days.iter().filter(|&&(_, rows)| rows > 0).scan(0, |row, &(_, rows)| {
+        let run = *row..*row + rows as usize;
+        *row = run.end;
+        Some(run)
+    });
+    for (ordinal, run) in runs.enumerate() {
+        if run.start >= end {
+            break;
+        }
+        if run.end <= start {
+            continue;
+        }
+        let (a, b) = (run.start.max(start) - start, run.end.min(end) - start);
+        let same = match codes.as_primitive_opt::<Int16Type>() {
+            Some(c) => c.values()[a..b].iter().all(|&v| v as usize == ordinal),
+            None => codes.as_primitive::<Int32Type>().values()[a..b].iter().all(|&v| v as usize == ordinal),
+        };
+        if !same {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether every code is in `0..limit`: the largest code read as unsigned, since a negative
+/// code (only a damaged file has one) reads as larger than any limit.
+fn codes_below(codes: &ArrayRef, limit: usize) -> bool {
+    let max = match codes.as_primitive_opt::<Int16Type>() {
+        Some(c) => max_unsigned(c.values(), |v| v as u16).map(usize::from),
+        None => max_unsigned(codes.as_primitive::<Int32Type>().values(), |v| v as u32).map(|m| m as usize),
+    };
+    max.is_none_or(|m| m < limit)
+}
+
+/// The largest of `values` as `unsigned` maps them, or `None` for none, in lanes the compiler
+/// turns into vector instructions: this pass touches every row it checks.
+fn max_unsigned<T: Copy, U: Copy + Ord + Default>(values: &[T], unsigned: impl Fn(T) -> U) -> Option<U> {
+    const LANES: usize = 32;
+    let mut lanes = [U::default(); LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = (*lane).max(unsigned(v));
+        }
+    }
+    let tail = rest.iter().map(|&v| unsigned(v)).max();
+    (!values.is_empty()).then(|| lanes.into_iter().chain(tail).max().unwrap_or_default())
 }
 
 /// What changed in the store since a generation was published.
