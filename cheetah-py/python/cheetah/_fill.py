@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._frames import _code_type, _column, _values, to_pandas
+from ._frames import _code_type, _column, _values, frame_of, text_index, to_pandas
 
 
 class Unfillable(Exception):
@@ -181,12 +181,12 @@ class Fill:
         date_values = np.concatenate([d.to_numpy(zero_copy_only=False) for d in dates]).astype("datetime64[ns]")
         index = pd.MultiIndex(
             levels=[pd.DatetimeIndex(date_values, name="date"),
-                    pd.Index(self._symbols.to_numpy(zero_copy_only=False), name="symbol")],
+                    text_index(self._symbols, "symbol")],
             codes=[columns["date"].astype(_code_type(len(date_values)), copy=False), columns["symbol"]],
             names=["date", "symbol"],
             verify_integrity=False,
         )
-        return pd.DataFrame(values, index=index, copy=False)
+        return frame_of(values, index)
 
     def _pieces(self, key: str, column: np.ndarray) -> list[np.ndarray]:
         """Per part, its rows of `column` in place, then its spills."""

@@ -25,7 +25,7 @@ def to_pandas(table: pa.Table, backend: str) -> pd.DataFrame:
     date = _single(table.column("date"))
     symbol = _single(table.column("symbol"))
     date_level = pd.DatetimeIndex(date.dictionary.to_numpy(zero_copy_only=False).astype("datetime64[ns]"), name="date")
-    symbol_level = pd.Index(symbol.dictionary.to_numpy(zero_copy_only=False), name="symbol")
+    symbol_level = text_index(symbol.dictionary, "symbol")
     date_codes = _values(date.indices).astype(_code_type(len(date.dictionary)), copy=False)
     symbol_codes = _values(symbol.indices).astype(_code_type(len(symbol.dictionary)), copy=False)
     index = pd.MultiIndex(
@@ -35,7 +35,32 @@ def to_pandas(table: pa.Table, backend: str) -> pd.DataFrame:
         verify_integrity=False,
     )
     columns = {name: _column(table.column(name), backend) for name in table.column_names[2:]}
-    return pd.DataFrame(columns, index=index, copy=False)
+    return frame_of(columns, index)
+
+
+def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    """The frame of `columns` without copying them, its column labels typed as pandas would."""
+    names = list(columns)
+    labels = pa.StringArray.from_buffers(
+        len(names),
+        pa.py_buffer(np.cumsum([0, *(len(n.encode()) for n in names)], dtype=np.int32)),
+        pa.py_buffer("".join(names).encode()),
+    )
+    # Keyed by place, then labelled: keyed by name, pandas would infer the labels from strings.
+    frame = pd.DataFrame(dict(enumerate(columns.values())), index=index, copy=False)
+    frame.columns = text_index(labels, None)
+    return frame
+
+
+def text_index(values: pa.Array, name: str | None) -> pd.Index:
+    """An Index of Arrow text with the dtype pandas infers for text. Where that is Arrow-backed
+    (pandas 3), it is made from the Arrow array: inferring it from Python strings makes pandas
+    import pyarrow's pandas layer, 3.4 ms of a new process's first frame, and `pa.array` on a
+    list does the same, hence the labels' buffers and the keys by place in `frame_of`."""
+    dtype = _text_dtype()
+    if isinstance(dtype, pd.StringDtype):
+        return pd.Index(pd.array(values, dtype=dtype), name=name, copy=False)
+    return pd.Index(values.to_numpy(zero_copy_only=False), name=name, dtype=object)
 
 
 def _code_type(levels: int) -> type:
@@ -82,18 +107,18 @@ def _column(column: pa.ChunkedArray, backend: str) -> Any:
 
 
 @functools.cache
-def _symbol_dtype() -> Any:
-    """The dtype pandas infers for a level of symbol text (object before pandas 3, str from it),
-    so an empty panel's columns are typed as an empty unstack's are. Asked on first use: it is a
-    quarter of a millisecond of a new process's first frame."""
-    return pd.Index(np.array(["symbol"], dtype=object)).dtype
+def _text_dtype() -> Any:
+    """The dtype pandas infers for text: its Arrow-backed `str` (pandas 3, or 2.x with
+    `future.infer_string`), else object."""
+    dtype = pd.api.types.pandas_dtype("str")
+    return dtype if isinstance(dtype, pd.StringDtype) else np.dtype(object)
 
 
 def matrix_frames(days: list[int], symbols: list[str], table: pa.Table) -> dict[str, pd.DataFrame]:
     """Frames over the matrices of `table` (one float64 column per field, row-major dates ×
     symbols), each a writable view of its column's buffer."""
     index = pd.DatetimeIndex(np.asarray(days, dtype="datetime64[D]").astype("datetime64[ns]"), name="date")
-    columns = pd.Index(np.array(symbols, dtype=object), name="symbol", dtype=_symbol_dtype())
+    columns = pd.Index(np.array(symbols, dtype=object), name="symbol", dtype=_text_dtype())
     shape = (len(days), len(symbols))
     frames = {}
     for name in table.column_names:
