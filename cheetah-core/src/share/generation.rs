@@ -237,35 +237,34 @@ impl Generation {
     }
 
     /// Checks the codes of blocks `first..` that `codes` holds, joined, unless a read checked
-    /// them before.
+    /// them before. The lock is not held while checking: two first reads may both check.
     fn check_codes(&self, segment: &Segment, which: Codes, first: usize, codes: &ArrayRef) -> Result<(), LayerError> {
         let per = segment.block_rows as usize;
-        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        for (i, block) in segment.blocks[first..].iter().enumerate().take(codes.len().div_ceil(per)) {
-            let facts = learned.entry((segment.id, first + i)).or_default();
-            let done = match which {
-                Codes::Dates => &mut facts.dates_checked,
-                Codes::Symbols => &mut facts.symbols_checked,
-            };
-            if *done {
-                continue;
-            }
-            let own = codes.slice(i * per, block.rows as usize);
-            let sound = match which {
-                Codes::Dates => dates_are_ordinals(segment, first + i, &own),
-                Codes::Symbols => codes_below(&own, self.manifest.symbols),
+        let blocks = first..first + codes.len().div_ceil(per);
+        let unchecked: Vec<usize> = {
+            let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+            blocks.filter(|&k| !learned.get(&(segment.id, k)).is_some_and(|facts| facts.checked(which))).collect()
+        };
+        for &k in &unchecked {
+            let own = codes.slice((k - first) * per, segment.blocks[k].rows as usize);
+            let (sound, what) = match which {
+                Codes::Dates => (dates_are_ordinals(segment, k, &own), "date"),
+                Codes::Symbols => (codes_below(&own, self.manifest.symbols), "symbol"),
             };
             if !sound {
-                let what = match which {
-                    Codes::Dates => "date",
-                    Codes::Symbols => "symbol",
-                };
                 return Err(LayerError::damaged(
-                    &block.file.name,
-                    format!("its {what} codes are not the rows' (segment {}, block {})", segment.id, first + i),
+                    &segment.blocks[k].file.name,
+                    format!("its {what} codes are not the rows' (segment {}, block {k})", segment.id),
                 ));
             }
-            *done = true;
+        }
+        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        for k in unchecked {
+            let facts = learned.entry((segment.id, k)).or_default();
+            match which {
+                Codes::Dates => facts.dates_checked = true,
+                Codes::Symbols => facts.symbols_checked = true,
+            }
         }
         Ok(())
     }
@@ -274,14 +273,29 @@ impl Generation {
     /// `segment`, counted once per block.
     fn null_count(&self, segment: &Segment, field: usize, first: usize, bits: &BooleanBuffer) -> usize {
         let per = segment.block_rows as usize;
+        let blocks = first..first + bits.len().div_ceil(per);
+        let known: Vec<Option<usize>> = {
+            let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+            blocks
+                .clone()
+                .map(|k| learned.get(&(segment.id, k)).and_then(|facts| facts.nulls.get(&field).copied()))
+                .collect()
+        };
+        let counts: Vec<usize> = blocks
+            .clone()
+            .zip(&known)
+            .map(|(k, known)| {
+                let rows = segment.blocks[k].rows as usize;
+                known.unwrap_or_else(|| rows - bits.slice((k - first) * per, rows).count_set_bits())
+            })
+            .collect();
         let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut total = 0;
-        for (i, block) in segment.blocks[first..].iter().enumerate().take(bits.len().div_ceil(per)) {
-            let facts = learned.entry((segment.id, first + i)).or_default();
-            let rows = block.rows as usize;
-            total += *facts.nulls.entry(field).or_insert_with(|| rows - bits.slice(i * per, rows).count_set_bits());
+        for ((k, known), &count) in blocks.zip(&known).zip(&counts) {
+            if known.is_none() {
+                learned.entry((segment.id, k)).or_default().nulls.insert(field, count);
+            }
         }
-        total
+        counts.iter().sum()
     }
 
     /// Which of rows `lo..lo + n` of `segment` the `i`th of its tables has.
@@ -446,6 +460,15 @@ struct Learned {
     symbols_checked: bool,
     /// Nulls per field, by place among the segment's fields, once counted.
     nulls: HashMap<usize, usize>,
+}
+
+impl Learned {
+    fn checked(&self, which: Codes) -> bool {
+        match which {
+            Codes::Dates => self.dates_checked,
+            Codes::Symbols => self.symbols_checked,
+        }
+    }
 }
 
 /// Whether `codes`, block `k` of `segment`'s, are each row's day's ordinal among the segment's
