@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import numpy as np
@@ -108,6 +109,24 @@ def test_ints_with_nulls_under_both_backends(cache):
 def test_column_order_is_as_asked(cache):
     df = cache.get_data(DAYS[0], DAYS[5], ["pe", "close", "f1"])
     assert list(df.columns) == ["pe", "close", "f1"]
+
+
+@pytest.mark.parametrize("infer_string", [False, True])
+def test_text_labels_have_the_dtype_pandas_infers(cache, infer_string):
+    # Built from Arrow text, not inferred: under pandas 3 (or the 2.x option) both are its `str`.
+    if int(pd.__version__.split(".")[0]) >= 3:
+        if not infer_string:
+            pytest.skip("pandas 3 always infers its str dtype")
+        option = contextlib.nullcontext()
+    else:
+        option = pd.option_context("future.infer_string", infer_string)
+    with option:
+        df = cache.get_data(DAYS[0], DAYS[5], ["pe", "close"])
+        symbols = df.index.levels[1]
+        assert df.columns.dtype == pd.Index(["pe", "close"]).dtype
+        assert symbols.dtype == pd.Index(list(symbols)).dtype
+        assert df.columns.equals(pd.Index(["pe", "close"])) and list(df) == ["pe", "close"]
+        assert df["close"].equals(df.iloc[:, 1]) and len(symbols) > 0
 
 
 def test_an_empty_range_has_the_right_shape(cache):

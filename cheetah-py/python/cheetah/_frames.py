@@ -5,7 +5,6 @@ as date × symbol frames."""
 from __future__ import annotations
 
 import ctypes
-import functools
 from typing import Any
 
 import numpy as np
@@ -106,10 +105,10 @@ def _column(column: pa.ChunkedArray, backend: str) -> Any:
     return array.to_pandas(date_as_object=False).array
 
 
-@functools.cache
 def _text_dtype() -> Any:
     """The dtype pandas infers for text: its Arrow-backed `str` (pandas 3, or 2.x with
-    `future.infer_string`), else object."""
+    `future.infer_string`), else object. Asked per frame (10 µs), so a frame follows the
+    option as it is when read."""
     dtype = pd.api.types.pandas_dtype("str")
     return dtype if isinstance(dtype, pd.StringDtype) else np.dtype(object)
 
