@@ -111,15 +111,14 @@ def test_column_order_is_as_asked(cache):
     assert list(df.columns) == ["pe", "close", "f1"]
 
 
-@pytest.mark.parametrize("infer_string", [False, True])
+PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3
+
+
+# pandas 3 always infers its `str` for text, and deprecates the option that chose it before.
+@pytest.mark.parametrize("infer_string", [True] if PANDAS_3 else [False, True])
 def test_text_labels_have_the_dtype_pandas_infers(cache, infer_string):
     # Built from Arrow text, not inferred: under pandas 3 (or the 2.x option) both are its `str`.
-    if int(pd.__version__.split(".")[0]) >= 3:
-        if not infer_string:
-            pytest.skip("pandas 3 always infers its str dtype")
-        option = contextlib.nullcontext()
-    else:
-        option = pd.option_context("future.infer_string", infer_string)
+    option = contextlib.nullcontext() if PANDAS_3 else pd.option_context("future.infer_string", infer_string)
     with option:
         df = cache.get_data(DAYS[0], DAYS[5], ["pe", "close"])
         symbols = df.index.levels[1]
