@@ -1,7 +1,7 @@
 //! One generation of the layer as a reader holds it: a validated manifest, and its files, each
 //! opened and checked once and mapped copy-on-write afresh for every read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
@@ -9,16 +9,16 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use arrow::array::{make_array, ArrayData, ArrayRef, AsArray, PrimitiveArray};
+use arrow::array::{make_array, ArrayData, ArrayRef, PrimitiveArray};
 use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Int16Type, Int32Type};
 
-use super::format::{
-    decode_manifest, Block, FieldInfo, FileRef, Header, Manifest, Segment, Span, HEADER_BYTES, MANIFEST, PAGE,
-};
+use super::dirty::Dirty;
+use super::format::{decode_manifest, Block, FileRef, Header, Manifest, Segment, Span, HEADER_BYTES, MANIFEST, PAGE};
+use super::learned::{Codes, Learned};
 use crate::error::LayerError;
 use crate::store::Store;
-use crate::types::{Day, TableKind, ValueType};
+use crate::types::ValueType;
 use crate::view::View;
 
 /// A validated generation.
@@ -37,7 +37,7 @@ pub(crate) struct Generation {
     /// What the first read of each block, by segment id and index, learned of its content. It
     /// serves every later read for the same reason as `checked`, so a repeated read does not
     /// pass over the rows it maps.
-    learned: Mutex<HashMap<(u64, usize), Learned>>,
+    learned: Learned,
     /// The manifest's saved view, once read.
     saved_view: OnceLock<Option<Arc<View>>>,
 }
@@ -63,15 +63,6 @@ impl Drop for Region {
     }
 }
 
-/// Which of a block's code runs.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Codes {
-    /// The rows' day ordinals.
-    Dates,
-    /// The rows' symbol ranks.
-    Symbols,
-}
-
 impl Generation {
     /// Reads and checks the manifest in `dir` against the store with `identity`. The data files
     /// are checked when a read first uses them.
@@ -92,7 +83,7 @@ impl Generation {
             dir: dir.to_path_buf(),
             dirty: Mutex::default(),
             checked: Mutex::default(),
-            learned: Mutex::default(),
+            learned: Learned::default(),
             saved_view: OnceLock::new(),
         })
     }
@@ -113,15 +104,7 @@ impl Generation {
         if tail.fell_behind {
             return Ok(None);
         }
-        let mut days: HashMap<u32, Vec<Day>> = HashMap::new();
-        for (table, day) in tail.days {
-            days.entry(table).or_default().push(day);
-        }
-        for list in days.values_mut() {
-            list.sort_unstable();
-            list.dedup();
-        }
-        let dirty = Arc::new(Dirty { days });
+        let dirty = Arc::new(Dirty::of(tail.days));
         *cached = Some((position, Arc::clone(&dirty)));
         Ok(Some(dirty))
     }
@@ -162,7 +145,7 @@ impl Generation {
             let spans: Vec<_> =
                 blocks.iter().map(|b| (&b.fields[field].file, b.fields[field].validity.expect("checked"))).collect();
             let bits = BooleanBuffer::new(self.joined(&spans)?, 0, rows);
-            let count = self.null_count(segment, field, first, &bits);
+            let count = self.learned.null_count(segment, field, first, &bits);
             // SAFETY: `count` is the number of unset bits of `bits`, counted block by block.
             Some(unsafe { NullBuffer::new_unchecked(bits, count) })
         } else {
@@ -232,70 +215,8 @@ impl Generation {
             2 => Arc::new(PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, 0, rows), None)),
             _ => Arc::new(PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, 0, rows), None)),
         };
-        self.check_codes(segment, which, first, &all)?;
+        self.learned.check_codes(segment, which, first, &all, self.manifest.symbols)?;
         Ok(all.slice(skip, n))
-    }
-
-    /// Checks the codes of blocks `first..` that `codes` holds, joined, unless a read checked
-    /// them before. The lock is not held while checking: two first reads may both check.
-    fn check_codes(&self, segment: &Segment, which: Codes, first: usize, codes: &ArrayRef) -> Result<(), LayerError> {
-        let per = segment.block_rows as usize;
-        let blocks = first..first + codes.len().div_ceil(per);
-        let unchecked: Vec<usize> = {
-            let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-            blocks.filter(|&k| !learned.get(&(segment.id, k)).is_some_and(|facts| facts.checked(which))).collect()
-        };
-        for &k in &unchecked {
-            let own = codes.slice((k - first) * per, segment.blocks[k].rows as usize);
-            let (sound, what) = match which {
-                Codes::Dates => (dates_are_ordinals(segment, k, &own), "date"),
-                Codes::Symbols => (codes_below(&own, self.manifest.symbols), "symbol"),
-            };
-            if !sound {
-                return Err(LayerError::damaged(
-                    &segment.blocks[k].file.name,
-                    format!("its {what} codes are not the rows' (segment {}, block {k})", segment.id),
-                ));
-            }
-        }
-        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        for k in unchecked {
-            let facts = learned.entry((segment.id, k)).or_default();
-            match which {
-                Codes::Dates => facts.dates_checked = true,
-                Codes::Symbols => facts.symbols_checked = true,
-            }
-        }
-        Ok(())
-    }
-
-    /// The unset bits of `bits`, field `field`'s validity over whole blocks `first..` of
-    /// `segment`, counted once per block.
-    fn null_count(&self, segment: &Segment, field: usize, first: usize, bits: &BooleanBuffer) -> usize {
-        let per = segment.block_rows as usize;
-        let blocks = first..first + bits.len().div_ceil(per);
-        let known: Vec<Option<usize>> = {
-            let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-            blocks
-                .clone()
-                .map(|k| learned.get(&(segment.id, k)).and_then(|facts| facts.nulls.get(&field).copied()))
-                .collect()
-        };
-        let counts: Vec<usize> = blocks
-            .clone()
-            .zip(&known)
-            .map(|(k, known)| {
-                let rows = segment.blocks[k].rows as usize;
-                known.unwrap_or_else(|| rows - bits.slice((k - first) * per, rows).count_set_bits())
-            })
-            .collect();
-        let mut learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
-        for ((k, known), &count) in blocks.zip(&known).zip(&counts) {
-            if known.is_none() {
-                learned.entry((segment.id, k)).or_default().nulls.insert(field, count);
-            }
-        }
-        counts.iter().sum()
     }
 
     /// Which of rows `lo..lo + n` of `segment` the `i`th of its tables has.
@@ -449,110 +370,6 @@ fn blocks_of(segment: &Segment, lo: usize, n: usize) -> (&[Block], usize, usize)
     let last = last.min(segment.blocks.len().saturating_sub(1));
     let first = (lo / per).min(last);
     (&segment.blocks[first..=last], first, lo - first * per)
-}
-
-/// What a reader learned of one block's content on first use.
-#[derive(Debug, Default)]
-struct Learned {
-    /// Its date codes are the ordinals of its rows' days.
-    dates_checked: bool,
-    /// Its symbol codes rank the manifest's symbols.
-    symbols_checked: bool,
-    /// Nulls per field, by place among the segment's fields, once counted.
-    nulls: HashMap<usize, usize>,
-}
-
-impl Learned {
-    fn checked(&self, which: Codes) -> bool {
-        match which {
-            Codes::Dates => self.dates_checked,
-            Codes::Symbols => self.symbols_checked,
-        }
-    }
-}
-
-/// Whether `codes`, block `k` of `segment`'s, are each row's day's ordinal among the segment's
-/// days with rows.
-fn dates_are_ordinals(segment: &Segment, k: usize, codes: &ArrayRef) -> bool {
-    let start = k * segment.block_rows as usize;
-    let end = start + codes.len();
-    let runs = segment.days.iter().filter(|&&(_, rows)| rows > 0).scan(0, |row, &(_, rows)| {
-        let run = *row..*row + rows as usize;
-        *row = run.end;
-        Some(run)
-    });
-    for (ordinal, run) in runs.enumerate() {
-        if run.start >= end {
-            break;
-        }
-        if run.end <= start {
-            continue;
-        }
-        let (a, b) = (run.start.max(start) - start, run.end.min(end) - start);
-        let same = match codes.as_primitive_opt::<Int16Type>() {
-            Some(c) => c.values()[a..b].iter().all(|&v| v as usize == ordinal),
-            None => codes.as_primitive::<Int32Type>().values()[a..b].iter().all(|&v| v as usize == ordinal),
-        };
-        if !same {
-            return false;
-        }
-    }
-    true
-}
-
-/// Whether every code is in `0..limit`: the largest code read as unsigned, since a negative
-/// code (only a damaged file has one) reads as larger than any limit.
-fn codes_below(codes: &ArrayRef, limit: usize) -> bool {
-    let max = match codes.as_primitive_opt::<Int16Type>() {
-        Some(c) => max_unsigned(c.values(), |v| v as u16).map(usize::from),
-        None => max_unsigned(codes.as_primitive::<Int32Type>().values(), |v| v as u32).map(|m| m as usize),
-    };
-    max.is_none_or(|m| m < limit)
-}
-
-/// The largest of `values` as `unsigned` maps them, or `None` for none, in lanes the compiler
-/// turns into vector instructions: this pass touches every row it checks.
-fn max_unsigned<T: Copy, U: Copy + Ord + Default>(values: &[T], unsigned: impl Fn(T) -> U) -> Option<U> {
-    const LANES: usize = 32;
-    let mut lanes = [U::default(); LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = (*lane).max(unsigned(v));
-        }
-    }
-    let tail = rest.iter().map(|&v| unsigned(v)).max();
-    (!values.is_empty()).then(|| lanes.into_iter().chain(tail).max().unwrap_or_default())
-}
-
-/// What changed in the store since a generation was published.
-#[derive(Debug, Default)]
-pub(crate) struct Dirty {
-    /// Per table id, the days written or deleted, ascending.
-    days: HashMap<u32, Vec<Day>>,
-}
-
-impl Dirty {
-    /// Whether `day` of a segment over `tables`, serving fields of the asof tables `asof`, may
-    /// differ from the store: a daily table changed that day, or an asof table changed on or
-    /// before it (an event counts from its day on).
-    pub fn touches(&self, tables: &[u32], asof: &[u32], day: Day) -> bool {
-        tables.iter().any(|t| self.days.get(t).is_some_and(|days| days.binary_search(&day).is_ok()))
-            || asof.iter().any(|t| self.days.get(t).and_then(|days| days.first()).is_some_and(|&first| first <= day))
-    }
-}
-
-/// The asof tables among `fields`' tables.
-pub(crate) fn asof_tables(view: &View, fields: &[FieldInfo]) -> Vec<u32> {
-    let mut tables: Vec<u32> = fields
-        .iter()
-        .map(|f| f.table)
-        .filter(|&t| view.catalog.tables.iter().any(|e| e.id == t && e.kind == TableKind::Asof))
-        .collect();
-    tables.sort_unstable();
-    tables.dedup();
-    tables
 }
 
 /// The exact bytes of a buffer of `rows` rows of `dtype`: values, or validity when `dtype` is

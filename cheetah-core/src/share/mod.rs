@@ -21,8 +21,10 @@
 
 #[cfg(test)]
 mod block_tests;
+mod dirty;
 pub(crate) mod format;
 mod generation;
+mod learned;
 pub(crate) mod publish;
 #[cfg(test)]
 mod tests;
@@ -32,9 +34,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
+pub(crate) use self::dirty::{asof_tables, Dirty};
 pub use self::format::LAYER_FORMAT_VERSION;
 pub(crate) use self::format::{Block, FieldInfo, FileRef, Segment, PAGE};
-pub(crate) use self::generation::{asof_tables, Codes, Dirty, Generation};
+pub(crate) use self::generation::Generation;
+pub(crate) use self::learned::Codes;
 pub(crate) use self::publish::Publisher;
 pub use self::publish::{PublishReport, SegmentReport};
 use crate::error::LayerError;
