@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ._frames import _code_type, _column, _values, frame_of, text_index, to_pandas
+from ._frames import _code_type, _column, _values, date_symbol_index, frame_of, to_pandas
 
 
 class Unfillable(Exception):
@@ -178,15 +178,9 @@ class Fill:
             else:
                 arrays = [a for p in self.parts for a in p.kept.get(name, [])]
                 values[name] = _column(pa.chunked_array(arrays, type=kind), "numpy")
-        date_values = np.concatenate([d.to_numpy(zero_copy_only=False) for d in dates]).astype("datetime64[ns]")
-        index = pd.MultiIndex(
-            levels=[pd.DatetimeIndex(date_values, name="date"),
-                    text_index(self._symbols, "symbol")],
-            codes=[columns["date"].astype(_code_type(len(date_values)), copy=False), columns["symbol"]],
-            names=["date", "symbol"],
-            verify_integrity=False,
-        )
-        return frame_of(values, index)
+        days = np.concatenate([d.to_numpy(zero_copy_only=False) for d in dates])
+        date_codes = columns["date"].astype(_code_type(len(days)), copy=False)
+        return frame_of(values, date_symbol_index(days, self._symbols, date_codes, columns["symbol"]))
 
     def _pieces(self, key: str, column: np.ndarray) -> list[np.ndarray]:
         """Per part, its rows of `column` in place, then its spills."""

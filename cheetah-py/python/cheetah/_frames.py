@@ -23,18 +23,26 @@ def to_pandas(table: pa.Table, backend: str) -> pd.DataFrame:
     are the MultiIndex levels and the keys its codes, already in the integer type pandas keeps."""
     date = _single(table.column("date"))
     symbol = _single(table.column("symbol"))
-    date_level = pd.DatetimeIndex(date.dictionary.to_numpy(zero_copy_only=False).astype("datetime64[ns]"), name="date")
-    symbol_level = text_index(symbol.dictionary, "symbol")
-    date_codes = _values(date.indices).astype(_code_type(len(date.dictionary)), copy=False)
-    symbol_codes = _values(symbol.indices).astype(_code_type(len(symbol.dictionary)), copy=False)
-    index = pd.MultiIndex(
-        levels=[date_level, symbol_level],
+    index = date_symbol_index(
+        date.dictionary.to_numpy(zero_copy_only=False),
+        symbol.dictionary,
+        _values(date.indices).astype(_code_type(len(date.dictionary)), copy=False),
+        _values(symbol.indices).astype(_code_type(len(symbol.dictionary)), copy=False),
+    )
+    columns = {name: _column(table.column(name), backend) for name in table.column_names[2:]}
+    return frame_of(columns, index)
+
+
+def date_symbol_index(days: np.ndarray, symbols: pa.Array, date_codes: np.ndarray,
+                      symbol_codes: np.ndarray) -> pd.MultiIndex:
+    """The (date, symbol) MultiIndex over levels `days` and `symbols`, with codes already in the
+    integer types pandas keeps (`_code_type`), taken without a copy or a check."""
+    return pd.MultiIndex(
+        levels=[pd.DatetimeIndex(days.astype("datetime64[ns]"), name="date"), text_index(symbols, "symbol")],
         codes=[date_codes, symbol_codes],
         names=["date", "symbol"],
         verify_integrity=False,
     )
-    columns = {name: _column(table.column(name), backend) for name in table.column_names[2:]}
-    return frame_of(columns, index)
 
 
 def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
