@@ -12,7 +12,7 @@ use arrow::datatypes::DataType;
 use super::Cache;
 use crate::error::{Error, QueryError, ShareError};
 use crate::query::{self, dictionary_keys, narrow, DateLayout, HotStore, OutputPool, Request};
-use crate::share::{Block, Codes, FieldInfo, Generation, Publisher, Segment, PAGE};
+use crate::share::{Block, Blocks, Codes, FieldInfo, Generation, Publisher, Segment, PAGE};
 use crate::types::{date_of, Day};
 use crate::view::SymbolRanking;
 
@@ -147,7 +147,7 @@ impl Cache {
             date_width: 2,
             symbol_width: if narrow(out.symbols) { 2 } else { 4 },
             fields: rows.fields.clone(),
-            blocks: Vec::new(),
+            blocks: Blocks::default(),
         };
         let blocks = write_tail(out, &mut segment, 0, 0, rows)?;
         out.publisher.stamp(id)?;
@@ -164,7 +164,7 @@ impl Cache {
     pub(super) fn rewrite(
         &self,
         out: &Output<'_>,
-        current: &Generation,
+        current: &Generation<Blocks>,
         old: &Segment,
         days_now: &[Day],
         changed: impl Fn(Day) -> bool,
@@ -232,7 +232,7 @@ impl Cache {
     fn patch(
         &self,
         out: &Output<'_>,
-        current: &Generation,
+        current: &Generation<Blocks>,
         (old, rows_before): (&Segment, &[u64]),
         k: usize,
         cols: &[String],
@@ -280,7 +280,7 @@ impl Cache {
 /// files kept.
 fn recoded(
     out: &Output<'_>,
-    current: &Generation,
+    current: &Generation<Blocks>,
     old: &Segment,
     k: usize,
     (from, to): &(SymbolRanking, SymbolRanking),

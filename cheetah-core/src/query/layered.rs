@@ -18,14 +18,14 @@ use super::membership::Membership;
 use super::plan::Plan;
 use super::{Columns, IntegerNulls, Request, SharedUse};
 use crate::error::LayerError;
-use crate::share::{asof_tables, Codes, LayerView, Segment};
+use crate::share::{asof_tables, Codes, LayerView, MappedSegment};
 use crate::store::symbols::SymbolDictionary;
 use crate::types::Day;
 use crate::view::{SymbolRanking, View};
 
 /// A segment that can serve part of a plan.
 pub(crate) struct Choice<'g> {
-    pub segment: &'g Segment,
+    pub segment: &'g MappedSegment,
     /// The segment's column of each of the plan's fields, by place among its fields.
     fields: Vec<usize>,
     /// The plan's days the segment serves.
@@ -50,7 +50,7 @@ pub(crate) fn choose<'g>(plan: &Plan<'_>, view: &View, layer: &'g LayerView) -> 
     best
 }
 
-fn fit<'g>(plan: &Plan<'_>, view: &View, layer: &LayerView, segment: &'g Segment) -> Option<Choice<'g>> {
+fn fit<'g>(plan: &Plan<'_>, view: &View, layer: &LayerView, segment: &'g MappedSegment) -> Option<Choice<'g>> {
     let fields = plan
         .fields
         .iter()

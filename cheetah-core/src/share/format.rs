@@ -3,8 +3,10 @@
 //! A layer directory holds:
 //! - `MANIFEST`: the current generation in postcard, behind a magic, the format and the body's
 //!   length, and followed by the Adler-32 of all that (see [`encode_manifest`]). Every new process
-//!   parses it before its first read, so it is binary: JSON took milliseconds. It is written to
-//!   `MANIFEST.tmp` and renamed into place, so a reader sees a whole one.
+//!   parses it before its first read, so it is binary: JSON took milliseconds. Each block in it is
+//!   an entry of its rows, its files' bytes and the block's own postcard bytes, which a reader
+//!   decodes when a read first needs that block (`blocks.rs`). It is written to `MANIFEST.tmp`
+//!   and renamed into place, so a reader sees a whole one.
 //! - Data files named `g{generation}-s{segment}-b{block}-{part}`, where the part is `rows` or
 //!   `f{field id}`: a [`Header`] in the first page, then Arrow buffers, each at a page-aligned
 //!   offset and padded to a whole page. A file is written once, before any manifest names it,
@@ -20,8 +22,11 @@
 //! block's buffers fill whole pages when `block_rows` is a multiple of 32,768, and a reader then
 //! maps a column over many blocks as one contiguous run of memory.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::blocks::check_block;
+pub use super::blocks::{BlockSource, Blocks, LazyBlocks};
 use crate::checksum::{adler32, fnv1a};
 use crate::error::LayerError;
 use crate::types::{Day, ValueType};
@@ -29,8 +34,9 @@ use crate::types::{Day, ValueType};
 /// The layer's format. Version 1: whole segments. Version 2: segments cut into blocks of rows,
 /// buffers page-aligned. Version 3: integer parts with nulls carry a float64 copy for pandas.
 /// Version 4: the manifest names the publisher's view of the store ([`SavedView`]). Version 5:
-/// the manifest is binary, and it and the saved view are checked with Adler-32.
-pub const LAYER_FORMAT_VERSION: u32 = 5;
+/// the manifest is binary, and it and the saved view are checked with Adler-32. Version 6: each
+/// block of the manifest is its own run of bytes, which a reader decodes on first use.
+pub const LAYER_FORMAT_VERSION: u32 = 6;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "MANIFEST";
@@ -49,10 +55,11 @@ pub const HEADER_BYTES: usize = 64;
 /// on its own and beside the same buffer of the next block.
 pub const PAGE: usize = 4096;
 
-/// One generation of the layer.
+/// One generation of the layer, its blocks held as `B` ([`Blocks`] decoded, [`LazyBlocks`] on
+/// first use).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
+pub struct Manifest<B = Blocks> {
     /// [`LAYER_FORMAT_VERSION`] of the writer.
     pub format: u32,
     /// The RocksDB identity of the store it was built from.
@@ -74,7 +81,7 @@ pub struct Manifest {
     /// The budget it was written under.
     pub budget: u64,
     /// The published segments.
-    pub segments: Vec<Segment>,
+    pub segments: Vec<Segment<B>>,
     /// The view of the store the content reflects, when the publisher's view was the store's
     /// latest version.
     pub view: Option<SavedView>,
@@ -97,7 +104,7 @@ pub struct SavedView {
 /// of `tables` on each day, in symbol-text order, as a plain read of its fields lays them out.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Segment {
+pub struct Segment<B = Blocks> {
     /// Stable across generations; names its `used-s{id}` stamp.
     pub id: u64,
     /// The range asked for, inclusive. The content ends at the cut of its last build.
@@ -117,10 +124,10 @@ pub struct Segment {
     /// The fields, in publish order.
     pub fields: Vec<FieldInfo>,
     /// The rows, block by block.
-    pub blocks: Vec<Block>,
+    pub blocks: B,
 }
 
-impl Segment {
+impl<B: BlockSource> Segment<B> {
     /// Rows over all days.
     pub fn total_rows(&self) -> u64 {
         self.days.iter().map(|&(_, n)| n).sum()
@@ -128,9 +135,19 @@ impl Segment {
 
     /// Bytes of its files.
     pub fn bytes(&self) -> u64 {
-        self.blocks.iter().map(Block::bytes).sum()
+        self.blocks.bytes()
     }
 
+    /// Block `k`; a lazy one is decoded and checked on first use.
+    ///
+    /// # Errors
+    /// [`LayerError::Damaged`] for a block that is not one or does not fit the segment.
+    pub fn block(&self, k: usize) -> Result<&Block, LayerError> {
+        self.blocks.block(k, |block| check_block(self, block))
+    }
+}
+
+impl Segment {
     /// Bytes of one field's files.
     pub fn field_bytes(&self, field: usize) -> u64 {
         self.blocks.iter().map(|b| b.fields[field].file.bytes).sum()
@@ -144,7 +161,7 @@ impl Segment {
     /// The segment without field `i`.
     pub fn without_field(&mut self, i: usize) {
         self.fields.remove(i);
-        for block in &mut self.blocks {
+        for block in self.blocks.iter_mut() {
             block.fields.remove(i);
         }
     }
@@ -288,7 +305,7 @@ pub fn encode_manifest(manifest: &Manifest) -> Vec<u8> {
 ///
 /// # Errors
 /// [`LayerError`] for a truncated or damaged manifest, or one of another format.
-pub fn decode_manifest(bytes: &[u8]) -> Result<Manifest, LayerError> {
+pub fn decode_manifest<B: DeserializeOwned>(bytes: &[u8]) -> Result<Manifest<B>, LayerError> {
     let damaged = |why: &str| LayerError::damaged("its manifest", why);
     let other = |found: u32| LayerError::Format { what: "its manifest".into(), found, expected: LAYER_FORMAT_VERSION };
     if bytes.first() == Some(&b'{') {
@@ -320,7 +337,7 @@ pub fn decode_manifest(bytes: &[u8]) -> Result<Manifest, LayerError> {
     if format != LAYER_FORMAT_VERSION {
         return Err(other(format));
     }
-    let manifest: Manifest =
+    let manifest: Manifest<B> =
         postcard::from_bytes(&bytes[MANIFEST_HEAD..end]).map_err(|e| LayerError::damaged("its manifest", e))?;
     if manifest.format != format {
         return Err(damaged("its body's format differs from its header's"));
@@ -356,6 +373,11 @@ pub fn is_layer_file(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A manifest decoded whole, as a publisher reads it.
+    fn decode(bytes: &[u8]) -> Result<Manifest, LayerError> {
+        decode_manifest(bytes)
+    }
+
     fn manifest() -> Manifest {
         Manifest {
             format: LAYER_FORMAT_VERSION,
@@ -375,23 +397,23 @@ mod tests {
     #[test]
     fn a_manifest_round_trips_and_any_damage_is_found() {
         let bytes = encode_manifest(&manifest());
-        assert_eq!(decode_manifest(&bytes).unwrap(), manifest());
+        assert_eq!(decode(&bytes).unwrap(), manifest());
         for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
-            assert!(decode_manifest(&bytes[..cut]).is_err(), "truncated at {cut}");
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
         }
         let mut flipped = bytes.clone();
         flipped[5] ^= 1;
-        assert!(matches!(decode_manifest(&flipped), Err(LayerError::Damaged { .. })));
+        assert!(matches!(decode(&flipped), Err(LayerError::Damaged { .. })));
         let mut other = manifest();
         other.format = 99;
-        let err = decode_manifest(&encode_manifest(&other)).unwrap_err();
+        let err = decode(&encode_manifest(&other)).unwrap_err();
         assert!(matches!(err, LayerError::Format { found: 99, .. }), "{err}");
         assert!(err.to_string().contains("layer format 99"), "{err}");
-        let older = decode_manifest(b"{\"format\":4,\"generation\":1}\n00\n").unwrap_err();
+        let older = decode(b"{\"format\":4,\"generation\":1}\n00\n").unwrap_err();
         assert!(matches!(older, LayerError::Format { found: 4, .. }), "a JSON manifest of format 4: {older}");
         let mut body = bytes.clone();
         body[MANIFEST_HEAD + 2] ^= 0x10;
-        assert!(matches!(decode_manifest(&body), Err(LayerError::Damaged { .. })));
+        assert!(matches!(decode(&body), Err(LayerError::Damaged { .. })));
     }
 
     #[test]

@@ -12,19 +12,25 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use arrow::array::{make_array, ArrayData, ArrayRef, PrimitiveArray};
 use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Int16Type, Int32Type};
+use serde::de::DeserializeOwned;
 
+use super::blocks::check_block;
 use super::dirty::Dirty;
-use super::format::{decode_manifest, Block, FileRef, Header, Manifest, Segment, Span, HEADER_BYTES, MANIFEST, PAGE};
+use super::format::{
+    decode_manifest, Block, BlockSource, FileRef, Header, LazyBlocks, Manifest, Segment, Span, HEADER_BYTES, MANIFEST,
+    PAGE,
+};
 use super::learned::{Codes, Learned};
 use crate::error::LayerError;
 use crate::store::Store;
 use crate::types::ValueType;
 use crate::view::View;
 
-/// A validated generation.
-pub(crate) struct Generation {
+/// A validated generation, its blocks held as `B`: a reader's decoded on first use, a
+/// publisher's all at once.
+pub(crate) struct Generation<B = LazyBlocks> {
     /// What it holds.
-    pub manifest: Manifest,
+    pub manifest: Manifest<B>,
     dir: PathBuf,
     /// The days changed in the store since the manifest's journal position, as of the last
     /// reader position asked about.
@@ -63,20 +69,26 @@ impl Drop for Region {
     }
 }
 
-impl Generation {
-    /// Reads and checks the manifest in `dir` against the store with `identity`. The data files
-    /// are checked when a read first uses them.
+impl<B: BlockSource + DeserializeOwned> Generation<B> {
+    /// Reads and checks the manifest in `dir` against the store with `identity`. Lazy blocks
+    /// and the data files are checked when a read first uses them.
     ///
     /// # Errors
     /// [`LayerError`] saying what is missing, foreign, of another format or damaged.
     pub fn load(dir: &Path, identity: &str) -> Result<Self, LayerError> {
         let bytes = std::fs::read(dir.join(MANIFEST)).map_err(LayerError::Unreadable)?;
-        let manifest = decode_manifest(&bytes)?;
+        let manifest = decode_manifest::<B>(&bytes)?;
         if manifest.store_identity != identity {
             return Err(LayerError::Foreign { store: manifest.store_path });
         }
         for segment in &manifest.segments {
             check_segment(segment)?;
+            // Decoded blocks are all checked now; lazy ones when first read.
+            if !B::LAZY {
+                for k in 0..segment.blocks.len() {
+                    check_block(segment, segment.block(k)?)?;
+                }
+            }
         }
         Ok(Self {
             manifest,
@@ -87,7 +99,9 @@ impl Generation {
             saved_view: OnceLock::new(),
         })
     }
+}
 
+impl<B: BlockSource> Generation<B> {
     /// The days written or deleted in `store` since this generation was published, as of the
     /// store's journal position `position`; `None` when the store's journal no longer reaches
     /// back that far, so nothing can be trusted.
@@ -116,14 +130,14 @@ impl Generation {
     /// [`LayerError`] when a file is gone or damaged.
     pub fn column(
         &self,
-        segment: &Segment,
+        segment: &Segment<B>,
         field: usize,
         lo: usize,
         n: usize,
         widened: bool,
     ) -> Result<ArrayRef, LayerError> {
         let info = &segment.fields[field];
-        let (blocks, first, skip) = blocks_of(segment, lo, n);
+        let (blocks, first, skip) = blocks_of(segment, lo, n)?;
         let damaged = |e| LayerError::damaged(format!("field `{}` of segment {}", info.name, segment.id), e);
         if info.dtype == ValueType::Utf8 && blocks.len() > 1 {
             // Offsets count from each block's own start: the blocks join by copying.
@@ -186,8 +200,9 @@ impl Generation {
     /// Whether rows `lo..lo + n` of `fields` of `segment` come as views of the mapped files,
     /// not copies: they lie in one block, or every buffer of a full block fills whole pages
     /// and no column joins a block with nulls to one without.
-    pub fn maps(&self, segment: &Segment, fields: &[usize], lo: usize, n: usize) -> bool {
-        let (blocks, ..) = blocks_of(segment, lo, n);
+    pub fn maps(&self, segment: &Segment<B>, fields: &[usize], lo: usize, n: usize) -> bool {
+        // Blocks that do not decode are not mapped: the read that follows says why.
+        let Ok((blocks, ..)) = blocks_of(segment, lo, n) else { return false };
         blocks.len() == 1
             || (segment.block_rows as usize % (8 * PAGE) == 0
                 && fields.iter().all(|&f| {
@@ -203,8 +218,8 @@ impl Generation {
     ///
     /// # Errors
     /// [`LayerError`] when a file is gone or damaged.
-    pub fn codes(&self, segment: &Segment, which: Codes, lo: usize, n: usize) -> Result<ArrayRef, LayerError> {
-        let (blocks, first, skip) = blocks_of(segment, lo, n);
+    pub fn codes(&self, segment: &Segment<B>, which: Codes, lo: usize, n: usize) -> Result<ArrayRef, LayerError> {
+        let (blocks, first, skip) = blocks_of(segment, lo, n)?;
         let (width, span): (u8, fn(&Block) -> Span) = match which {
             Codes::Dates => (segment.date_width, |b| b.date_codes),
             Codes::Symbols => (segment.symbol_width, |b| b.symbol_codes),
@@ -223,9 +238,14 @@ impl Generation {
     ///
     /// # Errors
     /// [`LayerError`] when a file is gone or damaged.
-    pub fn presence(&self, segment: &Segment, i: usize, lo: usize, n: usize) -> Result<BooleanBuffer, LayerError> {
-        let (blocks, _, skip) = blocks_of(segment, lo, n);
-        let bits = self.joined(&blocks.iter().map(|b| (&b.file, b.presence[i])).collect::<Vec<_>>())?;
+    pub fn presence(&self, segment: &Segment<B>, i: usize, lo: usize, n: usize) -> Result<BooleanBuffer, LayerError> {
+        let (blocks, _, skip) = blocks_of(segment, lo, n)?;
+        let spans = blocks
+            .iter()
+            .map(|b| b.presence.get(i).map(|&span| (&b.file, span)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| LayerError::damaged(&blocks[0].file.name, "a block lacks a table's presence"))?;
+        let bits = self.joined(&spans)?;
         Ok(BooleanBuffer::new(bits, skip, n))
     }
 
@@ -362,29 +382,25 @@ impl Generation {
     }
 }
 
-/// The blocks holding rows `lo..lo + n` of `segment` (at least one), the first one's index, and
-/// its rows before `lo`.
-fn blocks_of(segment: &Segment, lo: usize, n: usize) -> (&[Block], usize, usize) {
+/// The blocks holding rows `lo..lo + n` of `segment` (at least one), decoded, the first one's
+/// index, and its rows before `lo`.
+fn blocks_of<B: BlockSource>(
+    segment: &Segment<B>,
+    lo: usize,
+    n: usize,
+) -> Result<(Vec<&Block>, usize, usize), LayerError> {
     let per = segment.block_rows as usize;
     let last = (lo + n.max(1) - 1) / per;
     let last = last.min(segment.blocks.len().saturating_sub(1));
     let first = (lo / per).min(last);
-    (&segment.blocks[first..=last], first, lo - first * per)
+    let blocks = (first..=last).map(|k| segment.block(k)).collect::<Result<_, _>>()?;
+    Ok((blocks, first, lo - first * per))
 }
 
-/// The exact bytes of a buffer of `rows` rows of `dtype`: values, or validity when `dtype` is
-/// `None`; `None` when it varies (string data).
-fn buffer_len(dtype: Option<&DataType>, j: usize, rows: u64) -> Option<u64> {
-    match dtype {
-        None | Some(DataType::Boolean) => Some(rows.div_ceil(8)),
-        Some(DataType::Utf8) => (j == 0).then_some((rows + 1) * 4),
-        Some(t) => t.primitive_width().map(|w| rows * w as u64),
-    }
-}
-
-/// Checks that `segment` is consistent: its days ordered, its blocks cut at `block_rows` and
-/// holding its rows, every span inside its file, page-aligned and of the length its rows need.
-fn check_segment(segment: &Segment) -> Result<(), LayerError> {
+/// Checks that `segment` is consistent: its days ordered, and its blocks cut at `block_rows`
+/// and holding its rows, as the manifest's entries say. Each block's content is checked when it
+/// is decoded ([`Segment::block`]).
+fn check_segment<B: BlockSource>(segment: &Segment<B>) -> Result<(), LayerError> {
     let bad =
         |what: &str| LayerError::damaged("its manifest", format!("segment {} is inconsistent ({what})", segment.id));
     if segment.days.windows(2).any(|w| w[0].0 >= w[1].0) {
@@ -395,41 +411,11 @@ fn check_segment(segment: &Segment) -> Result<(), LayerError> {
         return Err(bad("block layout"));
     }
     let blocks = segment.blocks.len();
-    if segment.blocks.iter().map(|b| b.rows).sum::<u64>() != segment.total_rows()
-        || segment.blocks.iter().enumerate().any(|(i, b)| b.rows == 0 || (i + 1 < blocks && b.rows != per))
+    let rows = |k| segment.blocks.rows(k);
+    if (0..blocks).map(rows).sum::<u64>() != segment.total_rows()
+        || (0..blocks).any(|k| rows(k) == 0 || (k + 1 < blocks && rows(k) != per))
     {
         return Err(bad("blocks"));
-    }
-    let fits = |file: &FileRef, span: &Span, want: Option<u64>| {
-        span.offset % PAGE as u64 == 0
-            && span.offset >= PAGE as u64
-            && span.offset.checked_add(span.len.next_multiple_of(PAGE as u64)).is_some_and(|end| end <= file.bytes)
-            && want.is_none_or(|w| span.len == w)
-    };
-    for block in &segment.blocks {
-        let rows = block.rows;
-        if !fits(&block.file, &block.date_codes, Some(rows * u64::from(segment.date_width)))
-            || !fits(&block.file, &block.symbol_codes, Some(rows * u64::from(segment.symbol_width)))
-            || block.presence.iter().any(|s| !fits(&block.file, s, Some(rows.div_ceil(8))))
-            || !(block.presence.is_empty() || block.presence.len() == segment.tables.len())
-            || block.presence.len() != segment.blocks[0].presence.len()
-            || block.fields.len() != segment.fields.len()
-        {
-            return Err(bad("rows"));
-        }
-        for (info, part) in segment.fields.iter().zip(&block.fields) {
-            let dtype = info.dtype.arrow();
-            let wanted_buffers = if info.dtype == ValueType::Utf8 { 2 } else { 1 };
-            if part.buffers.len() != wanted_buffers
-                || part.buffers.iter().enumerate().any(|(j, s)| !fits(&part.file, s, buffer_len(Some(&dtype), j, rows)))
-                || part.validity.is_some_and(|s| !fits(&part.file, &s, buffer_len(None, 0, rows)))
-                || part.widened.is_some_and(|s| {
-                    part.validity.is_none() || !dtype.is_integer() || !fits(&part.file, &s, Some(rows * 8))
-                })
-            {
-                return Err(bad(&info.name));
-            }
-        }
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::{Int16Type, Int32Type};
 
-use super::format::Segment;
+use super::format::{BlockSource, Segment};
 use crate::error::LayerError;
 
 /// Which of a block's code runs.
@@ -31,9 +31,9 @@ impl Learned {
     /// Checks the codes of blocks `first..` that `codes` holds, joined, unless a read checked
     /// them before: date codes must be their rows' day ordinals, symbol codes rank fewer than
     /// `symbols`. The lock is not held while checking: two first reads may both check.
-    pub fn check_codes(
+    pub fn check_codes<B: BlockSource>(
         &self,
-        segment: &Segment,
+        segment: &Segment<B>,
         which: Codes,
         first: usize,
         codes: &ArrayRef,
@@ -46,14 +46,14 @@ impl Learned {
             blocks.filter(|&k| !learned.get(&(segment.id, k)).is_some_and(|facts| facts.checked(which))).collect()
         };
         for &k in &unchecked {
-            let own = codes.slice((k - first) * per, segment.blocks[k].rows as usize);
+            let own = codes.slice((k - first) * per, segment.blocks.rows(k) as usize);
             let (sound, what) = match which {
                 Codes::Dates => (dates_are_ordinals(segment, k, &own), "date"),
                 Codes::Symbols => (codes_below(&own, symbols), "symbol"),
             };
             if !sound {
                 return Err(LayerError::damaged(
-                    &segment.blocks[k].file.name,
+                    &segment.block(k)?.file.name,
                     format!("its {what} codes are not the rows' (segment {}, block {k})", segment.id),
                 ));
             }
@@ -71,7 +71,13 @@ impl Learned {
 
     /// The unset bits of `bits`, field `field`'s validity over whole blocks `first..` of
     /// `segment`, counted once per block.
-    pub fn null_count(&self, segment: &Segment, field: usize, first: usize, bits: &BooleanBuffer) -> usize {
+    pub fn null_count<B: BlockSource>(
+        &self,
+        segment: &Segment<B>,
+        field: usize,
+        first: usize,
+        bits: &BooleanBuffer,
+    ) -> usize {
         let per = segment.block_rows as usize;
         let blocks = first..first + bits.len().div_ceil(per);
         let known: Vec<Option<usize>> = {
@@ -85,7 +91,7 @@ impl Learned {
             .clone()
             .zip(&known)
             .map(|(k, known)| {
-                let rows = segment.blocks[k].rows as usize;
+                let rows = segment.blocks.rows(k) as usize;
                 known.unwrap_or_else(|| rows - bits.slice((k - first) * per, rows).count_set_bits())
             })
             .collect();
@@ -121,7 +127,7 @@ impl Facts {
 
 /// Whether `codes`, block `k` of `segment`'s, are each row's day's ordinal among the segment's
 /// days with rows.
-fn dates_are_ordinals(segment: &Segment, k: usize, codes: &ArrayRef) -> bool {
+fn dates_are_ordinals<B>(segment: &Segment<B>, k: usize, codes: &ArrayRef) -> bool {
     let start = k * segment.block_rows as usize;
     let end = start + codes.len();
     let runs = segment.days.iter().filter(|&&(_, rows)| rows > 0).scan(0, |row, &(_, rows)| {

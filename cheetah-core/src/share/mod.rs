@@ -21,6 +21,7 @@
 
 #[cfg(test)]
 mod block_tests;
+mod blocks;
 mod dirty;
 pub(crate) mod format;
 mod generation;
@@ -36,7 +37,9 @@ use serde::Serialize;
 
 pub(crate) use self::dirty::{asof_tables, Dirty};
 pub use self::format::LAYER_FORMAT_VERSION;
-pub(crate) use self::format::{Block, FieldInfo, FileRef, Segment, PAGE};
+pub(crate) use self::format::{Block, Blocks, FieldInfo, FileRef, LazyBlocks, Segment, PAGE};
+/// A segment as a reader holds it: its blocks decoded when a read first needs them.
+pub(crate) type MappedSegment = Segment<LazyBlocks>;
 pub(crate) use self::generation::Generation;
 pub(crate) use self::learned::Codes;
 pub(crate) use self::publish::Publisher;

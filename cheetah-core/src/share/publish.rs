@@ -15,8 +15,8 @@ use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::DataType;
 
 use super::format::{
-    encode_manifest, file_name, is_layer_file, stamp_name, view_name, Block, FieldPart, FileRef, Header, Manifest,
-    SavedView, Segment, Span, LOCK, MANIFEST, MANIFEST_TMP, PAGE,
+    encode_manifest, file_name, is_layer_file, stamp_name, view_name, Block, Blocks, FieldPart, FileRef, Header,
+    Manifest, SavedView, Segment, Span, LOCK, MANIFEST, MANIFEST_TMP, PAGE,
 };
 use super::generation::Generation;
 use crate::checksum::adler32;
@@ -92,7 +92,7 @@ impl Publisher {
     }
 
     /// The generation in place, if readers would use it; anything else is rebuilt from nothing.
-    pub fn current(&self) -> Option<Generation> {
+    pub fn current(&self) -> Option<Generation<Blocks>> {
         if !self.dir.join(MANIFEST).exists() {
             return None;
         }

@@ -206,7 +206,8 @@ fn a_new_reader_reads_from_the_layer_alone_until_the_store_moves_on() {
 
     // A damaged saved view, or a store without a head, is no harm: the store serves.
     let layer = config.share.as_ref().unwrap().path.clone();
-    let generation = super::format::decode_manifest(&std::fs::read(layer.join("MANIFEST")).unwrap()).unwrap();
+    let generation: super::format::Manifest =
+        super::format::decode_manifest(&std::fs::read(layer.join("MANIFEST")).unwrap()).unwrap();
     let view = generation.view.unwrap();
     let saved = layer.join(&view.file.name);
     let mut bytes = std::fs::read(&saved).unwrap();
@@ -454,7 +455,8 @@ fn codes_damaged_inside_an_intact_file_fall_back_to_the_store() {
     for (seed, (span_of, byte)) in damages.into_iter().enumerate() {
         let setup = setup(10, 29 + seed as u64);
         let dir = setup.shared.config().share.as_ref().unwrap().path.clone();
-        let manifest = super::format::decode_manifest(&std::fs::read(dir.join("MANIFEST")).unwrap()).unwrap();
+        let manifest: super::format::Manifest =
+            super::format::decode_manifest(&std::fs::read(dir.join("MANIFEST")).unwrap()).unwrap();
         // Rewritten under a new inode, as a layer file is never written in place; header and
         // size stay whole.
         let block = &manifest.segments[0].blocks[0];
@@ -506,4 +508,38 @@ fn the_layer_serves_universe_and_adjusted_reads_equal_to_the_store() {
             assert!(result.batch.num_rows() < setup.plain.get(&everyone).unwrap().batch.num_rows(), "members only");
         }
     });
+}
+
+#[test]
+fn a_reader_decodes_only_the_blocks_it_reads_and_a_bad_one_fails_only_reads_of_it() {
+    use super::format::{decode_manifest, encode_manifest, BlockSource, Blocks, LazyBlocks, Manifest};
+    use super::generation::Generation;
+    use super::Codes;
+
+    let setup = setup_blocks(10, 37, 64);
+    let dir = setup.shared.config().share.as_ref().unwrap().path.clone();
+    let mut manifest: Manifest = decode_manifest(&std::fs::read(dir.join("MANIFEST")).unwrap()).unwrap();
+    let whole = manifest.segments.iter().position(|s| s.fields.len() > 2).expect("the whole-range segment");
+    let last = manifest.segments[whole].blocks.len() - 1;
+    assert!(last >= 3, "{} blocks", last + 1);
+
+    let identity = manifest.store_identity.clone();
+    let reader = Generation::<LazyBlocks>::load(&dir, &identity).unwrap();
+    let segment = &reader.manifest.segments[whole];
+    assert_eq!(segment.blocks.decoded(), 0, "loading decodes no block");
+    assert_eq!(segment.bytes(), manifest.segments[whole].bytes(), "sizes come from the entries");
+    reader.codes(segment, Codes::Dates, 0, 20).unwrap();
+    assert_eq!(segment.blocks.decoded(), 1, "a read of the first rows decodes the first block only");
+
+    // The last block loses a field's part: a publisher, loading every block, refuses the
+    // manifest; a reader refuses only the reads that reach that block.
+    manifest.segments[whole].blocks[last].fields.pop();
+    replace_manifest(&dir, encode_manifest(&manifest));
+    assert!(Generation::<Blocks>::load(&dir, &identity).is_err());
+    let cols = [true, true, true, true, true, false];
+    assert!(both(&setup, &request(0, 2, &cols, None, None, true)).unwrap().shared.is_some(), "early days");
+    assert!(setup.shared.take_share_warnings().is_empty());
+    assert!(both(&setup, &request(0, DAYS, &cols, None, None, true)).unwrap().shared.is_none(), "every day");
+    let warnings = setup.shared.take_share_warnings();
+    assert!(warnings.len() == 1 && warnings[0].contains("inconsistent"), "{warnings:?}");
 }

@@ -1,0 +1,244 @@
+//! A segment's blocks as a manifest holds them. Each block is its own run of postcard bytes
+//! behind its rows and its files' bytes, so a reader decodes and checks only the blocks its reads
+//! touch ([`LazyBlocks`]): a new process's first read pays for what it reads, not for the
+//! layer. A publisher, which rewrites the manifest anyway, holds them all decoded ([`Blocks`]).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
+
+use arrow::datatypes::DataType;
+use serde::de::{self, Deserializer, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+
+use super::format::{Block, FileRef, Segment, Span, PAGE};
+use crate::error::LayerError;
+use crate::types::ValueType;
+
+/// Where a segment's blocks come from: decoded already, or decoded on first use.
+pub trait BlockSource {
+    /// How many blocks there are.
+    fn len(&self) -> usize;
+    /// Rows of block `k`, known without decoding it.
+    fn rows(&self, k: usize) -> u64;
+    /// Bytes of every block's files, known without decoding them.
+    fn bytes(&self) -> u64;
+    /// Block `k`. A block decoded here is first passed to `check`, and refused if it fails.
+    ///
+    /// # Errors
+    /// [`LayerError::Damaged`] for bytes that are not a block, or a block `check` refuses.
+    fn block(&self, k: usize, check: impl FnOnce(&Block) -> Result<(), LayerError>) -> Result<&Block, LayerError>;
+    /// Whether blocks are decoded (and so checked) only when first used.
+    const LAZY: bool;
+}
+
+/// Every block decoded: what a publisher builds and edits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Blocks(pub Vec<Block>);
+
+impl Deref for Blocks {
+    type Target = Vec<Block>;
+    fn deref(&self) -> &Vec<Block> {
+        &self.0
+    }
+}
+
+impl DerefMut for Blocks {
+    fn deref_mut(&mut self) -> &mut Vec<Block> {
+        &mut self.0
+    }
+}
+
+impl From<Vec<Block>> for Blocks {
+    fn from(blocks: Vec<Block>) -> Self {
+        Self(blocks)
+    }
+}
+
+impl BlockSource for Blocks {
+    const LAZY: bool = false;
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn rows(&self, k: usize) -> u64 {
+        self.0[k].rows
+    }
+
+    fn bytes(&self) -> u64 {
+        self.0.iter().map(Block::bytes).sum()
+    }
+
+    fn block(&self, k: usize, _: impl FnOnce(&Block) -> Result<(), LayerError>) -> Result<&Block, LayerError> {
+        self.0.get(k).ok_or_else(|| LayerError::damaged("its manifest", format!("no block {k}")))
+    }
+}
+
+/// One block as stored: its rows and its files' bytes, then the block in postcard.
+#[derive(Serialize, Deserialize)]
+struct Stored(u64, u64, Raw);
+
+impl Serialize for Blocks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for block in &self.0 {
+            let raw = postcard::to_allocvec(block).map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(&Stored(block.rows, block.bytes(), Raw(raw.into())))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Blocks {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = Vec::<Stored>::deserialize(deserializer)?;
+        let blocks = stored
+            .into_iter()
+            .map(|Stored(rows, bytes, raw)| {
+                let block: Block = postcard::from_bytes(&raw.0).map_err(de::Error::custom)?;
+                if block.rows != rows || block.bytes() != bytes {
+                    return Err(de::Error::custom("a block's rows or bytes differ from what its entry says"));
+                }
+                Ok(block)
+            })
+            .collect::<Result<Vec<_>, D::Error>>()?;
+        Ok(Self(blocks))
+    }
+}
+
+/// Blocks decoded on first use: what a reader holds.
+#[derive(Debug, Default)]
+pub struct LazyBlocks {
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    rows: u64,
+    bytes: u64,
+    raw: Box<[u8]>,
+    block: OnceLock<Block>,
+}
+
+impl<'de> Deserialize<'de> for LazyBlocks {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = Vec::<Stored>::deserialize(deserializer)?;
+        let slots = stored
+            .into_iter()
+            .map(|Stored(rows, bytes, raw)| Slot { rows, bytes, raw: raw.0, block: OnceLock::new() })
+            .collect();
+        Ok(Self { slots })
+    }
+}
+
+impl LazyBlocks {
+    /// How many blocks a read has decoded so far.
+    #[cfg(test)]
+    pub fn decoded(&self) -> usize {
+        self.slots.iter().filter(|s| s.block.get().is_some()).count()
+    }
+}
+
+impl BlockSource for LazyBlocks {
+    const LAZY: bool = true;
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn rows(&self, k: usize) -> u64 {
+        self.slots[k].rows
+    }
+
+    fn bytes(&self) -> u64 {
+        self.slots.iter().map(|s| s.bytes).sum()
+    }
+
+    fn block(&self, k: usize, check: impl FnOnce(&Block) -> Result<(), LayerError>) -> Result<&Block, LayerError> {
+        let slot = self.slots.get(k).ok_or_else(|| LayerError::damaged("its manifest", format!("no block {k}")))?;
+        if let Some(block) = slot.block.get() {
+            return Ok(block);
+        }
+        let bad = |why: String| LayerError::damaged("its manifest", format!("block {k}: {why}"));
+        let block: Block = postcard::from_bytes(&slot.raw).map_err(|e| bad(e.to_string()))?;
+        if block.rows != slot.rows || block.bytes() != slot.bytes {
+            return Err(bad("its rows or bytes differ from what its entry says".into()));
+        }
+        check(&block)?;
+        // Two first reads may both decode it; either one's block is the same.
+        Ok(slot.block.get_or_init(|| block))
+    }
+}
+
+/// Bytes that postcard reads as one run (a `Vec<u8>` would go through serde byte by byte).
+struct Raw(Box<[u8]>);
+
+impl Serialize for Raw {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl Visitor<'_> for Bytes {
+            type Value = Raw;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a block's bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Raw, E> {
+                Ok(Raw(bytes.into()))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
+    }
+}
+
+/// Checks a block of `segment`: every span lies inside its file, page-aligned and as long as its
+/// rows need, its presence bitmaps (if any) are one per table, and it has a part for each field.
+/// (Its rows were checked with the segment's, from the manifest's entries.)
+pub(crate) fn check_block<B>(segment: &Segment<B>, block: &Block) -> Result<(), LayerError> {
+    let bad =
+        |what: &str| LayerError::damaged("its manifest", format!("segment {} is inconsistent ({what})", segment.id));
+    let fits = |file: &FileRef, span: &Span, want: Option<u64>| {
+        span.offset % PAGE as u64 == 0
+            && span.offset >= PAGE as u64
+            && span.offset.checked_add(span.len.next_multiple_of(PAGE as u64)).is_some_and(|end| end <= file.bytes)
+            && want.is_none_or(|w| span.len == w)
+    };
+    let rows = block.rows;
+    if !fits(&block.file, &block.date_codes, Some(rows * u64::from(segment.date_width)))
+        || !fits(&block.file, &block.symbol_codes, Some(rows * u64::from(segment.symbol_width)))
+        || block.presence.iter().any(|s| !fits(&block.file, s, Some(rows.div_ceil(8))))
+        || !(block.presence.is_empty() || block.presence.len() == segment.tables.len())
+        || block.fields.len() != segment.fields.len()
+    {
+        return Err(bad("rows"));
+    }
+    for (info, part) in segment.fields.iter().zip(&block.fields) {
+        let dtype = info.dtype.arrow();
+        let wanted_buffers = if info.dtype == ValueType::Utf8 { 2 } else { 1 };
+        if part.buffers.len() != wanted_buffers
+            || part.buffers.iter().enumerate().any(|(j, s)| !fits(&part.file, s, buffer_len(Some(&dtype), j, rows)))
+            || part.validity.is_some_and(|s| !fits(&part.file, &s, buffer_len(None, 0, rows)))
+            || part.widened.is_some_and(|s| {
+                part.validity.is_none() || !dtype.is_integer() || !fits(&part.file, &s, Some(rows * 8))
+            })
+        {
+            return Err(bad(&info.name));
+        }
+    }
+    Ok(())
+}
+
+/// The exact bytes of a buffer of `rows` rows of `dtype`: values, or validity when `dtype` is
+/// `None`; `None` when it varies (string data).
+fn buffer_len(dtype: Option<&DataType>, j: usize, rows: u64) -> Option<u64> {
+    match dtype {
+        None | Some(DataType::Boolean) => Some(rows.div_ceil(8)),
+        Some(DataType::Utf8) => (j == 0).then_some((rows + 1) * 4),
+        Some(t) => t.primitive_width().map(|w| rows * w as u64),
+    }
+}
