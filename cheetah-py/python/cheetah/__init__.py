@@ -142,7 +142,7 @@ class Cache(Reads):
         return to_pandas(table, backend), info
 
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-        from ._frames import matrix_frames
+        from ._panels import matrix_frames
 
         days, symbols, table, covered, lineage = self._inner.panel(read)
         return matrix_frames(days, symbols, table), read.info(covered, lineage)
@@ -251,7 +251,7 @@ class Cache(Reads):
         first = None if start is None else day(start, "start")
         last = None if end is None else day(end, "end")
         fields = None if cols is None else names(cols, "cols")
-        from ._frames import diff_frame
+        from ._diffs import diff_frame
 
         parts, old, new, skipped = self._inner.diff(_version(from_), None if to is None else _version(to), first, last, fields)
         return diff_frame(parts, old, new, skipped)

@@ -223,7 +223,7 @@ class Reads(ABC):
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         """Each field's date × symbol frame and the reads' `attrs`: here scattered from the long
         table with numpy; a cache that scatters them from its chunks overrides it."""
-        from ._frames import panel_frames
+        from ._panels import panel_frames
 
         table, info = self._get(read, dictionary_dates=True)
         return panel_frames(table), info
