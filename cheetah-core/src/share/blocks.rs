@@ -3,15 +3,12 @@
 //! touch ([`LazyBlocks`]): a new process's first read pays for what it reads, not for the
 //! layer. A publisher, which rewrites the manifest anyway, holds them all decoded ([`Blocks`]).
 
-use std::ops::{Deref, DerefMut};
 use std::sync::OnceLock;
 
 use arrow::datatypes::DataType;
-use serde::de::{self, Deserializer, Visitor};
-use serde::ser::{SerializeSeq, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer};
 
-use super::format::{Block, FileRef, Segment, Span, PAGE};
+use super::format::{Block, Blocks, FileRef, Segment, Span, Stored, PAGE};
 use crate::error::LayerError;
 use crate::types::ValueType;
 
@@ -30,29 +27,6 @@ pub trait BlockSource {
     fn block(&self, k: usize, check: impl FnOnce(&Block) -> Result<(), LayerError>) -> Result<&Block, LayerError>;
     /// Whether blocks are decoded (and so checked) only when first used.
     const LAZY: bool;
-}
-
-/// Every block decoded: what a publisher builds and edits.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Blocks(pub Vec<Block>);
-
-impl Deref for Blocks {
-    type Target = Vec<Block>;
-    fn deref(&self) -> &Vec<Block> {
-        &self.0
-    }
-}
-
-impl DerefMut for Blocks {
-    fn deref_mut(&mut self) -> &mut Vec<Block> {
-        &mut self.0
-    }
-}
-
-impl From<Vec<Block>> for Blocks {
-    fn from(blocks: Vec<Block>) -> Self {
-        Self(blocks)
-    }
 }
 
 impl BlockSource for Blocks {
@@ -75,35 +49,18 @@ impl BlockSource for Blocks {
     }
 }
 
-/// One block as stored: its rows and its files' bytes, then the block in postcard.
-#[derive(Serialize, Deserialize)]
-struct Stored(u64, u64, Raw);
-
-impl Serialize for Blocks {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for block in &self.0 {
-            let raw = postcard::to_allocvec(block).map_err(serde::ser::Error::custom)?;
-            seq.serialize_element(&Stored(block.rows, block.bytes(), Raw(raw.into())))?;
-        }
-        seq.end()
+impl<B: BlockSource> Segment<B> {
+    /// Bytes of its files.
+    pub fn bytes(&self) -> u64 {
+        self.blocks.bytes()
     }
-}
 
-impl<'de> Deserialize<'de> for Blocks {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let stored = Vec::<Stored>::deserialize(deserializer)?;
-        let blocks = stored
-            .into_iter()
-            .map(|Stored(rows, bytes, raw)| {
-                let block: Block = postcard::from_bytes(&raw.0).map_err(de::Error::custom)?;
-                if block.rows != rows || block.bytes() != bytes {
-                    return Err(de::Error::custom("a block's rows or bytes differ from what its entry says"));
-                }
-                Ok(block)
-            })
-            .collect::<Result<Vec<_>, D::Error>>()?;
-        Ok(Self(blocks))
+    /// Block `k`; a lazy one is decoded and checked on first use.
+    ///
+    /// # Errors
+    /// [`LayerError::Damaged`] for a block that is not one or does not fit the segment.
+    pub fn block(&self, k: usize) -> Result<&Block, LayerError> {
+        self.blocks.block(k, |block| check_block(self, block))
     }
 }
 
@@ -168,31 +125,6 @@ impl BlockSource for LazyBlocks {
         check(&block)?;
         // Two first reads may both decode it; either one's block is the same.
         Ok(slot.block.get_or_init(|| block))
-    }
-}
-
-/// Bytes that postcard reads as one run (a `Vec<u8>` would go through serde byte by byte).
-struct Raw(Box<[u8]>);
-
-impl Serialize for Raw {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Bytes;
-        impl Visitor<'_> for Bytes {
-            type Value = Raw;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a block's bytes")
-            }
-            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Raw, E> {
-                Ok(Raw(bytes.into()))
-            }
-        }
-        deserializer.deserialize_bytes(Bytes)
     }
 }
 

@@ -22,11 +22,12 @@
 //! block's buffers fill whole pages when `block_rows` is a multiple of 32,768, and a reader then
 //! maps a column over many blocks as one contiguous run of memory.
 
-use serde::de::DeserializeOwned;
+use std::ops::{Deref, DerefMut};
+
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::check_block;
-pub use super::blocks::{BlockSource, Blocks, LazyBlocks};
 use crate::checksum::{adler32, fnv1a};
 use crate::error::LayerError;
 use crate::types::{Day, ValueType};
@@ -55,8 +56,8 @@ pub const HEADER_BYTES: usize = 64;
 /// on its own and beside the same buffer of the next block.
 pub const PAGE: usize = 4096;
 
-/// One generation of the layer, its blocks held as `B` ([`Blocks`] decoded, [`LazyBlocks`] on
-/// first use).
+/// One generation of the layer, its blocks held as `B`: [`Blocks`] decoded, or a reader's
+/// `LazyBlocks`, decoded on first use (`blocks.rs`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest<B = Blocks> {
@@ -127,23 +128,10 @@ pub struct Segment<B = Blocks> {
     pub blocks: B,
 }
 
-impl<B: BlockSource> Segment<B> {
+impl<B> Segment<B> {
     /// Rows over all days.
     pub fn total_rows(&self) -> u64 {
         self.days.iter().map(|&(_, n)| n).sum()
-    }
-
-    /// Bytes of its files.
-    pub fn bytes(&self) -> u64 {
-        self.blocks.bytes()
-    }
-
-    /// Block `k`; a lazy one is decoded and checked on first use.
-    ///
-    /// # Errors
-    /// [`LayerError::Damaged`] for a block that is not one or does not fit the segment.
-    pub fn block(&self, k: usize) -> Result<&Block, LayerError> {
-        self.blocks.block(k, |block| check_block(self, block))
     }
 }
 
@@ -164,6 +152,86 @@ impl Segment {
         for block in self.blocks.iter_mut() {
             block.fields.remove(i);
         }
+    }
+}
+
+/// Every block decoded: what a publisher builds and edits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Blocks(pub Vec<Block>);
+
+impl Deref for Blocks {
+    type Target = Vec<Block>;
+    fn deref(&self) -> &Vec<Block> {
+        &self.0
+    }
+}
+
+impl DerefMut for Blocks {
+    fn deref_mut(&mut self) -> &mut Vec<Block> {
+        &mut self.0
+    }
+}
+
+impl From<Vec<Block>> for Blocks {
+    fn from(blocks: Vec<Block>) -> Self {
+        Self(blocks)
+    }
+}
+
+/// One block as stored: its rows and its files' bytes, then the block in postcard.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Stored(pub u64, pub u64, pub Raw);
+
+impl Serialize for Blocks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for block in &self.0 {
+            let raw = postcard::to_allocvec(block).map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(&Stored(block.rows, block.bytes(), Raw(raw.into())))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Blocks {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = Vec::<Stored>::deserialize(deserializer)?;
+        let blocks = stored
+            .into_iter()
+            .map(|Stored(rows, bytes, raw)| {
+                let block: Block = postcard::from_bytes(&raw.0).map_err(de::Error::custom)?;
+                if block.rows != rows || block.bytes() != bytes {
+                    return Err(de::Error::custom("a block's rows or bytes differ from what its entry says"));
+                }
+                Ok(block)
+            })
+            .collect::<Result<Vec<_>, D::Error>>()?;
+        Ok(Self(blocks))
+    }
+}
+
+/// Bytes that postcard reads as one run (a `Vec<u8>` would go through serde byte by byte).
+pub(super) struct Raw(pub Box<[u8]>);
+
+impl Serialize for Raw {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl Visitor<'_> for Bytes {
+            type Value = Raw;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a block's bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Raw, E> {
+                Ok(Raw(bytes.into()))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
     }
 }
 

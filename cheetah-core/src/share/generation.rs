@@ -14,12 +14,9 @@ use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, ScalarBuff
 use arrow::datatypes::{DataType, Int16Type, Int32Type};
 use serde::de::DeserializeOwned;
 
-use super::blocks::check_block;
+use super::blocks::{check_block, BlockSource, LazyBlocks};
 use super::dirty::Dirty;
-use super::format::{
-    decode_manifest, Block, BlockSource, FileRef, Header, LazyBlocks, Manifest, Segment, Span, HEADER_BYTES, MANIFEST,
-    PAGE,
-};
+use super::format::{decode_manifest, Block, FileRef, Header, Manifest, Segment, Span, HEADER_BYTES, MANIFEST, PAGE};
 use super::learned::{Codes, Learned};
 use crate::error::LayerError;
 use crate::store::Store;

@@ -9,7 +9,8 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::{Int16Type, Int32Type};
 
-use super::format::{BlockSource, Segment};
+use super::blocks::BlockSource;
+use super::format::Segment;
 use crate::error::LayerError;
 
 /// Which of a block's code runs.

@@ -35,9 +35,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
+pub(crate) use self::blocks::LazyBlocks;
 pub(crate) use self::dirty::{asof_tables, Dirty};
 pub use self::format::LAYER_FORMAT_VERSION;
-pub(crate) use self::format::{Block, Blocks, FieldInfo, FileRef, LazyBlocks, Segment, PAGE};
+pub(crate) use self::format::{Block, Blocks, FieldInfo, FileRef, Segment, PAGE};
 /// A segment as a reader holds it: its blocks decoded when a read first needs them.
 pub(crate) type MappedSegment = Segment<LazyBlocks>;
 pub(crate) use self::generation::Generation;

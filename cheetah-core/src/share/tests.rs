@@ -512,7 +512,8 @@ fn the_layer_serves_universe_and_adjusted_reads_equal_to_the_store() {
 
 #[test]
 fn a_reader_decodes_only_the_blocks_it_reads_and_a_bad_one_fails_only_reads_of_it() {
-    use super::format::{decode_manifest, encode_manifest, BlockSource, Blocks, LazyBlocks, Manifest};
+    use super::blocks::{BlockSource, LazyBlocks};
+    use super::format::{decode_manifest, encode_manifest, Blocks, Manifest};
     use super::generation::Generation;
     use super::Codes;
 
