@@ -12,6 +12,7 @@ mod crash;
 mod disk;
 mod fixtures;
 mod flight;
+mod interrupt;
 mod local;
 mod processes;
 mod research;

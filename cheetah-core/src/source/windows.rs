@@ -11,19 +11,24 @@
 //! table of the update, so tables updated side by side share the source's `connections`. A
 //! thread holds its connection before it takes a window: a window taken is always being
 //! fetched, and a thread waiting for a connection holds nothing another waits for.
+//!
+//! The reader looks at the update's stop flag while it waits, so an interrupt ends the stream
+//! with [`UpdateError::Interrupted`] within [`STOP_POLL`], however long the driver takes over a
+//! window. Threads the driver still holds are then left to end at their next batch.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate};
 
 use super::columns::ResolvedTable;
 use super::stream::{fetch_window, TableRows};
 use super::Source;
-use crate::error::SourceError;
+use crate::error::{SourceError, UpdateError};
 use crate::types::ValueType;
 
 const FIRST_WINDOW_DAYS: i64 = 7;
@@ -32,6 +37,10 @@ const MAX_WINDOW_DAYS: i64 = 3660;
 const MAX_EMPTY_GROWTH_DAYS: i64 = 366;
 /// How often a thread waiting for another table's reader to free a window looks again.
 const WINDOW_POLL: Duration = Duration::from_millis(20);
+/// How often the reader, waiting for rows, looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(20);
+/// How long an interrupted reader waits for its threads to end before leaving them to it.
+const STOPPED_JOIN: Duration = Duration::from_millis(100);
 
 /// What a fetching thread sends the reader about one window.
 enum Piece {
@@ -137,16 +146,17 @@ pub struct WindowedRows {
     reading: Option<Receiver<Piece>>,
     finished: bool,
     table: String,
+    stop: Arc<AtomicBool>,
 }
 
 impl WindowedRows {
-    /// Fetches `fields` of `table` for `from..=to`, ordered by date.
+    /// Fetches `fields` of `table` for `from..=to`, ordered by date, until `stop` is set.
     pub fn new(
         source: &Source,
         table: &ResolvedTable,
         fields: &[(String, ValueType)],
-        from: NaiveDate,
-        to: NaiveDate,
+        (from, to): (NaiveDate, NaiveDate),
+        stop: Arc<AtomicBool>,
     ) -> Self {
         let connections = source.config().connections;
         let shared = Arc::new(Shared {
@@ -171,11 +181,15 @@ impl WindowedRows {
                 std::thread::spawn(move || fetch_windows(&shared, &table, &fields))
             })
             .collect();
-        Self { shared, threads, reading: None, finished: false, table: table.config.name.clone() }
+        Self { shared, threads, reading: None, finished: false, table: table.config.name.clone(), stop }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// The pieces of the next window in date order; `None` after the last one.
-    fn next_window(&mut self) -> Option<Result<Receiver<Piece>, SourceError>> {
+    fn next_window(&mut self) -> Option<Result<Receiver<Piece>, UpdateError>> {
         let mut plan = self.shared.lock();
         loop {
             let index = plan.read;
@@ -186,13 +200,29 @@ impl WindowedRows {
                 return None;
             }
             if let Some(failure) = plan.failure.take() {
-                return Some(Err(failure));
+                return Some(Err(failure.into()));
             }
-            plan = self.shared.changed.wait(plan).unwrap_or_else(std::sync::PoisonError::into_inner);
+            if self.stopped() {
+                return Some(Err(UpdateError::Interrupted));
+            }
+            plan =
+                self.shared.changed.wait_timeout(plan, STOP_POLL).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
     }
 
-    fn fail(&mut self, error: SourceError) -> Option<Result<TableRows, SourceError>> {
+    /// The window's next piece, or `None` once the stop flag is set.
+    fn next_piece(&self, pieces: &Receiver<Piece>) -> Option<Result<Piece, mpsc::RecvError>> {
+        loop {
+            match pieces.recv_timeout(STOP_POLL) {
+                Ok(piece) => return Some(Ok(piece)),
+                Err(RecvTimeoutError::Disconnected) => return Some(Err(mpsc::RecvError)),
+                Err(RecvTimeoutError::Timeout) if self.stopped() => return None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn fail(&mut self, error: UpdateError) -> Option<Result<TableRows, UpdateError>> {
         self.finished = true;
         self.stop();
         Some(Err(error))
@@ -212,7 +242,7 @@ impl WindowedRows {
 }
 
 impl Iterator for WindowedRows {
-    type Item = Result<TableRows, SourceError>;
+    type Item = Result<TableRows, UpdateError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.finished {
@@ -227,7 +257,10 @@ impl Iterator for WindowedRows {
                     }
                 },
             };
-            match pieces.recv() {
+            let Some(piece) = self.next_piece(&pieces) else {
+                return self.fail(UpdateError::Interrupted);
+            };
+            match piece {
                 Ok(Piece::Rows(rows)) => {
                     self.reading = Some(pieces);
                     return Some(Ok(rows));
@@ -238,13 +271,16 @@ impl Iterator for WindowedRows {
                     self.shared.source.budget.windows_done(1);
                     self.shared.changed.notify_all();
                 }
-                Ok(Piece::Failed(e)) => return self.fail(e),
+                Ok(Piece::Failed(e)) => return self.fail(e.into()),
                 Err(mpsc::RecvError) => {
-                    return self.fail(SourceError::Query {
-                        table: self.table.clone(),
-                        doing: "fetching rows".into(),
-                        message: "a fetching thread stopped unexpectedly".into(),
-                    });
+                    return self.fail(
+                        SourceError::Query {
+                            table: self.table.clone(),
+                            doing: "fetching rows".into(),
+                            message: "a fetching thread stopped unexpectedly".into(),
+                        }
+                        .into(),
+                    );
                 }
             }
         }
@@ -255,6 +291,16 @@ impl Iterator for WindowedRows {
 impl Drop for WindowedRows {
     fn drop(&mut self) {
         self.stop();
+        if self.stopped() {
+            // A thread the driver holds in a long fetch ends at its next batch, when its send
+            // fails; it holds only its connection, which it closes then.
+            let deadline = Instant::now() + STOPPED_JOIN;
+            while Instant::now() < deadline && self.threads.iter().any(|t| !t.is_finished()) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // Dropping a handle detaches its thread.
+            self.threads.retain(JoinHandle::is_finished);
+        }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }

@@ -18,7 +18,7 @@ pub struct DayRows {
 }
 
 /// Yields [`DayRows`] from batches that arrive ordered by date. A day that spans batches is
-/// yielded once, whole, after its last row has arrived.
+/// yielded once, whole, after its last row has arrived. The batches' own errors pass through.
 pub struct DaySplitter<I> {
     batches: I,
     /// Slices of the day being gathered.
@@ -29,7 +29,7 @@ pub struct DaySplitter<I> {
     finished: bool,
 }
 
-impl<I: Iterator<Item = Result<TableRows, SourceError>>> DaySplitter<I> {
+impl<I: Iterator<Item = Result<TableRows, E>>, E: From<SourceError>> DaySplitter<I> {
     /// Splits `batches` of `table`.
     pub fn new(batches: I, table: &str) -> Self {
         Self { batches, pending: Vec::new(), current: None, table: table.to_string(), finished: false }
@@ -39,7 +39,7 @@ impl<I: Iterator<Item = Result<TableRows, SourceError>>> DaySplitter<I> {
         self.pending.first().map(|rows| rows.days[0])
     }
 
-    fn take_pending(&mut self) -> Result<Option<DayRows>, SourceError> {
+    fn take_pending(&mut self) -> Result<Option<DayRows>, E> {
         let Some(day) = self.pending_day() else {
             return Ok(None);
         };
@@ -65,7 +65,7 @@ impl<I: Iterator<Item = Result<TableRows, SourceError>>> DaySplitter<I> {
         Ok(Some(DayRows { day, symbols, fields }))
     }
 
-    fn step(&mut self) -> Result<Option<DayRows>, SourceError> {
+    fn step(&mut self) -> Result<Option<DayRows>, E> {
         loop {
             let Some((rows, start)) = self.current.take() else {
                 if self.finished {
@@ -92,7 +92,8 @@ impl<I: Iterator<Item = Result<TableRows, SourceError>>> DaySplitter<I> {
                             date_of(day),
                             date_of(pending)
                         ),
-                    });
+                    }
+                    .into());
                 }
                 if day > pending {
                     self.current = Some((rows, start));
@@ -113,8 +114,8 @@ impl<I: Iterator<Item = Result<TableRows, SourceError>>> DaySplitter<I> {
     }
 }
 
-impl<I: Iterator<Item = Result<TableRows, SourceError>>> Iterator for DaySplitter<I> {
-    type Item = Result<DayRows, SourceError>;
+impl<I: Iterator<Item = Result<TableRows, E>>, E: From<SourceError>> Iterator for DaySplitter<I> {
+    type Item = Result<DayRows, E>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.step() {

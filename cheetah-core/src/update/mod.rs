@@ -223,7 +223,9 @@ impl<'a> Updater<'a> {
         if let Err(e) = self.drop_unconfigured_universes() {
             tracing::error!("deleting universes no longer in the config failed: {e}");
         }
-        match self.store.tidy() {
+        // An interrupted run returns at once; the next one merges.
+        let tidied = if self.stop.load(Ordering::Relaxed) { Ok(None) } else { self.store.tidy() };
+        match tidied {
             Ok(Some(files)) => tracing::info!(files, "merged the store's small table files, which every reader opens"),
             Ok(None) => {}
             // Only readers' open time depends on it: the update itself succeeded.
@@ -395,7 +397,13 @@ impl<'a> Updater<'a> {
 
         if let Some((oldest, newest)) = span {
             // Starting at the oldest row skips an empty stretch without sizing windows on it.
-            let stream = WindowedRows::new(source, table, &field_list(&entry.fields), from.max(oldest), newest);
+            let stream = WindowedRows::new(
+                source,
+                table,
+                &field_list(&entry.fields),
+                (from.max(oldest), newest),
+                self.stop.clone(),
+            );
             for day_rows in DaySplitter::new(stream, &config.name) {
                 if self.stop.load(Ordering::Relaxed) {
                     return Err(UpdateError::Interrupted);
@@ -460,7 +468,8 @@ impl<'a> Updater<'a> {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(UpdateError::Interrupted);
             }
-            let stream = WindowedRows::new(&source, &resolved, &field_list(&entry.fields), date, date);
+            let stream =
+                WindowedRows::new(&source, &resolved, &field_list(&entry.fields), (date, date), self.stop.clone());
             let rows = DaySplitter::new(stream, &table.name).next().transpose()?;
             let mut turn = self.turn()?;
             let mut batch = self.store.batch();
@@ -501,7 +510,8 @@ impl<'a> Updater<'a> {
         let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
         tracing::info!(table = %table.config.name, fields = ?names, from = %date_of(first), to = %date_of(last), "backfilling added fields");
         let source = self.source(&table.config.source);
-        let stream = WindowedRows::new(&source, table, &field_list(fields), date_of(first), date_of(last));
+        let stream =
+            WindowedRows::new(&source, table, &field_list(fields), (date_of(first), date_of(last)), self.stop.clone());
         let mut source_days = DaySplitter::new(stream, &table.config.name).peekable();
         let progress = Reporter::start(
             self.progress.as_ref(),
