@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,6 +127,16 @@ def test_text_labels_have_the_dtype_pandas_infers(cache, infer_string):
         assert symbols.dtype == pd.Index(list(symbols)).dtype
         assert df.columns.equals(pd.Index(["pe", "close"])) and list(df) == ["pe", "close"]
         assert df["close"].equals(df.iloc[:, 1]) and len(symbols) > 0
+
+
+def test_text_from_arrow_buffers_keeps_slices_and_nulls():
+    # Under pandas 3 the index is made from the array's buffers: an offset into them and a
+    # validity bitmap must come through as pandas makes them from the same strings.
+    text = pa.array(["a", "bb", None, "", "ccc", "dddd"]).slice(1, 4)
+    index = cheetah._frames.text_index(text, "symbol")
+    expected = pd.Index(pd.array(text.to_pylist(), dtype=cheetah._frames._text_dtype()), name="symbol")
+    assert index.equals(expected) and index.dtype == expected.dtype and index.name == "symbol"
+    assert index.isna().tolist() == [False, True, False, False]
 
 
 def test_an_empty_range_has_the_right_shape(cache):

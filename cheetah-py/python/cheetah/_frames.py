@@ -64,8 +64,25 @@ def text_index(values: pa.Array, name: str | None) -> pd.Index:
     list does the same, hence the labels' buffers and the keys by place in `frame_of`."""
     dtype = _text_dtype()
     if isinstance(dtype, pd.StringDtype):
-        return pd.Index(pd.array(values, dtype=dtype), name=name, copy=False)
+        return pd.Index(_arrow_text(values, dtype), name=name, copy=False)
     return pd.Index(values.to_numpy(zero_copy_only=False), name=name, dtype=object)
+
+
+_PANDAS_3 = int(pd.__version__.split(".", 1)[0]) >= 3
+
+
+def _arrow_text(values: pa.Array, dtype: pd.StringDtype) -> Any:
+    """pandas' Arrow-backed text of `values`. Its arrays hold `large_string`; `pd.array` gets
+    there with pyarrow's cast, whose first call in a process builds Arrow's cast table (0.7–1.1
+    ms of a new process's first frame), so under pandas 3 the offsets are widened here and the
+    array made from the buffers."""
+    if not _PANDAS_3:
+        return pd.array(values, dtype=dtype)
+    validity, offsets, data = values.buffers()
+    wide = np.frombuffer(offsets, dtype=np.int32, count=values.offset + len(values) + 1).astype(np.int64)
+    large = pa.LargeStringArray.from_buffers(len(values), pa.py_buffer(wide), data, validity, values.null_count,
+                                             values.offset)
+    return dtype.construct_array_type()(large, dtype=dtype)
 
 
 def _code_type(levels: int) -> type:
