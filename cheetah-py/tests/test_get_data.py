@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cheetah
+from cheetah import _frames
 from conftest import DAYS, SYMBOLS, Market
 
 FIELDS = {"close": "bar", "volume": "bar", "pe": "val", "total_mv": "val", "rating": "val", "f0": "fac", "f1": "fac", "flag": "fac"}
@@ -133,10 +134,17 @@ def test_text_from_arrow_buffers_keeps_slices_and_nulls():
     # Under pandas 3 the index is made from the array's buffers: an offset into them and a
     # validity bitmap must come through as pandas makes them from the same strings.
     text = pa.array(["a", "bb", None, "", "ccc", "dddd"]).slice(1, 4)
-    index = cheetah._frames.text_index(text, "symbol")
-    expected = pd.Index(pd.array(text.to_pylist(), dtype=cheetah._frames._text_dtype()), name="symbol")
+    index = _frames.text_index(text, "symbol")
+    expected = pd.Index(pd.array(text.to_pylist(), dtype=_frames._text_dtype()), name="symbol")
     assert index.equals(expected) and index.dtype == expected.dtype and index.name == "symbol"
     assert index.isna().tolist() == [False, True, False, False]
+
+
+def test_date_levels_read_from_buffers_match_pyarrow():
+    days = pa.array(np.array(["2019-12-31", "2020-01-02", "2020-01-03", "2024-02-29"], dtype="datetime64[D]")).slice(1)
+    assert days.type == pa.date32()
+    read = _frames._day_values(days)
+    assert read.dtype == np.dtype("datetime64[D]") and (read == days.to_numpy(zero_copy_only=False)).all()
 
 
 def test_an_empty_range_has_the_right_shape(cache):
@@ -172,7 +180,7 @@ def test_errors_mirror_the_rust_families(cache, tmp_path):
 
 @pytest.mark.parametrize("levels", [100, 5000, 40000])
 def test_pandas_keeps_codes_of_the_type_cheetah_builds(levels):
-    codes = np.arange(levels, dtype=cheetah._frames._code_type(levels))
+    codes = np.arange(levels, dtype=_frames._code_type(levels))
     index = pd.MultiIndex(levels=[pd.Index(range(levels))], codes=[codes], verify_integrity=False)
     assert np.shares_memory(index.codes[0], codes), "pandas would have converted them: a copy per read"
 
@@ -199,7 +207,7 @@ def test_float_columns_arrive_without_a_copy(cache):
     read = cheetah._reads.Read.of(DAYS[0], DAYS[-1], ["close", "pe"])
     table, *_ = cache._inner.get(read, dictionary_dates=True)
     addresses = {name: table.column(name).chunk(0).buffers()[1].address for name in ("close", "pe")}
-    df = cheetah._frames.to_pandas(table, "numpy")
+    df = _frames.to_pandas(table, "numpy")
     for name in ("close", "pe"):
         column = df[name].to_numpy()
         assert not column.flags.owndata, "a view, not a copy"

@@ -22,7 +22,7 @@ def to_pandas(table: pa.Table, backend: str) -> pd.DataFrame:
     date = _single(table.column("date"))
     symbol = _single(table.column("symbol"))
     index = date_symbol_index(
-        date.dictionary.to_numpy(zero_copy_only=False),
+        _day_values(date.dictionary),
         symbol.dictionary,
         _values(date.indices).astype(_code_type(len(date.dictionary)), copy=False),
         _values(symbol.indices).astype(_code_type(len(symbol.dictionary)), copy=False),
@@ -91,6 +91,15 @@ def _code_type(levels: int) -> type:
         if levels < np.iinfo(kind).max:
             return kind
     return np.int64
+
+
+def _day_values(days: pa.Array) -> np.ndarray:
+    """Dates without nulls as numpy `datetime64[D]`, read from their buffer: pyarrow's own
+    conversion costs 0.4–0.6 ms the first time in a process, for a few thousand dates."""
+    if days.type != pa.date32() or days.null_count:
+        return days.to_numpy(zero_copy_only=False)
+    ordinals = np.frombuffer(days.buffers()[1], dtype=np.int32, count=len(days), offset=days.offset * 4)
+    return ordinals.astype("datetime64[D]")
 
 
 def _values(array: pa.Array) -> np.ndarray:
