@@ -138,6 +138,8 @@ def test_text_from_arrow_buffers_keeps_slices_and_nulls():
     expected = pd.Index(pd.array(text.to_pylist(), dtype=_frames._text_dtype()), name="symbol")
     assert index.equals(expected) and index.dtype == expected.dtype and index.name == "symbol"
     assert index.isna().tolist() == [False, True, False, False]
+    wide = _frames.text_index(text.cast(pa.large_string()), "symbol")
+    assert wide.equals(expected) and wide.dtype == expected.dtype
 
 
 def test_date_levels_read_from_buffers_match_pyarrow():
