@@ -72,19 +72,14 @@ pub struct LazyBlocks {
 
 #[derive(Debug)]
 struct Slot {
-    rows: u64,
-    bytes: u64,
-    raw: Box<[u8]>,
+    stored: Stored,
     block: OnceLock<Block>,
 }
 
 impl<'de> Deserialize<'de> for LazyBlocks {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let stored = Vec::<Stored>::deserialize(deserializer)?;
-        let slots = stored
-            .into_iter()
-            .map(|Stored(rows, bytes, raw)| Slot { rows, bytes, raw: raw.0, block: OnceLock::new() })
-            .collect();
+        let slots = stored.into_iter().map(|stored| Slot { stored, block: OnceLock::new() }).collect();
         Ok(Self { slots })
     }
 }
@@ -105,11 +100,11 @@ impl BlockSource for LazyBlocks {
     }
 
     fn rows(&self, k: usize) -> u64 {
-        self.slots[k].rows
+        self.slots[k].stored.rows
     }
 
     fn bytes(&self) -> u64 {
-        self.slots.iter().map(|s| s.bytes).sum()
+        self.slots.iter().map(|s| s.stored.bytes).sum()
     }
 
     fn block(&self, k: usize, check: impl FnOnce(&Block) -> Result<(), LayerError>) -> Result<&Block, LayerError> {
@@ -117,11 +112,8 @@ impl BlockSource for LazyBlocks {
         if let Some(block) = slot.block.get() {
             return Ok(block);
         }
-        let bad = |why: String| LayerError::damaged("its manifest", format!("block {k}: {why}"));
-        let block: Block = postcard::from_bytes(&slot.raw).map_err(|e| bad(e.to_string()))?;
-        if block.rows != slot.rows || block.bytes() != slot.bytes {
-            return Err(bad("its rows or bytes differ from what its entry says".into()));
-        }
+        let block =
+            slot.stored.decode().map_err(|why| LayerError::damaged("its manifest", format!("block {k}: {why}")))?;
         check(&block)?;
         // Two first reads may both decode it; either one's block is the same.
         Ok(slot.block.get_or_init(|| block))

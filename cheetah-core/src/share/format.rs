@@ -178,16 +178,32 @@ impl From<Vec<Block>> for Blocks {
     }
 }
 
-/// One block as stored: its rows and its files' bytes, then the block in postcard.
-#[derive(Serialize, Deserialize)]
-pub(super) struct Stored(pub u64, pub u64, pub Raw);
+/// One block as stored: its rows and its files' bytes, then the block in postcard. (postcard
+/// writes a struct's fields in order, without their names.)
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Stored {
+    pub rows: u64,
+    pub bytes: u64,
+    pub raw: Raw,
+}
+
+impl Stored {
+    /// The block its bytes hold, if they hold one whose rows and bytes are the entry's.
+    pub(super) fn decode(&self) -> Result<Block, String> {
+        let block: Block = postcard::from_bytes(&self.raw.0).map_err(|e| e.to_string())?;
+        if block.rows != self.rows || block.bytes() != self.bytes {
+            return Err("its rows or bytes differ from what its entry says".into());
+        }
+        Ok(block)
+    }
+}
 
 impl Serialize for Blocks {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
         for block in &self.0 {
             let raw = postcard::to_allocvec(block).map_err(serde::ser::Error::custom)?;
-            seq.serialize_element(&Stored(block.rows, block.bytes(), Raw(raw.into())))?;
+            seq.serialize_element(&Stored { rows: block.rows, bytes: block.bytes(), raw: Raw(raw.into()) })?;
         }
         seq.end()
     }
@@ -197,20 +213,16 @@ impl<'de> Deserialize<'de> for Blocks {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let stored = Vec::<Stored>::deserialize(deserializer)?;
         let blocks = stored
-            .into_iter()
-            .map(|Stored(rows, bytes, raw)| {
-                let block: Block = postcard::from_bytes(&raw.0).map_err(de::Error::custom)?;
-                if block.rows != rows || block.bytes() != bytes {
-                    return Err(de::Error::custom("a block's rows or bytes differ from what its entry says"));
-                }
-                Ok(block)
-            })
+            .iter()
+            .enumerate()
+            .map(|(k, entry)| entry.decode().map_err(|why| de::Error::custom(format!("block {k}: {why}"))))
             .collect::<Result<Vec<_>, D::Error>>()?;
         Ok(Self(blocks))
     }
 }
 
 /// Bytes that postcard reads as one run (a `Vec<u8>` would go through serde byte by byte).
+#[derive(Debug)]
 pub(super) struct Raw(pub Box<[u8]>);
 
 impl Serialize for Raw {
