@@ -273,11 +273,9 @@ impl<'a> FieldState<'a> {
         if finite.len() < MIN_VALUES {
             return Vec::new();
         }
-        let scale = Scale::of(&finite, k);
+        let Some((scale, spread)) = Scale::of(&finite, k) else { return Vec::new() };
         // A negative value in a positive field is a sign flipped, on either scale.
         let signed = positive(&finite);
-        let mut measured: Vec<f64> = finite.iter().map(|&v| scale.apply(v)).filter(|v| v.is_finite()).collect();
-        let Some(spread) = Spread::of(&mut measured) else { return Vec::new() };
         let moves = (scale == Scale::Log).then(|| self.moves(values, ids)).flatten();
         self.dates += 1;
         let window = self.settings.window as i64;
@@ -375,26 +373,27 @@ enum Scale {
 }
 
 impl Scale {
-    /// The scale for a date's finite values: the one on which fewer of them lie beyond the
-    /// threshold `k`, the log scale only for a positive field (its median, and all but 1 in
-    /// 100), and the linear one when they tie. Prices, ratios and market values are skewed, so
-    /// a healthy cross-section has values many robust deviations out on the linear scale, and
-    /// symbols drift in and out of that tail every day; a field spread evenly (a volume drawn
-    /// from a range) is the other way round, its smallest values far out among logarithms.
-    fn of(values: &[f64], k: f64) -> Self {
+    /// The scale for a date's finite values, with their spread on it (`None` where they have
+    /// none): the one on which fewer of them lie beyond the threshold `k`, the log scale only
+    /// for a positive field (its median, and all but 1 in 100), and the linear one when they
+    /// tie. Prices, ratios and market values are skewed, so a healthy cross-section has values
+    /// many robust deviations out on the linear scale, and symbols drift in and out of that
+    /// tail every day; a field spread evenly (a volume drawn from a range) is the other way
+    /// round, its smallest values far out among logarithms.
+    fn of(values: &[f64], k: f64) -> Option<(Self, Spread)> {
+        let linear = Spread::of(&mut values.to_vec());
         if !positive(values) {
-            return Self::Linear;
+            return linear.map(|spread| (Self::Linear, spread));
         }
-        let far = |mut measured: Vec<f64>| -> usize {
-            let Some(spread) = Spread::of(&mut measured.clone()) else { return usize::MAX };
-            measured.retain(|&v| spread.deviations(v) > k);
-            measured.len()
+        // On the log scale a value of zero or below is infinitely far, and so not measured.
+        let mut logs: Vec<f64> = values.iter().filter(|&&v| v > 0.0).map(|v| v.ln()).collect();
+        let log = Spread::of(&mut logs);
+        let far = |spread: Option<Spread>, measured: &[f64]| {
+            spread.map_or(usize::MAX, |spread| measured.iter().filter(|&&v| spread.deviations(v) > k).count())
         };
-        let logs: Vec<f64> = values.iter().filter(|&&v| v > 0.0).map(|v| v.ln()).collect();
-        if far(logs) < far(values.to_vec()) {
-            Self::Log
-        } else {
-            Self::Linear
+        match (log, linear) {
+            (Some(log), _) if far(Some(log), &logs) < far(linear, values) => Some((Self::Log, log)),
+            (_, linear) => linear.map(|spread| (Self::Linear, spread)),
         }
     }
 
@@ -543,10 +542,17 @@ mod tests {
     #[test]
     fn the_scale_is_the_one_with_fewer_values_far_out() {
         let values: Vec<f64> = (0..100).map(|i| f64::from(i) - 30.0).collect();
-        assert_eq!(Scale::of(&values, 8.0), Scale::Linear, "negative values");
-        assert_eq!(Scale::of(&lognormal(500, 0.8), 8.0), Scale::Log, "skewed and positive");
+        let scale = |values: &[f64]| Scale::of(values, 8.0).map(|(scale, _)| scale);
+        assert_eq!(scale(&values), Some(Scale::Linear), "negative values");
+        let skewed = lognormal(500, 0.8);
+        assert_eq!(scale(&skewed), Some(Scale::Log), "skewed and positive");
         let even: Vec<f64> = (0..500).map(|i| 1e3 + f64::from(i) * 1e5).collect();
-        assert_eq!(Scale::of(&even, 8.0), Scale::Linear, "positive, spread evenly: its logarithms are skewed");
+        assert_eq!(scale(&even), Some(Scale::Linear), "positive, spread evenly: its logarithms are skewed");
+        // The spread comes measured on the scale chosen.
+        let mut logs: Vec<f64> = skewed.iter().map(|v| v.ln()).collect();
+        assert_eq!(Scale::of(&skewed, 8.0).map(|(_, spread)| spread), Spread::of(&mut logs));
+        assert_eq!(Scale::of(&even, 8.0).map(|(_, spread)| spread), Spread::of(&mut even.clone()));
+        assert_eq!(scale(&[5.0; 30]), None, "no spread on either scale");
         assert_eq!(Scale::Log.apply(-1.0), f64::NEG_INFINITY);
     }
 }

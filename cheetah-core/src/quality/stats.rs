@@ -87,9 +87,10 @@ impl Spread {
         if !(both > 0.0 && both.is_finite()) {
             return None;
         }
-        let side = |keep: fn(f64, f64) -> bool| {
-            let mut distances: Vec<f64> =
-                values.iter().filter(|&&v| keep(v, centre)).map(|v| (v - centre).abs()).collect();
+        // Each side's distances reuse the buffer: a date's cross-section is measured many times.
+        let mut side = |keep: fn(f64, f64) -> bool| {
+            distances.clear();
+            distances.extend(values.iter().filter(|&&v| keep(v, centre)).map(|v| (v - centre).abs()));
             let scale = if distances.is_empty() { 0.0 } else { 1.4826 * median(&mut distances) };
             // A side too thin to measure (most values at the median) borrows the whole spread.
             if scale > 0.0 && scale.is_finite() {
@@ -98,7 +99,8 @@ impl Spread {
                 both
             }
         };
-        Some(Self { centre, below: side(|v, c| v <= c), above: side(|v, c| v >= c) })
+        let below = side(|v, c| v <= c);
+        Some(Self { centre, below, above: side(|v, c| v >= c) })
     }
 
     /// How many robust deviations of its side `value` lies from the centre.
