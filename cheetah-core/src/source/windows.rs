@@ -210,14 +210,21 @@ impl WindowedRows {
         }
     }
 
-    /// The window's next piece, or `None` once the stop flag is set.
-    fn next_piece(&self, pieces: &Receiver<Piece>) -> Option<Result<Piece, mpsc::RecvError>> {
+    /// The window's next piece; [`UpdateError::Interrupted`] once the stop flag is set.
+    fn next_piece(&self, pieces: &Receiver<Piece>) -> Result<Piece, UpdateError> {
         loop {
             match pieces.recv_timeout(STOP_POLL) {
-                Ok(piece) => return Some(Ok(piece)),
-                Err(RecvTimeoutError::Disconnected) => return Some(Err(mpsc::RecvError)),
-                Err(RecvTimeoutError::Timeout) if self.stopped() => return None,
+                Ok(piece) => return Ok(piece),
+                Err(RecvTimeoutError::Timeout) if self.stopped() => return Err(UpdateError::Interrupted),
                 Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(SourceError::Query {
+                        table: self.table.clone(),
+                        doing: "fetching rows".into(),
+                        message: "a fetching thread stopped unexpectedly".into(),
+                    }
+                    .into())
+                }
             }
         }
     }
@@ -257,10 +264,7 @@ impl Iterator for WindowedRows {
                     }
                 },
             };
-            let Some(piece) = self.next_piece(&pieces) else {
-                return self.fail(UpdateError::Interrupted);
-            };
-            match piece {
+            match self.next_piece(&pieces) {
                 Ok(Piece::Rows(rows)) => {
                     self.reading = Some(pieces);
                     return Some(Ok(rows));
@@ -272,16 +276,7 @@ impl Iterator for WindowedRows {
                     self.shared.changed.notify_all();
                 }
                 Ok(Piece::Failed(e)) => return self.fail(e.into()),
-                Err(mpsc::RecvError) => {
-                    return self.fail(
-                        SourceError::Query {
-                            table: self.table.clone(),
-                            doing: "fetching rows".into(),
-                            message: "a fetching thread stopped unexpectedly".into(),
-                        }
-                        .into(),
-                    );
-                }
+                Err(e) => return self.fail(e),
             }
         }
         None
