@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from measure import fmt_bytes, fmt_seconds
+from measure import beside, fmt_bytes, fmt_seconds
 
 # pandas is imported before the read's clock starts, as the local peers have it; its import is
 # reported beside the read.
@@ -139,7 +139,8 @@ def report(python: str, config: Path, queries: dict, best_peer: dict[str, float]
             _, start, end, cols = queries[q]
             for where, how in (("local", "on the server's machine, mapping its layer"), ("network", "over loopback, `local=False`")):
                 log(f"{q} through cheetah.connect, new client processes, {how}")
-                results = [_json(python, CONNECT, url, start, end, ",".join(cols), where) for _ in range(runs)]
+                results, load = beside(lambda: [_json(python, CONNECT, url, start, end, ",".join(cols), where)
+                                                for _ in range(runs)])
                 reads = [r["read"] for r in results]
                 whole = [r["read"] + r["import"] + r["pandas"] for r in results]
                 median = statistics.median(reads)
@@ -147,7 +148,8 @@ def report(python: str, config: Path, queries: dict, best_peer: dict[str, float]
                 lines.append(f"| {q} into pandas, new client process {how}: `cheetah.connect` to the frame | "
                              f"{fmt_seconds(median)} median, {fmt_seconds(min(reads))} min; "
                              f"{best_peer[q] / median:,.1f}x the best local peer{target}; "
-                             f"with `import cheetah` and pandas, {fmt_seconds(statistics.median(whole))} |")
+                             f"with `import cheetah` and pandas, {fmt_seconds(statistics.median(whole))}; "
+                             f"beside them: {load} |")
             if q == "Q2":
                 log("Q2 through Flight, a warm client")
                 warm = _json(python, WARM, url, start, end, ",".join(cols), str(max(runs, 20)))

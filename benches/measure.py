@@ -9,9 +9,12 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 # pandas is imported before the clock starts, as a notebook has it: `import cheetah` leaves it
 # to the first frame, and its import (about 0.3 s) is the layer table's own row.
@@ -109,6 +112,34 @@ def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], 
     ``snapshot=``) to ``get_data``."""
     argv = [python, "-c", COLD, str(config), start, end, ",".join(cols), json.dumps(keywords or {})]
     return [json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
+
+
+def _cpu_ticks() -> tuple[int, dict[int, tuple[str, int]]]:
+    """The machine's stolen clock ticks since boot, and each process's name and CPU ticks."""
+    cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    processes = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it exited
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        processes[int(stat.parent.name)] = (name, int(rest[11]) + int(rest[12]))  # utime + stime
+    return (cpu[7] if len(cpu) > 7 else 0), processes
+
+
+def beside(run: Callable[[], T]) -> tuple[T, str]:
+    """`run()`, and what else the machine ran meanwhile: the stolen share of its cores, and each
+    process alive before and after it (so not the children it started) that used more than 2%
+    of a core. A timing taken beside such a load is slower for it, not for what it measures."""
+    started, (steal0, before) = time.perf_counter(), _cpu_ticks()
+    result = run()
+    seconds, (steal1, after) = time.perf_counter() - started, _cpu_ticks()
+    ticks = os.sysconf("SC_CLK_TCK") * seconds
+    others = sorted(((t - before[pid][1], name) for pid, (name, t) in after.items()
+                     if pid in before and pid != os.getpid() and t - before[pid][1] > 0.02 * ticks), reverse=True)
+    named = ", ".join(f"{name} {used / ticks:.0%}" for used, name in others) or "no other process over 2% of a core"
+    return result, f"{named}; {(steal1 - steal0) / ticks / (os.cpu_count() or 1):.0%} stolen"
 
 
 def fmt_seconds(s: float) -> str:
