@@ -402,7 +402,8 @@ def main(argv: list[str]) -> None:
         ssts = len(list(store.glob("*.sst")))
         versions_bench.keep_base(store, work / "versions-base", data.description)
         update_lines.append(f"| Q1 in a new process right after the backfill, then again | {fmt_seconds(first['seconds'])} "
-                            f"(beside it: {beside_first}), then {fmt_seconds(again['seconds'])} (beside it: {beside_again}); "
+                            f"({fmt_bytes(first['disk_bytes'])} read from disk; beside it: {beside_first}), then "
+                            f"{fmt_seconds(again['seconds'])} ({fmt_bytes(again['disk_bytes'])} from disk; beside it: {beside_again}); "
                             f"{first['seconds'] / again['seconds']:.2f}x (target <= 1.2x); {ssts} table files in the store |")
         log("bare arrow-odbc reads of the same rows")
         plain, rows = bare_odbc_read(args.pg, tuned=False)

@@ -29,14 +29,18 @@ def status(key):  # bytes; VmHWM is this process's own peak (ru_maxrss would inc
     line = next(l for l in open("/proc/self/status") if l.startswith(key + ":"))
     return int(line.split()[1]) * 1024
 
-t1 = time.perf_counter()
+def disk_bytes():  # what this process has had read from storage, not from the page cache
+    return int(next(l for l in open("/proc/self/io") if l.startswith("read_bytes:")).split()[1])
+
+t1, disk = time.perf_counter(), disk_bytes()
 cache = cheetah.open(config)
 before = status("VmRSS")
 df = cache.get_data(start, end, cols, **keywords)
 t2 = time.perf_counter()
 peak = status("VmHWM") - before
 result = int(df.memory_usage(index=True, deep=False).sum())
-print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result, "shared": df.attrs["cheetah"].get("shared")}))
+print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result, "disk_bytes": disk_bytes() - disk,
+                  "shared": df.attrs["cheetah"].get("shared")}))
 """
 HOT = r"""
 import json, sys, time
