@@ -1,5 +1,6 @@
 """Measuring Cheetah in child processes: cold reads (a new process each), hot reads, a command's
-own wall time and peak memory, and the versions a report ran on."""
+own wall time and peak memory, what else the machine ran beside a timing, and the versions a
+report ran on."""
 
 from __future__ import annotations
 
