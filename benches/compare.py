@@ -210,6 +210,17 @@ def ensure_wide(dsn: str) -> None:
     subprocess.run(["psql", dsn, "-qc", sql], check=True)
 
 
+def first_reads(config: Path) -> str:
+    """Q1 in a new process right after an update, then in the next: their times, what each read
+    from disk and what ran beside it, and the first against the next."""
+    _, start, end, cols = QUERIES["Q1"]
+    (first,), beside_first = beside(lambda: cold_runs(sys.executable, config, start, end, cols, 1))
+    (again,), beside_again = beside(lambda: cold_runs(sys.executable, config, start, end, cols, 1))
+    return (f"{fmt_seconds(first['seconds'])} ({fmt_bytes(first['disk_bytes'])} read from disk; beside it: "
+            f"{beside_first}), then {fmt_seconds(again['seconds'])} ({fmt_bytes(again['disk_bytes'])} from disk; "
+            f"beside it: {beside_again}): {first['seconds'] / again['seconds']:.2f}x (target <= 1.2x)")
+
+
 def cheetah_bin() -> Path:
     return ROOT / "target" / "release" / "cheetah"
 
@@ -396,15 +407,11 @@ def main(argv: list[str]) -> None:
         log("Cheetah: full backfill from PostgreSQL")
         backfill, peak, _ = timed_child([str(cheetah_bin()), "--config", str(config), "update"])
         # The first read after an update, in a new process, before anything else touches the store.
-        q1 = QUERIES["Q1"]
-        (first,), beside_first = beside(lambda: cold_runs(sys.executable, config, q1[1], q1[2], q1[3], 1))
-        (again,), beside_again = beside(lambda: cold_runs(sys.executable, config, q1[1], q1[2], q1[3], 1))
+        after_backfill = first_reads(config)
         ssts = len(list(store.glob("*.sst")))
         versions_bench.keep_base(store, work / "versions-base", data.description)
-        update_lines.append(f"| Q1 in a new process right after the backfill, then again | {fmt_seconds(first['seconds'])} "
-                            f"({fmt_bytes(first['disk_bytes'])} read from disk; beside it: {beside_first}), then "
-                            f"{fmt_seconds(again['seconds'])} ({fmt_bytes(again['disk_bytes'])} from disk; beside it: {beside_again}); "
-                            f"{first['seconds'] / again['seconds']:.2f}x (target <= 1.2x); {ssts} table files in the store |")
+        update_lines.append(f"| Q1 in a new process right after the backfill, then again | {after_backfill}; "
+                            f"{ssts} table files in the store |")
         log("bare arrow-odbc reads of the same rows")
         plain, rows = bare_odbc_read(args.pg, tuned=False)
         tuned, _ = bare_odbc_read(args.pg, tuned=True)
@@ -413,6 +420,7 @@ def main(argv: list[str]) -> None:
         shutil.rmtree(one_store, ignore_errors=True)
         single = write_config(work, args.pg, "one-connection", store=one_store.name, source_extra="connections = 1")
         one, one_peak, _ = timed_child([str(cheetah_bin()), "--config", str(single), "update"])
+        update_lines.append(f"| ... the same after the backfill over 1 connection, below | {first_reads(single)} |")
         shutil.rmtree(one_store)
         update_lines += [
             f"| full backfill, {rows:,} rows of {n_fields} fields, 4 connections (the default) | {fmt_seconds(backfill)} "
