@@ -5,7 +5,7 @@
 1. Data: the seeded market of `market.py` (5,000 symbols, 10 years) in PostgreSQL (the source), as zstd
    Parquet, and in ArcticDB (LMDB). Each is built once and reused while the market's
    parameters match.
-2. Update: Cheetah's full backfill from PostgreSQL against bare arrow-odbc reads of the same
+2. Update (`updates.py`): Cheetah's full backfill from PostgreSQL against bare arrow-odbc reads of the same
    rows (`odbc-read`), the store's size against Parquet's, and one new date: for the market's
    fields, and for a 1,000-field table that PostgreSQL fills with random doubles.
 3. Reads: Q1, Q2 and Q3 through Cheetah (cold: a new process, with its peak memory; hot:
@@ -49,8 +49,10 @@ import upkeep as upkeep_bench
 import market
 import panels
 import quality
+import updates
 import versions as versions_bench
-from measure import HOT, ROOT, WARMUP, beside, cold_runs, fmt_bytes, fmt_seconds, timed_child, versions
+from configs import write_config
+from measure import HOT, ROOT, WARMUP, cheetah_bin, cold_runs, fmt_bytes, fmt_seconds, versions
 from peers import (check_equal, dsn_parts, run_arctic, run_duckdb, run_parquet, run_polars,
                    run_postgres)
 from queries import QUERIES, TABLES
@@ -129,13 +131,6 @@ class Market:
         return total
 
 
-def odbc_string(dsn: str) -> str:
-    """The psqlODBC connection string to the database of `dsn`, as Cheetah's config holds it."""
-    parts = dsn_parts(dsn)
-    return (f"Driver={{PostgreSQL Unicode}};Server={parts['host']};Port={parts['port']};"
-            f"Database={parts['dbname']};Uid={parts['user']};BoolsAsChar=0;")
-
-
 def create_database(dsn: str) -> None:
     """Creates the database `dsn` names, if the server does not have it yet."""
     if subprocess.run(["psql", dsn, "-Atqc", "SELECT 1"], capture_output=True).returncode == 0:
@@ -158,137 +153,8 @@ def frame_of(table: market.Table, nullable: bool = True) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
-# ---------------------------------------------------------------------------------------------
-# Cheetah's config and the update figures
-
-
-def write_config(work: Path, dsn: str, name: str = "cheetah", tables: dict[str, list[str]] = TABLES,
-                 lookback: int = 5, store: str | None = None, start: str = "2015-01-01",
-                 source_extra: str = "", hot_cache: str = "4GiB", extra: str = "") -> Path:
-    """`WORK/<name>.toml`, caching `tables` from the source into `store`, `WORK/<name>-store` by default."""
-    sections = "".join(f"""
-[[table]]
-name = "{t}"
-date = "trade_date"
-symbol = "symbol"
-fields = {json.dumps(fields)}
-start = "{start}"
-lookback = {lookback}
-""" for t, fields in tables.items())
-    config = work / f"{name}.toml"
-    config.write_text(f"""# Written by benches/compare.py.
-[store]
-path = "{store or name + '-store'}"
-hot_cache = "{hot_cache}"
-
-[source]
-odbc = "{odbc_string(dsn)}"
-{source_extra}
-{sections}{extra}""")
-    return config
-
-
-WIDE = "wide"
-WIDE_FIELDS = [f"w{i:04d}" for i in range(1000)]
-WIDE_DATES = 5
-
-
-def ensure_wide(dsn: str) -> None:
-    """A 1,000-field table over the market's last few dates, for the cost of a new date per
-    field. PostgreSQL fills it with random doubles itself, which is far faster than loading."""
-    if market.postgres_marker(dsn) and subprocess.run(
-            ["psql", dsn, "-Atqc", f"SELECT count(DISTINCT trade_date) FROM {WIDE}"],
-            capture_output=True, text=True).stdout.strip() == str(WIDE_DATES):
-        return
-    log(f"creating {WIDE}: {len(WIDE_FIELDS)} fields over the last {WIDE_DATES} dates")
-    columns = ", ".join(f"{f} DOUBLE PRECISION" for f in WIDE_FIELDS)
-    values = ", ".join("random()" for _ in WIDE_FIELDS)
-    sql = (f"DROP TABLE IF EXISTS {WIDE}; CREATE TABLE {WIDE} (trade_date DATE NOT NULL, symbol TEXT NOT NULL, {columns});"
-           f"INSERT INTO {WIDE} SELECT trade_date, symbol, {values} FROM daily_bar WHERE trade_date IN "
-           f"(SELECT DISTINCT trade_date FROM daily_bar ORDER BY 1 DESC LIMIT {WIDE_DATES});"
-           f"CREATE UNIQUE INDEX ON {WIDE} (trade_date, symbol); ANALYZE {WIDE};")
-    subprocess.run(["psql", dsn, "-qc", sql], check=True)
-
-
-def first_reads(config: Path) -> str:
-    """Q1 in a new process right after an update, then in the next: their times, what each read
-    from disk and what ran beside it, and the first against the next."""
-    _, start, end, cols = QUERIES["Q1"]
-    (first,), beside_first = beside(lambda: cold_runs(sys.executable, config, start, end, cols, 1))
-    (again,), beside_again = beside(lambda: cold_runs(sys.executable, config, start, end, cols, 1))
-    return (f"{fmt_seconds(first['seconds'])} ({fmt_bytes(first['disk_bytes'])} read from disk; beside it: "
-            f"{beside_first}), then {fmt_seconds(again['seconds'])} ({fmt_bytes(again['disk_bytes'])} from disk; "
-            f"beside it: {beside_again}): {first['seconds'] / again['seconds']:.2f}x (target <= 1.2x)")
-
-
-def cheetah_bin() -> Path:
-    return ROOT / "target" / "release" / "cheetah"
-
-
 def upkeep_binary() -> Path:
     return ROOT / "target" / "release" / "layer-upkeep"
-
-
-def store_field_bytes(config: Path) -> dict[str, int]:
-    out = subprocess.run([str(cheetah_bin()), "--config", str(config), "status", "--json"],
-                         check=True, capture_output=True, text=True).stdout
-    status = json.loads(out)
-    return {f["name"]: f["bytes"] for t in status["tables"] for f in t["fields"]}
-
-
-def bare_odbc_read(dsn: str, tuned: bool) -> tuple[float, int]:
-    """Seconds and rows of a bare arrow-odbc read of every table's cached rows: with Cheetah's
-    connection string and text buffers, or `tuned` the fastest way found for psqlODBC (a
-    streaming cursor and text buffers sized for the symbols)."""
-    odbc = odbc_string(dsn)
-    options = []
-    if tuned:
-        odbc += "UseDeclareFetch=1;Fetch=50000;"
-        options = ["--max-text-size", "32"]
-    binary = ROOT / "target" / "release" / "odbc-read"
-    seconds = rows = 0
-    for t, fields in TABLES.items():
-        columns = ", ".join(f'"{f}"' for f in fields)
-        sql = f"SELECT trade_date, symbol, {columns} FROM {t} WHERE trade_date >= '2015-01-01' ORDER BY trade_date"
-        out = subprocess.run([str(binary), *options, odbc, sql], check=True, capture_output=True, text=True).stdout
-        result = json.loads(out)
-        seconds += result["seconds"]
-        rows += result["rows"]
-    return seconds, rows
-
-
-def new_date_update(config: Path, dsn: str, tables: dict[str, list[str]], runs: int) -> list[float]:
-    """Times `cheetah update` picking up one new date in every table of `tables`, `runs` times.
-    Each run adds to the source a copy of the newest date's rows, dated after both the source's
-    newest date and the store's watermark (which a deleted date does not lower). The added dates
-    are deleted from the source at the end; the store drops them at its next update within
-    their lookback."""
-    def newest(t: str) -> dt.date:
-        out = subprocess.run(["psql", dsn, "-Atqc", f"SELECT max(trade_date) FROM {t}"], check=True,
-                             capture_output=True, text=True).stdout.strip()
-        return dt.date.fromisoformat(out)
-
-    status = json.loads(subprocess.run([str(cheetah_bin()), "--config", str(config), "status", "--json"],
-                                       check=True, capture_output=True, text=True).stdout)
-    marks = {t["name"]: t.get("watermark") for t in status["tables"]}
-    source = {t: newest(t) for t in tables}
-    base = {t: max(source[t], dt.date.fromisoformat(marks[t]) if marks.get(t) else source[t]) for t in tables}
-    times = []
-    try:
-        for k in range(1, runs + 1):
-            statements = []
-            for t, fields in tables.items():
-                cols = ", ".join(f'"{f}"' for f in fields)
-                statements.append(
-                    f"INSERT INTO {t} (trade_date, symbol, {cols}) SELECT DATE '{base[t]}' + {k}, symbol, {cols} "
-                    f"FROM {t} WHERE trade_date = '{source[t]}';")
-            subprocess.run(["psql", dsn, "-qc", "".join(statements)], check=True)
-            seconds, _, _ = timed_child([str(cheetah_bin()), "--config", str(config), "update"])
-            times.append(seconds)
-    finally:
-        removal = "".join(f"DELETE FROM {t} WHERE trade_date > '{source[t]}';" for t in tables)
-        subprocess.run(["psql", dsn, "-qc", removal], check=True)
-    return times
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +227,6 @@ def main(argv: list[str]) -> None:
     data.ensure(arctic=not args.quality_only)
     config = write_config(work, args.pg)
     report: list[str] = []
-    n_fields = sum(map(len, TABLES.values()))
 
     wanted = [w.strip().lower() for w in args.peers.split(",") if w.strip()]
     if args.panels_only:
@@ -403,44 +268,9 @@ def main(argv: list[str]) -> None:
     # --- Update figures
     update_lines = []
     if not (args.keep_store and store.is_dir()):
-        shutil.rmtree(store, ignore_errors=True)
-        log("Cheetah: full backfill from PostgreSQL")
-        backfill, peak, _ = timed_child([str(cheetah_bin()), "--config", str(config), "update"])
-        # The first read after an update, in a new process, before anything else touches the store.
-        after_backfill = first_reads(config)
-        ssts = len(list(store.glob("*.sst")))
-        versions_bench.keep_base(store, work / "versions-base", data.description)
-        update_lines.append(f"| Q1 in a new process right after the backfill, then again | {after_backfill}; "
-                            f"{ssts} table files in the store |")
-        log("bare arrow-odbc reads of the same rows")
-        plain, rows = bare_odbc_read(args.pg, tuned=False)
-        tuned, _ = bare_odbc_read(args.pg, tuned=True)
-        log("Cheetah: the same backfill over one connection")
-        one_store = work / "one-connection-store"
-        shutil.rmtree(one_store, ignore_errors=True)
-        single = write_config(work, args.pg, "one-connection", store=one_store.name, source_extra="connections = 1")
-        one, one_peak, _ = timed_child([str(cheetah_bin()), "--config", str(single), "update"])
-        update_lines.append(f"| ... the same after the backfill over 1 connection, below | {first_reads(single)} |")
-        shutil.rmtree(one_store)
-        update_lines += [
-            f"| full backfill, {rows:,} rows of {n_fields} fields, 4 connections (the default) | {fmt_seconds(backfill)} "
-            f"({rows / backfill / 1e3:,.0f}k rows/s), peak RSS {fmt_bytes(peak)} |",
-            f"| bare arrow-odbc read, Cheetah's connection string and buffers | {fmt_seconds(plain)} "
-            f"({rows / plain / 1e3:,.0f}k rows/s): backfill / read = {backfill / plain:.2f}x |",
-            f"| bare arrow-odbc read, streaming cursor, 32-byte text buffers | {fmt_seconds(tuned)} "
-            f"({rows / tuned / 1e3:,.0f}k rows/s): backfill / read = {backfill / tuned:.2f}x (target <= 1.3x) |",
-            f"| the same backfill over 1 connection (`connections = 1`) | {fmt_seconds(one)} "
-            f"({rows / one / 1e3:,.0f}k rows/s), peak RSS {fmt_bytes(one_peak)}: backfill / read = {one / plain:.2f}x; "
-            f"4 connections take {backfill / one:.2f}x its time |",
-        ]
-    fields = [f for fs in TABLES.values() for f in fs]
-    cheetah_bytes = sum(store_field_bytes(config).values())
-    parquet_bytes = data.parquet_bytes(fields)
-    update_lines.append(f"| store size, {n_fields} fields | Cheetah chunks {fmt_bytes(cheetah_bytes)}, zstd Parquet "
-                        f"{fmt_bytes(parquet_bytes)}: {cheetah_bytes / parquet_bytes:.2f}x (target <= 1x) |")
-    for t, fs in TABLES.items():
-        ours = sum(store_field_bytes(config)[f] for f in fs)
-        update_lines.append(f"| ... {t} | Cheetah {fmt_bytes(ours)}, Parquet {fmt_bytes(data.parquet_bytes(fs))} |")
+        keep = lambda s: versions_bench.keep_base(s, work / "versions-base", data.description)  # noqa: E731
+        update_lines += updates.backfill_rows(work, args.pg, config, store, keep, log)
+    update_lines += updates.size_rows(config, data.parquet_bytes)
 
     # --- Reads
     import cheetah
@@ -522,25 +352,7 @@ def main(argv: list[str]) -> None:
                           extra=layer.share_section() + flight.flight_section())
     flight_lines = flight.report(sys.executable, served, QUERIES, best_peers, args.runs, cheetah_bin(), log)
 
-    log("one new date for every cached field")
-    for lookback in (5, 0):
-        same_store = write_config(work, args.pg, "new-date", lookback=lookback, store="cheetah-store")
-        times = new_date_update(same_store, args.pg, TABLES, args.runs)
-        # Drops the added dates from the store too, so it equals the source again.
-        purge = write_config(work, args.pg, "new-date", lookback=2 * args.runs + 5, store="cheetah-store")
-        subprocess.run([str(cheetah_bin()), "--config", str(purge), "update"], check=True, capture_output=True)
-        update_lines.append(
-            f"| one new date, the market's {n_fields} fields, lookback {lookback} | median "
-            f"{fmt_seconds(statistics.median(times))}, min {fmt_seconds(min(times))} |")
-    ensure_wide(args.pg)
-    wide = write_config(work, args.pg, "wide", {WIDE: WIDE_FIELDS}, lookback=0)
-    shutil.rmtree(work / "wide-store", ignore_errors=True)
-    subprocess.run([str(cheetah_bin()), "--config", str(wide), "update"], check=True, capture_output=True)
-    times = new_date_update(wide, args.pg, {WIDE: WIDE_FIELDS}, args.runs)
-    update_lines.append(
-        f"| one new date, {len(WIDE_FIELDS):,} fields of one table, lookback 0 | median "
-        f"{fmt_seconds(statistics.median(times))}, min {fmt_seconds(min(times))}: "
-        f"{statistics.median(times) / len(WIDE_FIELDS) * 1000:.2f} s per 1,000 fields (target <= 2 s) |")
+    update_lines += updates.new_date_rows(work, args.pg, args.runs, log)
     log("versions")
     version_lines = versions_bench.report(sys.executable, work, args.pg, version_configs, data.description,
                                           data.arctic, args.runs, cheetah_bin(), log)

@@ -111,6 +111,11 @@ def versions(dsn: str, newest_python: str | None) -> str:
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, {platform.platform()}.")
 
 
+def cheetah_bin() -> Path:
+    """The release build of the `cheetah` command."""
+    return ROOT / "target" / "release" / "cheetah"
+
+
 def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], runs: int,
               keywords: dict | None = None) -> list[dict]:
     """`runs` reads, each in a new process of `python`, passing `keywords` (such as

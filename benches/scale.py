@@ -17,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from compare import ROOT, cheetah_bin, create_database, log, write_config
+from compare import create_database, log
+from configs import write_config
+from measure import ROOT, cheetah_bin
 
 TABLES = 10
 FIELDS_PER_TABLE = 1000

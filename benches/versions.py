@@ -236,7 +236,7 @@ def report(python: str, work: Path, dsn: str, configs: tuple[Path, Path], descri
 
 
 def store_of(config: Path) -> Path:
-    """The store directory of a config written by `compare.write_config`."""
+    """The store directory of a config written by `configs.write_config`."""
     for line in config.read_text().splitlines():
         if line.startswith("path = "):
             return config.parent / json.loads(line.split("=", 1)[1].strip())
