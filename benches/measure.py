@@ -1,6 +1,6 @@
 """Measuring Cheetah in child processes: cold reads (a new process each), hot reads, a command's
-own wall time and peak memory, what else the machine ran beside a timing, and the versions a
-report ran on."""
+own wall time and peak memory, what else the machine ran beside a timing, what it charges for
+fresh memory, and the versions a report ran on."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ T = TypeVar("T")
 # pandas is imported before the clock starts, as a notebook has it: `import cheetah` leaves it
 # to the first frame, and its import (about 0.3 s) is the layer table's own row.
 COLD = r"""
-import json, sys, time
+import json, resource, sys, time
 t0 = time.perf_counter()
 import cheetah, pandas
 config, start, end, cols = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
@@ -33,14 +33,15 @@ def status(key):  # bytes; VmHWM is this process's own peak (ru_maxrss would inc
 def disk_bytes():  # what this process has had read from storage, not from the page cache
     return int(next(l for l in open("/proc/self/io") if l.startswith("read_bytes:")).split()[1])
 
-t1, disk = time.perf_counter(), disk_bytes()
+t1, disk, usage = time.perf_counter(), disk_bytes(), resource.getrusage(resource.RUSAGE_SELF)
 cache = cheetah.open(config)
 before = status("VmRSS")
 df = cache.get_data(start, end, cols, **keywords)
-t2 = time.perf_counter()
+t2, used = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
 peak = status("VmHWM") - before
 result = int(df.memory_usage(index=True, deep=False).sum())
 print(json.dumps({"seconds": t2 - t1, "peak_bytes": peak, "result_bytes": result, "disk_bytes": disk_bytes() - disk,
+                  "kernel_seconds": used.ru_stime - usage.ru_stime, "faults": used.ru_minflt - usage.ru_minflt,
                   "shared": df.attrs["cheetah"].get("shared")}))
 """
 HOT = r"""
@@ -122,6 +123,34 @@ def cold_runs(python: str, config: Path, start: str, end: str, cols: list[str], 
     ``snapshot=``) to ``get_data``."""
     argv = [python, "-c", COLD, str(config), start, end, ",".join(cols), json.dumps(keywords or {})]
     return [json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout) for _ in range(runs)]
+
+
+TOUCH = r"""
+import mmap, resource, sys, time
+size = int(sys.argv[1])
+usage, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+memory = memoryview(mmap.mmap(-1, size))
+for offset in range(0, size, mmap.PAGESIZE):
+    memory[offset] = 1
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_stime - usage.ru_stime)
+"""
+
+
+def fresh_memory(size: int = 1 << 30, quiet: float = 5.0) -> str:
+    """What the machine charges for memory no process has just freed: a new process touching
+    `size` bytes after `quiet` seconds without one, then the next, which is given the pages the
+    first just freed. A VM whose balloon reports free memory to its host (free page reporting)
+    hands it back within seconds, and the next process to touch it pays the host's fault as well
+    as its own; so does a new process's first read after any quiet spell."""
+    def touch() -> tuple[float, float]:
+        out = subprocess.run([sys.executable, "-c", TOUCH, str(size)], check=True, capture_output=True, text=True)
+        wall, kernel = map(float, out.stdout.split())
+        return wall, kernel
+
+    time.sleep(quiet)
+    (first, first_kernel), (then, then_kernel) = touch(), touch()
+    return (f"{fmt_seconds(first)} (kernel {fmt_seconds(first_kernel)}), then {fmt_seconds(then)} "
+            f"(kernel {fmt_seconds(then_kernel)}): {first / then:.2f}x")
 
 
 def _cpu_ticks() -> tuple[int, dict[int, tuple[str, int]]]:
