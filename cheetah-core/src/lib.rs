@@ -38,6 +38,7 @@
 
 mod cache;
 mod checksum;
+mod codes;
 mod config;
 mod diff;
 mod error;

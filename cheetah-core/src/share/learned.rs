@@ -155,28 +155,10 @@ fn dates_are_ordinals<B>(segment: &Segment<B>, k: usize, codes: &ArrayRef) -> bo
     true
 }
 
-/// Whether every code is in `0..limit`: the largest code read as unsigned, since a negative
-/// code (only a damaged file has one) reads as larger than any limit.
+/// Whether every code is in `0..limit`.
 fn codes_below(codes: &ArrayRef, limit: usize) -> bool {
-    let max = match codes.as_primitive_opt::<Int16Type>() {
-        Some(c) => max_unsigned(c.values(), |v| v as u16).map(usize::from),
-        None => max_unsigned(codes.as_primitive::<Int32Type>().values(), |v| v as u32).map(|m| m as usize),
-    };
-    max.is_none_or(|m| m < limit)
-}
-
-/// The largest of `values` as `unsigned` maps them, or `None` for none, in lanes the compiler
-/// turns into vector instructions: this pass touches every row it checks.
-fn max_unsigned<T: Copy, U: Copy + Ord + Default>(values: &[T], unsigned: impl Fn(T) -> U) -> Option<U> {
-    const LANES: usize = 32;
-    let mut lanes = [U::default(); LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = (*lane).max(unsigned(v));
-        }
+    match codes.as_primitive_opt::<Int16Type>() {
+        Some(c) => crate::codes::i16_below(c.values(), limit),
+        None => crate::codes::i32_below(codes.as_primitive::<Int32Type>().values(), limit),
     }
-    let tail = rest.iter().map(|&v| unsigned(v)).max();
-    (!values.is_empty()).then(|| lanes.into_iter().chain(tail).max().unwrap_or_default())
 }

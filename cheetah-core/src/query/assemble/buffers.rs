@@ -11,6 +11,7 @@ use arrow::compute::concat;
 use arrow::datatypes::{Date32Type, Int16Type, Int32Type};
 
 use super::DayPart;
+use crate::codes;
 use crate::query::pool::{Lease, OutputPool};
 use crate::types::ValueType;
 
@@ -67,12 +68,17 @@ impl Codes {
 
     pub(super) fn into_dictionary(self, values: ArrayRef) -> ArrayRef {
         let buffer = self.lease.into_buffer();
+        let levels = values.len();
         if self.narrow {
             let keys = PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, 0, self.rows), None);
-            Arc::new(DictionaryArray::try_new(keys, values).expect("codes index the values"))
+            assert!(codes::i16_below(keys.values(), levels), "codes index the values");
+            // SAFETY: every key was just checked to index `values`, and none is null.
+            Arc::new(unsafe { DictionaryArray::new_unchecked(keys, values) })
         } else {
             let keys = PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, 0, self.rows), None);
-            Arc::new(DictionaryArray::try_new(keys, values).expect("codes index the values"))
+            assert!(codes::i32_below(keys.values(), levels), "codes index the values");
+            // SAFETY: as above.
+            Arc::new(unsafe { DictionaryArray::new_unchecked(keys, values) })
         }
     }
 
