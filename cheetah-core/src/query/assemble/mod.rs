@@ -13,7 +13,7 @@ use arrow::buffer::BooleanBuffer;
 use rayon::prelude::*;
 
 use self::buffers::{Codes, DayOut, FieldRest, FieldSlice, Output};
-use self::scatter::{fill_null, scatter, take_day};
+use self::scatter::{fill_null, fill_unset, scatter, take_day};
 pub use self::wide::assemble_wide;
 use super::membership::Membership;
 use super::pool::OutputPool;
@@ -252,19 +252,24 @@ fn fill_day(
             let chunk = chunks[d].as_ref();
             match &mut fields[f] {
                 FieldSlice::Fixed { width, values } => {
-                    // Pooled buffers hold an earlier read's bytes: every slot is written.
+                    // Pooled buffers hold an earlier read's bytes: every slot is written, the
+                    // rows without a value after the scatter rather than all rows before it.
                     let dense = covered == n && chunk.is_some_and(|c| c.null_count() == 0);
                     let mut valid = (!dense).then(|| {
-                        fill_null(*dtype, values);
                         let mut bits = BooleanBufferBuilder::new(n);
                         bits.append_n(n, false);
                         bits
                     });
-                    if let Some(chunk) = chunk {
-                        scatter(chunk.as_ref(), *dtype, *width, &scratch.dest, values, valid.as_mut());
+                    match chunk {
+                        Some(chunk) => scatter(chunk.as_ref(), *dtype, *width, &scratch.dest, values, valid.as_mut()),
+                        None => fill_null(*dtype, values),
                     }
                     if let Some(mut valid) = valid {
-                        parts[f] = DayPart::Validity(valid.finish());
+                        let valid = valid.finish();
+                        if chunk.is_some() {
+                            fill_unset(*dtype, *width, values, &valid);
+                        }
+                        parts[f] = DayPart::Validity(valid);
                     }
                 }
                 FieldSlice::Taken => parts[f] = DayPart::Array(take_day(chunk, *dtype, &scratch.dest, n)),

@@ -1,6 +1,7 @@
 //! The scatter kernels: one date's chunk written into its rows of the output.
 
 use arrow::array::{Array, ArrayRef, BooleanBufferBuilder, UInt32Array};
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::take;
 
 use super::NONE;
@@ -13,6 +14,15 @@ pub(super) fn fill_null(dtype: ValueType, values: &mut [u8]) {
         ValueType::Float64 => fill_pattern(values, f64::NAN.to_le_bytes()),
         ValueType::Float32 => fill_pattern(values, f32::NAN.to_le_bytes()),
         _ => values.fill(0),
+    }
+}
+
+/// Writes the null value of `dtype` into each row `valid` leaves unset: the rows the scatter
+/// gave no value. Those holding a null value were filled as they were scattered; filling them
+/// again is harmless, and there are few.
+pub(super) fn fill_unset(dtype: ValueType, width: usize, values: &mut [u8], valid: &BooleanBuffer) {
+    for row in (!valid).set_indices() {
+        fill_null(dtype, &mut values[row * width..(row + 1) * width]);
     }
 }
 

@@ -277,3 +277,63 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_pooled_buffer_shows_none_of_its_old_bytes_where_a_table_has_no_value() {
+    let names: Vec<String> = (0..2_000).map(|i| format!("S{i:04}")).collect();
+    let ranking = SymbolRanking::new(&symbols(&names));
+    let days: Vec<Day> = (0..8).collect();
+    let rows: Table = days.iter().map(|_| (0..2_000).map(|id| (id, Some(0))).collect()).collect();
+    // Every third symbol has no row in the table read, and every seventh row holds a null.
+    let sparse: Table = days
+        .iter()
+        .map(|&d| {
+            (0..2_000).filter(|id| id % 3 != 0).map(|id| (id, (id % 7 != 0).then_some(i64::from(d) + 1))).collect()
+        })
+        .collect();
+    // Idle buffers of the fields' size full of other bytes, more than the read takes for its
+    // codes and dates too (any buffer up to 4x a request serves it).
+    let pool = OutputPool::new(64 << 20);
+    let size = days.len() * names.len() * 8;
+    let dirty: Vec<usize> = (0..4)
+        .map(|_| {
+            let mut lease = pool.take(size);
+            lease.typed_mut::<u8>().fill(0xAB);
+            lease.into_buffer()
+        })
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|buffer| buffer.as_ptr() as usize)
+        .collect();
+    let (row_keys, _) = chunks(&rows);
+    let (keys, [ints, floats, _]) = chunks(&sparse);
+    let inputs = Inputs {
+        days: &days,
+        tables: vec![row_keys, keys],
+        row_tables: vec![0],
+        fields: vec![(1, ValueType::Int64, ints), (1, ValueType::Float64, floats)],
+        symbols: None,
+        universe: None,
+        ranking: &ranking,
+        dates: DateLayout::Date32,
+        presence: false,
+    };
+    let out = assemble(&inputs, &pool);
+    for field in &out.fields {
+        assert!(dirty.contains(&(field.to_data().buffers()[0].as_ptr() as usize)), "each field reuses a dirty buffer");
+    }
+    let ints = out.fields[0].as_primitive::<arrow::datatypes::Int64Type>();
+    let floats = out.fields[1].as_primitive::<arrow::datatypes::Float64Type>();
+    let mut empty = 0;
+    for i in 0..ints.len() {
+        if ints.is_null(i) {
+            empty += 1;
+            assert_eq!(ints.values()[i], 0, "row {i}: an integer without a value is 0");
+            assert!(floats.values()[i].is_nan() && floats.is_null(i), "row {i}: a float without a value is NaN");
+        } else {
+            assert_eq!(floats.values()[i], ints.values()[i] as f64 / 4.0, "row {i}");
+        }
+    }
+    // Per date, 667 symbols without a row and 190 null values among the rest.
+    assert_eq!(empty, days.len() * (667 + 190));
+}
