@@ -295,16 +295,15 @@ fn a_pooled_buffer_shows_none_of_its_old_bytes_where_a_table_has_no_value() {
     // codes and dates too (any buffer up to 4x a request serves it).
     let pool = OutputPool::new(64 << 20);
     let size = days.len() * names.len() * 8;
-    let dirty: Vec<usize> = (0..4)
+    let dirty: Vec<arrow::buffer::Buffer> = (0..4)
         .map(|_| {
             let mut lease = pool.take(size);
             lease.typed_mut::<u8>().fill(0xAB);
             lease.into_buffer()
         })
-        .collect::<Vec<_>>()
-        .iter()
-        .map(|buffer| buffer.as_ptr() as usize)
         .collect();
+    let dirty_at: Vec<usize> = dirty.iter().map(|buffer| buffer.as_ptr() as usize).collect();
+    drop(dirty); // into the pool, idle
     let (row_keys, _) = chunks(&rows);
     let (keys, [ints, floats, _]) = chunks(&sparse);
     let inputs = Inputs {
@@ -320,7 +319,10 @@ fn a_pooled_buffer_shows_none_of_its_old_bytes_where_a_table_has_no_value() {
     };
     let out = assemble(&inputs, &pool);
     for field in &out.fields {
-        assert!(dirty.contains(&(field.to_data().buffers()[0].as_ptr() as usize)), "each field reuses a dirty buffer");
+        assert!(
+            dirty_at.contains(&(field.to_data().buffers()[0].as_ptr() as usize)),
+            "each field reuses a dirty buffer"
+        );
     }
     let ints = out.fields[0].as_primitive::<arrow::datatypes::Int64Type>();
     let floats = out.fields[1].as_primitive::<arrow::datatypes::Float64Type>();
