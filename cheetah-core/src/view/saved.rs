@@ -3,10 +3,10 @@
 //!
 //! It holds exactly what [`View`] holds, the symbols' text order included (sorting them is most
 //! of a fresh view's cost), in postcard. The symbols are kept as the ranking's sorted array is
-//! laid out, so that array is made from two buffers instead of a pass per symbol.
+//! laid out, so that array is made from two buffers instead of a pass per symbol, and the
+//! dictionary's names from that array only when a reader first asks for them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use arrow::array::{Array, StringArray};
 use arrow::buffer::{Buffer, OffsetBuffer};
@@ -83,10 +83,9 @@ impl View {
             }
             *slot = position as u32;
         }
-        let names = rank.iter().map(|&position| Arc::from(sorted.value(position as usize))).collect();
         Some(Self {
             catalog: saved.catalog,
-            symbols: SymbolDictionary::from_persisted(names),
+            symbols: SymbolDictionary::from_text_order(sorted.clone(), rank.clone()),
             ranking: SymbolRanking { rank, sorted },
             days: saved.days.into_iter().collect::<HashMap<_, _>>(),
             marks: MarkSnapshot {
