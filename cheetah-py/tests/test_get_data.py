@@ -142,6 +142,23 @@ def test_text_from_arrow_buffers_keeps_slices_and_nulls():
     assert wide.equals(expected) and wide.dtype == expected.dtype
 
 
+def test_reads_of_the_same_symbols_share_one_level_and_other_text_gets_its_own(cache):
+    first = cache.get_data(DAYS[0], DAYS[5], ["pe", "close"])
+    second = cache.get_data(DAYS[2], DAYS[9], ["close"])
+    # `levels` hands out a fresh view of each level: the values under it are what is shared.
+    assert second.index.levels[1]._values is first.index.levels[1]._values
+    dictionary = cache.get_arrow(DAYS[0], DAYS[5], ["pe"]).column("symbol").chunk(0).dictionary
+    assert first.index.levels[1].equals(_frames.text_index(dictionary, "symbol"))
+
+    text = pa.array(["a", "bb", "ccc"])
+    level = _frames._symbol_level(text)
+    assert _frames._symbol_level(text) is level
+    for other in (pa.array(["a", "bb", "ccd"]), text.slice(1), text.cast(pa.large_string())):
+        made = _frames._symbol_level(other)
+        assert made is not level and made.equals(_frames.text_index(other, "symbol")) and made.name == "symbol"
+    assert cache.get_data(DAYS[0], DAYS[5], ["pe"]).index.levels[1].equals(first.index.levels[1])
+
+
 def test_date_levels_read_from_buffers_match_pyarrow():
     days = pa.array(np.array(["2019-12-31", "2020-01-02", "2020-01-03", "2024-02-29"], dtype="datetime64[D]")).slice(1)
     assert days.type == pa.date32()

@@ -36,11 +36,33 @@ def date_symbol_index(days: np.ndarray, symbols: pa.Array, date_codes: np.ndarra
     """The (date, symbol) MultiIndex over levels `days` and `symbols`, with codes already in the
     integer types pandas keeps (`_code_type`), taken without a copy or a check."""
     return pd.MultiIndex(
-        levels=[pd.DatetimeIndex(days.astype("datetime64[ns]"), name="date"), text_index(symbols, "symbol")],
+        levels=[pd.DatetimeIndex(days.astype("datetime64[ns]"), name="date"), _symbol_level(symbols)],
         codes=[date_codes, symbol_codes],
         names=["date", "symbol"],
         verify_integrity=False,
     )
+
+
+_last_symbols: tuple[tuple[Any, ...], pa.Array, pd.Index] | None = None
+
+
+def _symbol_level(symbols: pa.Array) -> pd.Index:
+    """The `symbol` level of `symbols`: the last one made, when `symbols` is the same Arrow text.
+
+    A cache hands every read the same dictionary until a symbol is added, and making its Index
+    (5,000 Python strings under pandas 2) was a third of a repeated one-month read. The cache
+    holds the array it was made from, so no other array can have its buffers' addresses
+    while it is cached, and Arrow buffers are immutable: equal addresses are equal text.
+    """
+    global _last_symbols
+    key = (symbols.type, symbols.offset, len(symbols), _text_dtype(),
+           *(0 if b is None else b.address for b in symbols.buffers()))
+    last = _last_symbols
+    if last is not None and last[0] == key:
+        return last[2]
+    level = text_index(symbols, "symbol")
+    _last_symbols = (key, symbols, level)
+    return level
 
 
 def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
