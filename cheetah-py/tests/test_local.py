@@ -122,6 +122,19 @@ def test_a_factor_joined_with_source_fields_equals_pandas_outer_join(market: Mar
     assert not fields.set_index("field").loc["close", "local"]
 
 
+def test_a_symbol_written_after_a_read_is_in_the_next_frames_level(cache: cheetah.Cache) -> None:
+    # Frames share the symbol level while the dictionary is the same; a new symbol is a new one.
+    before = read(cache, ["close"])
+    written = factor(DAYS[3:5], ["ZZNEWSYM"], 2).rename(columns={"value": "fresh"})
+    cache.write("newsym", written)
+    after = read(cache, ["close", "fresh"])
+    assert "ZZNEWSYM" not in before.index.levels[1] and "ZZNEWSYM" in after.index.levels[1]
+    mine = after.xs("ZZNEWSYM", level="symbol", drop_level=False)[["fresh"]]
+    pd.testing.assert_frame_equal(mine, written, check_index_type=False)
+    assert list(after.index.levels[1]) == sorted(after.index.levels[1])
+    assert set(before.index.levels[1]) < set(after.index.levels[1])
+
+
 def test_rewrites_replace_exactly_their_dates_and_deletes_remove_them(cache: cheetah.Cache) -> None:
     first = factor(DAYS[:10], SYMBOLS[:5], 2).rename(columns={"value": "rw"})
     v1 = cache.write("rewrites", first)["version"]
