@@ -2,6 +2,7 @@
 //!
 //! - `ticket`: a read as JSON, exactly as `get_data` names it, checked before anything else.
 //! - `wire`: the one schema a read travels in, and a read split into date-range parts.
+//! - `encode`: a read's messages as Flight data, each body written once.
 //! - `service`: `GetFlightInfo` (a read's endpoints), `DoGet`, `DoAction` (`fields`, `status`);
 //!   read-only by construction.
 //! - `auth`: the bearer token.
@@ -10,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod encode;
 mod errors;
 mod server;
 mod service;

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
@@ -28,6 +27,7 @@ use tokio::sync::Semaphore;
 use tonic::{Request as Call, Response, Status, Streaming};
 
 use crate::auth::Role;
+use crate::encode::{Contexts, Encoded};
 use crate::errors::{bad_ticket, invalid, status_of};
 use crate::ticket::Ticket;
 use crate::wire::{self, Part};
@@ -124,6 +124,7 @@ pub struct Service<R: Reads> {
     limits: Limits,
     permits: Arc<Semaphore>,
     counters: Arc<Counters>,
+    contexts: Arc<Contexts>,
 }
 
 /// Streams under way and ended, for `status`.
@@ -138,7 +139,8 @@ impl<R: Reads> Service<R> {
     /// A service reading `reads` within `limits`, and writing local tables through `writes`
     /// for calls with the write token.
     pub fn new(reads: Arc<R>, writes: Option<Arc<dyn Writes>>, limits: Limits) -> Self {
-        Self { reads, writes, permits: Arc::new(Semaphore::new(limits.streams)), limits, counters: Arc::default() }
+        let permits = Arc::new(Semaphore::new(limits.streams));
+        Self { reads, writes, permits, limits, counters: Arc::default(), contexts: Arc::default() }
     }
 
     /// Runs a read of the cache on the blocking pool, so the runtime's threads keep serving.
@@ -338,16 +340,10 @@ impl<R: Reads> FlightService for Service<R> {
             permit,
         );
         tracing::debug!(rows = batch.num_rows(), ms = assembled.as_millis() as u64, "read assembled");
-        let schema = batch.schema();
-        let data = FlightDataEncoderBuilder::new()
-            .with_dictionary_handling(DictionaryHandling::Resend)
-            // Cut here by the rows' bytes; the encoder would cut by the buffers' capacity.
-            .with_max_flight_data_size(usize::MAX)
-            .with_schema(schema)
-            .build(stream::iter(
-                wire::messages(&batch, MAX_MESSAGE_BYTES).into_iter().map(Ok::<RecordBatch, FlightError>),
-            ));
-        let stream = GuardedStream { inner: data, guard: Some(guard) }.map(|item| item.map_err(Status::from));
+        // Cut here by the rows' bytes: arrow-flight's encoder would cut by the buffers' capacity.
+        let messages = wire::messages(&batch, MAX_MESSAGE_BYTES);
+        let data = stream::iter(Encoded::new(batch.schema_ref(), messages, self.contexts.clone()));
+        let stream = GuardedStream { inner: data, guard: Some(guard) };
         Ok(Response::new(stream.boxed()))
     }
 
