@@ -161,7 +161,16 @@ def _column(column: pa.ChunkedArray, backend: str) -> Any:
 
 def _text_dtype() -> Any:
     """The dtype pandas infers for text: its Arrow-backed `str` (pandas 3, or 2.x with
-    `future.infer_string`), else object. Asked per frame (10 µs), so a frame follows the
-    option as it is when read."""
-    dtype = pd.api.types.pandas_dtype("str")
-    return dtype if isinstance(dtype, pd.StringDtype) else np.dtype(object)
+    `future.infer_string`), else object. Asked per frame, so a frame follows the option as it is
+    when read: whether pandas infers `str` is its own flag, read in under a microsecond, where
+    `pandas_dtype("str")` tries every registered dtype (80 µs the first time in a process)."""
+    if not _infers_str():
+        return np.dtype(object)
+    return pd.api.types.pandas_dtype("str")
+
+
+try:
+    from pandas._config import using_string_dtype as _infers_str
+except ImportError:  # pandas before 2.2: the option itself
+    def _infers_str() -> bool:
+        return bool(pd.get_option("future.infer_string"))
