@@ -260,3 +260,35 @@ def test_a_new_process_reads_through_connect(server: Server, cache: cheetah.Cach
     script = "import sys, cheetah; df = cheetah.connect(sys.argv[1]).get_data('2019-12-01', '2030-01-01', ['close', 'pe']); print(len(df))"
     out = subprocess.run([sys.executable, "-c", script, server.url], capture_output=True, text=True, check=True)
     assert int(out.stdout) == len(cache.get_data("2019-12-01", "2030-01-01", ["close", "pe"]))
+
+
+_REFAULTS = """
+import resource, numpy as np, cheetah
+from cheetah import remote
+
+cheetah.connect("grpc://127.0.0.1:9")  # lazy: it reaches no server
+def faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    del_me = np.ones(3 << 20, dtype=np.uint8); del del_me
+before = faults()
+for _ in range(20):
+    block = np.ones(3 << 20, dtype=np.uint8); del block
+print(remote.keep_freed_memory(), faults() - before)
+"""
+
+
+def test_a_client_keeps_freed_message_memory_unless_the_process_chose_its_own() -> None:
+    # Twenty 3 MiB blocks, the size of a message and its copy, allocated, written and freed.
+    # Without settings of its own: a Dask cluster started by an earlier test leaves its
+    # MALLOC_TRIM_THRESHOLD_ in this process's environment.
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    kept = subprocess.run([sys.executable, "-c", _REFAULTS], capture_output=True, text=True, check=True, env=plain)
+    applied, faults = kept.stdout.split()
+    assert applied == "True" and int(faults) < 200, kept.stdout
+
+    own = {**plain, "MALLOC_TRIM_THRESHOLD_": "0", "MALLOC_MMAP_THRESHOLD_": "131072"}
+    chosen = subprocess.run([sys.executable, "-c", _REFAULTS], capture_output=True, text=True, check=True, env=own)
+    applied, faults = chosen.stdout.split()
+    # Each block faulted in afresh: 768 pages apiece.
+    assert applied == "False" and int(faults) > 20 * 700, chosen.stdout

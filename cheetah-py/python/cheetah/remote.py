@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import re
+import sys
 import threading
 import warnings
 from collections.abc import Sequence
@@ -70,6 +71,42 @@ _MESSAGE = re.compile(r"with message: (?P<message>.*?)(?:\. gRPC client debug co
 
 #: Endpoints fetched at once by one read.
 PARALLEL_FETCHES = 4
+
+#: Blocks below this size come from glibc's heap, not a mapping of their own (`M_MMAP_THRESHOLD`).
+HEAP_BLOCKS_BELOW = 4 << 20
+#: Free memory glibc keeps at the top of a heap before returning it (`M_TRIM_THRESHOLD`).
+HEAP_KEPT_FREE = 16 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Has glibc keep the memory a read over Flight frees for the next read, unless the process
+    chose its own malloc settings. Returns whether it did; called once per process.
+
+    gRPC receives each message into a block of its own, and glibc gives a freed block of 128 KiB
+    or more back to the kernel at once (its bound grows only to the largest block freed so far).
+    So every read faulted in again the megabytes its messages took: 1,900 page faults, a third
+    of a connected client's one-month read. Setting either bound turns that adjustment off.
+    """
+    global _MALLOC_SET
+    if _MALLOC_SET is not None:
+        return _MALLOC_SET
+    _MALLOC_SET = False
+    chosen = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+    if any(name in os.environ for name in chosen) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    _MALLOC_SET = bool(mallopt(m_mmap_threshold, HEAP_BLOCKS_BELOW) and mallopt(m_trim_threshold, HEAP_KEPT_FREE))
+    return _MALLOC_SET
+
+
+_MALLOC_SET: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +197,7 @@ class RemoteCache(Reads):
                 tls_root_certs = f.read()
         self._tls_root_certs = tls_root_certs
         self._timeout = timeout
+        keep_freed_memory()
         self._per_thread = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -430,6 +468,7 @@ def connect(
     On the server's own machine, reads open the server's store and map its shared layer instead
     of streaming over the network (the frame's ``attrs["cheetah"]["same_machine"]`` says so);
     ``local=False`` always reads over Flight. Writes, `status()`, plans and endpoints always go
-    to the server.
+    to the server. The first `connect` in a process has glibc keep memory a read frees for the
+    next read, unless the process set its own malloc thresholds (docs/flight.md, "Memory").
     """
     return RemoteCache(url, token=token, tls_root_certs=tls_root_certs, timeout=timeout, local=local)
