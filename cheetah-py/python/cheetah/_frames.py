@@ -166,11 +166,12 @@ def _text_dtype() -> Any:
     `pandas_dtype("str")` tries every registered dtype (80 µs the first time in a process)."""
     if not _infers_str():
         return np.dtype(object)
-    return pd.api.types.pandas_dtype("str")
+    dtype = pd.api.types.pandas_dtype("str")
+    return dtype if isinstance(dtype, pd.StringDtype) else np.dtype(object)
 
 
 try:
     from pandas._config import using_string_dtype as _infers_str
-except ImportError:  # pandas before 2.2: the option itself
+except ImportError:  # an older pandas: the option itself
     def _infers_str() -> bool:
         return bool(pd.get_option("future.infer_string"))
