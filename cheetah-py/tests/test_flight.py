@@ -269,11 +269,13 @@ from cheetah import remote
 cheetah.connect("grpc://127.0.0.1:9")  # lazy: it reaches no server
 def faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(3):
-    del_me = np.ones(3 << 20, dtype=np.uint8); del del_me
+def blocks(count: int) -> None:
+    for _ in range(count):
+        block = np.ones(3 << 20, dtype=np.uint8)
+        del block
+blocks(3)
 before = faults()
-for _ in range(20):
-    block = np.ones(3 << 20, dtype=np.uint8); del block
+blocks(20)
 print(remote.keep_freed_memory(), faults() - before)
 """
 
