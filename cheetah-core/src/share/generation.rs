@@ -45,6 +45,14 @@ pub(crate) struct Generation<B = LazyBlocks> {
     saved_view: OnceLock<Option<Arc<View>>>,
 }
 
+/// A manifest or saved view, mapped to be decoded: the tmpfs's own pages, where reading the
+/// file would fault in fresh memory for a copy (most of a new process's first look at the layer).
+fn mapped(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: a file a manifest names, and the manifest itself, are never written after they
+    // are installed by rename (the module's invariant), and the map is only read.
+    unsafe { memmap2::Mmap::map(file) }
+}
+
 /// Pages mapped `MAP_PRIVATE` for one read: a frame made of them may be written in place, and
 /// the write lands in pages private to that mapping, so no other process and no other result
 /// sees it. Unwritten pages are the tmpfs files' own, shared by every process; the kernel keeps
@@ -73,7 +81,7 @@ impl<B: BlockSource + DeserializeOwned> Generation<B> {
     /// # Errors
     /// [`LayerError`] saying what is missing, foreign, of another format or damaged.
     pub fn load(dir: &Path, identity: &str) -> Result<Self, LayerError> {
-        let bytes = std::fs::read(dir.join(MANIFEST)).map_err(LayerError::Unreadable)?;
+        let bytes = File::open(dir.join(MANIFEST)).and_then(|file| mapped(&file)).map_err(LayerError::Unreadable)?;
         let manifest = decode_manifest::<B>(&bytes)?;
         if manifest.store_identity != identity {
             return Err(LayerError::Foreign { store: manifest.store_path });
@@ -334,10 +342,13 @@ impl<B: BlockSource> Generation<B> {
     pub fn saved_view(&self) -> Option<Arc<View>> {
         let read = || -> Result<Option<Arc<View>>, LayerError> {
             let Some(saved) = &self.manifest.view else { return Ok(None) };
-            let file = self.open(&saved.file)?;
-            let mut bytes = vec![0u8; saved.span.len as usize + 4];
             let damaged = |why: &str| LayerError::damaged(&saved.file.name, why);
-            file.read_exact_at(&mut bytes, saved.span.offset).map_err(|_| damaged("shorter than the manifest says"))?;
+            let missing = |source| LayerError::Missing { file: saved.file.name.clone(), source };
+            let file = mapped(&self.open(&saved.file)?).map_err(missing)?;
+            let bytes = usize::try_from(saved.span.offset)
+                .ok()
+                .and_then(|at| file.get(at..at.checked_add(saved.span.len as usize + 4)?))
+                .ok_or_else(|| damaged("shorter than the manifest says"))?;
             let (view, check) = bytes.split_at(saved.span.len as usize);
             if u32::from_le_bytes(check.try_into().expect("4 bytes")) != crate::checksum::adler32(view) {
                 return Err(damaged("its checksum does not match"));
