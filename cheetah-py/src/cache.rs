@@ -3,17 +3,18 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use cheetah_core::arrow::array::RecordBatch;
+use cheetah_core::arrow::array::{RecordBatch, StringArray};
 use cheetah_core::arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::chrono::NaiveDate;
 use cheetah_core::chrono::SecondsFormat;
 use cheetah_core::{AsOf, Cache as CoreCache, Config, DateLayout, IntegerNulls, StoreError, Version};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3_arrow::ffi::to_array_pycapsules;
 use pyo3_arrow::PyTable;
 
 use crate::gil::without_gil;
-use crate::interrupt::{abandonable, stoppable};
+use crate::interrupt::{abandonable, abandonable_ahead, stoppable};
 use crate::read::ReadArgs;
 
 /// An open cache. Build it with `cheetah.open`, which wraps this class.
@@ -64,8 +65,9 @@ impl Cache {
     /// time as ISO text, the snapshot named). With `dictionary_dates`, the `date` column is
     /// dictionary-encoded: a code per row into the dates that have rows. With `nan_integers`, an
     /// integer field with nulls comes as float64 with NaN at them, as pandas' numpy backend
-    /// holds it.
-    #[pyo3(signature = (read, dictionary_dates=false, nan_integers=false))]
+    /// holds it. `symbols`, if given, is called on this thread while the read runs, with the
+    /// `symbol` dictionary (a pyarrow array) the result will most likely hold.
+    #[pyo3(signature = (read, dictionary_dates=false, nan_integers=false, symbols=None))]
     #[allow(clippy::type_complexity)]
     fn get<'py>(
         &self,
@@ -73,12 +75,26 @@ impl Cache {
         read: ReadArgs,
         dictionary_dates: bool,
         nan_integers: bool,
+        symbols: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Option<(u64, usize, bool)>, Lineage)> {
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
         let nulls = if nan_integers { IntegerNulls::NanFloat } else { IntegerNulls::Validity };
         let request = read.request()?.dates(dates).integer_nulls(nulls);
         let cache = self.shared(py)?;
-        let result = abandonable(py, move || cache.get(&request))?;
+        let wanted = symbols.is_some();
+        let result = abandonable_ahead(
+            py,
+            move |ahead| {
+                if let Some(sorted) = wanted.then(|| cache.symbols_ahead(&request)).flatten() {
+                    ahead(sorted);
+                }
+                cache.get(&request)
+            },
+            |sorted: StringArray| match &symbols {
+                Some(callback) => callback.call1((pyarrow_array(py, sorted)?,)).map(drop),
+                None => Ok(()),
+            },
+        )?;
         let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
         let lineage = lineage(&result.version, result.snapshot);
         let table = pyarrow_table(py, result.batch)?;
@@ -285,6 +301,16 @@ fn pyarrow_table(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny
         .getattr(intern!(py, "RecordBatchReader"))?
         .call_method1(intern!(py, "from_stream"), (stream,))?
         .call_method0(intern!(py, "read_all"))
+}
+
+/// `array` as a pyarrow array, imported from its C data interface directly: `pyarrow.array`
+/// first looks at what it is given in ways that load more of pyarrow in a new process.
+fn pyarrow_array(py: Python<'_>, array: StringArray) -> PyResult<Bound<'_, PyAny>> {
+    let field = Arc::new(Field::new("symbol", DataType::Utf8, false));
+    let capsules = to_array_pycapsules(py, field, &array, None)?;
+    py.import(intern!(py, "pyarrow"))?
+        .getattr(intern!(py, "Array"))?
+        .call_method1(intern!(py, "_import_from_c_capsule"), capsules)
 }
 
 fn lineage(version: &Version, snapshot: Option<String>) -> Lineage {

@@ -22,24 +22,42 @@ pub fn abandonable<T: Send + 'static>(
     py: Python<'_>,
     work: impl FnOnce() -> Result<T, cheetah_core::Error> + Send + 'static,
 ) -> PyResult<T> {
-    let (done, outcome) = mpsc::sync_channel(1);
-    let outcome = Mutex::new(outcome);
+    abandonable_ahead(py, move |_: &dyn Fn(())| work(), |()| Ok(()))
+}
+
+/// [`abandonable`], where the work may send values ahead of its result, each passed to `ahead`
+/// on the calling thread while the work goes on: the caller's own share of the call then runs
+/// beside the work instead of after it. An error from `ahead` is raised once the work is done
+/// or abandoned.
+pub fn abandonable_ahead<A: Send + 'static, T: Send + 'static>(
+    py: Python<'_>,
+    work: impl FnOnce(&dyn Fn(A)) -> Result<T, cheetah_core::Error> + Send + 'static,
+    mut ahead: impl FnMut(A) -> PyResult<()>,
+) -> PyResult<T> {
+    let (sender, messages) = mpsc::channel();
+    let messages = Mutex::new(messages);
     spawn(move || {
         // The caller may have gone on after an interrupt; nobody is left to tell.
-        let _ = done.send(work());
+        let send_ahead = |value: A| drop(sender.send(Message::Ahead(value)));
+        let result = work(&send_ahead);
+        let _ = sender.send(Message::Done(result));
     })?;
+    let mut raised: Option<PyErr> = None;
     loop {
-        match next(py, &outcome) {
-            Ok(result) => return result.map_err(to_py),
+        match next(py, &messages) {
+            Ok(Message::Done(result)) => return raised.map_or_else(|| result.map_err(to_py), Err),
+            Ok(Message::Ahead(value)) if raised.is_none() => raised = ahead(value).err(),
+            Ok(Message::Ahead(_)) => {}
             Err(RecvTimeoutError::Timeout) => py.check_signals()?,
             Err(RecvTimeoutError::Disconnected) => return Err(worker_died()),
         }
     }
 }
 
-/// What the work of [`stoppable`] sends its waiting caller.
-enum Message<T> {
-    Progress(ProgressEvent),
+/// What the work of [`abandonable_ahead`] or [`stoppable`] sends its waiting caller: values
+/// ahead of its result (a read's symbols, an update's progress), then the result.
+enum Message<A, T> {
+    Ahead(A),
     Done(Result<T, cheetah_core::Error>),
 }
 
@@ -58,7 +76,7 @@ pub fn stoppable<T: Send + 'static>(
     let progress: Option<ProgressFn> = on_progress.is_some().then(|| {
         let sender = sender.clone();
         Arc::new(move |event: &ProgressEvent| {
-            let _ = sender.send(Message::Progress(event.clone()));
+            let _ = sender.send(Message::Ahead(event.clone()));
         }) as ProgressFn
     });
     let flag = stop.clone();
@@ -74,7 +92,7 @@ pub fn stoppable<T: Send + 'static>(
                     None => result.map_err(to_py),
                 }
             }
-            Ok(Message::Progress(event)) => match &on_progress {
+            Ok(Message::Ahead(event)) => match &on_progress {
                 Some(callback) if raised.is_none() => callback.call1((event_dict(py, &event)?,)).err(),
                 _ => None,
             },

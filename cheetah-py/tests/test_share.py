@@ -69,6 +69,56 @@ print(json.dumps({"shared": df.attrs["cheetah"]["shared"], "mapped": mapped("clo
     assert volume["mapped"] and volume["mapped"][0].startswith(layer), volume
 
 
+def test_a_new_process_makes_its_symbol_level_while_the_read_runs(shared: Path) -> None:
+    script = r"""
+import json, sys
+import pandas as pd
+import cheetah
+from cheetah import _frames
+from cheetah._reads import Read
+config, cols = sys.argv[1], sys.argv[2].split(",")
+cache = cheetah.open(config)
+inner, reading, made = cache._inner, [False], []
+
+class Watched:
+    def __getattr__(self, name):
+        return getattr(inner, name)
+    def get(self, *args):
+        reading[0] = True
+        try:
+            return inner.get(*args)
+        finally:
+            reading[0] = False
+
+make = _frames.text_index
+def text_index(values, name):
+    if name == "symbol":
+        made.append(reading[0])
+    return make(values, name)
+_frames.text_index = text_index
+cache._inner = Watched()
+first = cache.get_data("2019-12-01", "2030-01-01", cols)
+second = cache.get_data("2020-01-15", "2020-02-10", cols)
+made_by_two = list(made)
+pd.testing.assert_frame_equal(first, cheetah.open(config, share=False).get_data("2019-12-01", "2030-01-01", cols))
+def refuse(symbols):
+    raise ValueError(f"refused {len(symbols)} symbols")
+try:
+    inner.get(Read.of("2020-01-15", "2020-02-10", cols), True, True, refuse)
+    raised = None
+except ValueError as e:
+    raised = str(e)
+print(json.dumps({"made": made_by_two, "shared": first.attrs["cheetah"]["shared"]["views"], "symbols": len(first.index.levels[1]),
+                  "raised": raised}))
+"""
+    out = subprocess.run([sys.executable, "-c", script, str(shared), ",".join(ALL)], capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["shared"] is True
+    # Made once, inside the first read's call; the frame and the second read found it made.
+    assert report["made"] == [True], report
+    assert report["raised"] == f"refused {report['symbols']} symbols", "an error of the caller's part is raised"
+
+
 SHAPES = [
     dict(start="2019-12-01", end="2030-01-01", cols=["close", "pe"]),
     dict(start="2019-12-01", end="2030-01-01", cols=["close", "pe", "f0"]),

@@ -1,10 +1,16 @@
 //! Reads: at the version a request names through the store, or from the shared layer alone
 //! while this reader has not opened its store.
 
+use std::sync::Arc;
+
+use arrow::array::StringArray;
+
 use super::Cache;
 use crate::error::{Error, QueryError, StoreError, VersionError};
 use crate::query::{self, Chunks, HotStore, PastStore, QueryResult, ReadRules, Reader, Request, Unopened};
+use crate::share::{LayerView, SharedLayer};
 use crate::store::Store;
+use crate::view::View;
 
 /// Whether the unknown field `name` is one of `gone`, the fields a past view lost: asked for
 /// as `table.field`, bare, or by an alias of it.
@@ -34,14 +40,8 @@ impl Cache {
     /// view at, and the layer holds every row the read needs. `None` when it cannot; then the
     /// store serves the read.
     fn without_store(&self, request: &Request) -> Result<Option<QueryResult>, Error> {
-        let Some(layer) = self.shared.as_ref().filter(|_| request.as_of.is_none() && !self.store.is_open()) else {
-            return Ok(None);
-        };
+        let Some((layer, view, generation)) = self.layer_alone(request) else { return Ok(None) };
         let path = &self.config.store.path;
-        let Some((view, generation)) = crate::store::head::announced(path).and_then(|head| layer.without_store(head))
-        else {
-            return Ok(None);
-        };
         let chunks = Unopened { path };
         let (rules, pool) = (&self.rules, &self.pool);
         let reader = Reader { view: &view, rules, chunks: &chunks, shared: Some((layer, &generation)), pool };
@@ -50,6 +50,36 @@ impl Cache {
             Err(QueryError::Store(StoreError::Unopened { .. })) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The shared layer with the view its generation saved, when it may serve `request` while
+    /// this reader has not opened the store: the latest version, and the store's head still the
+    /// version the view was saved at.
+    fn layer_alone(&self, request: &Request) -> Option<(&SharedLayer, Arc<View>, LayerView)> {
+        let layer = self.shared.as_ref().filter(|_| request.as_of.is_none() && !self.store.is_open())?;
+        let head = crate::store::head::announced(&self.config.store.path)?;
+        let (view, generation) = layer.without_store(head)?;
+        Some((layer, view, generation))
+    }
+
+    /// The `symbol` dictionary a read of `request` would most likely return, found without
+    /// reading: every symbol in text order, from the view the read would start from. `None` for
+    /// a read at a past version, or while no view is at hand without opening the store. A
+    /// caller may prepare what it makes of the dictionary while the read runs; a commit in
+    /// between may add a symbol, so the result's own dictionary is the one to trust.
+    pub fn symbols_ahead(&self, request: &Request) -> Option<StringArray> {
+        if request.as_of.is_some() {
+            return None;
+        }
+        if let Some((_, view, _)) = self.layer_alone(request) {
+            return Some(view.ranking.sorted.clone());
+        }
+        if !self.store.is_open() {
+            return None;
+        }
+        let follower = self.follower().ok()?;
+        let sorted = follower.view().ranking.sorted.clone();
+        Some(sorted)
     }
 
     /// Reads `request` wide: each field as a date × symbol matrix, equal to [`Cache::get`]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use arrow::array::Array;
+use arrow::array::{Array, AsArray, StringArray};
 use proptest::prelude::*;
 
 use crate::testing::{config, Market, DAYS, FIRST};
@@ -223,6 +223,40 @@ fn a_new_reader_reads_from_the_layer_alone_until_the_store_moves_on() {
     let headless = reader();
     equal(&headless, &request(0, DAYS + 5, &all, None, None, true));
     assert!(headless.store_is_open(), "without the store's head nothing says the layer is current");
+}
+
+#[test]
+fn the_symbols_ahead_of_a_read_are_the_dictionary_it_returns() {
+    let mut setup = setup(12, 5);
+    let config = setup.shared.config().clone();
+    let reader = || Cache::builder(config.clone()).open().unwrap();
+    let dictionary = |cache: &Cache, request: &Request| {
+        let read = cache.get(request).unwrap();
+        let symbol = read.batch.column_by_name("symbol").unwrap();
+        symbol.as_any_dictionary().values().as_any().downcast_ref::<StringArray>().unwrap().clone()
+    };
+    let all = [true; 6];
+    let whole = request(0, DAYS, &all, None, None, true);
+
+    // A new reader finds them in the layer's saved view, and the store stays closed.
+    let fresh = reader();
+    let ahead = fresh.symbols_ahead(&whole).expect("the layer's saved view");
+    assert!(!fresh.store_is_open(), "finding them opened nothing");
+    assert_eq!(ahead, dictionary(&fresh, &whole));
+    assert!(!fresh.store_is_open());
+    assert_eq!(ahead.len(), 12);
+
+    // A reader holding the store finds them in its view; so does one without a layer.
+    setup.market.commit(FIRST + DAYS);
+    let moved = reader();
+    assert_eq!(moved.symbols_ahead(&whole), None, "the layer is behind and the store unopened: none at hand");
+    let read = dictionary(&moved, &whole);
+    assert!(moved.store_is_open());
+    assert_eq!(moved.symbols_ahead(&whole), Some(read));
+    assert_eq!(setup.plain.symbols_ahead(&whole), Some(dictionary(&setup.plain, &whole)));
+
+    // A past version's dictionary is its own: nothing is offered ahead.
+    assert_eq!(moved.symbols_ahead(&whole.clone().as_of(crate::AsOf::Version(1))), None);
 }
 
 #[test]

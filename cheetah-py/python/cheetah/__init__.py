@@ -16,7 +16,7 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 # The extension's allocator (mimalloc) would ask the kernel for transparent huge pages. A process
 # faulting in fresh huge pages after the machine sat idle spends most of a large first read in
@@ -125,8 +125,14 @@ class Cache(Reads):
         """The config file this cache was opened from."""
         return os.fspath(self._inner.config_path)
 
-    def _get(self, read: Read, dictionary_dates: bool = False, nan_integers: bool = False) -> tuple[pa.Table, dict[str, Any]]:
-        table, covered, shared, lineage = self._inner.get(read, dictionary_dates, nan_integers)
+    def _get(
+        self,
+        read: Read,
+        dictionary_dates: bool = False,
+        nan_integers: bool = False,
+        symbols: Callable[[pa.Array], Any] | None = None,
+    ) -> tuple[pa.Table, dict[str, Any]]:
+        table, covered, shared, lineage = self._inner.get(read, dictionary_dates, nan_integers, symbols)
         for message in self._inner.take_share_warnings():
             warnings.warn(message, ShareWarning, stacklevel=4)
         info = read.info(covered, lineage)
@@ -134,11 +140,12 @@ class Cache(Reads):
         return table, info
 
     def _get_frame(self, read: Read, backend: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-        from ._frames import to_pandas
+        from ._frames import symbol_level_wanted, to_pandas
 
         # The numpy backend holds an integer with nulls as float64: asked for so, the shared
         # layer's published float64 copy becomes the column, not a copy per process.
-        table, info = self._get(read, dictionary_dates=True, nan_integers=backend == "numpy")
+        table, info = self._get(read, dictionary_dates=True, nan_integers=backend == "numpy",
+                                symbols=symbol_level_wanted())
         return to_pandas(table, backend), info
 
     def _panels(self, read: Read) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:

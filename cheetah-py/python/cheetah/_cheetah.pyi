@@ -2,7 +2,7 @@
 
 import datetime as _dt
 import os
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import pyarrow as pa
 
@@ -34,7 +34,11 @@ class Cache:
     def config_path(self) -> os.PathLike[str]: ...
     def identity(self) -> str: ...
     def get(
-        self, read: Read, dictionary_dates: bool = False, nan_integers: bool = False
+        self,
+        read: Read,
+        dictionary_dates: bool = False,
+        nan_integers: bool = False,
+        symbols: Optional[Callable[[pa.Array], Any]] = None,
     ) -> tuple[pa.Table, Optional[tuple[_dt.date, _dt.date]], Optional[tuple[int, int, bool]], Lineage]: ...
     def panel(
         self, read: Read

@@ -4,7 +4,7 @@ and fixed-width columns become writable numpy views of the table's buffers."""
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,13 @@ def _symbol_level(symbols: pa.Array) -> pd.Index:
     level = text_index(symbols, "symbol")
     _last_symbols = (key, symbols, level)
     return level
+
+
+def symbol_level_wanted() -> Callable[[pa.Array], Any] | None:
+    """What makes the `symbol` level ahead of a read, for the read to call while it runs, when
+    none is made yet: a process's first frame then makes its 5,000 strings while the read's
+    thread maps the columns, instead of after."""
+    return _symbol_level if _last_symbols is None else None
 
 
 def frame_of(columns: dict[str, Any], index: pd.Index) -> pd.DataFrame:
