@@ -27,8 +27,8 @@ pub fn abandonable<T: Send + 'static>(
 
 /// [`abandonable`], where the work may send values ahead of its result, each passed to `ahead`
 /// on the calling thread while the work goes on: the caller's own share of the call then runs
-/// beside the work instead of after it. An error from `ahead` is raised once the work is done
-/// or abandoned.
+/// beside the work instead of after it. An error from `ahead` (a `KeyboardInterrupt` raised in
+/// it, say) ends the call at once, as an interrupt does.
 pub fn abandonable_ahead<A: Send + 'static, T: Send + 'static>(
     py: Python<'_>,
     work: impl FnOnce(&dyn Fn(A)) -> Result<T, cheetah_core::Error> + Send + 'static,
@@ -37,17 +37,15 @@ pub fn abandonable_ahead<A: Send + 'static, T: Send + 'static>(
     let (sender, messages) = mpsc::channel();
     let messages = Mutex::new(messages);
     spawn(move || {
-        // The caller may have gone on after an interrupt; nobody is left to tell.
+        // The caller may have gone on; nobody is left to tell.
         let send_ahead = |value: A| drop(sender.send(Message::Ahead(value)));
         let result = work(&send_ahead);
         let _ = sender.send(Message::Done(result));
     })?;
-    let mut raised: Option<PyErr> = None;
     loop {
         match next(py, &messages) {
-            Ok(Message::Done(result)) => return raised.map_or_else(|| result.map_err(to_py), Err),
-            Ok(Message::Ahead(value)) if raised.is_none() => raised = ahead(value).err(),
-            Ok(Message::Ahead(_)) => {}
+            Ok(Message::Done(result)) => return result.map_err(to_py),
+            Ok(Message::Ahead(value)) => ahead(value)?,
             Err(RecvTimeoutError::Timeout) => py.check_signals()?,
             Err(RecvTimeoutError::Disconnected) => return Err(worker_died()),
         }
