@@ -1,8 +1,9 @@
 //! What travels: one fixed schema per read, and a read split into date-range parts.
 //!
-//! Dictionary codes are 16 bits wide below 32,767 values (as pandas keeps them), else 32, decided
-//! from the read's outline: the dates it covers and the symbols the store knows. So every part of
-//! a read, and the schema `GetFlightInfo` promised, are one schema whatever dates each part holds.
+//! Dictionary codes are as wide as pandas keeps them (dates 8 bits below 127 values; both 16 below
+//! 32,767, else 32), decided from the read's outline: the dates it covers and the symbols the
+//! store knows. So every part of a read, and the schema `GetFlightInfo` promised, are one schema
+//! whatever dates each part holds.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
-use cheetah_core::Outline;
+use cheetah_core::{DateLayout, Outline};
 use chrono::NaiveDate;
 
 use crate::ticket::Dates;
@@ -18,19 +19,19 @@ use crate::ticket::Dates;
 /// The schema every part of a read travels in.
 pub fn schema(outline: &Outline, dates: Dates) -> SchemaRef {
     let date = match dates {
-        Dates::Dictionary => dictionary(outline.dates.len(), DataType::Date32),
+        Dates::Dictionary => DateLayout::Dictionary.date_type(outline.dates.len()),
         Dates::Date32 => DataType::Date32,
     };
     let mut fields =
-        vec![Field::new("date", date, false), Field::new("symbol", dictionary(outline.symbols, DataType::Utf8), false)];
+        vec![Field::new("date", date, false), Field::new("symbol", symbol_dictionary(outline.symbols), false)];
     fields.extend(outline.fields.iter().map(|(name, dtype)| Field::new(name, dtype.clone(), true)));
     Arc::new(Schema::new(fields))
 }
 
-/// A dictionary of at most `levels` values, with the narrowest codes pandas keeps for it.
-fn dictionary(levels: usize, values: DataType) -> DataType {
+/// A dictionary of at most `levels` symbols, 16 or 32 bits wide as a read's symbol codes are.
+fn symbol_dictionary(levels: usize) -> DataType {
     let key = if levels < i16::MAX as usize { DataType::Int16 } else { DataType::Int32 };
-    DataType::Dictionary(Box::new(key), Box::new(values))
+    DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8))
 }
 
 /// `batch` in `schema`: dictionary codes of the schema's width (the store's symbols may have
@@ -171,13 +172,20 @@ mod tests {
 
     #[test]
     fn codes_take_the_width_of_the_wire_schema() {
-        use arrow::array::{Date32Array, DictionaryArray, Float64Array, Int16Array, Int64Array, StringArray};
+        use arrow::array::{
+            Date32Array, DictionaryArray, Float64Array, Int16Array, Int64Array, Int8Array, StringArray,
+        };
+        let key = |schema: &SchemaRef, i: usize| match schema.field(i).data_type() {
+            DataType::Dictionary(k, _) => (**k).clone(),
+            other => panic!("{other} is no dictionary"),
+        };
         let mut o = outline(1, 2);
         let narrow = schema(&o, Dates::Dictionary);
-        assert!(matches!(narrow.field(1).data_type(), DataType::Dictionary(k, _) if **k == DataType::Int16));
+        assert_eq!((key(&narrow, 0), key(&narrow, 1)), (DataType::Int8, DataType::Int16));
+        assert_eq!(key(&schema(&outline(127, 2), Dates::Dictionary), 0), DataType::Int16, "pandas' widths");
         o.symbols = 40_000;
         let schema = schema(&o, Dates::Dictionary);
-        let dates = DictionaryArray::new(Int16Array::from(vec![0, 0]), Arc::new(Date32Array::from(vec![18262])));
+        let dates = DictionaryArray::new(Int8Array::from(vec![0, 0]), Arc::new(Date32Array::from(vec![18262])));
         let symbols = DictionaryArray::new(Int16Array::from(vec![0, 1]), Arc::new(StringArray::from(vec!["A", "B"])));
         let local = RecordBatch::try_from_iter([
             ("date", Arc::new(dates) as ArrayRef),

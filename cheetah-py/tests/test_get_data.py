@@ -204,6 +204,16 @@ def test_pandas_keeps_codes_of_the_type_cheetah_builds(levels):
     assert np.shares_memory(index.codes[0], codes), "pandas would have converted them: a copy per read"
 
 
+def test_a_frame_takes_the_date_codes_cheetah_built(cache):
+    # 40 dates: pandas keeps their codes as int8, which Cheetah builds them as. (Symbol codes are
+    # 16 bits at least, as the shared layer's, so this market's 45 symbols' are narrowed.)
+    read = cheetah._reads.Read.of(DAYS[0], DAYS[-1], ["close", "pe"])
+    table, _ = cache._get(read, dictionary_dates=True, nan_integers=True)
+    frame = _frames.to_pandas(table, "numpy")
+    codes = _frames._values(table.column("date").chunk(0).indices)
+    assert codes.dtype == np.int8 and np.shares_memory(frame.index.codes[0], codes), "a copy per read"
+
+
 def test_arrow_and_polars(cache):
     table = cache.get_arrow(DAYS[0], DAYS[3], ["close", "pe"])
     assert table.column_names == ["date", "symbol", "close", "pe"]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
 use arrow_flight::{Action, FlightClient, FlightDescriptor, FlightInfo, Ticket};
-use cheetah_core::{Cache, Config, Request};
+use cheetah_core::{Cache, Config, DateLayout, Request};
 use futures::{StreamExt, TryStreamExt};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use tonic::Code;
@@ -114,7 +114,12 @@ fn remote_reads_equal_local_ones_and_bad_calls_get_clear_statuses() {
         let (info, batch) = read_flight(&mut client, ticket(&FIELDS, "")).await.expect("read");
         let want = harness::read_all(&cache, &FIELDS);
         assert_eq!(plain(&batch), plain(&want.batch));
-        assert!(matches!(batch.column(0).data_type(), DataType::Dictionary(k, _) if **k == DataType::Int16), "date travels as a dictionary");
+        // Dates travel as a dictionary, its codes as wide as a local read's (pandas' widths).
+        let (start, end) = ("2000-01-01".parse().expect("date"), "2100-01-01".parse().expect("date"));
+        let every_day = Request::new(start, end, FIELDS.iter().map(|f| f.to_string()).collect());
+        let local_dates = cache.get(&every_day.dates(DateLayout::Dictionary)).expect("read").batch;
+        assert!(matches!(batch.column(0).data_type(), DataType::Dictionary(..)), "date travels as a dictionary");
+        assert_eq!(batch.column(0).data_type(), local_dates.column(0).data_type());
         assert!(matches!(batch.column(1).data_type(), DataType::Dictionary(k, v) if **k == DataType::Int16 && **v == DataType::Utf8));
         assert_eq!(info.endpoint.len(), 1, "a small read is one endpoint");
         // Endpoints tile the dates: a symbol filter and date32 dates, through the same path.

@@ -10,13 +10,14 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Date32Array, DictionaryArray, Int16Array, Int32Array, PrimitiveArray};
 use arrow::buffer::BooleanBuffer;
-use arrow::compute::{concat, filter};
-use arrow::datatypes::{Int16Type, Int32Type};
+use arrow::compute::{cast_with_options, concat, filter, CastOptions};
+use arrow::datatypes::{ArrowDictionaryKeyType, ArrowPrimitiveType, DataType, Int16Type, Int32Type, Int8Type};
 
 use super::assemble::DateLayout;
 use super::membership::Membership;
 use super::plan::Plan;
 use super::{Columns, IntegerNulls, Request, SharedUse};
+use crate::codes::Width;
 use crate::error::LayerError;
 use crate::share::{asof_tables, Codes, LayerView, MappedSegment};
 use crate::store::symbols::SymbolDictionary;
@@ -257,14 +258,23 @@ fn layer_part(
     let symbols = unsafe { dictionary(symbols, &view.ranking) };
     let views = keep.is_none() && old_ranking.is_none() && g.maps(segment, &choice.fields, lo, n);
     // The segment's date codes count its days with rows from its first; they are the result's
-    // when the served rows start at its first such day and none is dropped.
+    // when the served rows start at its first such day and none is dropped. They are 16 or 32
+    // bits wide: fewer dates than that width counts take them narrowed, a copy.
     let first_ordinal = segment.days[..choice.days.start].iter().filter(|&&(_, n)| n > 0).count();
-    let same_width = narrow(rows_per_day.len()) == (segment.date_width == 2);
-    let dates = (keep.is_none() && first_ordinal == 0 && same_width)
+    let width = Width::of_dates(rows_per_day.len()).arrow();
+    let dates = (keep.is_none() && first_ordinal == 0)
         .then(|| g.codes(segment, Codes::Dates, lo, n))
         .transpose()?
+        .map(|codes| {
+            if codes.data_type() == &width {
+                return Ok(codes);
+            }
+            cast_with_options(&codes, &width, &CastOptions { safe: false, ..Default::default() })
+                .map_err(|e| LayerError::damaged("a segment's date codes", e))
+        })
+        .transpose()?
         // SAFETY: the generation checked them to be the ordinals of the served days, from the
-        // first.
+        // first, and a narrowing cast that fits keeps them.
         .map(|codes| unsafe { date_dictionary(codes, rows_per_day.iter().map(|&(d, _)| d).collect()) });
     Ok(LayerPart { symbols, fields, rows_per_day, dates, views })
 }
@@ -336,9 +346,10 @@ pub(crate) fn recode(codes: &ArrayRef, old: &SymbolRanking, new: &SymbolRanking)
 
 /// Code `i`; a negative one (only a damaged file has one) indexes nothing.
 fn code_at(codes: &ArrayRef, i: usize) -> usize {
-    let code = match codes.as_primitive_opt::<Int16Type>() {
-        Some(c) => i32::from(c.value(i)),
-        None => codes.as_primitive::<Int32Type>().value(i),
+    let code = match codes.data_type() {
+        DataType::Int8 => i32::from(codes.as_primitive::<Int8Type>().value(i)),
+        DataType::Int16 => i32::from(codes.as_primitive::<Int16Type>().value(i)),
+        _ => codes.as_primitive::<Int32Type>().value(i),
     };
     usize::try_from(code).unwrap_or(usize::MAX)
 }
@@ -352,9 +363,10 @@ pub(crate) fn dictionary_keys(column: &ArrayRef) -> ArrayRef {
     arrow::array::make_array(column.as_any_dictionary().keys().to_data())
 }
 
-/// Whether codes into `levels` values are 16 bits wide, as the assembler writes them.
+/// Whether symbol codes into `levels` symbols, or a segment's date codes into as many dates, are
+/// 16 bits wide (else 32).
 pub(crate) fn narrow(levels: usize) -> bool {
-    levels < i16::MAX as usize
+    Width::of_symbols(levels) == Width::I16
 }
 
 /// The `symbol` column of ranks `keys` into the reader's ranked symbols.
@@ -373,10 +385,19 @@ unsafe fn dictionary(keys: ArrayRef, ranking: &SymbolRanking) -> ArrayRef {
 /// The codes have no nulls and each is in `0..values.len()`.
 unsafe fn keyed(codes: ArrayRef, values: ArrayRef) -> ArrayRef {
     debug_assert!(codes.null_count() == 0 && (0..codes.len()).all(|i| code_at(&codes, i) < values.len()));
+    /// # Safety
+    /// As [`keyed`], with codes of type `K`.
+    unsafe fn typed<K: ArrowDictionaryKeyType>(codes: &ArrayRef, values: ArrayRef) -> ArrayRef {
+        // SAFETY: as the caller promises.
+        Arc::new(unsafe { DictionaryArray::new_unchecked(codes.as_primitive::<K>().clone(), values) })
+    }
     // SAFETY: as the caller promises.
-    match codes.as_primitive_opt::<Int16Type>() {
-        Some(k) => Arc::new(unsafe { DictionaryArray::new_unchecked(k.clone(), values) }),
-        None => Arc::new(unsafe { DictionaryArray::new_unchecked(codes.as_primitive::<Int32Type>().clone(), values) }),
+    unsafe {
+        match codes.data_type() {
+            DataType::Int8 => typed::<Int8Type>(&codes, values),
+            DataType::Int16 => typed::<Int16Type>(&codes, values),
+            _ => typed::<Int32Type>(&codes, values),
+        }
     }
 }
 
@@ -400,18 +421,21 @@ pub(crate) fn dates_column(rows_per_day: &[(Day, usize)], layout: DateLayout) ->
         }
         DateLayout::Dictionary => {
             let levels: Vec<Day> = rows_per_day.iter().map(|&(d, _)| d).collect();
-            let codes: ArrayRef = if narrow(levels.len()) {
+            fn ordinals<T: ArrowPrimitiveType>(rows_per_day: &[(Day, usize)], total: usize) -> ArrayRef
+            where
+                T::Native: TryFrom<usize>,
+            {
                 let mut codes = Vec::with_capacity(total);
                 for (ordinal, &(_, n)) in rows_per_day.iter().enumerate() {
-                    codes.extend(std::iter::repeat_n(ordinal as i16, n));
+                    let ordinal = T::Native::try_from(ordinal).ok().expect("the width holds every ordinal");
+                    codes.extend(std::iter::repeat_n(ordinal, n));
                 }
-                Arc::new(PrimitiveArray::<Int16Type>::from(codes))
-            } else {
-                let mut codes = Vec::with_capacity(total);
-                for (ordinal, &(_, n)) in rows_per_day.iter().enumerate() {
-                    codes.extend(std::iter::repeat_n(ordinal as i32, n));
-                }
-                Arc::new(PrimitiveArray::<Int32Type>::from(codes))
+                Arc::new(PrimitiveArray::<T>::from_iter_values(codes))
+            }
+            let codes = match Width::of_dates(levels.len()) {
+                Width::I8 => ordinals::<Int8Type>(rows_per_day, total),
+                Width::I16 => ordinals::<Int16Type>(rows_per_day, total),
+                Width::I32 => ordinals::<Int32Type>(rows_per_day, total),
             };
             // SAFETY: each code is the ordinal of its day, counted above.
             unsafe { date_dictionary(codes, levels) }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use arrow::array::{
     make_array, new_empty_array, Array, ArrayData, ArrayRef, BooleanBufferBuilder, DictionaryArray, PrimitiveArray,
 };
-use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::buffer::{Buffer, NullBuffer, ScalarBuffer};
 use arrow::compute::concat;
-use arrow::datatypes::{Date32Type, Int16Type, Int32Type};
+use arrow::datatypes::{ArrowDictionaryKeyType, Date32Type, Int16Type, Int32Type, Int8Type};
 
 use super::DayPart;
-use crate::codes;
+use crate::codes::{self, Width};
 use crate::query::pool::{Lease, OutputPool};
 use crate::types::ValueType;
 
@@ -39,57 +39,71 @@ pub(super) struct DayOut<'a> {
     pub(super) fields: Vec<FieldSlice<'a>>,
 }
 
-/// A buffer of per-row integers, 16 or 32 bits wide: dictionary codes, or dates.
+/// A buffer of per-row integers, 8, 16 or 32 bits wide: dictionary codes, or dates.
 pub(super) struct Codes {
     lease: Lease,
-    narrow: bool,
+    width: Width,
     rows: usize,
 }
 
 impl Codes {
-    /// Codes into a dictionary of `levels` values, 16 bits wide where pandas keeps 16-bit codes
-    /// (below `i16::MAX` levels; it would narrow smaller ones further, copying only those).
-    pub(super) fn new(levels: usize, rows: usize, pool: &OutputPool) -> Self {
-        let narrow = levels < i16::MAX as usize;
-        Self { lease: pool.take(rows * if narrow { 2 } else { 4 }), narrow, rows }
+    /// Codes into a dictionary of `levels` values, as wide as [`Width::of_symbols`] says.
+    pub(super) fn symbols(levels: usize, rows: usize, pool: &OutputPool) -> Self {
+        Self::of(Width::of_symbols(levels), rows, pool)
     }
 
+    /// Codes into `levels` dates, as wide as [`Width::of_dates`] says.
+    pub(super) fn dates(levels: usize, rows: usize, pool: &OutputPool) -> Self {
+        Self::of(Width::of_dates(levels), rows, pool)
+    }
+
+    /// Dates themselves, as Date32.
     pub(super) fn wide(rows: usize, pool: &OutputPool) -> Self {
-        Self { lease: pool.take(rows * 4), narrow: false, rows }
+        Self::of(Width::I32, rows, pool)
+    }
+
+    fn of(width: Width, rows: usize, pool: &OutputPool) -> Self {
+        Self { lease: pool.take(rows * width.bytes()), width, rows }
     }
 
     pub(super) fn slice(&mut self) -> CodeSlice<'_> {
-        if self.narrow {
-            CodeSlice::Narrow(self.lease.typed_mut::<i16>())
-        } else {
-            CodeSlice::Wide(self.lease.typed_mut::<i32>())
+        match self.width {
+            Width::I8 => CodeSlice::Tiny(self.lease.typed_mut::<i8>()),
+            Width::I16 => CodeSlice::Narrow(self.lease.typed_mut::<i16>()),
+            Width::I32 => CodeSlice::Wide(self.lease.typed_mut::<i32>()),
         }
     }
 
     pub(super) fn into_dictionary(self, values: ArrayRef) -> ArrayRef {
-        let buffer = self.lease.into_buffer();
-        let levels = values.len();
-        if self.narrow {
-            let keys = PrimitiveArray::<Int16Type>::new(ScalarBuffer::new(buffer, 0, self.rows), None);
-            assert!(codes::i16_below(keys.values(), levels), "codes index the values");
+        /// The keys as a dictionary into `values`, once `below` proved each indexes them.
+        fn keyed<K: ArrowDictionaryKeyType>(
+            buffer: Buffer,
+            rows: usize,
+            values: ArrayRef,
+            below: fn(&[K::Native], usize) -> bool,
+        ) -> ArrayRef {
+            let keys = PrimitiveArray::<K>::new(ScalarBuffer::new(buffer, 0, rows), None);
+            assert!(below(keys.values(), values.len()), "codes index the values");
             // SAFETY: every key was just checked to index `values`, and none is null.
             Arc::new(unsafe { DictionaryArray::new_unchecked(keys, values) })
-        } else {
-            let keys = PrimitiveArray::<Int32Type>::new(ScalarBuffer::new(buffer, 0, self.rows), None);
-            assert!(codes::i32_below(keys.values(), levels), "codes index the values");
-            // SAFETY: as above.
-            Arc::new(unsafe { DictionaryArray::new_unchecked(keys, values) })
+        }
+        let buffer = self.lease.into_buffer();
+        match self.width {
+            Width::I8 => keyed::<Int8Type>(buffer, self.rows, values, codes::i8_below),
+            Width::I16 => keyed::<Int16Type>(buffer, self.rows, values, codes::i16_below),
+            Width::I32 => keyed::<Int32Type>(buffer, self.rows, values, codes::i32_below),
         }
     }
 
     pub(super) fn into_dates(self) -> ArrayRef {
-        debug_assert!(!self.narrow);
+        debug_assert_eq!(self.width, Width::I32);
         Arc::new(PrimitiveArray::<Date32Type>::new(ScalarBuffer::new(self.lease.into_buffer(), 0, self.rows), None))
     }
 }
 
 /// Part of a [`Codes`] buffer.
 pub(super) enum CodeSlice<'a> {
+    Tiny(&'a mut [i8]),
     Narrow(&'a mut [i16]),
     Wide(&'a mut [i32]),
 }
@@ -97,6 +111,7 @@ pub(super) enum CodeSlice<'a> {
 impl<'a> CodeSlice<'a> {
     pub(super) fn len(&self) -> usize {
         match self {
+            CodeSlice::Tiny(s) => s.len(),
             CodeSlice::Narrow(s) => s.len(),
             CodeSlice::Wide(s) => s.len(),
         }
@@ -104,23 +119,22 @@ impl<'a> CodeSlice<'a> {
 
     /// Splits off the first `n` values.
     pub(super) fn take(&mut self, n: usize) -> CodeSlice<'a> {
+        fn split<'a, T>(s: &mut &'a mut [T], n: usize) -> &'a mut [T] {
+            let (head, tail) = std::mem::take(s).split_at_mut(n);
+            *s = tail;
+            head
+        }
         match self {
-            CodeSlice::Narrow(s) => {
-                let (head, tail) = std::mem::take(s).split_at_mut(n);
-                *s = tail;
-                CodeSlice::Narrow(head)
-            }
-            CodeSlice::Wide(s) => {
-                let (head, tail) = std::mem::take(s).split_at_mut(n);
-                *s = tail;
-                CodeSlice::Wide(head)
-            }
+            CodeSlice::Tiny(s) => CodeSlice::Tiny(split(s, n)),
+            CodeSlice::Narrow(s) => CodeSlice::Narrow(split(s, n)),
+            CodeSlice::Wide(s) => CodeSlice::Wide(split(s, n)),
         }
     }
 
-    /// Sets row `j`; a narrow buffer holds codes of fewer than `i16::MAX` levels, so `value` fits.
+    /// Sets row `j`; the buffer is as wide as its levels need, so `value` fits.
     pub(super) fn set(&mut self, j: usize, value: i32) {
         match self {
+            CodeSlice::Tiny(s) => s[j] = value as i8,
             CodeSlice::Narrow(s) => s[j] = value as i16,
             CodeSlice::Wide(s) => s[j] = value,
         }
@@ -128,6 +142,7 @@ impl<'a> CodeSlice<'a> {
 
     pub(super) fn fill(&mut self, value: i32) {
         match self {
+            CodeSlice::Tiny(s) => s.fill(value as i8),
             CodeSlice::Narrow(s) => s.fill(value as i16),
             CodeSlice::Wide(s) => s.fill(value),
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanBufferBuilder, Date32Array};
 use arrow::buffer::BooleanBuffer;
+use arrow::datatypes::DataType;
 use rayon::prelude::*;
 
 use self::buffers::{Codes, DayOut, FieldRest, FieldSlice, Output};
@@ -17,6 +18,7 @@ use self::scatter::{fill_null, fill_unset, scatter, take_day};
 pub use self::wide::assemble_wide;
 use super::membership::Membership;
 use super::pool::OutputPool;
+use crate::codes::Width;
 use crate::types::{Day, ValueType};
 use crate::view::SymbolRanking;
 
@@ -61,8 +63,20 @@ pub enum DateLayout {
     #[default]
     Date32,
     /// Dictionary-encoded: a code per row into the dates that have rows, the shape of a pandas
-    /// MultiIndex level.
+    /// MultiIndex level, its codes as wide as pandas keeps them.
     Dictionary,
+}
+
+impl DateLayout {
+    /// The type of the `date` column of a read with `days` dates that have rows.
+    pub fn date_type(self, days: usize) -> DataType {
+        match self {
+            DateLayout::Date32 => DataType::Date32,
+            DateLayout::Dictionary => {
+                DataType::Dictionary(Box::new(Width::of_dates(days).arrow()), Box::new(DataType::Date32))
+            }
+        }
+    }
 }
 
 /// The assembled columns: `date`, `symbol` codes into [`SymbolRanking::sorted`], the fields, and
@@ -96,7 +110,7 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
     let days_with_rows: Vec<Day> = inputs.days.iter().zip(&counts).filter(|(_, &n)| n > 0).map(|(&d, _)| d).collect();
     let mut dates = match inputs.dates {
         DateLayout::Date32 => Codes::wide(total, pool),
-        DateLayout::Dictionary => Codes::new(days_with_rows.len(), total, pool),
+        DateLayout::Dictionary => Codes::dates(days_with_rows.len(), total, pool),
     };
     // The value each date's rows carry in the `date` buffer: the date, or its dictionary code.
     let mut ordinal = 0;
@@ -112,7 +126,7 @@ pub fn assemble(inputs: &Inputs<'_>, pool: &OutputPool) -> Assembled {
             }
         })
         .collect();
-    let mut codes = Codes::new(inputs.ranking.rank.len(), total, pool);
+    let mut codes = Codes::symbols(inputs.ranking.rank.len(), total, pool);
     let mut outputs: Vec<Output> = inputs.fields.iter().map(|(_, dtype, _)| Output::new(*dtype, total, pool)).collect();
 
     // Disjoint per-date slices of every buffer.

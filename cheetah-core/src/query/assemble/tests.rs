@@ -159,8 +159,42 @@ fn codes_widen_past_32768_symbols() {
     let text = cast(&out.symbols, &DataType::Utf8).unwrap();
     assert_eq!(text.as_string::<i32>().iter().collect::<Vec<_>>(), [Some("S00003"), Some("S39999")]);
     let dates = out.dates.as_any_dictionary();
-    assert_eq!(dates.keys().to_data().buffers()[0].typed_data::<i16>(), [0, 0]);
+    assert_eq!(dates.keys().to_data().buffers()[0].typed_data::<i8>(), [0, 0]);
     assert_eq!(dates.values().as_primitive::<arrow::datatypes::Date32Type>().values(), &[7]);
+}
+
+#[test]
+fn date_codes_are_as_wide_as_pandas_keeps_them() {
+    let names: Vec<String> = ["B", "A"].map(String::from).to_vec();
+    let ranking = SymbolRanking::new(&symbols(&names));
+    // pandas keeps the codes of a level of fewer than 127 values as int8, else int16.
+    for (n_days, key) in [(126, DataType::Int8), (127, DataType::Int16)] {
+        // A day without rows between every two: codes count only the days with rows.
+        let table: Table = (0..2 * n_days)
+            .map(|d| if d % 2 == 0 { BTreeMap::from([(0, Some(d)), (1, None)]) } else { BTreeMap::new() })
+            .collect();
+        let (keys, [column, _, _]) = chunks(&table);
+        let days: Vec<Day> = (0..2 * n_days as Day).collect();
+        let inputs = Inputs {
+            days: &days,
+            tables: vec![keys],
+            row_tables: vec![0],
+            fields: vec![(0, ValueType::Int64, column)],
+            symbols: None,
+            universe: None,
+            ranking: &ranking,
+            dates: DateLayout::Dictionary,
+            presence: false,
+        };
+        let out = assemble(&inputs, &OutputPool::new(0));
+        assert_eq!(out.dates.data_type(), &DateLayout::Dictionary.date_type(n_days as usize));
+        assert_eq!(out.dates.data_type(), &DataType::Dictionary(Box::new(key), Box::new(DataType::Date32)));
+        let codes = cast(out.dates.as_any_dictionary().keys(), &DataType::Int32).unwrap();
+        let expected: Vec<i32> = (0..n_days).flat_map(|d| [d as i32; 2]).collect();
+        assert_eq!(codes.as_primitive::<arrow::datatypes::Int32Type>().values(), &expected[..]);
+        let dated = cast(&out.dates, &DataType::Date32).unwrap();
+        assert_eq!(dated.as_primitive::<arrow::datatypes::Date32Type>().value(2 * 125 + 1), 2 * 125);
+    }
 }
 
 #[test]
