@@ -137,24 +137,29 @@ proptest! {
     }
 }
 
-#[test]
-fn codes_widen_past_32768_symbols() {
-    let names: Vec<String> = (0..40_000).map(|i| format!("S{i:05}")).collect();
-    let ranking = SymbolRanking::new(&symbols(&names));
-    let table: Table = vec![BTreeMap::from([(3, Some(1)), (39_999, Some(2))])];
-    let (keys, [column, _, _]) = chunks(&table);
+/// `table` over `days` assembled alone, its values as one Int64 field, dates as a dictionary.
+fn assemble_one(days: &[Day], table: &Table, ranking: &SymbolRanking) -> Assembled {
+    let (keys, [column, _, _]) = chunks(table);
     let inputs = Inputs {
-        days: &[7],
+        days,
         tables: vec![keys],
         row_tables: vec![0],
         fields: vec![(0, ValueType::Int64, column)],
         symbols: None,
         universe: None,
-        ranking: &ranking,
+        ranking,
         dates: DateLayout::Dictionary,
         presence: false,
     };
-    let out = assemble(&inputs, &OutputPool::new(0));
+    assemble(&inputs, &OutputPool::new(0))
+}
+
+#[test]
+fn codes_widen_past_32768_symbols() {
+    let names: Vec<String> = (0..40_000).map(|i| format!("S{i:05}")).collect();
+    let ranking = SymbolRanking::new(&symbols(&names));
+    let table: Table = vec![BTreeMap::from([(3, Some(1)), (39_999, Some(2))])];
+    let out = assemble_one(&[7], &table, &ranking);
     assert_eq!(out.symbols.data_type(), &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)));
     let text = cast(&out.symbols, &DataType::Utf8).unwrap();
     assert_eq!(text.as_string::<i32>().iter().collect::<Vec<_>>(), [Some("S00003"), Some("S39999")]);
@@ -173,20 +178,8 @@ fn date_codes_are_as_wide_as_pandas_keeps_them() {
         let table: Table = (0..2 * n_days)
             .map(|d| if d % 2 == 0 { BTreeMap::from([(0, Some(d)), (1, None)]) } else { BTreeMap::new() })
             .collect();
-        let (keys, [column, _, _]) = chunks(&table);
         let days: Vec<Day> = (0..2 * n_days as Day).collect();
-        let inputs = Inputs {
-            days: &days,
-            tables: vec![keys],
-            row_tables: vec![0],
-            fields: vec![(0, ValueType::Int64, column)],
-            symbols: None,
-            universe: None,
-            ranking: &ranking,
-            dates: DateLayout::Dictionary,
-            presence: false,
-        };
-        let out = assemble(&inputs, &OutputPool::new(0));
+        let out = assemble_one(&days, &table, &ranking);
         assert_eq!(out.dates.data_type(), &DateLayout::Dictionary.date_type(n_days as usize));
         assert_eq!(out.dates.data_type(), &DataType::Dictionary(Box::new(key), Box::new(DataType::Date32)));
         let codes = cast(out.dates.as_any_dictionary().keys(), &DataType::Int32).unwrap();
