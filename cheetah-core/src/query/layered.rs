@@ -430,7 +430,7 @@ pub(crate) fn dates_column(rows_per_day: &[(Day, usize)], layout: DateLayout) ->
                     let ordinal = T::Native::try_from(ordinal).ok().expect("the width holds every ordinal");
                     codes.extend(std::iter::repeat_n(ordinal, n));
                 }
-                Arc::new(PrimitiveArray::<T>::from_iter_values(codes))
+                Arc::new(PrimitiveArray::<T>::new(codes.into(), None))
             }
             let codes = match Width::of_dates(levels.len()) {
                 Width::I8 => ordinals::<Int8Type>(rows_per_day, total),

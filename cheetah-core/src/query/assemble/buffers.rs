@@ -47,7 +47,7 @@ pub(super) struct Codes {
 }
 
 impl Codes {
-    /// Codes into a dictionary of `levels` values, as wide as [`Width::of_symbols`] says.
+    /// Codes into `levels` symbols, as wide as [`Width::of_symbols`] says.
     pub(super) fn symbols(levels: usize, rows: usize, pool: &OutputPool) -> Self {
         Self::of(Width::of_symbols(levels), rows, pool)
     }
