@@ -69,7 +69,7 @@ pub use error::{
 };
 pub use local::{is_table_name, WriteReport};
 pub use quality::{Check, Flag, Metric, QualityReport, TableQuality};
-pub use query::{Adjust, AsOf, DateLayout, IntegerNulls, Outline, Panel, QueryResult, Request, SharedUse};
+pub use query::{symbol_type, Adjust, AsOf, DateLayout, IntegerNulls, Outline, Panel, QueryResult, Request, SharedUse};
 pub use share::{PublishReport, SegmentReport, SegmentStatus, ShareStatus, LAYER_FORMAT_VERSION};
 pub use status::{FieldStatus, Status, TableStatus, VersionStatus};
 pub use store::snapshots::Snapshot;

@@ -11,7 +11,7 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
-use cheetah_core::{DateLayout, Outline};
+use cheetah_core::{symbol_type, DateLayout, Outline};
 use chrono::NaiveDate;
 
 use crate::ticket::Dates;
@@ -22,16 +22,9 @@ pub fn schema(outline: &Outline, dates: Dates) -> SchemaRef {
         Dates::Dictionary => DateLayout::Dictionary.date_type(outline.dates.len()),
         Dates::Date32 => DataType::Date32,
     };
-    let mut fields =
-        vec![Field::new("date", date, false), Field::new("symbol", symbol_dictionary(outline.symbols), false)];
+    let mut fields = vec![Field::new("date", date, false), Field::new("symbol", symbol_type(outline.symbols), false)];
     fields.extend(outline.fields.iter().map(|(name, dtype)| Field::new(name, dtype.clone(), true)));
     Arc::new(Schema::new(fields))
-}
-
-/// A dictionary of at most `levels` symbols, 16 or 32 bits wide as a read's symbol codes are.
-fn symbol_dictionary(levels: usize) -> DataType {
-    let key = if levels < i16::MAX as usize { DataType::Int16 } else { DataType::Int32 };
-    DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8))
 }
 
 /// `batch` in `schema`: dictionary codes of the schema's width (the store's symbols may have

@@ -36,7 +36,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use self::adjust::Adjust;
 pub(crate) use self::assemble::Assembled;
-pub use self::assemble::DateLayout;
+pub use self::assemble::{symbol_type, DateLayout};
 pub(crate) use self::fetch::{ChunkSource, HotStore, Unopened};
 pub(crate) use self::layered::{dictionary_keys, narrow, ranking_of_first, recode};
 pub use self::outline::Outline;

@@ -79,6 +79,11 @@ impl DateLayout {
     }
 }
 
+/// The type of the `symbol` column of a read whose codes index `symbols` symbols.
+pub fn symbol_type(symbols: usize) -> DataType {
+    DataType::Dictionary(Box::new(Width::of_symbols(symbols).arrow()), Box::new(DataType::Utf8))
+}
+
 /// The assembled columns: `date`, `symbol` codes into [`SymbolRanking::sorted`], the fields, and
 /// rows per date.
 pub struct Assembled {
