@@ -136,6 +136,26 @@ print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru
 """
 
 
+#: Free memory this VM's balloon driver has handed back to its host since boot, in KiB (free page
+#: reporting), where its kernel counts it.
+REPORTED_KIB = Path("/sys/module/page_reporting/parameters/reported_kib")
+
+
+def host_reclaimed() -> int | None:
+    """Bytes of free memory this VM has handed back to its host since boot; `None` where the
+    kernel does not count them. Memory handed back costs the next process to touch it a fault
+    in the host as well as its own."""
+    try:
+        return int(REPORTED_KIB.read_text()) * 1024
+    except (OSError, ValueError):
+        return None
+
+
+def reclaimed_between(before: int | None, after: int | None) -> str:
+    """The free memory handed to the host between two readings of `host_reclaimed`, as text."""
+    return "not counted by this kernel" if before is None or after is None else fmt_bytes(after - before)
+
+
 def fresh_memory(size: int = 1 << 30, quiet: float = 5.0) -> str:
     """What the machine charges for memory no process has just freed: a new process touching
     `size` bytes after `quiet` seconds without one, then the next, which is given the pages the
@@ -147,10 +167,12 @@ def fresh_memory(size: int = 1 << 30, quiet: float = 5.0) -> str:
         wall, kernel = map(float, out.stdout.split())
         return wall, kernel
 
+    before = host_reclaimed()
     time.sleep(quiet)
     (first, first_kernel), (then, then_kernel) = touch(), touch()
     return (f"{fmt_seconds(first)} (kernel {fmt_seconds(first_kernel)}), then {fmt_seconds(then)} "
-            f"(kernel {fmt_seconds(then_kernel)}): {first / then:.2f}x")
+            f"(kernel {fmt_seconds(then_kernel)}): {first / then:.2f}x; handed to the host meanwhile: "
+            f"{reclaimed_between(before, host_reclaimed())}")
 
 
 def _cpu_ticks() -> tuple[int, dict[int, tuple[str, int]]]:

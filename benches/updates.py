@@ -16,7 +16,8 @@ from typing import Callable
 
 import market
 from configs import odbc_string, write_config
-from measure import ROOT, TOUCH, beside, cheetah_bin, cold_runs, fmt_bytes, fmt_seconds, fresh_memory, timed_child
+from measure import (ROOT, TOUCH, beside, cheetah_bin, cold_runs, fmt_bytes, fmt_seconds, fresh_memory, host_reclaimed,
+                     reclaimed_between, timed_child)
 from queries import QUERIES, TABLES
 
 
@@ -47,13 +48,18 @@ def first_reads(config: Path, target: str = " (target <= 1.2x)") -> str:
     and page faults of each read, what each read from disk and what ran beside it, and the first
     against the next."""
     _, start, end, cols = QUERIES["Q1"]
+    reclaimed = [host_reclaimed()]
     (first,), beside_first = beside(lambda: cold_runs(sys.executable, config, start, end, cols, 1))
+    reclaimed.append(host_reclaimed())
     (again,), beside_again = beside(lambda: cold_runs(sys.executable, config, start, end, cols, 1))
-    def what(read: dict, beside_it: str) -> str:
+    reclaimed.append(host_reclaimed())
+    def what(read: dict, beside_it: str, handed: str) -> str:
         return (f"{fmt_seconds(read['seconds'])} (kernel {fmt_seconds(read['kernel_seconds'])} over "
-                f"{read['faults']:,} page faults; {fmt_bytes(read['disk_bytes'])} from disk; beside it: {beside_it})")
+                f"{read['faults']:,} page faults; {fmt_bytes(read['disk_bytes'])} from disk; free memory handed "
+                f"to the host from the step before to its end: {handed}; beside it: {beside_it})")
 
-    return (f"{what(first, beside_first)}, then {what(again, beside_again)}: "
+    return (f"{what(first, beside_first, reclaimed_between(*reclaimed[:2]))}, "
+            f"then {what(again, beside_again, reclaimed_between(*reclaimed[1:]))}: "
             f"{first['seconds'] / again['seconds']:.2f}x{target}")
 
 
