@@ -7,12 +7,13 @@ use cheetah_core::arrow::array::{RecordBatch, StringArray};
 use cheetah_core::arrow::datatypes::{DataType, Field, Schema};
 use cheetah_core::chrono::NaiveDate;
 use cheetah_core::chrono::SecondsFormat;
-use cheetah_core::{AsOf, Cache as CoreCache, Config, DateLayout, IntegerNulls, StoreError, Version};
+use cheetah_core::{AsOf, Cache as CoreCache, Config, DateLayout, IntegerNulls, QueryResult, StoreError, Version};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3_arrow::ffi::to_array_pycapsules;
 use pyo3_arrow::PyTable;
 
+use crate::error::to_py;
 use crate::gil::without_gil;
 use crate::interrupt::{abandonable, abandonable_ahead, stoppable};
 use crate::read::ReadArgs;
@@ -54,7 +55,7 @@ impl Cache {
         let cache = Self { config, writer, share, inner: OnceLock::new() };
         match py.detach(|| cache.cache().map(|_| ())) {
             Err(cheetah_core::Error::Store(StoreError::Missing { .. })) if !writer => Ok(cache),
-            Err(e) => Err(crate::error::to_py(e)),
+            Err(e) => Err(to_py(e)),
             Ok(()) => Ok(cache),
         }
     }
@@ -68,7 +69,6 @@ impl Cache {
     /// holds it. `symbols`, if given, is called on this thread while the read runs, with the
     /// `symbol` dictionary (a pyarrow array) the result will most likely hold.
     #[pyo3(signature = (read, dictionary_dates=false, nan_integers=false, symbols=None))]
-    #[allow(clippy::type_complexity)]
     fn get<'py>(
         &self,
         py: Python<'py>,
@@ -76,11 +76,17 @@ impl Cache {
         dictionary_dates: bool,
         nan_integers: bool,
         symbols: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Option<(u64, usize, bool)>, Lineage)> {
+    ) -> PyResult<Got<'py>> {
         let dates = if dictionary_dates { DateLayout::Dictionary } else { DateLayout::Date32 };
         let nulls = if nan_integers { IntegerNulls::NanFloat } else { IntegerNulls::Validity };
         let request = read.request()?.dates(dates).integer_nulls(nulls);
         let cache = self.shared(py)?;
+        // A read the shared layer serves whole takes milliseconds, and runs on this thread: a
+        // thread of its own was a fifth of a repeated one-month read. A read through the store
+        // may take seconds, so it gets one that Ctrl-C can abandon.
+        if let Some(result) = py.detach(|| cache.without_store(&request)).map_err(to_py)? {
+            return got(py, result);
+        }
         let wanted = symbols.is_some();
         let result = abandonable_ahead(
             py,
@@ -88,17 +94,14 @@ impl Cache {
                 if let Some(sorted) = wanted.then(|| cache.symbols_ahead(&request)).flatten() {
                     ahead(sorted);
                 }
-                cache.get(&request)
+                cache.through_store(&request)
             },
             |sorted: StringArray| match &symbols {
                 Some(callback) => callback.call1((pyarrow_array(py, sorted)?,)).map(drop),
                 None => Ok(()),
             },
         )?;
-        let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
-        let lineage = lineage(&result.version, result.snapshot);
-        let table = pyarrow_table(py, result.batch)?;
-        Ok((table, result.covered, shared, lineage))
+        got(py, result)
     }
 
     /// Reads `read` wide. Returns the dates with rows (days since 1970-01-01), the symbols with
@@ -291,6 +294,17 @@ impl Cache {
 /// The version a read read, for `df.attrs["cheetah"]`: its number, its commit time as ISO text
 /// (UTC), and the snapshot named.
 type Lineage = (u64, String, Option<String>);
+
+/// What `Cache.get` returns: the pyarrow table, the dates covered, what the shared layer served
+/// and the version read.
+type Got<'py> = (Bound<'py, PyAny>, Option<(NaiveDate, NaiveDate)>, Option<(u64, usize, bool)>, Lineage);
+
+fn got(py: Python<'_>, result: QueryResult) -> PyResult<Got<'_>> {
+    let shared = result.shared.map(|s| (s.generation, s.rows, s.views));
+    let lineage = lineage(&result.version, result.snapshot);
+    let table = pyarrow_table(py, result.batch)?;
+    Ok((table, result.covered, shared, lineage))
+}
 
 /// `batch` as a pyarrow `Table`, through the Arrow C stream interface. (`pyarrow.table()`
 /// would import pandas, to ask whether it was handed a DataFrame.)

@@ -27,9 +27,19 @@ impl Cache {
     /// [`crate::QueryError`] for bad arguments, unknown or ambiguous names and versions that
     /// cannot be read, and store failures.
     pub fn get(&self, request: &Request) -> Result<QueryResult, Error> {
-        if let Some(result) = self.without_store(request)? {
-            return Ok(result);
+        match self.without_store(request)? {
+            Some(result) => Ok(result),
+            None => self.through_store(request),
         }
+    }
+
+    /// [`Cache::get`] through the store, opening it if it is not open yet: the half of a read
+    /// that may take seconds, where [`Cache::without_store`] takes milliseconds. The shared
+    /// layer still serves what it holds.
+    ///
+    /// # Errors
+    /// As for [`Cache::get`].
+    pub fn through_store(&self, request: &Request) -> Result<QueryResult, Error> {
         let (mut result, snapshot) = self.with_reader(request, true, |reader| reader.read(request))?;
         result.snapshot = snapshot;
         Ok(result)
@@ -37,9 +47,12 @@ impl Cache {
 
     /// Reads the latest version from the shared layer alone, while this reader has not opened
     /// the store: when the store's head still names the version the layer's generation saved its
-    /// view at, and the layer holds every row the read needs. `None` when it cannot; then the
-    /// store serves the read.
-    fn without_store(&self, request: &Request) -> Result<Option<QueryResult>, Error> {
+    /// view at, and the layer holds every row the read needs. `None` when it cannot; then
+    /// [`Cache::through_store`] serves the read.
+    ///
+    /// # Errors
+    /// As for [`Cache::get`].
+    pub fn without_store(&self, request: &Request) -> Result<Option<QueryResult>, Error> {
         let Some((layer, view, generation)) = self.layer_alone(request) else { return Ok(None) };
         let path = &self.config.store.path;
         let chunks = Unopened { path };
