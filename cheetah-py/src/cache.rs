@@ -66,8 +66,9 @@ impl Cache {
     /// time as ISO text, the snapshot named). With `dictionary_dates`, the `date` column is
     /// dictionary-encoded: a code per row into the dates that have rows. With `nan_integers`, an
     /// integer field with nulls comes as float64 with NaN at them, as pandas' numpy backend
-    /// holds it. `symbols`, if given, is called on this thread while the read runs, with the
-    /// `symbol` dictionary (a pyarrow array) the result will most likely hold.
+    /// holds it. `symbols`, if given, is called on this thread while a read through the store
+    /// runs, with the `symbol` dictionary (a pyarrow array) the result will most likely hold; a
+    /// read the shared layer serves whole is over too soon to call it.
     #[pyo3(signature = (read, dictionary_dates=false, nan_integers=false, symbols=None))]
     fn get<'py>(
         &self,

@@ -67,9 +67,9 @@ def _symbol_level(symbols: pa.Array) -> pd.Index:
 
 def symbol_level_wanted() -> Callable[[pa.Array], Any] | None:
     """What makes the `symbol` level ahead of a read, for the read to call while it runs, when
-    none is made yet: a process's first frame then makes the level's strings (5,000 Python
-    strings for 5,000 symbols under pandas 2) while the read's thread maps the columns, instead
-    of after."""
+    none is made yet: a process's first frame from the store then makes the level's strings
+    (5,000 Python strings for 5,000 symbols under pandas 2) while the read's thread decodes the
+    columns, instead of after. A read the shared layer serves whole does not call it."""
     return _symbol_level if _last_symbols is None else None
 
 
