@@ -69,15 +69,21 @@ print(json.dumps({"shared": df.attrs["cheetah"]["shared"], "mapped": mapped("clo
     assert volume["mapped"] and volume["mapped"][0].startswith(layer), volume
 
 
-def test_a_new_process_makes_its_symbol_level_while_the_read_runs(shared: Path) -> None:
+@pytest.mark.parametrize("through", ["layer", "store"])
+def test_a_new_process_makes_its_symbol_level_once(shared: Path, through: str) -> None:
+    # Through the store, the read's thread sends the symbols ahead, and the calling thread makes
+    # the level while the read runs. The layer's read runs on the calling thread and is over in
+    # a millisecond or so: the frame makes the level after it. Either way, once a process.
     script = r"""
 import json, sys
 import pandas as pd
 import cheetah
 from cheetah import _frames
 from cheetah._reads import Read
-config, cols = sys.argv[1], sys.argv[2].split(",")
-cache = cheetah.open(config)
+config, cols, through = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+cache = cheetah.open(config, share=through == "layer")
+if through == "store":
+    cache.get_arrow("2020-01-15", "2020-01-15", cols)  # opens the store; makes no frame
 inner, reading, made = cache._inner, [False], []
 
 class Watched:
@@ -108,15 +114,22 @@ try:
     raised = None
 except ValueError as e:
     raised = str(e)
-print(json.dumps({"made": made_by_two, "shared": first.attrs["cheetah"]["shared"]["views"], "symbols": len(first.index.levels[1]),
+shared = first.attrs["cheetah"]["shared"]
+print(json.dumps({"made": made_by_two, "shared": bool(shared and shared["views"]), "symbols": len(first.index.levels[1]),
                   "raised": raised}))
 """
-    out = subprocess.run([sys.executable, "-c", script, str(shared), ",".join(ALL)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", script, str(shared), ",".join(ALL), through],
+                         capture_output=True, text=True, check=True)
     report = json.loads(out.stdout)
-    assert report["shared"] is True
-    # Made once, inside the first read's call; the frame and the second read found it made.
-    assert report["made"] == [True], report
-    assert report["raised"] == f"refused {report['symbols']} symbols", "an error of the caller's part is raised"
+    assert report["shared"] is (through == "layer")
+    if through == "store":
+        # Made inside the first read's call; the frame and the second read found it made.
+        assert report["made"] == [True], report
+        assert report["raised"] == f"refused {report['symbols']} symbols", "an error of the caller's part is raised"
+    else:
+        # Made by the first frame, after its read; the second read found it made.
+        assert report["made"] == [False], report
+        assert report["raised"] is None, "a read the layer serves whole does not call ahead"
 
 
 SHAPES = [
