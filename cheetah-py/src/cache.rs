@@ -83,8 +83,8 @@ impl Cache {
         let request = read.request()?.dates(dates).integer_nulls(nulls);
         let cache = self.shared(py)?;
         // A read the shared layer serves whole takes milliseconds, and runs on this thread: a
-        // thread of its own was about a quarter of a repeated one-month read. A read through the store
-        // may take seconds, so it gets one that Ctrl-C can abandon.
+        // thread of its own was about a quarter of a repeated one-month read. A read through
+        // the store may take seconds, so it gets one that Ctrl-C can abandon.
         if let Some(result) = py.detach(|| cache.without_store(&request)).map_err(to_py)? {
             return got(py, result);
         }
